@@ -1,0 +1,204 @@
+/**
+ * `flowyml.yaml`: stacks, the default stack, resource profiles and plugins.
+ *
+ * Strings may use `${VAR}` and `${VAR:-default}`; `$${` writes a literal `${`.
+ * An unset variable without a default is an error naming the variable, the
+ * file and the key — it is never left as literal text.
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { COMPONENT_KINDS, type ComponentKind, type ResourceConfig } from "./component.ts";
+import { ConfigError, isPermissionError } from "./errors.ts";
+import { formatZodIssues } from "./schema.ts";
+
+/** One component's config: its registry `type` plus options. */
+export interface ComponentConfig {
+  type: string;
+  [option: string]: unknown;
+}
+
+/** One stack: a component config per kind. */
+export interface StackConfig {
+  /** Informational stack type (`local`, `gcp`, …); components it leaves out are the local ones. */
+  type?: string;
+  orchestrator?: ComponentConfig;
+  artifact_store?: ComponentConfig;
+  metadata_store?: ComponentConfig;
+  container_registry?: ComponentConfig;
+  executor?: ComponentConfig;
+}
+
+/** The parsed, interpolated `flowyml.yaml`. */
+export interface FlowymlConfig {
+  default_stack?: string;
+  stacks: Record<string, StackConfig>;
+  resources: Record<string, ResourceConfig>;
+  /** Plugins: WASM sandboxed ones (with grants) and trusted module ones. */
+  plugins: Record<string, Record<string, unknown>>;
+  /** Path of the file this came from, if any. */
+  path?: string;
+}
+
+const componentSchema = z.object({ type: z.string().min(1, "type must not be empty") }).loose();
+const stackSchema = z.object({
+  type: z.string().optional(),
+  orchestrator: componentSchema.optional(),
+  artifact_store: componentSchema.optional(),
+  metadata_store: componentSchema.optional(),
+  container_registry: componentSchema.optional(),
+  executor: componentSchema.optional(),
+}).strict();
+const resourceSchema = z.object({
+  cpu: z.union([z.string(), z.number()]).optional(),
+  memory: z.string().optional(),
+  gpu: z.union([z.string(), z.number()]).optional(),
+  labels: z.array(z.string()).optional(),
+}).strict();
+const configSchema = z.object({
+  default_stack: z.string().optional(),
+  stacks: z.record(z.string(), stackSchema).default({}),
+  resources: z.record(z.string(), resourceSchema).default({}),
+  plugins: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+}).strict();
+
+/** The embedded default stack: in-process, local files and SQLite under `./.flowyml/`. */
+export function defaultLocalStack(home = ".flowyml"): StackConfig {
+  return {
+    type: "local",
+    orchestrator: { type: "local" },
+    executor: { type: "local" },
+    artifact_store: { type: "local", path: `${home}/artifacts` },
+    metadata_store: { type: "sqlite", path: `${home}/metadata.db` },
+  };
+}
+
+/** Options of {@linkcode interpolate}. */
+export interface InterpolateOptions {
+  /** Where the value came from, for messages (file name). */
+  file?: string;
+  /** Variable lookup; defaults to `Deno.env.get`. */
+  env?: (name: string) => string | undefined;
+}
+
+function readEnv(name: string, where: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch (err) {
+    if (isPermissionError(err)) {
+      throw new ConfigError(`${where} uses \${${name}}, but reading environment variables is not allowed`, {
+        hint: `run again with --allow-env=${name}`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+/** Replace `${VAR}` / `${VAR:-default}` in every string of `value`. */
+export function interpolate(value: unknown, options: InterpolateOptions = {}, path: string[] = []): unknown {
+  if (typeof value === "string") {
+    const where = `${options.file ?? "config"} at ${path.join(".") || "(root)"}`;
+    return value.replace(/\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g, (m, name, def) => {
+      if (m === "$${") return "${";
+      const v = options.env ? options.env(name) : readEnv(name, where);
+      if (v !== undefined && v !== "") return v;
+      if (def !== undefined) return def;
+      throw new ConfigError(`${where}: environment variable ${name} is not set`, {
+        hint: `export ${name}=…, or give a default: \${${name}:-value}`,
+      });
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, options, [...path, String(i)]));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, options, [...path, k]);
+    return out;
+  }
+  return value;
+}
+
+/** Parse and validate config text. */
+export function parseConfig(text: string, options: InterpolateOptions = {}): FlowymlConfig {
+  const file = options.file ?? "flowyml.yaml";
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const checked = configSchema.safeParse(raw);
+  if (!checked.success) {
+    throw new ConfigError(`${file}: ${formatZodIssues(checked.error)}`, {
+      hint: "see docs/config.md for the format",
+    });
+  }
+  // Plugins may hold `${…}` that only matter when used; interpolate stacks eagerly.
+  const data = checked.data;
+  const stacks = interpolate(data.stacks, { ...options, file }, ["stacks"]) as Record<string, StackConfig>;
+  const resources = interpolate(data.resources, { ...options, file }, ["resources"]) as Record<
+    string,
+    ResourceConfig
+  >;
+  const plugins = interpolate(data.plugins, { ...options, file }, ["plugins"]) as Record<
+    string,
+    Record<string, unknown>
+  >;
+  if (data.default_stack && !stacks[data.default_stack] && data.default_stack !== "local") {
+    throw new ConfigError(`${file}: default_stack "${data.default_stack}" is not defined under stacks`, {
+      hint: `define it, or use one of: ${Object.keys(stacks).join(", ") || "local"}`,
+    });
+  }
+  return { default_stack: data.default_stack, stacks, resources, plugins, path: options.file };
+}
+
+/** Where the config file is: `$FLOWYML_CONFIG`, else `./flowyml.yaml`. */
+export function configPath(): string {
+  let p: string | undefined;
+  try {
+    p = Deno.env.get("FLOWYML_CONFIG");
+  } catch {
+    // no env permission: use the default path
+  }
+  return p || "flowyml.yaml";
+}
+
+/**
+ * Load `flowyml.yaml` (or the given path). A missing file gives an empty
+ * config with only the embedded `local` stack.
+ */
+export async function loadConfig(path = configPath(), options: Omit<InterpolateOptions, "file"> = {}): Promise<FlowymlConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return { stacks: {}, resources: {}, plugins: {} };
+    if (isPermissionError(err)) {
+      throw new ConfigError(`cannot read ${path}: permission denied`, {
+        hint: `run again with --allow-read=${path}`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  return parseConfig(text, { ...options, file: path });
+}
+
+/** The config of a named stack, with the `local` template filled in. */
+export function stackConfig(config: FlowymlConfig, name: string): StackConfig {
+  const s = config.stacks[name];
+  if (!s) {
+    if (name === "local") return defaultLocalStack();
+    const known = ["local", ...Object.keys(config.stacks)].filter((v, i, a) => a.indexOf(v) === i);
+    throw new ConfigError(`no stack named "${name}"${config.path ? ` in ${config.path}` : ""}`, {
+      hint: `use one of: ${known.join(", ")}`,
+    });
+  }
+  // Any component a stack leaves out is the local one.
+  const base = defaultLocalStack();
+  const out: StackConfig = { ...s };
+  for (const k of COMPONENT_KINDS as readonly ComponentKind[]) {
+    if (!out[k] && base[k]) out[k] = base[k];
+  }
+  return out;
+}

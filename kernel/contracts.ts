@@ -1,0 +1,197 @@
+/**
+ * The component contracts (the seed's component hierarchy, in TypeScript
+ * idiom): `Orchestrator`, `ArtifactStore`, `MetadataStore`,
+ * `ContainerRegistry` and `Executor`, all extending {@linkcode StackComponent}.
+ * @module
+ */
+import { type DockerConfig, type ResourceConfig, StackComponent } from "./component.ts";
+import type { PipelineSpec } from "./graph.ts";
+import type {
+  ArtifactRecord,
+  AuditEvent,
+  CacheEntry,
+  LineageEdge,
+  RunQuery,
+  RunRecord,
+  RunStatus,
+  StepRunRecord,
+} from "./records.ts";
+import { getSerializers } from "./serializers.ts";
+import type { Step, StepContext } from "./step.ts";
+import { ComponentError } from "./errors.ts";
+
+/** The components of a stack, as seen by other components. */
+export interface StackLike {
+  readonly name: string;
+  readonly orchestrator: Orchestrator;
+  readonly artifactStore: ArtifactStore;
+  readonly metadataStore: MetadataStore;
+  readonly executor: Executor;
+  readonly containerRegistry?: ContainerRegistry;
+}
+
+/** Options of {@linkcode Orchestrator.runPipeline}. */
+export interface RunPipelineOptions {
+  /** Stack whose stores the run uses. */
+  stack: StackLike;
+  params?: Record<string, unknown>;
+  /** `false` disables the cache for every step (CLI `--no-cache`). */
+  cache?: boolean;
+  resources?: ResourceConfig;
+  docker?: DockerConfig;
+  /** Max steps running at once (default: 8). */
+  concurrency?: number;
+  /** Called on every step state change (drives the CLI's live progress). */
+  onEvent?: (e: RunEvent) => void;
+  /** Resume this existing run: completed steps are reused, not re-run. */
+  resumeRunId?: string;
+}
+
+/** Progress events emitted during a run. */
+export type RunEvent =
+  | { type: "run_started"; runId: string; pipeline: string; steps: string[] }
+  | { type: "step_started"; runId: string; step: string; attempt: number }
+  | { type: "step_retry"; runId: string; step: string; attempt: number; error: string }
+  | { type: "step_finished"; runId: string; step: string; status: StepRunRecord["status"]; durationMs: number }
+  | { type: "step_log"; runId: string; step: string; message: string }
+  | { type: "run_finished"; runId: string; status: RunStatus };
+
+/** Result of one step in a {@linkcode RunResult}. */
+export interface StepResult {
+  status: StepRunRecord["status"];
+  cached: boolean;
+  durationMs: number;
+  attempts: number;
+  error?: string;
+  worker?: string;
+  outputs: Record<string, import("./records.ts").ArtifactRef>;
+}
+
+/** What `pipeline.run()` returns. */
+export interface RunResult {
+  runId: string;
+  status: "completed" | "failed" | "cancelled";
+  /** Output values by artifact name, loaded lazily from the store for remote runs. */
+  outputs: Record<string, unknown>;
+  steps: Record<string, StepResult>;
+  /** The first step error, carrying the step name and cause. */
+  error?: Error;
+  durationMs: number;
+}
+
+/** Runs pipelines (the seed's `Orchestrator`). */
+export abstract class Orchestrator extends StackComponent {
+  static override readonly kind = "orchestrator" as const;
+  /** Start a run; resolves with its run id once the run is recorded. */
+  abstract runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string>;
+  /** Status of a run. */
+  abstract getRunStatus(runId: string): Promise<RunStatus>;
+  /** Wait for a run started by this orchestrator and return its result. */
+  abstract waitForRun(runId: string): Promise<RunResult>;
+  /** Cancel a running run. */
+  cancelRun(_runId: string): Promise<void> {
+    return Promise.reject(new ComponentError(`${this.name}: cancel is not supported`));
+  }
+}
+
+/** A listed object in an artifact store. */
+export interface StoredObject {
+  path: string;
+  size: number;
+}
+
+/**
+ * Stores bytes under paths (the seed's `ArtifactStore`). Implementations
+ * provide the byte and stream primitives; `save`/`load` are built on them
+ * with the serializer registry. The engine stores step outputs content-addressed
+ * under `objects/<aa>/<sha256>`, identically on every store.
+ */
+export abstract class ArtifactStore extends StackComponent {
+  static override readonly kind = "artifact_store" as const;
+  /** Full URI of a path, e.g. `file:///…`, `s3://bucket/…`. */
+  abstract uriFor(path: string): string;
+  /** Write bytes atomically: readers never see a partial object. */
+  abstract writeBytes(path: string, data: Uint8Array): Promise<void>;
+  /** Read all bytes. */
+  abstract readBytes(path: string): Promise<Uint8Array>;
+  /** Write a stream atomically, without buffering it whole. Returns bytes written. */
+  abstract writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number>;
+  /** Read as a stream. */
+  abstract readStream(path: string): Promise<ReadableStream<Uint8Array>>;
+  /** True when an object exists at `path`. */
+  abstract exists(path: string): Promise<boolean>;
+  /** Objects under a prefix. */
+  abstract list(prefix?: string): Promise<StoredObject[]>;
+  /** Delete an object; deleting a missing object is not an error. */
+  abstract delete(path: string): Promise<void>;
+
+  /** Move an object (used to publish content-addressed uploads). Default: copy then delete. */
+  async move(from: string, to: string): Promise<void> {
+    await this.writeStream(to, await this.readStream(from));
+    await this.delete(from);
+  }
+
+  /** Serialize `artifact` with the serializer registry and store it at `path`. Returns its URI. */
+  async save(artifact: unknown, path: string): Promise<string> {
+    const ser = getSerializers().forValue(artifact);
+    const { bytes, meta } = ser.serialize(artifact);
+    await this.writeBytes(path, bytes);
+    const side = { serializer: ser.name, version: ser.version, meta: meta ?? {} };
+    await this.writeBytes(`${path}.flowyml.json`, new TextEncoder().encode(JSON.stringify(side)));
+    return this.uriFor(path);
+  }
+
+  /** Load what {@linkcode save} stored. */
+  async load(path: string): Promise<unknown> {
+    const bytes = await this.readBytes(path);
+    let side: { serializer: string; meta?: Record<string, unknown> } = { serializer: "bytes" };
+    if (await this.exists(`${path}.flowyml.json`)) {
+      side = JSON.parse(new TextDecoder().decode(await this.readBytes(`${path}.flowyml.json`)));
+    }
+    return getSerializers().get(side.serializer).deserialize(bytes, side.meta);
+  }
+}
+
+/**
+ * Tracks runs, step runs, artifacts and lineage (which step produced each
+ * artifact and which artifacts each step consumed), the step cache and the
+ * audit trail of brokered plugin calls.
+ */
+export abstract class MetadataStore extends StackComponent {
+  static override readonly kind = "metadata_store" as const;
+  abstract createRun(run: RunRecord): Promise<void>;
+  abstract updateRun(runId: string, patch: Partial<RunRecord>): Promise<void>;
+  abstract getRun(runId: string): Promise<RunRecord | undefined>;
+  abstract listRuns(query?: RunQuery): Promise<RunRecord[]>;
+  /** Insert or replace a step run (keyed by run id and step name). */
+  abstract upsertStepRun(record: StepRunRecord): Promise<void>;
+  abstract listStepRuns(runId: string): Promise<StepRunRecord[]>;
+  abstract recordArtifact(record: ArtifactRecord): Promise<void>;
+  abstract listArtifacts(runId: string): Promise<ArtifactRecord[]>;
+  abstract recordLineage(edges: LineageEdge[]): Promise<void>;
+  /** Lineage of a run; with `hash`, every edge touching that artifact in any run. */
+  abstract getLineage(query: { runId?: string; hash?: string }): Promise<LineageEdge[]>;
+  abstract putCacheEntry(entry: CacheEntry): Promise<void>;
+  /** Cache entries for a key, newest first. */
+  abstract findCacheEntries(key: string): Promise<CacheEntry[]>;
+  abstract recordAudit(events: AuditEvent[]): Promise<void>;
+  abstract listAudit(runId: string): Promise<AuditEvent[]>;
+}
+
+/** Pushes and pulls container images (the seed's `ContainerRegistry`). */
+export abstract class ContainerRegistry extends StackComponent {
+  static override readonly kind = "container_registry" as const;
+  /** Push a locally built image; returns its full URI (with digest when known). */
+  abstract pushImage(name: string, tag: string): Promise<string>;
+  /** Pull an image into local storage. */
+  abstract pullImage(name: string, tag: string): Promise<void>;
+  /** The full URI of an image, e.g. `registry.example.com/team/name:tag`. */
+  abstract getImageUri(name: string, tag: string): string;
+}
+
+/** Runs one step's function. */
+export abstract class Executor extends StackComponent {
+  static override readonly kind = "executor" as const;
+  /** Call `step` with its loaded inputs; returns what the step function returned. */
+  abstract executeStep(step: Step, inputs: Record<string, unknown>, ctx: StepContext): Promise<unknown>;
+}

@@ -1,0 +1,350 @@
+/**
+ * The run engine: schedules a pipeline's steps by their dependencies with
+ * bounded concurrency, applies the cache, retries and timeouts, and records
+ * everything in the metadata store. Orchestrators call {@linkcode executeRun}
+ * and choose how each step attempt is dispatched (in-process, or to a queue).
+ * @module
+ */
+import type { RunEvent, RunPipelineOptions, RunResult, StackLike, StepResult } from "./contracts.ts";
+import { describeError, StepFailedError, StepTimeoutError } from "./errors.ts";
+import { buildGraph, pipelineHash, type PipelineSpec } from "./graph.ts";
+import { hashValue, sha256Hex } from "./hash.ts";
+import type { ArtifactRef, CacheEntry, LineageEdge, StepRunRecord } from "./records.ts";
+import { getSerializers } from "./serializers.ts";
+import type { Step } from "./step.ts";
+import { type StepTask, type StepTaskResult, type ValueCache, visibleParams } from "./step_runner.ts";
+import { loadValue } from "./artifacts.ts";
+
+/** Sends one step attempt somewhere to run. */
+export type Dispatch = (task: StepTask, step: Step, signal: AbortSignal) => Promise<StepTaskResult>;
+
+/** Options of {@linkcode executeRun}. */
+export interface ExecuteRunOptions extends RunPipelineOptions {
+  runId: string;
+  dispatch: Dispatch;
+  /** Values produced in this process, shared with the dispatcher. */
+  values?: ValueCache;
+  /** Resolves once the run record exists. */
+  onRecorded?: () => void;
+}
+
+/** A new run id: sortable by time, unique. */
+export function newRunId(pipeline: string): string {
+  const t = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  return `${pipeline.replace(/[^\w.-]/g, "_")}-${t}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+function serializerFingerprint(): string {
+  const s = getSerializers();
+  return s.names().map((n) => `${n}@${s.get(n).version}`).join(",");
+}
+
+/** Cache key of a step: its code, its inputs' content hashes and the serializer versions. */
+export function cacheKey(step: Step, inputs: Record<string, ArtifactRef>): string {
+  const ins = Object.keys(inputs).sort().map((k) => [k, inputs[k].hash]);
+  return sha256Hex(JSON.stringify([step.codeHashInput, ins, serializerFingerprint()]));
+}
+
+function paramHashes(params: Record<string, unknown>, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) out[n] = hashValue(params[n] ?? null);
+  return out;
+}
+
+async function lookupCache(
+  stack: StackLike,
+  key: string,
+  params: Record<string, unknown>,
+): Promise<CacheEntry | undefined> {
+  const entries = await stack.metadataStore.findCacheEntries(key);
+  const allHash = hashValue(params);
+  for (const e of entries) {
+    const paramsMatch = e.readAllParams
+      ? e.paramHashes["*"] === allHash
+      : Object.entries(e.paramHashes).every(([k, h]) => hashValue(params[k] ?? null) === h);
+    if (!paramsMatch) continue;
+    // A hit counts only when every stored output still exists.
+    const present = await Promise.all(
+      Object.values(e.outputs).map((r) => stack.artifactStore.exists(r.path)),
+    );
+    if (present.every(Boolean)) return e;
+  }
+  return undefined;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number | undefined, step: string, ctl: AbortController): Promise<T> {
+  if (!ms) return p;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const e = new StepTimeoutError(step, ms);
+      ctl.abort(e);
+      reject(e);
+    }, ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Execute a pipeline run to completion and return its result. Failed steps
+ * mark the run failed and their downstream steps skipped; independent
+ * branches continue, and completed outputs are kept and recorded.
+ */
+export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOptions): Promise<RunResult> {
+  const t0 = performance.now();
+  const { stack, runId } = options;
+  const meta = stack.metadataStore;
+  const params = options.params ?? {};
+  const graph = buildGraph(pipeline.name, pipeline.steps);
+  const emit = (e: RunEvent) => options.onEvent?.(e);
+  const values: ValueCache = options.values ?? new Map();
+
+  // Resume: reuse outputs of steps that completed in the earlier attempt of this run.
+  const previous = new Map<string, StepRunRecord>();
+  if (options.resumeRunId) {
+    for (const r of await meta.listStepRuns(options.resumeRunId)) {
+      if ((r.status === "completed" || r.status === "cached") && r.outputs) previous.set(r.step, r);
+    }
+    await meta.updateRun(runId, { status: "running", endedAt: undefined, error: undefined });
+  } else {
+    await meta.createRun({
+      runId,
+      pipeline: pipeline.name,
+      status: "running",
+      stack: stack.name,
+      params,
+      startedAt: Date.now(),
+      pipelineHash: pipelineHash(pipeline),
+      extra: pipeline.source ? { source: pipeline.source } : undefined,
+    });
+  }
+  options.onRecorded?.();
+  emit({ type: "run_started", runId, pipeline: pipeline.name, steps: graph.order.map((s) => s.name) });
+
+  const refs = new Map<string, ArtifactRef>(); // artifact name -> ref
+  const results: Record<string, StepResult> = {};
+  const state = new Map<string, "waiting" | "running" | "done" | "failed" | "skipped">();
+  for (const s of graph.order) state.set(s.name, "waiting");
+  // How many consumers still need each artifact (frees memory early).
+  const consumers = new Map<string, number>();
+  for (const s of graph.order) for (const i of s.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  const consumed = new Set(consumers.keys());
+  let firstError: Error | undefined;
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  let running = 0;
+
+  const markSkipped = (name: string) => {
+    for (const d of graph.downstream.get(name)!) {
+      if (state.get(d) !== "waiting") continue;
+      state.set(d, "skipped");
+      results[d] = { status: "skipped", cached: false, durationMs: 0, attempts: 0, outputs: {} };
+      meta.upsertStepRun({ runId, step: d, status: "skipped", cached: false, attempts: 0 }).catch(() => {});
+      emit({ type: "step_finished", runId, step: d, status: "skipped", durationMs: 0 });
+      markSkipped(d);
+    }
+  };
+
+  const runOne = async (s: Step): Promise<void> => {
+    const started = Date.now();
+    const inputs: Record<string, ArtifactRef> = {};
+    for (const i of s.inputs) inputs[i] = refs.get(i)!;
+    const visible = visibleParams(s, params);
+    const useCache = options.cache !== false && pipeline.options.cache !== false && s.options.cache !== false;
+    const key = cacheKey(s, inputs);
+    const inputEdges: LineageEdge[] = Object.entries(inputs).map(([name, r]) => ({
+      runId,
+      step: s.name,
+      direction: "input",
+      name,
+      hash: r.hash,
+      uri: r.uri,
+    }));
+
+    const prev = previous.get(s.name);
+    const hit = prev
+      ? { outputs: prev.outputs!, runId }
+      : useCache
+      ? await lookupCache(stack, key, visible)
+      : undefined;
+    if (hit) {
+      const rec: StepRunRecord = {
+        runId,
+        step: s.name,
+        status: prev ? prev.status : "cached",
+        cached: !prev || prev.cached,
+        attempts: prev?.attempts ?? 0,
+        startedAt: started,
+        endedAt: Date.now(),
+        durationMs: Date.now() - started,
+        cacheKey: key,
+        outputs: hit.outputs,
+        worker: prev?.worker,
+      };
+      if (!prev) {
+        await meta.upsertStepRun(rec);
+        await meta.recordLineage([
+          ...inputEdges,
+          ...Object.entries(hit.outputs).map(([name, r]) => ({
+            runId,
+            step: s.name,
+            direction: "output" as const,
+            name,
+            hash: r.hash,
+            uri: r.uri,
+          })),
+        ]);
+      }
+      for (const [n, r] of Object.entries(hit.outputs)) refs.set(n, r);
+      results[s.name] = {
+        status: rec.status,
+        cached: rec.cached,
+        durationMs: rec.durationMs!,
+        attempts: rec.attempts,
+        outputs: hit.outputs,
+        worker: rec.worker,
+      };
+      emit({ type: "step_finished", runId, step: s.name, status: rec.status, durationMs: rec.durationMs! });
+      return;
+    }
+
+    const attempts = 1 + Math.max(0, s.options.retries ?? pipeline.options.retries ?? 0);
+    const timeoutMs = s.options.timeoutMs ?? pipeline.options.timeoutMs;
+    const baseDelay = s.options.retryDelayMs ?? pipeline.options.retryDelayMs ?? 100;
+    let lastErr: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      await meta.upsertStepRun({
+        runId,
+        step: s.name,
+        status: "running",
+        cached: false,
+        attempts: attempt,
+        startedAt: started,
+        cacheKey: key,
+      });
+      emit({ type: "step_started", runId, step: s.name, attempt });
+      const ctl = new AbortController();
+      try {
+        const task: StepTask = { runId, pipeline: pipeline.name, step: s.name, attempt, params: visible, inputs, timeoutMs };
+        const res = await withTimeout(options.dispatch(task, s, ctl.signal), timeoutMs, s.name, ctl);
+        const ended = Date.now();
+        const outEdges: LineageEdge[] = [];
+        for (const [name, r] of Object.entries(res.outputs)) {
+          refs.set(name, r);
+          outEdges.push({ runId, step: s.name, direction: "output", name, hash: r.hash, uri: r.uri });
+          await meta.recordArtifact({ ...r, runId, step: s.name, name, createdAt: ended });
+        }
+        await meta.recordLineage([...inputEdges, ...outEdges]);
+        await meta.upsertStepRun({
+          runId,
+          step: s.name,
+          status: "completed",
+          cached: false,
+          attempts: attempt,
+          startedAt: started,
+          endedAt: ended,
+          durationMs: ended - started,
+          cacheKey: key,
+          outputs: res.outputs,
+          worker: res.worker,
+        });
+        if (useCache) {
+          const read = res.readParams;
+          await meta.putCacheEntry({
+            key,
+            readAllParams: read === "*",
+            paramHashes: read === "*" ? { "*": hashValue(visible) } : paramHashes(visible, read),
+            outputs: res.outputs,
+            runId,
+            step: s.name,
+            createdAt: ended,
+          });
+        }
+        results[s.name] = {
+          status: "completed",
+          cached: false,
+          durationMs: ended - started,
+          attempts: attempt,
+          outputs: res.outputs,
+          worker: res.worker,
+        };
+        emit({ type: "step_finished", runId, step: s.name, status: "completed", durationMs: ended - started });
+        return;
+      } catch (err) {
+        ctl.abort(err);
+        lastErr = err;
+        if (attempt < attempts) {
+          emit({ type: "step_retry", runId, step: s.name, attempt, error: describeError(err) });
+          await new Promise((r) => setTimeout(r, baseDelay * 2 ** (attempt - 1)));
+        }
+      }
+    }
+    const ended = Date.now();
+    const error = new StepFailedError(s.name, lastErr, attempts);
+    await meta.upsertStepRun({
+      runId,
+      step: s.name,
+      status: "failed",
+      cached: false,
+      attempts,
+      startedAt: started,
+      endedAt: ended,
+      durationMs: ended - started,
+      cacheKey: key,
+      error: describeError(lastErr),
+      errorStack: lastErr instanceof Error ? lastErr.stack : undefined,
+    });
+    results[s.name] = {
+      status: "failed",
+      cached: false,
+      durationMs: ended - started,
+      attempts,
+      error: describeError(lastErr),
+      outputs: {},
+    };
+    emit({ type: "step_finished", runId, step: s.name, status: "failed", durationMs: ended - started });
+    throw error;
+  };
+
+  await new Promise<void>((resolveAll) => {
+    const pump = () => {
+      for (const s of graph.order) {
+        if (running >= concurrency) break;
+        if (state.get(s.name) !== "waiting") continue;
+        if (!graph.upstream.get(s.name)!.every((u) => state.get(u) === "done")) continue;
+        state.set(s.name, "running");
+        running++;
+        runOne(s).then(
+          () => state.set(s.name, "done"),
+          (err) => {
+            state.set(s.name, "failed");
+            firstError ??= err instanceof Error ? err : new Error(String(err));
+            markSkipped(s.name);
+          },
+        ).finally(() => {
+          running--;
+          for (const i of s.inputs) {
+            const left = (consumers.get(i) ?? 1) - 1;
+            consumers.set(i, left);
+            const r = refs.get(i);
+            if (left === 0 && r) values.delete(r.hash);
+          }
+          pump();
+        });
+      }
+      if (running === 0) resolveAll();
+    };
+    pump();
+  });
+
+  const status = firstError ? "failed" : "completed";
+  await meta.updateRun(runId, { status, endedAt: Date.now(), error: firstError?.message });
+  emit({ type: "run_finished", runId, status });
+
+  // Output values: those still in memory, plus final outputs loaded from the store.
+  const outputs: Record<string, unknown> = {};
+  await Promise.all([...refs].map(async ([name, r]) => {
+    if (values.has(r.hash)) outputs[name] = values.get(r.hash);
+    else if (!consumed.has(name)) outputs[name] = await loadValue(stack.artifactStore, r).catch(() => undefined);
+  }));
+  return { runId, status, outputs, steps: results, error: firstError, durationMs: performance.now() - t0 };
+}

@@ -1,0 +1,402 @@
+/**
+ * The component registry: every component class, built-in or plugin, is
+ * registered here under its kind and type name. The `type:` of a component in
+ * `flowyml.yaml` is its registry name.
+ *
+ * Classes can be registered eagerly (`register`, `@registerComponent`) or
+ * lazily (`registerLazy`): a lazy entry carries the config schema, so a
+ * config can be validated without importing the heavy implementation
+ * (ZenML's "flavor" idea).
+ * @module
+ */
+import { COMPONENT_KINDS, type ComponentClass, type ComponentKind, type StackComponent } from "./component.ts";
+import { ComponentError, ConfigError, describeError, explainPermission, isPermissionError } from "./errors.ts";
+import { ArtifactStore, ContainerRegistry, Executor, MetadataStore, Orchestrator } from "./contracts.ts";
+import { formatZodIssues, type SchemaLike } from "./schema.ts";
+
+/** Where a component came from. */
+export type ComponentOrigin = "builtin" | "file" | "url" | "jsr" | "npm" | "wasm" | "code";
+
+/** A registry entry. */
+export interface ComponentEntry {
+  kind: ComponentKind;
+  type: string;
+  origin: ComponentOrigin;
+  /** Module specifier or file it came from. */
+  source?: string;
+  version?: string;
+  description?: string;
+  /** Config schema (zod), available without loading the class. */
+  schema?: SchemaLike;
+  /** The class, once loaded. */
+  cls?: ComponentClass;
+  /** Loads the class on first use. */
+  load?: () => Promise<ComponentClass>;
+}
+
+const REQUIRED: Record<ComponentKind, string[]> = {
+  orchestrator: ["runPipeline", "getRunStatus", "waitForRun", "toDict"],
+  artifact_store: [
+    "uriFor",
+    "writeBytes",
+    "readBytes",
+    "writeStream",
+    "readStream",
+    "exists",
+    "list",
+    "delete",
+    "toDict",
+  ],
+  metadata_store: [
+    "createRun",
+    "updateRun",
+    "getRun",
+    "listRuns",
+    "upsertStepRun",
+    "listStepRuns",
+    "recordArtifact",
+    "listArtifacts",
+    "recordLineage",
+    "getLineage",
+    "putCacheEntry",
+    "findCacheEntries",
+    "recordAudit",
+    "listAudit",
+    "toDict",
+  ],
+  container_registry: ["pushImage", "pullImage", "getImageUri", "toDict"],
+  executor: ["executeStep", "toDict"],
+};
+
+const BASES: [ComponentKind, abstract new (...a: never[]) => StackComponent][] = [
+  ["orchestrator", Orchestrator],
+  ["artifact_store", ArtifactStore],
+  ["metadata_store", MetadataStore],
+  ["container_registry", ContainerRegistry],
+  ["executor", Executor],
+];
+
+/** The kind of a component class, from its base class. */
+export function kindOf(cls: unknown): ComponentKind | undefined {
+  if (typeof cls !== "function") return undefined;
+  for (const [kind, base] of BASES) if (cls.prototype instanceof base) return kind;
+  return undefined;
+}
+
+const SUFFIXES = [
+  "ContainerRegistry",
+  "ArtifactStore",
+  "MetadataStore",
+  "Orchestrator",
+  "Registry",
+  "Executor",
+  "Store",
+];
+
+/** Default registry name of a class: `MinIOArtifactStore` → `minio`. */
+export function defaultTypeName(cls: ComponentClass): string {
+  if (Object.hasOwn(cls, "type") && cls.type) return cls.type;
+  let n = cls.name;
+  for (const s of SUFFIXES) {
+    if (n.endsWith(s) && n.length > s.length) {
+      n = n.slice(0, -s.length);
+      break;
+    }
+  }
+  return n.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
+    .toLowerCase();
+}
+
+/** Options of {@linkcode ComponentRegistry.register}. */
+export interface RegisterOptions {
+  origin?: ComponentOrigin;
+  source?: string;
+  version?: string;
+  /** Replace an existing entry with the same kind and name. */
+  replace?: boolean;
+}
+
+/** Holds every known component class, by kind and type name. */
+export class ComponentRegistry {
+  #entries = new Map<string, ComponentEntry>();
+
+  /**
+   * Register a component class. The kind comes from its base class. Missing
+   * required methods and name conflicts are refused with a clear error.
+   */
+  register(cls: ComponentClass, name?: string, options: RegisterOptions = {}): ComponentEntry {
+    const kind = kindOf(cls);
+    if (!kind) {
+      throw new ComponentError(
+        `cannot register ${cls?.name ?? String(cls)}: it does not extend a component base class`,
+        { hint: "extend Orchestrator, ArtifactStore, MetadataStore, ContainerRegistry or Executor" },
+      );
+    }
+    const missing = REQUIRED[kind].filter((m) => typeof cls.prototype[m] !== "function");
+    if (missing.length) {
+      throw new ComponentError(
+        `cannot register ${cls.name} as ${kind}: missing required method(s) ${missing.join(", ")}`,
+        { hint: `implement ${missing.map((m) => `${m}()`).join(", ")} in ${cls.name}` },
+      );
+    }
+    const type = name ?? defaultTypeName(cls);
+    const key = `${kind}:${type}`;
+    const prev = this.#entries.get(key);
+    if (prev && prev.cls !== cls && !options.replace && !(prev.load && !prev.cls && prev.origin === (options.origin ?? "code"))) {
+      throw new ComponentError(
+        `component name conflict: ${kind} "${type}" is already registered by ${
+          prev.cls?.name ?? "a lazy entry"
+        } (${prev.origin}${prev.source ? ` ${prev.source}` : ""}); ${cls.name} cannot take it`,
+        { hint: `register one of them under another name: registerComponent({ name: "other" })` },
+      );
+    }
+    const entry: ComponentEntry = {
+      kind,
+      type,
+      origin: options.origin ?? prev?.origin ?? "code",
+      source: options.source ?? prev?.source,
+      version: options.version ?? cls.version ?? prev?.version,
+      schema: (cls.configSchema as SchemaLike | undefined) ?? prev?.schema,
+      description: prev?.description,
+      cls,
+    };
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  /** Register a class that is imported only when first used. */
+  registerLazy(entry: Omit<ComponentEntry, "cls"> & { load: () => Promise<ComponentClass> }): void {
+    const key = `${entry.kind}:${entry.type}`;
+    if (this.#entries.has(key) && !this.#entries.get(key)!.load) {
+      throw new ComponentError(`component name conflict: ${entry.kind} "${entry.type}" is already registered`);
+    }
+    this.#entries.set(key, { ...entry });
+  }
+
+  /** Remove an entry. */
+  unregister(kind: ComponentKind, type: string): boolean {
+    return this.#entries.delete(`${kind}:${type}`);
+  }
+
+  /** The entry for a kind and type, if any. */
+  entry(kind: ComponentKind, type: string): ComponentEntry | undefined {
+    return this.#entries.get(`${kind}:${type}`);
+  }
+
+  /** Every entry, in kind order then name order. */
+  entries(): ComponentEntry[] {
+    return [...this.#entries.values()].sort((a, b) =>
+      COMPONENT_KINDS.indexOf(a.kind) - COMPONENT_KINDS.indexOf(b.kind) || a.type.localeCompare(b.type)
+    );
+  }
+
+  /** Entries with this type name, across kinds. */
+  find(type: string): ComponentEntry[] {
+    return this.entries().filter((e) => e.type === type);
+  }
+
+  /** Names grouped by kind (the seed's `list_all`). */
+  listAll(): Record<ComponentKind, string[]> {
+    const out = Object.fromEntries(COMPONENT_KINDS.map((k) => [k, [] as string[]])) as Record<
+      ComponentKind,
+      string[]
+    >;
+    for (const e of this.entries()) out[e.kind].push(e.type);
+    return out;
+  }
+
+  /** The class for a kind and type, loading it if lazy. */
+  async get(kind: ComponentKind, type: string): Promise<ComponentClass> {
+    const e = this.#entries.get(`${kind}:${type}`);
+    if (!e) {
+      const known = this.listAll()[kind];
+      throw new ConfigError(`unknown ${kind} type "${type}"`, {
+        hint: `registered ${kind} types: ${known.join(", ") || "(none)"}; ` +
+          `load a plugin with \`flowyml component load <module>\` if it is a third-party component`,
+      });
+    }
+    if (!e.cls && e.load) {
+      try {
+        e.cls = await e.load();
+      } catch (err) {
+        const why = explainPermission(err, `loading ${kind} "${type}"`);
+        if (isPermissionError(err)) throw why;
+        throw new ComponentError(`${kind} "${type}" failed to load: ${describeError(err)}`, { cause: err });
+      }
+    }
+    return e.cls!;
+  }
+
+  /** Orchestrator class by name. */
+  getOrchestrator(name: string): Promise<ComponentClass<Orchestrator>> {
+    return this.get("orchestrator", name) as Promise<ComponentClass<Orchestrator>>;
+  }
+  /** Artifact store class by name. */
+  getArtifactStore(name: string): Promise<ComponentClass<ArtifactStore>> {
+    return this.get("artifact_store", name) as Promise<ComponentClass<ArtifactStore>>;
+  }
+  /** Metadata store class by name. */
+  getMetadataStore(name: string): Promise<ComponentClass<MetadataStore>> {
+    return this.get("metadata_store", name) as Promise<ComponentClass<MetadataStore>>;
+  }
+  /** Container registry class by name. */
+  getContainerRegistry(name: string): Promise<ComponentClass<ContainerRegistry>> {
+    return this.get("container_registry", name) as Promise<ComponentClass<ContainerRegistry>>;
+  }
+  /** Executor class by name. */
+  getExecutor(name: string): Promise<ComponentClass<Executor>> {
+    return this.get("executor", name) as Promise<ComponentClass<Executor>>;
+  }
+
+  /** Check a component config against its schema without loading the class when lazy. */
+  validateConfig(kind: ComponentKind, type: string, options: Record<string, unknown>, where = ""): Record<string, unknown> {
+    const e = this.#entries.get(`${kind}:${type}`);
+    if (!e) {
+      throw new ConfigError(`${where ? `${where}: ` : ""}unknown ${kind} type "${type}"`, {
+        hint: `registered ${kind} types: ${this.listAll()[kind].join(", ") || "(none)"}`,
+      });
+    }
+    const schema = e.schema ?? (e.cls?.configSchema as SchemaLike | undefined);
+    if (!schema) return options;
+    const r = schema.safeParse(options);
+    if (!r.success) {
+      throw new ConfigError(`${where ? `${where}: ` : ""}invalid ${kind} "${type}" config: ${formatZodIssues(r.error, where)}`);
+    }
+    return r.data as Record<string, unknown>;
+  }
+
+  /** Build a component instance from config options (validated first). */
+  async create<T extends StackComponent = StackComponent>(
+    kind: ComponentKind,
+    type: string,
+    options: Record<string, unknown> = {},
+  ): Promise<T> {
+    const valid = this.validateConfig(kind, type, options, options.__where as string | undefined);
+    const cls = await this.get(kind, type);
+    const { __where: _, ...rest } = valid;
+    return new cls({ name: type, ...rest }) as T;
+  }
+
+  /**
+   * Import a module and register every component it exports: its
+   * `components` array (the plugin convention) plus any exported component
+   * class. Import failures are reported, never swallowed.
+   */
+  async loadFromModule(specifier: string, options: RegisterOptions = {}): Promise<ComponentEntry[]> {
+    let mod: Record<string, unknown>;
+    try {
+      mod = await import(specifier);
+    } catch (err) {
+      if (isPermissionError(err)) throw explainPermission(err, `importing ${specifier}`);
+      throw new ComponentError(`could not import component module ${specifier}: ${describeError(err)}`, {
+        hint: "check the path or URL, and run the module alone with `deno check` to see its error",
+        cause: err,
+      });
+    }
+    const origin = options.origin ?? originOf(specifier);
+    const classes = new Set<ComponentClass>();
+    if (Array.isArray(mod.components)) for (const c of mod.components) classes.add(c);
+    for (const v of Object.values(mod)) if (kindOf(v)) classes.add(v as ComponentClass);
+    if (classes.size === 0) {
+      throw new ComponentError(`module ${specifier} exports no components`, {
+        hint: "export `components = [MyStore, …]` or the component classes themselves",
+      });
+    }
+    const out: ComponentEntry[] = [];
+    for (const cls of classes) {
+      const existing = this.entries().find((e) => e.cls === cls);
+      const name = existing?.type ?? defaultTypeName(cls);
+      out.push(this.register(cls, name, { ...options, origin, source: specifier, replace: !!existing || options.replace }));
+    }
+    return out;
+  }
+
+  /**
+   * Load a component from `path/to/file.ts:ClassName` or a module specifier
+   * (file, URL, `jsr:`, `npm:`). With `name`, the loaded class is registered
+   * under that name.
+   */
+  async loadComponent(source: string, name?: string): Promise<ComponentEntry[]> {
+    const m = /^(.*\.(?:ts|js|mjs|tsx|jsx)):([A-Za-z_$][\w$]*)$/.exec(source);
+    if (m) {
+      const spec = toSpecifier(m[1]);
+      let mod: Record<string, unknown>;
+      try {
+        mod = await import(spec);
+      } catch (err) {
+        if (isPermissionError(err)) throw explainPermission(err, `importing ${m[1]}`);
+        throw new ComponentError(`could not import ${m[1]}: ${describeError(err)}`, { cause: err });
+      }
+      const cls = mod[m[2]];
+      if (!cls) {
+        throw new ComponentError(`${m[1]} has no export named ${m[2]}`, {
+          hint: `exports: ${Object.keys(mod).join(", ")}`,
+        });
+      }
+      return [this.register(cls as ComponentClass, name, { origin: originOf(spec), source, replace: true })];
+    }
+    const entries = await this.loadFromModule(toSpecifier(source));
+    if (name && entries.length === 1) {
+      this.unregister(entries[0].kind, entries[0].type);
+      return [this.register(entries[0].cls!, name, { origin: entries[0].origin, source })];
+    }
+    return entries;
+  }
+}
+
+/** Classify a module specifier. */
+export function originOf(specifier: string): ComponentOrigin {
+  if (specifier.startsWith("jsr:")) return "jsr";
+  if (specifier.startsWith("npm:")) return "npm";
+  if (/^https?:/.test(specifier)) return "url";
+  if (specifier.endsWith(".wasm")) return "wasm";
+  return "file";
+}
+
+/** Turn a path into an importable specifier (absolute file URL); leave others alone. */
+export function toSpecifier(source: string): string {
+  if (/^(jsr:|npm:|https?:|file:|data:)/.test(source)) return source;
+  const abs = source.startsWith("/") ? source : `${Deno.cwd()}/${source}`;
+  return new URL(`file://${abs}`).href;
+}
+
+const globalRegistry = new ComponentRegistry();
+
+/** The process-wide registry (the seed's `get_component_registry`). */
+export function getComponentRegistry(): ComponentRegistry {
+  return globalRegistry;
+}
+
+/** Options of {@linkcode registerComponent}. */
+export interface RegisterComponentOptions {
+  name?: string;
+}
+
+/**
+ * Class decorator registering a component (TC39 standard decorators):
+ *
+ * ```ts ignore
+ * @registerComponent
+ * class AirflowOrchestrator extends Orchestrator { … }
+ *
+ * @registerComponent({ name: "my_store" })
+ * class MyStore extends ArtifactStore { … }
+ * ```
+ */
+export function registerComponent<C extends ComponentClass>(cls: C, context: ClassDecoratorContext): void;
+export function registerComponent(
+  options: RegisterComponentOptions,
+): <C extends ComponentClass>(cls: C, context: ClassDecoratorContext) => void;
+export function registerComponent(
+  arg: ComponentClass | RegisterComponentOptions,
+  _context?: ClassDecoratorContext,
+): void | (<C extends ComponentClass>(cls: C, context: ClassDecoratorContext) => void) {
+  if (typeof arg === "function") {
+    globalRegistry.register(arg as ComponentClass);
+    return;
+  }
+  const name = arg?.name;
+  return (cls) => {
+    globalRegistry.register(cls, name);
+  };
+}

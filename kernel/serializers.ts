@@ -1,0 +1,169 @@
+/**
+ * Serializers (materializers): turn step outputs into bytes and back.
+ *
+ * Each serializer is registered by name with a `canHandle` test; the first
+ * match in priority order wins. Built-ins: typed arrays (raw bytes, no JSON or
+ * base64), `Uint8Array`, strings and JSON-able values. The serializer name and
+ * version are part of the cache key.
+ * @module
+ */
+import { ConfigError } from "./errors.ts";
+
+/** Serialized form: bytes plus whatever the serializer needs to load them back. */
+export interface Serialized {
+  bytes: Uint8Array;
+  meta?: Record<string, unknown>;
+}
+
+/** A serializer (the seed's materializer) for one family of values. */
+export interface Serializer {
+  /** Registry name, stored with each artifact. */
+  name: string;
+  /** Bumped when the byte format changes; part of every cache key. */
+  version: number;
+  /** True when this serializer can store `value`. */
+  canHandle(value: unknown): boolean;
+  /** Value to bytes. Should avoid copies for large binary values. */
+  serialize(value: unknown): Serialized;
+  /** Bytes back to a value. */
+  deserialize(bytes: Uint8Array, meta?: Record<string, unknown>): unknown;
+}
+
+const TYPED_ARRAYS = {
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+} as const;
+type TypedArrayName = keyof typeof TYPED_ARRAYS;
+
+/** Raw typed arrays (`Float64Array` …): bytes written as-is, zero-copy. */
+export const typedArraySerializer: Serializer = {
+  name: "typed_array",
+  version: 1,
+  canHandle: (v) =>
+    ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof Uint8Array) &&
+    v.constructor.name in TYPED_ARRAYS,
+  serialize(v) {
+    const a = v as ArrayBufferView;
+    return {
+      bytes: new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+      meta: { type: a.constructor.name },
+    };
+  },
+  deserialize(bytes, meta) {
+    const name = String(meta?.type) as TypedArrayName;
+    const Ctor = TYPED_ARRAYS[name];
+    if (!Ctor) throw new ConfigError(`typed_array: unknown array type "${meta?.type}"`);
+    const el = Ctor.BYTES_PER_ELEMENT;
+    // Views need aligned offsets; copy only when the buffer is misaligned.
+    const aligned = bytes.byteOffset % el === 0 ? bytes : bytes.slice();
+    return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / el);
+  },
+};
+
+/** Plain bytes. */
+export const bytesSerializer: Serializer = {
+  name: "bytes",
+  version: 1,
+  canHandle: (v) => v instanceof Uint8Array,
+  serialize: (v) => ({ bytes: v as Uint8Array }),
+  deserialize: (bytes) => bytes,
+};
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Strings, stored as UTF-8. */
+export const stringSerializer: Serializer = {
+  name: "string",
+  version: 1,
+  canHandle: (v) => typeof v === "string",
+  serialize: (v) => ({ bytes: enc.encode(v as string) }),
+  deserialize: (bytes) => dec.decode(bytes),
+};
+
+/** JSON-able values (objects, arrays, numbers, booleans, null). */
+export const jsonSerializer: Serializer = {
+  name: "json",
+  version: 1,
+  canHandle(v) {
+    const t = typeof v;
+    return v === null || t === "number" || t === "boolean" || t === "object";
+  },
+  serialize(v) {
+    const text = JSON.stringify(v);
+    if (text === undefined) throw new ConfigError("json serializer: value is not JSON-able");
+    return { bytes: enc.encode(text) };
+  },
+  deserialize: (bytes) => JSON.parse(dec.decode(bytes)),
+};
+
+/** Ordered collection of serializers. Custom ones go before the built-ins. */
+export class SerializerRegistry {
+  #list: Serializer[] = [];
+  #byName = new Map<string, Serializer>();
+
+  constructor(builtins: Serializer[] = [
+    typedArraySerializer,
+    bytesSerializer,
+    stringSerializer,
+    jsonSerializer,
+  ]) {
+    for (const s of builtins) this.register(s, { last: true });
+  }
+
+  /** Add a serializer; by default it takes priority over those already registered. */
+  register(s: Serializer, options: { last?: boolean } = {}): void {
+    if (this.#byName.has(s.name)) this.#list = this.#list.filter((x) => x.name !== s.name);
+    this.#byName.set(s.name, s);
+    if (options.last) this.#list.push(s);
+    else this.#list.unshift(s);
+  }
+
+  /** The serializer registered under `name`. */
+  get(name: string): Serializer {
+    const s = this.#byName.get(name);
+    if (!s) {
+      throw new ConfigError(`no serializer named "${name}"`, {
+        hint: `register it with registerSerializer(); known: ${[...this.#byName.keys()].join(", ")}`,
+      });
+    }
+    return s;
+  }
+
+  /** The first serializer that can handle `value`. */
+  forValue(value: unknown): Serializer {
+    const s = this.#list.find((x) => x.canHandle(value));
+    if (!s) {
+      const t = value === undefined ? "undefined" : value?.constructor?.name ?? typeof value;
+      throw new ConfigError(`no serializer can store a value of type ${t}`, {
+        hint: "return JSON-able data, a string, bytes or a typed array, or registerSerializer() one",
+      });
+    }
+    return s;
+  }
+
+  /** Names in priority order. */
+  names(): string[] {
+    return this.#list.map((s) => s.name);
+  }
+}
+
+const globalSerializers = new SerializerRegistry();
+
+/** The process-wide serializer registry. */
+export function getSerializers(): SerializerRegistry {
+  return globalSerializers;
+}
+
+/** Register a custom serializer (materializer) with priority over the built-ins. */
+export function registerSerializer(s: Serializer): void {
+  globalSerializers.register(s);
+}

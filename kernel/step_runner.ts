@@ -1,0 +1,116 @@
+/**
+ * Runs one step attempt given its input artifact references: load inputs,
+ * call the executor, store outputs content-addressed. Shared by the local
+ * orchestrator and remote queue workers, so both store identical artifacts.
+ * @module
+ */
+import { loadValue, putValue } from "./artifacts.ts";
+import type { ArtifactStore, Executor } from "./contracts.ts";
+import type { ArtifactRef } from "./records.ts";
+import { collectOutputs, type Step, type StepContext } from "./step.ts";
+
+/** A step attempt, as data: can be sent to another process or machine. */
+export interface StepTask {
+  runId: string;
+  pipeline: string;
+  step: string;
+  attempt: number;
+  /** The params the step may see. */
+  params: Record<string, unknown>;
+  inputs: Record<string, ArtifactRef>;
+  timeoutMs?: number;
+}
+
+/** What a step attempt produced. */
+export interface StepTaskResult {
+  outputs: Record<string, ArtifactRef>;
+  /** Param names the step read, or `"*"` when it enumerated them all. */
+  readParams: string[] | "*";
+  /** Who ran it. */
+  worker?: string;
+  /** Output values still in memory (local runs), by output name. */
+  values?: Record<string, unknown>;
+}
+
+/** In-memory values of this run, by content hash, so consumers skip a reload. */
+export type ValueCache = Map<string, unknown>;
+
+/** Dependencies of {@linkcode runStepTask}. */
+export interface StepRunnerDeps {
+  store: ArtifactStore;
+  executor: Executor;
+  signal: AbortSignal;
+  values?: ValueCache;
+  log?: (message: string) => void;
+  worker?: string;
+}
+
+/**
+ * A params object that records which keys are read. Enumerating it (spread,
+ * `Object.keys`) counts as reading every param.
+ */
+export function trackedParams(params: Record<string, unknown>): {
+  proxy: Record<string, unknown>;
+  read: () => string[] | "*";
+} {
+  const read = new Set<string>();
+  let all = false;
+  const proxy = new Proxy(params, {
+    get(t, k) {
+      if (typeof k === "string") read.add(k);
+      return Reflect.get(t, k);
+    },
+    has(t, k) {
+      if (typeof k === "string") read.add(k);
+      return Reflect.has(t, k);
+    },
+    ownKeys(t) {
+      all = true;
+      return Reflect.ownKeys(t);
+    },
+    set() {
+      throw new TypeError("ctx.params is read-only");
+    },
+  });
+  return { proxy, read: () => (all ? "*" : [...read].sort()) };
+}
+
+/** The params a step can see: all, or only those it declares in `options.params`. */
+export function visibleParams(step: Step, params: Record<string, unknown>): Record<string, unknown> {
+  if (!step.options.params) return params;
+  const out: Record<string, unknown> = {};
+  for (const k of step.options.params) if (k in params) out[k] = params[k];
+  return out;
+}
+
+/** Run one attempt of `step` for `task`. */
+export async function runStepTask(
+  step: Step,
+  task: StepTask,
+  deps: StepRunnerDeps,
+): Promise<StepTaskResult> {
+  const inputs: Record<string, unknown> = {};
+  await Promise.all(Object.entries(task.inputs).map(async ([name, ref]) => {
+    inputs[name] = deps.values?.has(ref.hash)
+      ? deps.values.get(ref.hash)
+      : await loadValue(deps.store, ref);
+  }));
+  const tracked = trackedParams(task.params);
+  const ctx: StepContext = {
+    params: tracked.proxy,
+    runId: task.runId,
+    step: step.name,
+    attempt: task.attempt,
+    signal: deps.signal,
+    log: deps.log ?? ((m) => console.log(`[${step.name}] ${m}`)),
+  };
+  const returned = await deps.executor.executeStep(step, inputs, ctx);
+  deps.signal.throwIfAborted();
+  const values = collectOutputs(step, returned);
+  const outputs: Record<string, ArtifactRef> = {};
+  await Promise.all(Object.entries(values).map(async ([name, v]) => {
+    outputs[name] = await putValue(deps.store, v);
+    deps.values?.set(outputs[name].hash, v);
+  }));
+  return { outputs, readParams: tracked.read(), worker: deps.worker, values };
+}

@@ -1,0 +1,220 @@
+/**
+ * `LocalArtifactStore` (`type: local`): artifacts as files under a folder.
+ * Writes are atomic (temp file in the same folder, then rename), so a crash
+ * never leaves a half artifact that looks whole.
+ * @module
+ */
+import { dirname, join, resolve } from "node:path";
+import { z } from "zod";
+import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
+import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
+import type { PermissionNeeds } from "../../kernel/component.ts";
+
+const CHUNK = 8 << 20;
+
+/** Config schema of the local artifact store. */
+export const localArtifactStoreSchema = z.object({
+  name: z.string().optional(),
+  path: z.string().default(".flowyml/artifacts").describe("folder holding the artifacts"),
+}).strict();
+
+/** Options of {@linkcode LocalArtifactStore}. */
+export type LocalArtifactStoreOptions = z.input<typeof localArtifactStoreSchema>;
+
+/** Stores artifacts as files under `path` (default `.flowyml/artifacts`). */
+export class LocalArtifactStore extends ArtifactStore {
+  static readonly type = "local";
+  static readonly configSchema = localArtifactStoreSchema;
+  /** Folder as configured. */
+  readonly path: string;
+  /** Absolute folder. */
+  readonly root: string;
+
+  constructor(options: LocalArtifactStoreOptions = {}) {
+    super(options.name ?? "local");
+    this.path = options.path ?? ".flowyml/artifacts";
+    this.root = resolve(this.path);
+  }
+
+  #abs(path: string): string {
+    const p = resolve(this.root, path);
+    if (p !== this.root && !p.startsWith(this.root + "/")) {
+      throw new FlowymlError(`artifact path "${path}" escapes the store folder ${this.root}`);
+    }
+    return p;
+  }
+
+  #perm(err: unknown, access: "read" | "write"): unknown {
+    if (!isPermissionError(err)) return err;
+    return new MissingPermissionError(
+      `local artifact store: ${access} access to ${this.path}`,
+      `--allow-${access}=${this.path}`,
+      err,
+    );
+  }
+
+  override uriFor(path: string): string {
+    return `file://${this.#abs(path)}`;
+  }
+
+  override toDict(): Record<string, unknown> {
+    return { type: "local", path: this.path };
+  }
+
+  override permissions(): PermissionNeeds {
+    return { read: [this.path], write: [this.path] };
+  }
+
+  override async validate(): Promise<boolean> {
+    try {
+      await Deno.mkdir(this.root, { recursive: true });
+      const probe = join(this.root, `.probe-${crypto.randomUUID()}`);
+      await Deno.writeTextFile(probe, "ok");
+      await Deno.remove(probe);
+    } catch (err) {
+      if (isPermissionError(err)) throw this.#perm(err, "write");
+      throw new FlowymlError(`local artifact store: cannot write to ${this.root}: ${(err as Error).message}`, {
+        hint: "check the folder exists and is writable, or set artifact_store.path",
+      });
+    }
+    return true;
+  }
+
+  async #tempFor(abs: string): Promise<string> {
+    const dir = dirname(abs);
+    await Deno.mkdir(dir, { recursive: true });
+    return join(dir, `.tmp-${crypto.randomUUID()}`);
+  }
+
+  override async writeBytes(path: string, data: Uint8Array): Promise<void> {
+    const abs = this.#abs(path);
+    let tmp = "";
+    try {
+      tmp = await this.#tempFor(abs);
+      const f = await Deno.open(tmp, { write: true, createNew: true });
+      try {
+        let off = 0;
+        while (off < data.byteLength) off += await f.write(data.subarray(off, off + CHUNK));
+      } finally {
+        f.close();
+      }
+      await Deno.rename(tmp, abs);
+    } catch (err) {
+      if (tmp) await Deno.remove(tmp).catch(() => {});
+      throw this.#perm(err, "write");
+    }
+  }
+
+  override async readBytes(path: string): Promise<Uint8Array> {
+    const abs = this.#abs(path);
+    try {
+      const f = await Deno.open(abs, { read: true });
+      try {
+        const size = (await f.stat()).size;
+        const buf = new Uint8Array(size);
+        let off = 0;
+        while (off < size) {
+          const n = await f.read(buf.subarray(off, Math.min(size, off + CHUNK)));
+          if (n === null) break;
+          off += n;
+        }
+        return off === size ? buf : buf.subarray(0, off);
+      } finally {
+        f.close();
+      }
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new FlowymlError(`artifact not found: ${this.uriFor(path)}`, {
+          hint: "it was deleted from the store; re-run the producing step (the cache re-runs it)",
+          cause: err,
+        });
+      }
+      throw this.#perm(err, "read");
+    }
+  }
+
+  override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
+    const abs = this.#abs(path);
+    let tmp = "";
+    let n = 0;
+    try {
+      tmp = await this.#tempFor(abs);
+      const f = await Deno.open(tmp, { write: true, createNew: true });
+      const counting = new TransformStream<Uint8Array, Uint8Array>({
+        transform(c, ctl) {
+          n += c.byteLength;
+          ctl.enqueue(c);
+        },
+      });
+      await stream.pipeThrough(counting).pipeTo(f.writable);
+      await Deno.rename(tmp, abs);
+      return n;
+    } catch (err) {
+      if (tmp) await Deno.remove(tmp).catch(() => {});
+      throw this.#perm(err, "write");
+    }
+  }
+
+  override async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    try {
+      const f = await Deno.open(this.#abs(path), { read: true });
+      return f.readable;
+    } catch (err) {
+      throw this.#perm(err, "read");
+    }
+  }
+
+  override async exists(path: string): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.#abs(path))).isFile;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw this.#perm(err, "read");
+    }
+  }
+
+  override async move(from: string, to: string): Promise<void> {
+    const dst = this.#abs(to);
+    try {
+      await Deno.mkdir(dirname(dst), { recursive: true });
+      await Deno.rename(this.#abs(from), dst);
+    } catch (err) {
+      throw this.#perm(err, "write");
+    }
+  }
+
+  override async list(prefix = ""): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    const walk = async (dir: string, rel: string) => {
+      let entries: Deno.DirEntry[] = [];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return;
+        throw this.#perm(err, "read");
+      }
+      for (const e of entries) {
+        if (e.name.startsWith(".tmp-")) continue;
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory) {
+          if (prefix.startsWith(r + "/") || r.startsWith(prefix) || prefix.startsWith(r)) {
+            await walk(join(dir, e.name), r);
+          }
+        } else if (e.isFile && r.startsWith(prefix)) {
+          out.push({ path: r, size: (await Deno.stat(join(dir, e.name))).size });
+        }
+      }
+    };
+    await walk(this.root, "");
+    return out.sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  override async delete(path: string): Promise<void> {
+    try {
+      await Deno.remove(this.#abs(path));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      throw this.#perm(err, "write");
+    }
+  }
+}

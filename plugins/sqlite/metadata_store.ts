@@ -1,0 +1,403 @@
+/**
+ * `SQLiteMetadataStore` (`type: sqlite`): runs, step runs, artifacts, lineage,
+ * the step cache and the audit trail in one SQLite file, through the built-in
+ * `node:sqlite` (no native download). WAL mode plus a busy timeout make it
+ * safe for parallel steps and for several `flowyml` processes on one file.
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import { MetadataStore } from "../../kernel/contracts.ts";
+import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
+import type { PermissionNeeds } from "../../kernel/component.ts";
+import type {
+  ArtifactRecord,
+  AuditEvent,
+  CacheEntry,
+  LineageEdge,
+  RunQuery,
+  RunRecord,
+  StepRunRecord,
+} from "../../kernel/records.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+/** Config schema of the SQLite metadata store. */
+export const sqliteMetadataStoreSchema = z.object({
+  name: z.string().optional(),
+  path: z.string().default(".flowyml/metadata.db").describe("database file, or :memory:"),
+  busyTimeoutMs: z.number().int().nonnegative().default(10_000).describe("wait this long for a lock"),
+}).strict();
+
+type Row = Record<string, unknown>;
+const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+const pj = <T>(v: unknown): T | undefined => (v == null ? undefined : JSON.parse(String(v)) as T);
+const num = (v: unknown) => (v == null ? undefined : Number(v));
+
+/** Tracks runs in SQLite. */
+export class SQLiteMetadataStore extends MetadataStore {
+  static readonly type = "sqlite";
+  static readonly configSchema = sqliteMetadataStoreSchema;
+  readonly path: string;
+  readonly busyTimeoutMs: number;
+  #db?: DatabaseSync;
+  #stmts = new Map<string, StatementSync>();
+
+  constructor(options: z.input<typeof sqliteMetadataStoreSchema> = {}) {
+    super(options.name ?? "sqlite");
+    this.path = options.path ?? ".flowyml/metadata.db";
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+  }
+
+  #perm(err: unknown): unknown {
+    if (!isPermissionError(err)) return err;
+    const dir = this.path === ":memory:" ? "." : dirname(this.path);
+    return new MissingPermissionError(
+      `SQLite metadata store: access to ${this.path}`,
+      `--allow-read=${dir} --allow-write=${dir}`,
+      err,
+    );
+  }
+
+  /** The open database, created and migrated on first use. */
+  get db(): DatabaseSync {
+    if (this.#db) return this.#db;
+    try {
+      if (this.path !== ":memory:") Deno.mkdirSync(dirname(resolve(this.path)), { recursive: true });
+      const db = new DatabaseSync(this.path);
+      db.exec(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`);
+      if (this.path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      db.exec("PRAGMA foreign_keys = ON");
+      migrate(db);
+      this.#db = db;
+      return db;
+    } catch (err) {
+      throw this.#perm(err);
+    }
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  #run(sql: string, ...args: unknown[]): void {
+    try {
+      // deno-lint-ignore no-explicit-any
+      this.#stmt(sql).run(...(args as any[]));
+    } catch (err) {
+      throw this.#perm(err);
+    }
+  }
+
+  #all(sql: string, ...args: unknown[]): Row[] {
+    try {
+      // deno-lint-ignore no-explicit-any
+      return this.#stmt(sql).all(...(args as any[])) as Row[];
+    } catch (err) {
+      throw this.#perm(err);
+    }
+  }
+
+  /** Schema version after migrations. */
+  schemaVersion(): number {
+    return Number((this.db.prepare("SELECT MAX(version) v FROM schema_migrations").get() as Row).v);
+  }
+
+  override validate(): boolean {
+    try {
+      this.db.prepare("SELECT 1").get();
+      return true;
+    } catch (err) {
+      if (err instanceof MissingPermissionError) throw err;
+      throw new FlowymlError(`SQLite metadata store at ${this.path}: ${(err as Error).message}`, {
+        hint: "check the path is a writable file (or :memory:)",
+      });
+    }
+  }
+
+  override toDict(): Record<string, unknown> {
+    return { type: "sqlite", path: this.path };
+  }
+
+  override permissions(): PermissionNeeds {
+    if (this.path === ":memory:") return {};
+    const dir = dirname(this.path);
+    return { read: [dir], write: [dir] };
+  }
+
+  override close(): void {
+    this.#stmts.clear();
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  override createRun(r: RunRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error, pipeline_hash, image, extra)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+      r.runId,
+      r.pipeline,
+      r.status,
+      r.stack,
+      j(r.params),
+      r.startedAt,
+      r.endedAt ?? null,
+      r.error ?? null,
+      r.pipelineHash ?? null,
+      r.image ?? null,
+      j(r.extra),
+    );
+    return Promise.resolve();
+  }
+
+  override updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
+    const cols: Record<string, string> = {
+      status: "status",
+      endedAt: "ended_at",
+      error: "error",
+      image: "image",
+      stack: "stack",
+      pipelineHash: "pipeline_hash",
+    };
+    const sets: string[] = [];
+    const vals: unknown[] = [];
+    for (const [k, c] of Object.entries(cols)) {
+      if (k in patch) {
+        sets.push(`${c} = ?`);
+        vals.push((patch as Row)[k] ?? null);
+      }
+    }
+    if ("extra" in patch) {
+      sets.push("extra = ?");
+      vals.push(j(patch.extra));
+    }
+    if (sets.length) this.#run(`UPDATE runs SET ${sets.join(", ")} WHERE run_id = ?`, ...vals, runId);
+    return Promise.resolve();
+  }
+
+  override getRun(runId: string): Promise<RunRecord | undefined> {
+    const rows = this.#all("SELECT * FROM runs WHERE run_id = ?", runId);
+    return Promise.resolve(rows[0] ? toRun(rows[0]) : undefined);
+  }
+
+  override listRuns(q: RunQuery = {}): Promise<RunRecord[]> {
+    const rows = this.#all(
+      `SELECT * FROM runs WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+       ORDER BY started_at DESC, run_id DESC LIMIT ?3`,
+      q.pipeline ?? null,
+      q.status ?? null,
+      q.limit ?? 50,
+    );
+    return Promise.resolve(rows.map(toRun));
+  }
+
+  override upsertStepRun(s: StepRunRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO step_runs (run_id, step, status, started_at, ended_at, duration_ms, cached, attempts, error,
+         error_stack, worker, cache_key, outputs)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+       ON CONFLICT (run_id, step) DO UPDATE SET status=excluded.status, started_at=excluded.started_at,
+         ended_at=excluded.ended_at, duration_ms=excluded.duration_ms, cached=excluded.cached,
+         attempts=excluded.attempts, error=excluded.error, error_stack=excluded.error_stack,
+         worker=excluded.worker, cache_key=excluded.cache_key, outputs=excluded.outputs`,
+      s.runId,
+      s.step,
+      s.status,
+      s.startedAt ?? null,
+      s.endedAt ?? null,
+      s.durationMs ?? null,
+      s.cached ? 1 : 0,
+      s.attempts,
+      s.error ?? null,
+      s.errorStack ?? null,
+      s.worker ?? null,
+      s.cacheKey ?? null,
+      j(s.outputs),
+    );
+    return Promise.resolve();
+  }
+
+  override listStepRuns(runId: string): Promise<StepRunRecord[]> {
+    const rows = this.#all("SELECT * FROM step_runs WHERE run_id = ? ORDER BY seq", runId);
+    return Promise.resolve(rows.map((r) => ({
+      runId: String(r.run_id),
+      step: String(r.step),
+      status: r.status as StepRunRecord["status"],
+      startedAt: num(r.started_at),
+      endedAt: num(r.ended_at),
+      durationMs: num(r.duration_ms),
+      cached: Number(r.cached) === 1,
+      attempts: Number(r.attempts),
+      error: (r.error as string) ?? undefined,
+      errorStack: (r.error_stack as string) ?? undefined,
+      worker: (r.worker as string) ?? undefined,
+      cacheKey: (r.cache_key as string) ?? undefined,
+      outputs: pj(r.outputs),
+    })));
+  }
+
+  override recordArtifact(a: ArtifactRecord): Promise<void> {
+    this.#run(
+      `INSERT OR REPLACE INTO artifacts (run_id, step, name, hash, path, uri, size, serializer, serializer_version,
+         meta, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+      a.runId,
+      a.step,
+      a.name,
+      a.hash,
+      a.path,
+      a.uri,
+      a.size,
+      a.serializer,
+      a.serializerVersion,
+      j(a.meta),
+      a.createdAt,
+    );
+    return Promise.resolve();
+  }
+
+  override listArtifacts(runId: string): Promise<ArtifactRecord[]> {
+    const rows = this.#all("SELECT * FROM artifacts WHERE run_id = ? ORDER BY created_at, name", runId);
+    return Promise.resolve(rows.map((r) => ({
+      runId: String(r.run_id),
+      step: String(r.step),
+      name: String(r.name),
+      hash: String(r.hash),
+      path: String(r.path),
+      uri: String(r.uri),
+      size: Number(r.size),
+      serializer: String(r.serializer),
+      serializerVersion: Number(r.serializer_version),
+      meta: pj(r.meta),
+      createdAt: Number(r.created_at),
+    })));
+  }
+
+  override recordLineage(edges: LineageEdge[]): Promise<void> {
+    for (const e of edges) {
+      this.#run(
+        "INSERT OR REPLACE INTO lineage (run_id, step, direction, name, hash, uri) VALUES (?,?,?,?,?,?)",
+        e.runId,
+        e.step,
+        e.direction,
+        e.name,
+        e.hash,
+        e.uri,
+      );
+    }
+    return Promise.resolve();
+  }
+
+  override getLineage(q: { runId?: string; hash?: string }): Promise<LineageEdge[]> {
+    const rows = this.#all(
+      `SELECT * FROM lineage WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR hash = ?2) ORDER BY rowid`,
+      q.runId ?? null,
+      q.hash ?? null,
+    );
+    return Promise.resolve(rows.map((r) => ({
+      runId: String(r.run_id),
+      step: String(r.step),
+      direction: r.direction as LineageEdge["direction"],
+      name: String(r.name),
+      hash: String(r.hash),
+      uri: String(r.uri),
+    })));
+  }
+
+  override putCacheEntry(e: CacheEntry): Promise<void> {
+    this.#run(
+      `INSERT INTO cache_entries (key, step, run_id, param_hashes, read_all, outputs, created_at)
+       VALUES (?,?,?,?,?,?,?)`,
+      e.key,
+      e.step,
+      e.runId,
+      j(e.paramHashes),
+      e.readAllParams ? 1 : 0,
+      j(e.outputs),
+      e.createdAt,
+    );
+    return Promise.resolve();
+  }
+
+  override findCacheEntries(key: string): Promise<CacheEntry[]> {
+    const rows = this.#all("SELECT * FROM cache_entries WHERE key = ? ORDER BY id DESC LIMIT 20", key);
+    return Promise.resolve(rows.map((r) => ({
+      key: String(r.key),
+      step: String(r.step),
+      runId: String(r.run_id),
+      paramHashes: pj<Record<string, string>>(r.param_hashes) ?? {},
+      readAllParams: Number(r.read_all) === 1,
+      outputs: pj(r.outputs) ?? {},
+      createdAt: Number(r.created_at),
+    })));
+  }
+
+  override recordAudit(events: AuditEvent[]): Promise<void> {
+    for (const e of events) {
+      this.#run(
+        "INSERT INTO audit (run_id, actor, op, resource, allowed, detail, at) VALUES (?,?,?,?,?,?,?)",
+        e.runId,
+        e.actor,
+        e.op,
+        e.resource,
+        e.allowed ? 1 : 0,
+        e.detail ?? null,
+        e.at,
+      );
+    }
+    return Promise.resolve();
+  }
+
+  override listAudit(runId: string): Promise<AuditEvent[]> {
+    const rows = this.#all("SELECT * FROM audit WHERE run_id = ? ORDER BY id", runId);
+    return Promise.resolve(rows.map((r) => ({
+      runId: String(r.run_id),
+      actor: String(r.actor),
+      op: String(r.op),
+      resource: String(r.resource),
+      allowed: Number(r.allowed) === 1,
+      detail: (r.detail as string) ?? undefined,
+      at: Number(r.at),
+    })));
+  }
+}
+
+function toRun(r: Row): RunRecord {
+  return {
+    runId: String(r.run_id),
+    pipeline: String(r.pipeline),
+    status: r.status as RunRecord["status"],
+    stack: String(r.stack),
+    params: pj(r.params) ?? {},
+    startedAt: Number(r.started_at),
+    endedAt: num(r.ended_at),
+    error: (r.error as string) ?? undefined,
+    pipelineHash: (r.pipeline_hash as string) ?? undefined,
+    image: (r.image as string) ?? undefined,
+    extra: pj(r.extra),
+  };
+}
+
+/** Apply pending migrations in one immediate transaction (safe across processes). */
+function migrate(db: DatabaseSync): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)");
+  const current = Number((db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v);
+  if (current >= MIGRATIONS.length) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const now = Number((db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v);
+    for (let v = now + 1; v <= MIGRATIONS.length; v++) {
+      db.exec(MIGRATIONS[v - 1]);
+      db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(v, Date.now());
+    }
+    db.exec("COMMIT");
+  } catch (err) {
+    db.exec("ROLLBACK");
+    throw err;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Versioned schema migrations of the SQLite metadata store. Append only:
+ * migration N is applied once, in order, and recorded in `schema_migrations`.
+ * @module
+ */
+
+/** Migration SQL, index 0 is version 1. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE runs (
+     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, status TEXT NOT NULL, stack TEXT NOT NULL,
+     params TEXT, started_at INTEGER NOT NULL, ended_at INTEGER, error TEXT, pipeline_hash TEXT,
+     image TEXT, extra TEXT);
+   CREATE INDEX runs_pipeline ON runs (pipeline, started_at);
+   CREATE TABLE step_runs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, step TEXT NOT NULL,
+     status TEXT NOT NULL, started_at INTEGER, ended_at INTEGER, duration_ms REAL,
+     cached INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, error TEXT, error_stack TEXT,
+     worker TEXT, cache_key TEXT, outputs TEXT, UNIQUE (run_id, step));
+   CREATE TABLE artifacts (
+     run_id TEXT NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, path TEXT NOT NULL,
+     uri TEXT NOT NULL, size INTEGER NOT NULL, serializer TEXT NOT NULL, serializer_version INTEGER NOT NULL,
+     meta TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (run_id, step, name));
+   CREATE INDEX artifacts_hash ON artifacts (hash);
+   CREATE TABLE lineage (
+     run_id TEXT NOT NULL, step TEXT NOT NULL, direction TEXT NOT NULL, name TEXT NOT NULL,
+     hash TEXT NOT NULL, uri TEXT NOT NULL, PRIMARY KEY (run_id, step, direction, name));
+   CREATE INDEX lineage_hash ON lineage (hash);
+   CREATE TABLE cache_entries (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, step TEXT NOT NULL, run_id TEXT NOT NULL,
+     param_hashes TEXT NOT NULL, read_all INTEGER NOT NULL, outputs TEXT NOT NULL, created_at INTEGER NOT NULL);
+   CREATE INDEX cache_key ON cache_entries (key);`,
+  `CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, actor TEXT NOT NULL, op TEXT NOT NULL,
+     resource TEXT NOT NULL, allowed INTEGER NOT NULL, detail TEXT, at INTEGER NOT NULL);
+   CREATE INDEX audit_run ON audit (run_id);`,
+];
