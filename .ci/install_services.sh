@@ -12,3 +12,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts some of these as system services on install; the tests run their own instances.
 for s in redis-server postgresql docker-registry; do service "$s" stop >/dev/null 2>&1 || true; done
+# firebase-tools' Node GCS emulator (used as a library by tests/services/gcs.ts), cached outside the repo.
+FIREBASE_TOOLS_VERSION=15.34.2
+FIREBASE_DIR=${FLOWYML_FIREBASE_DIR:-/opt/flowyml-cache/firebase-tools}
+if [ ! -f "$FIREBASE_DIR/node_modules/firebase-tools/package.json" ] ||
+  ! grep -q "\"version\": \"$FIREBASE_TOOLS_VERSION\"" "$FIREBASE_DIR/node_modules/firebase-tools/package.json"; then
+  echo "installing firebase-tools@$FIREBASE_TOOLS_VERSION into $FIREBASE_DIR"
+  mkdir -p "$FIREBASE_DIR"
+  (cd "$FIREBASE_DIR" && [ -f package.json ] || echo '{"private":true}' >"$FIREBASE_DIR/package.json")
+  npm install --prefix "$FIREBASE_DIR" --no-audit --no-fund --loglevel=error \
+    "firebase-tools@$FIREBASE_TOOLS_VERSION" >/dev/null
+fi

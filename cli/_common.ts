@@ -1,0 +1,87 @@
+/**
+ * Helpers shared by CLI commands: loading config/stacks with persisted
+ * component plugins, importing pipeline modules, and output formatting.
+ * @module
+ */
+import { Pipeline } from "../kernel/pipeline.ts";
+import { toSpecifier } from "../kernel/registry.ts";
+import { ConfigError, describeError, explainPermission, isPermissionError } from "../kernel/errors.ts";
+import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
+import { buildStack, type Stack } from "../kernel/stack.ts";
+import { loadPersistedComponents } from "./lockfile.ts";
+
+/** Load `flowyml.yaml` and register the component plugins recorded by `component load`. */
+export async function loadProject(): Promise<FlowymlConfig> {
+  const config = await loadConfig(configPath());
+  await loadPersistedComponents(config);
+  return config;
+}
+
+/** Load the project and build a stack (default: `default_stack`, else `local`). */
+export async function openStack(name?: string): Promise<{ config: FlowymlConfig; stack: Stack }> {
+  const config = await loadProject();
+  const stack = await buildStack(config, name ?? config.default_stack ?? "local");
+  return { config, stack };
+}
+
+/** Import a pipeline module and return its pipeline (default export, or `pipeline`). */
+export async function importPipeline(file: string): Promise<Pipeline> {
+  const spec = toSpecifier(file);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(spec);
+  } catch (err) {
+    if (isPermissionError(err)) throw explainPermission(err, `importing ${file}`);
+    throw new ConfigError(`could not import pipeline module ${file}: ${describeError(err)}`, { cause: err });
+  }
+  const p = mod.default ?? mod.pipeline;
+  if (!(p instanceof Pipeline)) {
+    throw new ConfigError(`${file} does not export a Pipeline`, {
+      hint: "add `export default new Pipeline(\"name\").add(…)` (or `export const pipeline = …`)",
+    });
+  }
+  if (!p.options.source) p.options.source = spec;
+  return p;
+}
+
+/** Parse `--param k=v` values: JSON when it parses (numbers, booleans, arrays), else a string. */
+export function parseParams(pairs: string[] = []): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf("=");
+    if (i <= 0) throw new ConfigError(`--param "${pair}" is not k=v`, { hint: "write --param lr=0.1" });
+    const v = pair.slice(i + 1);
+    try {
+      out[pair.slice(0, i)] = JSON.parse(v);
+    } catch {
+      out[pair.slice(0, i)] = v;
+    }
+  }
+  return out;
+}
+
+/** Milliseconds as a short human string. */
+export function ms(n: number | undefined): string {
+  if (n === undefined || Number.isNaN(n)) return "-";
+  if (n < 1) return `${n.toFixed(2)} ms`;
+  if (n < 1000) return `${Math.round(n)} ms`;
+  return `${(n / 1000).toFixed(2)} s`;
+}
+
+/** Bytes as a short human string. */
+export function bytes(n: number): string {
+  const u = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? n.toFixed(1) : n} ${u[i]}`;
+}
+
+/** Render rows as an aligned text table. */
+export function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (c ?? "").padEnd(w[i])).join("  ").trimEnd();
+  return [line(head), line(w.map((n) => "-".repeat(n))), ...rows.map(line)].join("\n");
+}

@@ -1,0 +1,83 @@
+/**
+ * `flowyml runs list | show <runId>`.
+ * @module
+ */
+import type { Command } from "commander";
+import { ConfigError } from "../../kernel/errors.ts";
+import type { RunStatus } from "../../kernel/records.ts";
+import { ms, openStack, table } from "../_common.ts";
+import { renderRunSummary } from "../summary.ts";
+
+/** Register the `runs` commands; returns the `runs` command so others can add subcommands. */
+export function registerRunsCommands(program: Command): Command {
+  const runs = program.command("runs").description("inspect recorded runs");
+  runs.command("list").description("recent runs, newest first")
+    .option("-s, --stack <name>", "stack whose metadata store to read")
+    .option("--pipeline <name>", "only this pipeline")
+    .option("--status <status>", "only runs with this status")
+    .option("-n, --limit <n>", "how many", "20")
+    .action(async (flags: { stack?: string; pipeline?: string; status?: RunStatus; limit: string }) => {
+      const { stack } = await openStack(flags.stack);
+      const list = await stack.metadataStore.listRuns({
+        pipeline: flags.pipeline,
+        status: flags.status,
+        limit: Number(flags.limit),
+      });
+      console.log(table(
+        ["run", "pipeline", "status", "started", "took"],
+        list.map((r) => [
+          r.runId,
+          r.pipeline,
+          r.status,
+          new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19),
+          r.endedAt ? ms(r.endedAt - r.startedAt) : "-",
+        ]),
+      ));
+      await stack.close();
+    });
+  runs.command("show").description("steps, status, durations, cache hits, artifacts and lineage of a run")
+    .argument("<runId>")
+    .option("-s, --stack <name>", "stack whose metadata store to read")
+    .option("--audit", "also print the audit trail of brokered plugin calls")
+    .option("--json", "print JSON")
+    .action(async (runId: string, flags: { stack?: string; audit?: boolean; json?: boolean }) => {
+      const { stack } = await openStack(flags.stack);
+      const meta = stack.metadataStore;
+      const run = await meta.getRun(runId);
+      if (!run) {
+        await stack.close();
+        throw new ConfigError(`no run "${runId}" in stack "${stack.name}"`, {
+          hint: "list runs with `flowyml runs list` (add --stack if it ran elsewhere)",
+        });
+      }
+      if (flags.json) {
+        console.log(JSON.stringify({
+          run,
+          steps: await meta.listStepRuns(runId),
+          lineage: await meta.getLineage({ runId }),
+          audit: flags.audit ? await meta.listAudit(runId) : undefined,
+        }, null, 2));
+      } else {
+        console.log(await renderRunSummary(meta, runId, { lineage: true }));
+        if (flags.audit) {
+          const events = await meta.listAudit(runId);
+          console.log("\naudit");
+          console.log(events.length
+            ? table(
+              ["time", "actor", "op", "resource", "decision", "detail"],
+              events.map((e) => [
+                new Date(e.at).toISOString().slice(11, 23),
+                e.actor,
+                e.op,
+                e.resource,
+                e.allowed ? "allowed" : "DENIED",
+                e.detail ?? "",
+              ]),
+            )
+            : "  (no brokered calls in this run)");
+        }
+      }
+      await stack.close();
+    });
+  return runs;
+}
