@@ -5,7 +5,12 @@
  */
 import { Pipeline } from "../kernel/pipeline.ts";
 import { toSpecifier } from "../kernel/registry.ts";
-import { ConfigError, describeError, explainPermission, isPermissionError } from "../kernel/errors.ts";
+import {
+  ConfigError,
+  describeError,
+  explainPermission,
+  isPermissionError,
+} from "../kernel/errors.ts";
 import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
 import { buildStack, type Stack } from "../kernel/stack.ts";
 import { loadPersistedComponents } from "./lockfile.ts";
@@ -32,12 +37,14 @@ export async function importPipeline(file: string): Promise<Pipeline> {
     mod = await import(spec);
   } catch (err) {
     if (isPermissionError(err)) throw explainPermission(err, `importing ${file}`);
-    throw new ConfigError(`could not import pipeline module ${file}: ${describeError(err)}`, { cause: err });
+    throw new ConfigError(`could not import pipeline module ${file}: ${describeError(err)}`, {
+      cause: err,
+    });
   }
   const p = mod.default ?? mod.pipeline;
   if (!(p instanceof Pipeline)) {
     throw new ConfigError(`${file} does not export a Pipeline`, {
-      hint: "add `export default new Pipeline(\"name\").add(…)` (or `export const pipeline = …`)",
+      hint: 'add `export default new Pipeline("name").add(…)` (or `export const pipeline = …`)',
     });
   }
   if (!p.options.source) p.options.source = spec;
@@ -49,7 +56,9 @@ export function parseParams(pairs: string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const pair of pairs) {
     const i = pair.indexOf("=");
-    if (i <= 0) throw new ConfigError(`--param "${pair}" is not k=v`, { hint: "write --param lr=0.1" });
+    if (i <= 0) {
+      throw new ConfigError(`--param "${pair}" is not k=v`, { hint: "write --param lr=0.1" });
+    }
     const v = pair.slice(i + 1);
     try {
       out[pair.slice(0, i)] = JSON.parse(v);

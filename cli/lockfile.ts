@@ -37,7 +37,9 @@ export async function readLockfile(path: string): Promise<Lockfile> {
   try {
     const data = JSON.parse(await Deno.readTextFile(path));
     if (data?.version !== 1 || !Array.isArray(data.components)) {
-      throw new ComponentError(`${path} is not a flowyml lockfile`, { hint: "delete it and load components again" });
+      throw new ComponentError(`${path} is not a flowyml lockfile`, {
+        hint: "delete it and load components again",
+      });
     }
     return data;
   } catch (err) {
@@ -75,10 +77,13 @@ export async function loadPersistedComponents(config: FlowymlConfig): Promise<vo
     try {
       await reg.loadComponent(lockedSpecifier(path, c.source), c.name);
     } catch (err) {
-      throw new ComponentError(`component module ${c.source} (recorded in ${path}) failed to load: ${describeError(err)}`, {
-        hint: `fix the module, or remove it with \`flowyml component remove ${c.source}\``,
-        cause: err,
-      });
+      throw new ComponentError(
+        `component module ${c.source} (recorded in ${path}) failed to load: ${describeError(err)}`,
+        {
+          hint: `fix the module, or remove it with \`flowyml component remove ${c.source}\``,
+          cause: err,
+        },
+      );
     }
   }
 }

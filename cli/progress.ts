@@ -28,7 +28,10 @@ export function createProgress(options: ProgressOptions = {}): (e: RunEvent) => 
   const write = options.write ?? ((t: string) => Deno.stdout.writeSync(enc.encode(t)));
   const tty = options.tty ?? Deno.stdout.isTerminal();
   const steps: string[] = [];
-  const state = new Map<string, { status: string; started?: number; took?: number; note?: string }>();
+  const state = new Map<
+    string,
+    { status: string; started?: number; took?: number; note?: string }
+  >();
   let drawn = 0;
   let timer: ReturnType<typeof setInterval> | undefined;
 
@@ -37,7 +40,9 @@ export function createProgress(options: ProgressOptions = {}): (e: RunEvent) => 
     const lines = steps.map((s) => {
       const st = state.get(s)!;
       const t = st.took !== undefined ? ms(st.took) : st.started ? ms(now - st.started) : "";
-      return `  ${ICON[st.status] ?? "?"} ${s.padEnd(24)} ${st.status.padEnd(9)} ${t}${st.note ? `  ${st.note}` : ""}`;
+      return `  ${ICON[st.status] ?? "?"} ${s.padEnd(24)} ${st.status.padEnd(9)} ${t}${
+        st.note ? `  ${st.note}` : ""
+      }`;
     });
     write((drawn ? `\x1b[${drawn}A` : "") + lines.map((l) => `\x1b[2K${l}\n`).join(""));
     drawn = lines.length;
@@ -57,7 +62,11 @@ export function createProgress(options: ProgressOptions = {}): (e: RunEvent) => 
         }
         return;
       case "step_started":
-        state.set(e.step, { status: "running", started: performance.now(), note: e.attempt > 1 ? `attempt ${e.attempt}` : "" });
+        state.set(e.step, {
+          status: "running",
+          started: performance.now(),
+          note: e.attempt > 1 ? `attempt ${e.attempt}` : "",
+        });
         if (!tty) write(`  ▶ ${e.step} started${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}\n`);
         break;
       case "step_retry":

@@ -37,7 +37,9 @@ export async function renderRunSummary(
   ));
   const failed = steps.filter((s) => s.error);
   for (const s of failed) out.push(`\n${s.step} failed: ${s.error}`);
-  const arts = steps.flatMap((s) => Object.entries(s.outputs ?? {}).map(([n, r]) => ({ step: s.step, n, r })));
+  const arts = steps.flatMap((s) =>
+    Object.entries(s.outputs ?? {}).map(([n, r]) => ({ step: s.step, n, r }))
+  );
   if (arts.length) {
     out.push("\nartifacts");
     out.push(table(
@@ -55,7 +57,11 @@ export async function renderRunSummary(
       byStep.set(e.step, v);
     }
     for (const [s, v] of byStep) {
-      out.push(`  ${v.in.length ? v.in.join(", ") : "(no inputs)"}  →  ${s}  →  ${v.out.join(", ") || "(no outputs)"}`);
+      out.push(
+        `  ${v.in.length ? v.in.join(", ") : "(no inputs)"}  →  ${s}  →  ${
+          v.out.join(", ") || "(no outputs)"
+        }`,
+      );
     }
   }
   return out.join("\n");

@@ -91,10 +91,12 @@ export abstract class StackComponent {
 }
 
 /** A constructor of stack components taking one options object. */
-// deno-lint-ignore no-explicit-any
-export type ComponentClass<T extends StackComponent = StackComponent> = (new (options?: any) => T) & {
-  kind: ComponentKind;
-  type?: string;
-  version?: string;
-  configSchema?: unknown;
-};
+export type ComponentClass<T extends StackComponent = StackComponent> =
+  // deno-lint-ignore no-explicit-any
+  & (new (options?: any) => T)
+  & {
+    kind: ComponentKind;
+    type?: string;
+    version?: string;
+    configSchema?: unknown;
+  };

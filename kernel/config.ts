@@ -86,17 +86,24 @@ function readEnv(name: string, where: string): string | undefined {
     return Deno.env.get(name);
   } catch (err) {
     if (isPermissionError(err)) {
-      throw new ConfigError(`${where} uses \${${name}}, but reading environment variables is not allowed`, {
-        hint: `run again with --allow-env=${name}`,
-        cause: err,
-      });
+      throw new ConfigError(
+        `${where} uses \${${name}}, but reading environment variables is not allowed`,
+        {
+          hint: `run again with --allow-env=${name}`,
+          cause: err,
+        },
+      );
     }
     throw err;
   }
 }
 
 /** Replace `${VAR}` / `${VAR:-default}` in every string of `value`. */
-export function interpolate(value: unknown, options: InterpolateOptions = {}, path: string[] = []): unknown {
+export function interpolate(
+  value: unknown,
+  options: InterpolateOptions = {},
+  path: string[] = [],
+): unknown {
   if (typeof value === "string") {
     const where = `${options.file ?? "config"} at ${path.join(".") || "(root)"}`;
     return value.replace(/\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g, (m, name, def) => {
@@ -109,7 +116,9 @@ export function interpolate(value: unknown, options: InterpolateOptions = {}, pa
       });
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, options, [...path, String(i)]));
+  if (Array.isArray(value)) {
+    return value.map((v, i) => interpolate(v, options, [...path, String(i)]));
+  }
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, options, [...path, k]);
@@ -135,7 +144,10 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
   }
   // Plugins may hold `${…}` that only matter when used; interpolate stacks eagerly.
   const data = checked.data;
-  const stacks = interpolate(data.stacks, { ...options, file }, ["stacks"]) as Record<string, StackConfig>;
+  const stacks = interpolate(data.stacks, { ...options, file }, ["stacks"]) as Record<
+    string,
+    StackConfig
+  >;
   const resources = interpolate(data.resources, { ...options, file }, ["resources"]) as Record<
     string,
     ResourceConfig
@@ -145,9 +157,12 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
     Record<string, unknown>
   >;
   if (data.default_stack && !stacks[data.default_stack] && data.default_stack !== "local") {
-    throw new ConfigError(`${file}: default_stack "${data.default_stack}" is not defined under stacks`, {
-      hint: `define it, or use one of: ${Object.keys(stacks).join(", ") || "local"}`,
-    });
+    throw new ConfigError(
+      `${file}: default_stack "${data.default_stack}" is not defined under stacks`,
+      {
+        hint: `define it, or use one of: ${Object.keys(stacks).join(", ") || "local"}`,
+      },
+    );
   }
   return { default_stack: data.default_stack, stacks, resources, plugins, path: options.file };
 }
@@ -167,7 +182,10 @@ export function configPath(): string {
  * Load `flowyml.yaml` (or the given path). A missing file gives an empty
  * config with only the embedded `local` stack.
  */
-export async function loadConfig(path = configPath(), options: Omit<InterpolateOptions, "file"> = {}): Promise<FlowymlConfig> {
+export async function loadConfig(
+  path: string = configPath(),
+  options: Omit<InterpolateOptions, "file"> = {},
+): Promise<FlowymlConfig> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);

@@ -52,7 +52,13 @@ export type RunEvent =
   | { type: "run_started"; runId: string; pipeline: string; steps: string[] }
   | { type: "step_started"; runId: string; step: string; attempt: number }
   | { type: "step_retry"; runId: string; step: string; attempt: number; error: string }
-  | { type: "step_finished"; runId: string; step: string; status: StepRunRecord["status"]; durationMs: number }
+  | {
+    type: "step_finished";
+    runId: string;
+    step: string;
+    status: StepRunRecord["status"];
+    durationMs: number;
+  }
   | { type: "step_log"; runId: string; step: string; message: string }
   | { type: "run_finished"; runId: string; status: RunStatus };
 
@@ -176,6 +182,26 @@ export abstract class MetadataStore extends StackComponent {
   abstract findCacheEntries(key: string): Promise<CacheEntry[]>;
   abstract recordAudit(events: AuditEvent[]): Promise<void>;
   abstract listAudit(runId: string): Promise<AuditEvent[]>;
+
+  /**
+   * Record everything a finished step produced. Stores override this to write
+   * it in one transaction (the engine calls it once per step); the default
+   * calls the individual methods.
+   */
+  async recordStepCompletion(c: StepCompletion): Promise<void> {
+    for (const a of c.artifacts ?? []) await this.recordArtifact(a);
+    if (c.lineage?.length) await this.recordLineage(c.lineage);
+    await this.upsertStepRun(c.stepRun);
+    if (c.cacheEntry) await this.putCacheEntry(c.cacheEntry);
+  }
+}
+
+/** What {@linkcode MetadataStore.recordStepCompletion} records. */
+export interface StepCompletion {
+  stepRun: StepRunRecord;
+  artifacts?: ArtifactRecord[];
+  lineage?: LineageEdge[];
+  cacheEntry?: CacheEntry;
 }
 
 /** Pushes and pulls container images (the seed's `ContainerRegistry`). */
@@ -193,5 +219,9 @@ export abstract class ContainerRegistry extends StackComponent {
 export abstract class Executor extends StackComponent {
   static override readonly kind = "executor" as const;
   /** Call `step` with its loaded inputs; returns what the step function returned. */
-  abstract executeStep(step: Step, inputs: Record<string, unknown>, ctx: StepContext): Promise<unknown>;
+  abstract executeStep(
+    step: Step,
+    inputs: Record<string, unknown>,
+    ctx: StepContext,
+  ): Promise<unknown>;
 }

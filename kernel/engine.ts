@@ -5,15 +5,35 @@
  * and choose how each step attempt is dispatched (in-process, or to a queue).
  * @module
  */
-import type { RunEvent, RunPipelineOptions, RunResult, StackLike, StepResult } from "./contracts.ts";
+import type {
+  RunEvent,
+  RunPipelineOptions,
+  RunResult,
+  StackLike,
+  StepResult,
+} from "./contracts.ts";
 import { describeError, StepFailedError, StepTimeoutError } from "./errors.ts";
 import { buildGraph, pipelineHash, type PipelineSpec } from "./graph.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
-import type { ArtifactRef, CacheEntry, LineageEdge, StepRunRecord } from "./records.ts";
+import type {
+  ArtifactRecord,
+  ArtifactRef,
+  CacheEntry,
+  LineageEdge,
+  StepRunRecord,
+} from "./records.ts";
 import { getSerializers } from "./serializers.ts";
 import type { Step } from "./step.ts";
-import { type StepTask, type StepTaskResult, type ValueCache, visibleParams } from "./step_runner.ts";
+import {
+  type StepTask,
+  type StepTaskResult,
+  type ValueCache,
+  visibleParams,
+} from "./step_runner.ts";
 import { loadValue } from "./artifacts.ts";
+
+/** Steps still running after this long get a "running" step record. */
+const RUNNING_RECORD_DELAY_MS = 50;
 
 /** Sends one step attempt somewhere to run. */
 export type Dispatch = (task: StepTask, step: Step, signal: AbortSignal) => Promise<StepTaskResult>;
@@ -72,7 +92,12 @@ async function lookupCache(
   return undefined;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number | undefined, step: string, ctl: AbortController): Promise<T> {
+function withTimeout<T>(
+  p: Promise<T>,
+  ms: number | undefined,
+  step: string,
+  ctl: AbortController,
+): Promise<T> {
   if (!ms) return p;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const t = new Promise<never>((_, reject) => {
@@ -90,7 +115,10 @@ function withTimeout<T>(p: Promise<T>, ms: number | undefined, step: string, ctl
  * mark the run failed and their downstream steps skipped; independent
  * branches continue, and completed outputs are kept and recorded.
  */
-export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOptions): Promise<RunResult> {
+export async function executeRun(
+  pipeline: PipelineSpec,
+  options: ExecuteRunOptions,
+): Promise<RunResult> {
   const t0 = performance.now();
   const { stack, runId } = options;
   const meta = stack.metadataStore;
@@ -119,7 +147,12 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
     });
   }
   options.onRecorded?.();
-  emit({ type: "run_started", runId, pipeline: pipeline.name, steps: graph.order.map((s) => s.name) });
+  emit({
+    type: "run_started",
+    runId,
+    pipeline: pipeline.name,
+    steps: graph.order.map((s) => s.name),
+  });
 
   const refs = new Map<string, ArtifactRef>(); // artifact name -> ref
   const results: Record<string, StepResult> = {};
@@ -127,7 +160,9 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
   for (const s of graph.order) state.set(s.name, "waiting");
   // How many consumers still need each artifact (frees memory early).
   const consumers = new Map<string, number>();
-  for (const s of graph.order) for (const i of s.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  for (const s of graph.order) {
+    for (const i of s.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  }
   const consumed = new Set(consumers.keys());
   let firstError: Error | undefined;
   const concurrency = Math.max(1, options.concurrency ?? 8);
@@ -138,7 +173,9 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
       if (state.get(d) !== "waiting") continue;
       state.set(d, "skipped");
       results[d] = { status: "skipped", cached: false, durationMs: 0, attempts: 0, outputs: {} };
-      meta.upsertStepRun({ runId, step: d, status: "skipped", cached: false, attempts: 0 }).catch(() => {});
+      meta.upsertStepRun({ runId, step: d, status: "skipped", cached: false, attempts: 0 }).catch(
+        () => {},
+      );
       emit({ type: "step_finished", runId, step: d, status: "skipped", durationMs: 0 });
       markSkipped(d);
     }
@@ -149,7 +186,8 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
     const inputs: Record<string, ArtifactRef> = {};
     for (const i of s.inputs) inputs[i] = refs.get(i)!;
     const visible = visibleParams(s, params);
-    const useCache = options.cache !== false && pipeline.options.cache !== false && s.options.cache !== false;
+    const useCache = options.cache !== false && pipeline.options.cache !== false &&
+      s.options.cache !== false;
     const key = cacheKey(s, inputs);
     const inputEdges: LineageEdge[] = Object.entries(inputs).map(([name, r]) => ({
       runId,
@@ -181,18 +219,20 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
         worker: prev?.worker,
       };
       if (!prev) {
-        await meta.upsertStepRun(rec);
-        await meta.recordLineage([
-          ...inputEdges,
-          ...Object.entries(hit.outputs).map(([name, r]) => ({
-            runId,
-            step: s.name,
-            direction: "output" as const,
-            name,
-            hash: r.hash,
-            uri: r.uri,
-          })),
-        ]);
+        await meta.recordStepCompletion({
+          stepRun: rec,
+          lineage: [
+            ...inputEdges,
+            ...Object.entries(hit.outputs).map(([name, r]) => ({
+              runId,
+              step: s.name,
+              direction: "output" as const,
+              name,
+              hash: r.hash,
+              uri: r.uri,
+            })),
+          ],
+        });
       }
       for (const [n, r] of Object.entries(hit.outputs)) refs.set(n, r);
       results[s.name] = {
@@ -203,7 +243,13 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
         outputs: hit.outputs,
         worker: rec.worker,
       };
-      emit({ type: "step_finished", runId, step: s.name, status: rec.status, durationMs: rec.durationMs! });
+      emit({
+        type: "step_finished",
+        runId,
+        step: s.name,
+        status: rec.status,
+        durationMs: rec.durationMs!,
+      });
       return;
     }
 
@@ -212,53 +258,84 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
     const baseDelay = s.options.retryDelayMs ?? pipeline.options.retryDelayMs ?? 100;
     let lastErr: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      await meta.upsertStepRun({
-        runId,
-        step: s.name,
-        status: "running",
-        cached: false,
-        attempts: attempt,
-        startedAt: started,
-        cacheKey: key,
-      });
-      emit({ type: "step_started", runId, step: s.name, attempt });
-      const ctl = new AbortController();
-      try {
-        const task: StepTask = { runId, pipeline: pipeline.name, step: s.name, attempt, params: visible, inputs, timeoutMs };
-        const res = await withTimeout(options.dispatch(task, s, ctl.signal), timeoutMs, s.name, ctl);
-        const ended = Date.now();
-        const outEdges: LineageEdge[] = [];
-        for (const [name, r] of Object.entries(res.outputs)) {
-          refs.set(name, r);
-          outEdges.push({ runId, step: s.name, direction: "output", name, hash: r.hash, uri: r.uri });
-          await meta.recordArtifact({ ...r, runId, step: s.name, name, createdAt: ended });
-        }
-        await meta.recordLineage([...inputEdges, ...outEdges]);
-        await meta.upsertStepRun({
+      // "running" is recorded only for steps that last: short steps go straight to their
+      // final record, which saves a transaction per step (the chain bench's main cost).
+      let runningWrite: Promise<void> | undefined;
+      const runningRecord = setTimeout(() => {
+        runningWrite = meta.upsertStepRun({
           runId,
           step: s.name,
-          status: "completed",
+          status: "running",
           cached: false,
           attempts: attempt,
           startedAt: started,
-          endedAt: ended,
-          durationMs: ended - started,
           cacheKey: key,
-          outputs: res.outputs,
-          worker: res.worker,
-        });
-        if (useCache) {
-          const read = res.readParams;
-          await meta.putCacheEntry({
-            key,
-            readAllParams: read === "*",
-            paramHashes: read === "*" ? { "*": hashValue(visible) } : paramHashes(visible, read),
-            outputs: res.outputs,
+        }).catch(() => {});
+      }, attempt > 1 ? 0 : RUNNING_RECORD_DELAY_MS);
+      emit({ type: "step_started", runId, step: s.name, attempt });
+      const ctl = new AbortController();
+      try {
+        const task: StepTask = {
+          runId,
+          pipeline: pipeline.name,
+          step: s.name,
+          attempt,
+          params: visible,
+          inputs,
+          timeoutMs,
+        };
+        const res = await withTimeout(
+          options.dispatch(task, s, ctl.signal),
+          timeoutMs,
+          s.name,
+          ctl,
+        );
+        clearTimeout(runningRecord);
+        await runningWrite; // never let a late "running" land after the final record
+        const ended = Date.now();
+        const outEdges: LineageEdge[] = [];
+        const artifacts: ArtifactRecord[] = [];
+        for (const [name, r] of Object.entries(res.outputs)) {
+          refs.set(name, r);
+          outEdges.push({
             runId,
             step: s.name,
-            createdAt: ended,
+            direction: "output",
+            name,
+            hash: r.hash,
+            uri: r.uri,
           });
+          artifacts.push({ ...r, runId, step: s.name, name, createdAt: ended });
         }
+        const read = res.readParams;
+        await meta.recordStepCompletion({
+          artifacts,
+          lineage: [...inputEdges, ...outEdges],
+          stepRun: {
+            runId,
+            step: s.name,
+            status: "completed",
+            cached: false,
+            attempts: attempt,
+            startedAt: started,
+            endedAt: ended,
+            durationMs: ended - started,
+            cacheKey: key,
+            outputs: res.outputs,
+            worker: res.worker,
+          },
+          cacheEntry: useCache
+            ? {
+              key,
+              readAllParams: read === "*",
+              paramHashes: read === "*" ? { "*": hashValue(visible) } : paramHashes(visible, read),
+              outputs: res.outputs,
+              runId,
+              step: s.name,
+              createdAt: ended,
+            }
+            : undefined,
+        });
         results[s.name] = {
           status: "completed",
           cached: false,
@@ -267,9 +344,17 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
           outputs: res.outputs,
           worker: res.worker,
         };
-        emit({ type: "step_finished", runId, step: s.name, status: "completed", durationMs: ended - started });
+        emit({
+          type: "step_finished",
+          runId,
+          step: s.name,
+          status: "completed",
+          durationMs: ended - started,
+        });
         return;
       } catch (err) {
+        clearTimeout(runningRecord);
+        await runningWrite;
         ctl.abort(err);
         lastErr = err;
         if (attempt < attempts) {
@@ -301,7 +386,13 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
       error: describeError(lastErr),
       outputs: {},
     };
-    emit({ type: "step_finished", runId, step: s.name, status: "failed", durationMs: ended - started });
+    emit({
+      type: "step_finished",
+      runId,
+      step: s.name,
+      status: "failed",
+      durationMs: ended - started,
+    });
     throw error;
   };
 
@@ -344,7 +435,16 @@ export async function executeRun(pipeline: PipelineSpec, options: ExecuteRunOpti
   const outputs: Record<string, unknown> = {};
   await Promise.all([...refs].map(async ([name, r]) => {
     if (values.has(r.hash)) outputs[name] = values.get(r.hash);
-    else if (!consumed.has(name)) outputs[name] = await loadValue(stack.artifactStore, r).catch(() => undefined);
+    else if (!consumed.has(name)) {
+      outputs[name] = await loadValue(stack.artifactStore, r).catch(() => undefined);
+    }
   }));
-  return { runId, status, outputs, steps: results, error: firstError, durationMs: performance.now() - t0 };
+  return {
+    runId,
+    status,
+    outputs,
+    steps: results,
+    error: firstError,
+    durationMs: performance.now() - t0,
+  };
 }

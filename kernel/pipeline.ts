@@ -63,12 +63,17 @@ export class Pipeline implements PipelineSpec {
   /** Add a step. Duplicate step names are refused at once. */
   add(s: Step): this {
     if (!s || typeof s.fn !== "function") {
-      throw new PipelineDefinitionError(`pipeline "${this.name}": add() takes a step made with step()`);
+      throw new PipelineDefinitionError(
+        `pipeline "${this.name}": add() takes a step made with step()`,
+      );
     }
     if (this.#steps.some((x) => x.name === s.name)) {
-      throw new PipelineDefinitionError(`pipeline "${this.name}": two steps are named "${s.name}"`, {
-        hint: "give every step a unique name",
-      });
+      throw new PipelineDefinitionError(
+        `pipeline "${this.name}": two steps are named "${s.name}"`,
+        {
+          hint: "give every step a unique name",
+        },
+      );
     }
     this.#steps.push(s);
     return this;

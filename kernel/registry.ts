@@ -9,9 +9,26 @@
  * (ZenML's "flavor" idea).
  * @module
  */
-import { COMPONENT_KINDS, type ComponentClass, type ComponentKind, type StackComponent } from "./component.ts";
-import { ComponentError, ConfigError, describeError, explainPermission, isPermissionError } from "./errors.ts";
-import { ArtifactStore, ContainerRegistry, Executor, MetadataStore, Orchestrator } from "./contracts.ts";
+import {
+  COMPONENT_KINDS,
+  type ComponentClass,
+  type ComponentKind,
+  type StackComponent,
+} from "./component.ts";
+import {
+  ComponentError,
+  ConfigError,
+  describeError,
+  explainPermission,
+  isPermissionError,
+} from "./errors.ts";
+import {
+  ArtifactStore,
+  ContainerRegistry,
+  Executor,
+  MetadataStore,
+  Orchestrator,
+} from "./contracts.ts";
 import { formatZodIssues, type SchemaLike } from "./schema.ts";
 
 /** Where a component came from. */
@@ -129,7 +146,9 @@ export class ComponentRegistry {
     if (!kind) {
       throw new ComponentError(
         `cannot register ${cls?.name ?? String(cls)}: it does not extend a component base class`,
-        { hint: "extend Orchestrator, ArtifactStore, MetadataStore, ContainerRegistry or Executor" },
+        {
+          hint: "extend Orchestrator, ArtifactStore, MetadataStore, ContainerRegistry or Executor",
+        },
       );
     }
     const missing = REQUIRED[kind].filter((m) => typeof cls.prototype[m] !== "function");
@@ -142,7 +161,10 @@ export class ComponentRegistry {
     const type = name ?? defaultTypeName(cls);
     const key = `${kind}:${type}`;
     const prev = this.#entries.get(key);
-    if (prev && prev.cls !== cls && !options.replace && !(prev.load && !prev.cls && prev.origin === (options.origin ?? "code"))) {
+    if (
+      prev && prev.cls !== cls && !options.replace &&
+      !(prev.load && !prev.cls && prev.origin === (options.origin ?? "code"))
+    ) {
       throw new ComponentError(
         `component name conflict: ${kind} "${type}" is already registered by ${
           prev.cls?.name ?? "a lazy entry"
@@ -168,7 +190,9 @@ export class ComponentRegistry {
   registerLazy(entry: Omit<ComponentEntry, "cls"> & { load: () => Promise<ComponentClass> }): void {
     const key = `${entry.kind}:${entry.type}`;
     if (this.#entries.has(key) && !this.#entries.get(key)!.load) {
-      throw new ComponentError(`component name conflict: ${entry.kind} "${entry.type}" is already registered`);
+      throw new ComponentError(
+        `component name conflict: ${entry.kind} "${entry.type}" is already registered`,
+      );
     }
     this.#entries.set(key, { ...entry });
   }
@@ -186,7 +210,8 @@ export class ComponentRegistry {
   /** Every entry, in kind order then name order. */
   entries(): ComponentEntry[] {
     return [...this.#entries.values()].sort((a, b) =>
-      COMPONENT_KINDS.indexOf(a.kind) - COMPONENT_KINDS.indexOf(b.kind) || a.type.localeCompare(b.type)
+      COMPONENT_KINDS.indexOf(a.kind) - COMPONENT_KINDS.indexOf(b.kind) ||
+      a.type.localeCompare(b.type)
     );
   }
 
@@ -221,7 +246,9 @@ export class ComponentRegistry {
       } catch (err) {
         const why = explainPermission(err, `loading ${kind} "${type}"`);
         if (isPermissionError(err)) throw why;
-        throw new ComponentError(`${kind} "${type}" failed to load: ${describeError(err)}`, { cause: err });
+        throw new ComponentError(`${kind} "${type}" failed to load: ${describeError(err)}`, {
+          cause: err,
+        });
       }
     }
     return e.cls!;
@@ -249,7 +276,12 @@ export class ComponentRegistry {
   }
 
   /** Check a component config against its schema without loading the class when lazy. */
-  validateConfig(kind: ComponentKind, type: string, options: Record<string, unknown>, where = ""): Record<string, unknown> {
+  validateConfig(
+    kind: ComponentKind,
+    type: string,
+    options: Record<string, unknown>,
+    where = "",
+  ): Record<string, unknown> {
     const e = this.#entries.get(`${kind}:${type}`);
     if (!e) {
       throw new ConfigError(`${where ? `${where}: ` : ""}unknown ${kind} type "${type}"`, {
@@ -260,7 +292,11 @@ export class ComponentRegistry {
     if (!schema) return options;
     const r = schema.safeParse(options);
     if (!r.success) {
-      throw new ConfigError(`${where ? `${where}: ` : ""}invalid ${kind} "${type}" config: ${formatZodIssues(r.error, where)}`);
+      throw new ConfigError(
+        `${where ? `${where}: ` : ""}invalid ${kind} "${type}" config: ${
+          formatZodIssues(r.error, where)
+        }`,
+      );
     }
     return r.data as Record<string, unknown>;
   }
@@ -282,20 +318,27 @@ export class ComponentRegistry {
    * `components` array (the plugin convention) plus any exported component
    * class. Import failures are reported, never swallowed.
    */
-  async loadFromModule(specifier: string, options: RegisterOptions = {}): Promise<ComponentEntry[]> {
+  async loadFromModule(
+    specifier: string,
+    options: RegisterOptions = {},
+  ): Promise<ComponentEntry[]> {
     let mod: Record<string, unknown>;
     try {
       mod = await import(specifier);
     } catch (err) {
       if (isPermissionError(err)) throw explainPermission(err, `importing ${specifier}`);
-      throw new ComponentError(`could not import component module ${specifier}: ${describeError(err)}`, {
-        hint: "check the path or URL, and run the module alone with `deno check` to see its error",
-        cause: err,
-      });
+      throw new ComponentError(
+        `could not import component module ${specifier}: ${describeError(err)}`,
+        {
+          hint:
+            "check the path or URL, and run the module alone with `deno check` to see its error",
+          cause: err,
+        },
+      );
     }
     const origin = options.origin ?? originOf(specifier);
     const classes = new Set<ComponentClass>();
-    if (Array.isArray(mod.components)) for (const c of mod.components) classes.add(c);
+    if (Array.isArray(mod.components)) { for (const c of mod.components) classes.add(c); }
     for (const v of Object.values(mod)) if (kindOf(v)) classes.add(v as ComponentClass);
     if (classes.size === 0) {
       throw new ComponentError(`module ${specifier} exports no components`, {
@@ -306,7 +349,14 @@ export class ComponentRegistry {
     for (const cls of classes) {
       const existing = this.entries().find((e) => e.cls === cls);
       const name = existing?.type ?? defaultTypeName(cls);
-      out.push(this.register(cls, name, { ...options, origin, source: specifier, replace: !!existing || options.replace }));
+      out.push(
+        this.register(cls, name, {
+          ...options,
+          origin,
+          source: specifier,
+          replace: !!existing || options.replace,
+        }),
+      );
     }
     return out;
   }
@@ -333,7 +383,13 @@ export class ComponentRegistry {
           hint: `exports: ${Object.keys(mod).join(", ")}`,
         });
       }
-      return [this.register(cls as ComponentClass, name, { origin: originOf(spec), source, replace: true })];
+      return [
+        this.register(cls as ComponentClass, name, {
+          origin: originOf(spec),
+          source,
+          replace: true,
+        }),
+      ];
     }
     const entries = await this.loadFromModule(toSpecifier(source));
     if (name && entries.length === 1) {
@@ -383,7 +439,10 @@ export interface RegisterComponentOptions {
  * class MyStore extends ArtifactStore { … }
  * ```
  */
-export function registerComponent<C extends ComponentClass>(cls: C, context: ClassDecoratorContext): void;
+export function registerComponent<C extends ComponentClass>(
+  cls: C,
+  context: ClassDecoratorContext,
+): void;
 export function registerComponent(
   options: RegisterComponentOptions,
 ): <C extends ComponentClass>(cls: C, context: ClassDecoratorContext) => void;

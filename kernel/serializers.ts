@@ -132,7 +132,9 @@ export class SerializerRegistry {
     const s = this.#byName.get(name);
     if (!s) {
       throw new ConfigError(`no serializer named "${name}"`, {
-        hint: `register it with registerSerializer(); known: ${[...this.#byName.keys()].join(", ")}`,
+        hint: `register it with registerSerializer(); known: ${
+          [...this.#byName.keys()].join(", ")
+        }`,
       });
     }
     return s;
@@ -144,7 +146,8 @@ export class SerializerRegistry {
     if (!s) {
       const t = value === undefined ? "undefined" : value?.constructor?.name ?? typeof value;
       throw new ConfigError(`no serializer can store a value of type ${t}`, {
-        hint: "return JSON-able data, a string, bytes or a typed array, or registerSerializer() one",
+        hint:
+          "return JSON-able data, a string, bytes or a typed array, or registerSerializer() one",
       });
     }
     return s;

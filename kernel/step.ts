@@ -83,7 +83,9 @@ export function step(options: StepOptions, fn: StepFn): Step {
     });
   }
   if (typeof fn !== "function") {
-    throw new PipelineDefinitionError(`step "${options.name}": the second argument must be a function`);
+    throw new PipelineDefinitionError(
+      `step "${options.name}": the second argument must be a function`,
+    );
   }
   if (!/^[A-Za-z_][\w.-]*$/.test(options.name)) {
     throw new PipelineDefinitionError(`step name "${options.name}" is not valid`, {
@@ -103,7 +105,14 @@ export function step(options: StepOptions, fn: StepFn): Step {
     params: options.params ?? null,
     salt: options.cacheSalt ?? null,
   });
-  return Object.freeze({ name: options.name, inputs, outputs, options: { ...options }, fn, codeHashInput });
+  return Object.freeze({
+    name: options.name,
+    inputs,
+    outputs,
+    options: { ...options },
+    fn,
+    codeHashInput,
+  });
 }
 
 /** Normalize what a step function returned into a map of outputs. */

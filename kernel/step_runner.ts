@@ -76,7 +76,10 @@ export function trackedParams(params: Record<string, unknown>): {
 }
 
 /** The params a step can see: all, or only those it declares in `options.params`. */
-export function visibleParams(step: Step, params: Record<string, unknown>): Record<string, unknown> {
+export function visibleParams(
+  step: Step,
+  params: Record<string, unknown>,
+): Record<string, unknown> {
   if (!step.options.params) return params;
   const out: Record<string, unknown> = {};
   for (const k of step.options.params) if (k in params) out[k] = params[k];
@@ -90,11 +93,13 @@ export async function runStepTask(
   deps: StepRunnerDeps,
 ): Promise<StepTaskResult> {
   const inputs: Record<string, unknown> = {};
-  await Promise.all(Object.entries(task.inputs).map(async ([name, ref]) => {
-    inputs[name] = deps.values?.has(ref.hash)
-      ? deps.values.get(ref.hash)
-      : await loadValue(deps.store, ref);
-  }));
+  await Promise.all(
+    Object.entries(task.inputs).map(async ([name, ref]) => {
+      inputs[name] = deps.values?.has(ref.hash)
+        ? deps.values.get(ref.hash)
+        : await loadValue(deps.store, ref);
+    }),
+  );
   const tracked = trackedParams(task.params);
   const ctx: StepContext = {
     params: tracked.proxy,
@@ -108,9 +113,11 @@ export async function runStepTask(
   deps.signal.throwIfAborted();
   const values = collectOutputs(step, returned);
   const outputs: Record<string, ArtifactRef> = {};
-  await Promise.all(Object.entries(values).map(async ([name, v]) => {
-    outputs[name] = await putValue(deps.store, v);
-    deps.values?.set(outputs[name].hash, v);
-  }));
+  await Promise.all(
+    Object.entries(values).map(async ([name, v]) => {
+      outputs[name] = await putValue(deps.store, v);
+      deps.values?.set(outputs[name].hash, v);
+    }),
+  );
   return { outputs, readParams: tracked.read(), worker: deps.worker, values };
 }

@@ -9,6 +9,7 @@ import { LocalArtifactStore } from "./local/artifact_store.ts";
 import { LocalExecutor } from "./local/executor.ts";
 import { LocalOrchestrator } from "./local/orchestrator.ts";
 import { SQLiteMetadataStore } from "./sqlite/metadata_store.ts";
+import { register as registerS3 } from "./s3/register.ts";
 
 export { LocalArtifactStore, LocalExecutor, LocalOrchestrator, SQLiteMetadataStore };
 
@@ -16,8 +17,11 @@ export { LocalArtifactStore, LocalExecutor, LocalOrchestrator, SQLiteMetadataSto
 export function registerBuiltins(): void {
   const reg = getComponentRegistry();
   for (const cls of [LocalOrchestrator, LocalExecutor, LocalArtifactStore, SQLiteMetadataStore]) {
-    if (!reg.entries().some((e) => e.cls === cls)) reg.register(cls, undefined, { origin: "builtin" });
+    if (!reg.entries().some((e) => e.cls === cls)) {
+      reg.register(cls, undefined, { origin: "builtin" });
+    }
   }
+  registerS3(reg);
 }
 
 registerBuiltins();

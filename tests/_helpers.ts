@@ -8,7 +8,9 @@
 export const IN_CI = Deno.env.get("CI") === "true";
 
 /** A fresh temp folder, removed by the returned `cleanup`. */
-export async function tempDir(prefix = "flowyml-test-"): Promise<{ path: string; cleanup: () => Promise<void> }> {
+export async function tempDir(
+  prefix = "flowyml-test-",
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await Deno.makeTempDir({ prefix });
   return { path, cleanup: () => Deno.remove(path, { recursive: true }).catch(() => {}) };
 }

@@ -16,26 +16,30 @@ export function registerRunsCommands(program: Command): Command {
     .option("--pipeline <name>", "only this pipeline")
     .option("--status <status>", "only runs with this status")
     .option("-n, --limit <n>", "how many", "20")
-    .action(async (flags: { stack?: string; pipeline?: string; status?: RunStatus; limit: string }) => {
-      const { stack } = await openStack(flags.stack);
-      const list = await stack.metadataStore.listRuns({
-        pipeline: flags.pipeline,
-        status: flags.status,
-        limit: Number(flags.limit),
-      });
-      console.log(table(
-        ["run", "pipeline", "status", "started", "took"],
-        list.map((r) => [
-          r.runId,
-          r.pipeline,
-          r.status,
-          new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19),
-          r.endedAt ? ms(r.endedAt - r.startedAt) : "-",
-        ]),
-      ));
-      await stack.close();
-    });
-  runs.command("show").description("steps, status, durations, cache hits, artifacts and lineage of a run")
+    .action(
+      async (flags: { stack?: string; pipeline?: string; status?: RunStatus; limit: string }) => {
+        const { stack } = await openStack(flags.stack);
+        const list = await stack.metadataStore.listRuns({
+          pipeline: flags.pipeline,
+          status: flags.status,
+          limit: Number(flags.limit),
+        });
+        console.log(table(
+          ["run", "pipeline", "status", "started", "took"],
+          list.map((r) => [
+            r.runId,
+            r.pipeline,
+            r.status,
+            new Date(r.startedAt).toISOString().replace("T", " ").slice(0, 19),
+            r.endedAt ? ms(r.endedAt - r.startedAt) : "-",
+          ]),
+        ));
+        await stack.close();
+      },
+    );
+  runs.command("show").description(
+    "steps, status, durations, cache hits, artifacts and lineage of a run",
+  )
     .argument("<runId>")
     .option("-s, --stack <name>", "stack whose metadata store to read")
     .option("--audit", "also print the audit trail of brokered plugin calls")
@@ -51,30 +55,36 @@ export function registerRunsCommands(program: Command): Command {
         });
       }
       if (flags.json) {
-        console.log(JSON.stringify({
-          run,
-          steps: await meta.listStepRuns(runId),
-          lineage: await meta.getLineage({ runId }),
-          audit: flags.audit ? await meta.listAudit(runId) : undefined,
-        }, null, 2));
+        console.log(JSON.stringify(
+          {
+            run,
+            steps: await meta.listStepRuns(runId),
+            lineage: await meta.getLineage({ runId }),
+            audit: flags.audit ? await meta.listAudit(runId) : undefined,
+          },
+          null,
+          2,
+        ));
       } else {
         console.log(await renderRunSummary(meta, runId, { lineage: true }));
         if (flags.audit) {
           const events = await meta.listAudit(runId);
           console.log("\naudit");
-          console.log(events.length
-            ? table(
-              ["time", "actor", "op", "resource", "decision", "detail"],
-              events.map((e) => [
-                new Date(e.at).toISOString().slice(11, 23),
-                e.actor,
-                e.op,
-                e.resource,
-                e.allowed ? "allowed" : "DENIED",
-                e.detail ?? "",
-              ]),
-            )
-            : "  (no brokered calls in this run)");
+          console.log(
+            events.length
+              ? table(
+                ["time", "actor", "op", "resource", "decision", "detail"],
+                events.map((e) => [
+                  new Date(e.at).toISOString().slice(11, 23),
+                  e.actor,
+                  e.op,
+                  e.resource,
+                  e.allowed ? "allowed" : "DENIED",
+                  e.detail ?? "",
+                ]),
+              )
+              : "  (no brokered calls in this run)",
+          );
         }
       }
       await stack.close();

@@ -10,7 +10,9 @@ import { loadProject, table } from "../_common.ts";
 
 /** Register the `stack` commands. */
 export function registerStackCommands(program: Command): void {
-  const stack = program.command("stack").description("list, show and validate stacks from flowyml.yaml");
+  const stack = program.command("stack").description(
+    "list, show and validate stacks from flowyml.yaml",
+  );
   stack.command("list").description("list the stacks").action(async () => {
     const config = await loadProject();
     const names = ["local", ...Object.keys(config.stacks)].filter((v, i, a) => a.indexOf(v) === i);

@@ -50,7 +50,11 @@ export function makeFlowers(n: number, seed: number): Dataset {
 }
 
 /** Seeded shuffle split into train and test. */
-export function trainTestSplit(d: Dataset, testFraction: number, seed: number): { train: Dataset; test: Dataset } {
+export function trainTestSplit(
+  d: Dataset,
+  testFraction: number,
+  seed: number,
+): { train: Dataset; test: Dataset } {
   const r = rng(seed);
   const idx = d.X.map((_, i) => i);
   for (let i = idx.length - 1; i > 0; i--) {
@@ -58,7 +62,11 @@ export function trainTestSplit(d: Dataset, testFraction: number, seed: number): 
     [idx[i], idx[j]] = [idx[j], idx[i]];
   }
   const cut = Math.round(idx.length * (1 - testFraction));
-  const pick = (ids: number[]): Dataset => ({ ...d, X: ids.map((i) => d.X[i]), y: ids.map((i) => d.y[i]) });
+  const pick = (ids: number[]): Dataset => ({
+    ...d,
+    X: ids.map((i) => d.X[i]),
+    y: ids.map((i) => d.y[i]),
+  });
   return { train: pick(idx.slice(0, cut)), test: pick(idx.slice(cut)) };
 }
 
@@ -72,8 +80,10 @@ export interface Scaler {
 export function fitScaler(X: number[][]): Scaler {
   const k = X[0].length;
   const mean = Array.from({ length: k }, (_, j) => X.reduce((s, r) => s + r[j], 0) / X.length);
-  const std = Array.from({ length: k }, (_, j) =>
-    Math.sqrt(X.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / X.length) || 1);
+  const std = Array.from(
+    { length: k },
+    (_, j) => Math.sqrt(X.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / X.length) || 1,
+  );
   return { mean, std };
 }
 

@@ -9,7 +9,15 @@
  * @module
  */
 import { Pipeline, step } from "flowyml";
-import { accuracy, fitScaler, makeFlowers, type Model, scale, trainSoftmax, trainTestSplit } from "./ml.ts";
+import {
+  accuracy,
+  fitScaler,
+  makeFlowers,
+  type Model,
+  scale,
+  trainSoftmax,
+  trainTestSplit,
+} from "./ml.ts";
 
 const LEARNING_RATES = [0.01, 0.1, 1.0];
 
@@ -68,7 +76,12 @@ const evaluate = step(
 );
 
 const save = step(
-  { name: "save_best", inputs: ["best_model", "scaler", "metrics"], outputs: ["model_card"], cache: false },
+  {
+    name: "save_best",
+    inputs: ["best_model", "scaler", "metrics"],
+    outputs: ["model_card"],
+    cache: false,
+  },
   async ({ best_model, scaler, metrics }, ctx) => {
     const path = ".flowyml/models/best_model.json";
     await Deno.mkdir(".flowyml/models", { recursive: true });

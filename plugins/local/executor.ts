@@ -15,7 +15,11 @@ export class LocalExecutor extends Executor {
     super(options.name ?? "local");
   }
 
-  override async executeStep(step: Step, inputs: Record<string, unknown>, ctx: StepContext): Promise<unknown> {
+  override async executeStep(
+    step: Step,
+    inputs: Record<string, unknown>,
+    ctx: StepContext,
+  ): Promise<unknown> {
     return await step.fn(inputs, ctx);
   }
 

@@ -8,7 +8,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
-import { MetadataStore } from "../../kernel/contracts.ts";
+import { MetadataStore, type StepCompletion } from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import type {
@@ -26,7 +26,9 @@ import { MIGRATIONS } from "./migrations.ts";
 export const sqliteMetadataStoreSchema = z.object({
   name: z.string().optional(),
   path: z.string().default(".flowyml/metadata.db").describe("database file, or :memory:"),
-  busyTimeoutMs: z.number().int().nonnegative().default(10_000).describe("wait this long for a lock"),
+  busyTimeoutMs: z.number().int().nonnegative().default(10_000).describe(
+    "wait this long for a lock",
+  ),
 }).strict();
 
 type Row = Record<string, unknown>;
@@ -63,7 +65,9 @@ export class SQLiteMetadataStore extends MetadataStore {
   get db(): DatabaseSync {
     if (this.#db) return this.#db;
     try {
-      if (this.path !== ":memory:") Deno.mkdirSync(dirname(resolve(this.path)), { recursive: true });
+      if (this.path !== ":memory:") {
+        Deno.mkdirSync(dirname(resolve(this.path)), { recursive: true });
+      }
       const db = new DatabaseSync(this.path);
       db.exec(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`);
       if (this.path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
@@ -177,7 +181,9 @@ export class SQLiteMetadataStore extends MetadataStore {
       sets.push("extra = ?");
       vals.push(j(patch.extra));
     }
-    if (sets.length) this.#run(`UPDATE runs SET ${sets.join(", ")} WHERE run_id = ?`, ...vals, runId);
+    if (sets.length) {
+      this.#run(`UPDATE runs SET ${sets.join(", ")} WHERE run_id = ?`, ...vals, runId);
+    }
     return Promise.resolve();
   }
 
@@ -262,7 +268,10 @@ export class SQLiteMetadataStore extends MetadataStore {
   }
 
   override listArtifacts(runId: string): Promise<ArtifactRecord[]> {
-    const rows = this.#all("SELECT * FROM artifacts WHERE run_id = ? ORDER BY created_at, name", runId);
+    const rows = this.#all(
+      "SELECT * FROM artifacts WHERE run_id = ? ORDER BY created_at, name",
+      runId,
+    );
     return Promise.resolve(rows.map((r) => ({
       runId: String(r.run_id),
       step: String(r.step),
@@ -325,7 +334,10 @@ export class SQLiteMetadataStore extends MetadataStore {
   }
 
   override findCacheEntries(key: string): Promise<CacheEntry[]> {
-    const rows = this.#all("SELECT * FROM cache_entries WHERE key = ? ORDER BY id DESC LIMIT 20", key);
+    const rows = this.#all(
+      "SELECT * FROM cache_entries WHERE key = ? ORDER BY id DESC LIMIT 20",
+      key,
+    );
     return Promise.resolve(rows.map((r) => ({
       key: String(r.key),
       step: String(r.step),
@@ -335,6 +347,23 @@ export class SQLiteMetadataStore extends MetadataStore {
       outputs: pj(r.outputs) ?? {},
       createdAt: Number(r.created_at),
     })));
+  }
+
+  /** One transaction per step. Synchronous inside, so concurrent steps cannot interleave. */
+  override recordStepCompletion(c: StepCompletion): Promise<void> {
+    const db = this.db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const a of c.artifacts ?? []) this.recordArtifact(a);
+      if (c.lineage?.length) this.recordLineage(c.lineage);
+      this.upsertStepRun(c.stepRun);
+      if (c.cacheEntry) this.putCacheEntry(c.cacheEntry);
+      db.exec("COMMIT");
+    } catch (err) {
+      db.exec("ROLLBACK");
+      return Promise.reject(this.#perm(err));
+    }
+    return Promise.resolve();
   }
 
   override recordAudit(events: AuditEvent[]): Promise<void> {
@@ -385,15 +414,24 @@ function toRun(r: Row): RunRecord {
 
 /** Apply pending migrations in one immediate transaction (safe across processes). */
 function migrate(db: DatabaseSync): void {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)");
-  const current = Number((db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v);
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)",
+  );
+  const current = Number(
+    (db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v,
+  );
   if (current >= MIGRATIONS.length) return;
   db.exec("BEGIN IMMEDIATE");
   try {
-    const now = Number((db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v);
+    const now = Number(
+      (db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v,
+    );
     for (let v = now + 1; v <= MIGRATIONS.length; v++) {
       db.exec(MIGRATIONS[v - 1]);
-      db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(v, Date.now());
+      db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(
+        v,
+        Date.now(),
+      );
     }
     db.exec("COMMIT");
   } catch (err) {

@@ -1,0 +1,30 @@
+/** Test helper: a local stack in a fresh temp folder. */
+import {
+  LocalArtifactStore,
+  LocalExecutor,
+  LocalOrchestrator,
+  SQLiteMetadataStore,
+  Stack,
+} from "../../mod.ts";
+import { tempDir } from "../_helpers.ts";
+
+/** A local stack under a temp dir; `cleanup` closes and removes it. */
+export async function tempStack(): Promise<
+  { stack: Stack; dir: string; cleanup: () => Promise<void> }
+> {
+  const t = await tempDir();
+  const stack = new Stack("test", {
+    orchestrator: new LocalOrchestrator(),
+    executor: new LocalExecutor(),
+    artifactStore: new LocalArtifactStore({ path: `${t.path}/artifacts` }),
+    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/metadata.db` }),
+  });
+  return {
+    stack,
+    dir: t.path,
+    cleanup: async () => {
+      await stack.close();
+      await t.cleanup();
+    },
+  };
+}

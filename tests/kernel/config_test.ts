@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { buildStack, ConfigError, interpolate, parseConfig, stackConfig } from "../../mod.ts";
+
+const env = (vars: Record<string, string>) => (n: string) => vars[n];
+
+Deno.test("config: the seed's format parses, with ${VAR} and ${VAR:-default}", () => {
+  const c = parseConfig(
+    `
+default_stack: custom_stack
+stacks:
+  custom_stack:
+    type: local
+    artifact_store:
+      type: local
+      path: \${ART_DIR:-/tmp/art}
+    metadata_store:
+      type: sqlite
+      path: \${DB}
+resources:
+  default:
+    cpu: "2"
+    memory: "8Gi"
+`,
+    { file: "flowyml.yaml", env: env({ DB: "/tmp/x.db" }) },
+  );
+  assert.equal(c.default_stack, "custom_stack");
+  const s = stackConfig(c, "custom_stack");
+  assert.equal(s.artifact_store?.path, "/tmp/art");
+  assert.equal(s.metadata_store?.path, "/tmp/x.db");
+  assert.equal(s.orchestrator?.type, "local", "missing components are the local ones");
+  assert.deepEqual(c.resources.default, { cpu: "2", memory: "8Gi" });
+  assert.equal(interpolate("a$${B}c", { env: env({}) }), "a${B}c", "$${ escapes");
+});
+
+Deno.test("config: an unset variable is an error naming the variable, file and key", () => {
+  assert.throws(
+    () =>
+      parseConfig(
+        "stacks:\n  prod:\n    artifact_store:\n      type: local\n      path: ${MISSING_DIR}\n",
+        { file: "conf/flowyml.yaml", env: env({}) },
+      ),
+    (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /conf\/flowyml\.yaml at stacks\.prod\.artifact_store\.path/);
+      assert.match(e.message, /MISSING_DIR is not set/);
+      assert.doesNotMatch(e.message, /\$\{MISSING_DIR\}\s*$/);
+      return true;
+    },
+  );
+});
+
+Deno.test("config: schema errors give the key path; unknown types list the registered ones", async () => {
+  assert.throws(
+    () => parseConfig("stacks:\n  a:\n    orchestrator: {}\n"),
+    /stacks\.a\.orchestrator\.type/,
+  );
+  assert.throws(
+    () => parseConfig("stacks:\n  a:\n    orchestrater: {type: local}\n"),
+    /orchestrater/,
+  );
+  assert.throws(() => parseConfig("stacks: [1, 2"), /not valid YAML/);
+  assert.throws(
+    () => parseConfig("default_stack: nope\nstacks: {}\n"),
+    /default_stack "nope" is not defined/,
+  );
+  const c = parseConfig("stacks:\n  a:\n    artifact_store: {type: airflowz}\n");
+  await assert.rejects(buildStack(c, "a"), (e: Error) => {
+    assert.match(e.message, /unknown artifact_store type "airflowz"/);
+    assert.match(e.message, /registered artifact_store types: .*local/);
+    return true;
+  });
+  const bad = parseConfig("stacks:\n  a:\n    artifact_store: {type: local, pth: x}\n");
+  await assert.rejects(buildStack(bad, "a"), /stacks\.a\.artifact_store.*pth/);
+  assert.throws(() => stackConfig(c, "ghost"), /no stack named "ghost"/);
+});
