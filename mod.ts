@@ -21,4 +21,5 @@ export {
   LocalOrchestrator,
   registerBuiltins,
   SQLiteMetadataStore,
+  WorkerExecutor,
 } from "./plugins/mod.ts";

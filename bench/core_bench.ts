@@ -111,6 +111,41 @@ async function chain(n: number, cache: boolean): Promise<number> {
   }
 }
 
+// 2b. CPU-bound fan-out: in-process executor vs the worker executor (one Worker per core).
+{
+  const { LocalArtifactStore, LocalOrchestrator, SQLiteMetadataStore, Stack, WorkerExecutor } =
+    await import("../mod.ts");
+  const cpu = (await import("../tests/fixtures/cpu_pipeline.ts")).default;
+  const n = 30_000_000;
+  const { stack, cleanup } = await tempStack();
+  const dir = await Deno.makeTempDir();
+  const workers = new Stack("w", {
+    orchestrator: new LocalOrchestrator(),
+    executor: new WorkerExecutor(),
+    artifactStore: new LocalArtifactStore({ path: `${dir}/a` }),
+    metadataStore: new SQLiteMetadataStore({ path: `${dir}/m.db` }),
+  });
+  try {
+    const t0 = performance.now();
+    await cpu.run({ stack, params: { n }, cache: false });
+    const inproc = performance.now() - t0;
+    const t1 = performance.now();
+    await cpu.run({ stack: workers, params: { n }, cache: false });
+    const pooled = performance.now() - t1;
+    report(
+      `CPU-bound fan-out (4 steps), ${navigator.hardwareConcurrency} cores`,
+      `${pooled.toFixed(0)} ms worker executor`,
+      `${inproc.toFixed(0)} ms in-process executor`,
+      `${(inproc / pooled).toFixed(2)}× speed-up`,
+      "use every core",
+    );
+  } finally {
+    await workers.close();
+    await cleanup();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 // 3. 100 MiB Float64Array produced and consumed, vs Deno.writeFile + Deno.readFile.
 {
   const n = (100 << 20) / 8;

@@ -224,4 +224,6 @@ export abstract class Executor extends StackComponent {
     inputs: Record<string, unknown>,
     ctx: StepContext,
   ): Promise<unknown>;
+  /** Called by the engine when a run ends (e.g. to release idle workers). */
+  runFinished(_runId: string): void | Promise<void> {}
 }

@@ -283,6 +283,7 @@ export async function executeRun(
           params: visible,
           inputs,
           timeoutMs,
+          ...(pipeline.source ? { source: pipeline.source } : {}),
         };
         const res = await withTimeout(
           options.dispatch(task, s, ctl.signal),
@@ -429,6 +430,7 @@ export async function executeRun(
 
   const status = firstError ? "failed" : "completed";
   await meta.updateRun(runId, { status, endedAt: Date.now(), error: firstError?.message });
+  await stack.executor.runFinished(runId);
   emit({ type: "run_finished", runId, status });
 
   // Output values: those still in memory, plus final outputs loaded from the store.

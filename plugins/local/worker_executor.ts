@@ -1,0 +1,171 @@
+/**
+ * `WorkerExecutor` (`type: worker`): runs each step in a pool of Deno
+ * Workers, so CPU-bound steps use every core. A worker imports the pipeline
+ * module by its specifier and runs the step by name; inputs and outputs are
+ * copied by structured clone. Pipelines need a known module: the CLI sets
+ * it, or pass `new Pipeline(name, { source: import.meta.url })`.
+ * @module
+ */
+import { z } from "zod";
+import { Executor } from "../../kernel/contracts.ts";
+import { ConfigError } from "../../kernel/errors.ts";
+import type { Step, StepContext } from "../../kernel/step.ts";
+import { untrackedParams } from "../../kernel/step_runner.ts";
+
+/** Config schema of the worker executor. */
+export const workerExecutorSchema = z.object({
+  name: z.string().optional(),
+  workers: z.number().int().positive().optional().describe(
+    "pool size (default: the number of CPU cores)",
+  ),
+}).strict();
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  ctx: StepContext;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: boolean;
+}
+
+/** Runs steps on a pool of Deno Workers. */
+export class WorkerExecutor extends Executor {
+  static readonly type = "worker";
+  static readonly configSchema = workerExecutorSchema;
+  readonly workers: number;
+  #slots: Slot[] = [];
+  #queue: (() => void)[] = [];
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+
+  constructor(options: z.input<typeof workerExecutorSchema> = {}) {
+    super(options.name ?? "worker");
+    this.workers = options.workers ?? Math.max(1, navigator.hardwareConcurrency || 2);
+  }
+
+  override toDict(): Record<string, unknown> {
+    return { type: "worker", workers: this.workers };
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(new URL("./_worker_host.ts", import.meta.url), { type: "module" });
+    const slot: Slot = { worker, busy: false };
+    worker.onmessage = (e: MessageEvent) => {
+      const m = e.data;
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      if (m.type === "log") return p.ctx.log(m.message);
+      this.#pending.delete(m.id);
+      if (m.type === "done") {
+        // Replay the worker's param reads on the tracked params, so the cache key is exact.
+        if (m.read === "*") Object.keys(p.ctx.params);
+        else for (const k of m.read as string[]) void p.ctx.params[k];
+        p.resolve(m.value);
+      } else {
+        const err = new Error(m.message);
+        err.name = m.name;
+        if (m.stack) err.stack = m.stack;
+        p.reject(err);
+      }
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      for (const [id, p] of this.#pending) {
+        this.#pending.delete(id);
+        p.reject(new Error(`step worker crashed: ${e.message}`));
+      }
+      this.#replace(slot);
+    };
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  #replace(slot: Slot): void {
+    slot.worker.terminate();
+    this.#slots = this.#slots.filter((s) => s !== slot);
+    this.#drain();
+  }
+
+  #drain(): void {
+    while (this.#queue.length) {
+      const free = this.#slots.find((s) => !s.busy) ??
+        (this.#slots.length < this.workers ? this.#spawn() : undefined);
+      if (!free) return;
+      free.busy = true;
+      const start = this.#queue.shift()!;
+      (start as unknown as (s: Slot) => void)(free);
+    }
+  }
+
+  override executeStep(
+    step: Step,
+    inputs: Record<string, unknown>,
+    ctx: StepContext,
+  ): Promise<unknown> {
+    if (!ctx.source) {
+      return Promise.reject(
+        new ConfigError(`worker executor: step "${step.name}" has no pipeline module to import`, {
+          hint: "run it with `flowyml run`, or create the pipeline with " +
+            "new Pipeline(name, { source: import.meta.url })",
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const run = (slot: Slot) => {
+        const id = this.#nextId++;
+        const done = () => {
+          slot.busy = false;
+          this.#drain();
+        };
+        const onAbort = () => {
+          if (!this.#pending.delete(id)) return;
+          reject(ctx.signal.reason ?? new Error("aborted"));
+          this.#replace(slot); // the only way to stop a busy worker
+        };
+        ctx.signal.addEventListener("abort", onAbort, { once: true });
+        this.#pending.set(id, {
+          ctx,
+          resolve: (v) => {
+            ctx.signal.removeEventListener("abort", onAbort);
+            done();
+            resolve(v);
+          },
+          reject: (e) => {
+            ctx.signal.removeEventListener("abort", onAbort);
+            done();
+            reject(e);
+          },
+        });
+        slot.worker.postMessage({
+          id,
+          source: ctx.source,
+          pipeline: ctx.pipeline,
+          step: step.name,
+          inputs,
+          params: untrackedParams(ctx.params),
+          runId: ctx.runId,
+          attempt: ctx.attempt,
+        });
+      };
+      this.#queue.push(run as unknown as () => void);
+      this.#drain();
+    });
+  }
+
+  /** Stop idle workers once a run is over (they would keep the process alive). */
+  override runFinished(): void {
+    if (this.#pending.size || this.#queue.length) return;
+    for (const s of this.#slots) s.worker.terminate();
+    this.#slots = [];
+  }
+
+  override close(): void {
+    for (const s of this.#slots) s.worker.terminate();
+    this.#slots = [];
+    for (const [, p] of this.#pending) p.reject(new Error("worker executor closed"));
+    this.#pending.clear();
+  }
+}
