@@ -5,6 +5,7 @@
  * @module
  */
 import type { ResourceConfig } from "./component.ts";
+import type { StackLike } from "./contracts.ts";
 import { PipelineDefinitionError } from "./errors.ts";
 
 /** Options shared by steps and pipelines. A step's own options win. */
@@ -33,6 +34,12 @@ export interface StepContext {
   signal: AbortSignal;
   /** Log a line attributed to this step. */
   log(message: string): void;
+  /** The stack the step runs on, when the orchestrator provides it (sandboxed plugin steps need it). */
+  stack?: StackLike;
+  /** Name of the pipeline the step belongs to. */
+  pipeline?: string;
+  /** Module the pipeline was defined in, when known (executors that run steps elsewhere import it). */
+  source?: string;
 }
 
 /** A step's implementation: inputs by name, plus the context. */

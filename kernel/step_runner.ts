@@ -5,7 +5,7 @@
  * @module
  */
 import { loadValue, putValue } from "./artifacts.ts";
-import type { ArtifactStore, Executor } from "./contracts.ts";
+import type { ArtifactStore, Executor, StackLike } from "./contracts.ts";
 import type { ArtifactRef } from "./records.ts";
 import { collectOutputs, type Step, type StepContext } from "./step.ts";
 
@@ -19,6 +19,8 @@ export interface StepTask {
   params: Record<string, unknown>;
   inputs: Record<string, ArtifactRef>;
   timeoutMs?: number;
+  /** Module specifier of the pipeline (remote workers and worker executors import it). */
+  source?: string;
 }
 
 /** What a step attempt produced. */
@@ -43,6 +45,15 @@ export interface StepRunnerDeps {
   values?: ValueCache;
   log?: (message: string) => void;
   worker?: string;
+  /** The stack, passed on to the step as `ctx.stack`. */
+  stack?: StackLike;
+}
+
+const UNTRACKED = Symbol("flowyml.untrackedParams");
+
+/** The plain params behind `ctx.params`, read without marking anything as read. */
+export function untrackedParams(params: Record<string, unknown>): Record<string, unknown> {
+  return (params as Record<symbol, Record<string, unknown>>)[UNTRACKED] ?? params;
 }
 
 /**
@@ -57,6 +68,7 @@ export function trackedParams(params: Record<string, unknown>): {
   let all = false;
   const proxy = new Proxy(params, {
     get(t, k) {
+      if (k === UNTRACKED) return t;
       if (typeof k === "string") read.add(k);
       return Reflect.get(t, k);
     },
@@ -108,6 +120,9 @@ export async function runStepTask(
     attempt: task.attempt,
     signal: deps.signal,
     log: deps.log ?? ((m) => console.log(`[${step.name}] ${m}`)),
+    ...(deps.stack ? { stack: deps.stack } : {}),
+    pipeline: task.pipeline,
+    ...(task.source ? { source: task.source } : {}),
   };
   const returned = await deps.executor.executeStep(step, inputs, ctx);
   deps.signal.throwIfAborted();

@@ -60,6 +60,7 @@ export class LocalOrchestrator extends Orchestrator {
           values,
           worker: "local",
           log: log(step.name),
+          stack,
         }),
     });
     this.#runs.set(runId, run);
