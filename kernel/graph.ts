@@ -5,17 +5,10 @@
  * @module
  */
 import { PipelineDefinitionError } from "./errors.ts";
-import type { ExecutionOptions, Step } from "./step.ts";
-import { hashValue } from "./hash.ts";
+import type { PipelineSpec, Step } from "./contracts.ts";
 
-/** What an orchestrator needs to know about a pipeline. */
-export interface PipelineSpec {
-  readonly name: string;
-  readonly steps: readonly Step[];
-  readonly options: ExecutionOptions;
-  /** Module specifier the pipeline was loaded from (for remote workers). */
-  readonly source?: string;
-}
+export type { PipelineSpec } from "./contracts.ts";
+import { hashValue } from "./hash.ts";
 
 /** The validated graph of a pipeline. */
 export interface PipelineGraph {

@@ -4,72 +4,10 @@
  * from matching those names.
  * @module
  */
-import type { ResourceConfig } from "./component.ts";
-import type { StackLike } from "./contracts.ts";
+import type { Step, StepFn, StepOptions } from "./contracts.ts";
 import { PipelineDefinitionError } from "./errors.ts";
 
-/** Options shared by steps and pipelines. A step's own options win. */
-export interface ExecutionOptions {
-  /** Reuse earlier outputs when code, inputs and read params are unchanged. Default `true`. */
-  cache?: boolean;
-  /** Extra attempts after a failure. Default `0`. */
-  retries?: number;
-  /** Delay before the first retry, doubled on each further retry. Default `100` ms. */
-  retryDelayMs?: number;
-  /** Fail an attempt that runs longer than this. */
-  timeoutMs?: number;
-  /** Resources the step needs; the queue orchestrator routes on `labels`/`gpu`. */
-  resources?: ResourceConfig;
-}
-
-/** What a step function receives besides its inputs. */
-export interface StepContext {
-  /** Run parameters. Reads are tracked: only the params a step reads enter its cache key. */
-  params: Record<string, unknown>;
-  runId: string;
-  step: string;
-  /** 1 for the first attempt. */
-  attempt: number;
-  /** Aborted when the step times out or the run is cancelled. */
-  signal: AbortSignal;
-  /** Log a line attributed to this step. */
-  log(message: string): void;
-  /** The stack the step runs on, when the orchestrator provides it (sandboxed plugin steps need it). */
-  stack?: StackLike;
-  /** Name of the pipeline the step belongs to. */
-  pipeline?: string;
-  /** Module the pipeline was defined in, when known (executors that run steps elsewhere import it). */
-  source?: string;
-}
-
-/** A step's implementation: inputs by name, plus the context. */
-// deno-lint-ignore no-explicit-any
-export type StepFn = (inputs: any, ctx: StepContext) => unknown;
-
-/** Options of {@linkcode step}. */
-export interface StepOptions extends ExecutionOptions {
-  /** Unique within a pipeline. */
-  name: string;
-  /** Artifact names this step consumes. */
-  inputs?: string[];
-  /** Artifact names this step produces. */
-  outputs?: string[];
-  /** Restrict which params the step can see (default: all, with reads tracked). */
-  params?: string[];
-  /** Extra text mixed into the cache key, e.g. a version of external code the step calls. */
-  cacheSalt?: string;
-}
-
-/** A defined step. */
-export interface Step {
-  readonly name: string;
-  readonly inputs: readonly string[];
-  readonly outputs: readonly string[];
-  readonly options: StepOptions;
-  readonly fn: StepFn;
-  /** Source of `fn` plus options; hashed into the cache key. */
-  readonly codeHashInput: string;
-}
+export type { ExecutionOptions, Step, StepContext, StepFn, StepOptions } from "./contracts.ts";
 
 /**
  * Define a step.
