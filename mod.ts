@@ -15,6 +15,7 @@
 import "./plugins/mod.ts";
 
 export * from "./kernel/mod.ts";
+export * from "./kernel/sandbox/mod.ts";
 export {
   LocalArtifactStore,
   LocalExecutor,

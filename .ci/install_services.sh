@@ -19,7 +19,7 @@ if [ ! -f "$FIREBASE_DIR/node_modules/firebase-tools/package.json" ] ||
   ! grep -q "\"version\": \"$FIREBASE_TOOLS_VERSION\"" "$FIREBASE_DIR/node_modules/firebase-tools/package.json"; then
   echo "installing firebase-tools@$FIREBASE_TOOLS_VERSION into $FIREBASE_DIR"
   mkdir -p "$FIREBASE_DIR"
-  (cd "$FIREBASE_DIR" && [ -f package.json ] || echo '{"private":true}' >"$FIREBASE_DIR/package.json")
+  [ -f "$FIREBASE_DIR/package.json" ] || echo '{"private":true}' >"$FIREBASE_DIR/package.json"
   npm install --prefix "$FIREBASE_DIR" --no-audit --no-fund --loglevel=error \
     "firebase-tools@$FIREBASE_TOOLS_VERSION" >/dev/null
 fi

@@ -14,10 +14,13 @@ import {
 import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
 import { buildStack, type Stack } from "../kernel/stack.ts";
 import { loadPersistedComponents } from "./lockfile.ts";
+import { configurePlugins } from "../kernel/sandbox/runtime.ts";
 
 /** Load `flowyml.yaml` and register the component plugins recorded by `component load`. */
 export async function loadProject(): Promise<FlowymlConfig> {
   const config = await loadConfig(configPath());
+  // Validate the WASM plugins' grants now, so a bad grant fails before any step runs.
+  configurePlugins(config.plugins, { file: config.path });
   await loadPersistedComponents(config);
   return config;
 }

@@ -19,6 +19,10 @@ import { registerRunCommand } from "./commands/run.ts";
 import { registerStackCommands } from "./commands/stack.ts";
 import { registerComponentCommands } from "./commands/component.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
+import { registerPermissionsCommand } from "./commands/permissions.ts";
+import { registerPluginCommands } from "./commands/plugin.ts";
+import { registerImageCommands } from "./commands/image.ts";
+import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
 
 /** Build the CLI program (exported for tests). */
 export function buildProgram(): Command {
@@ -30,6 +34,9 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerComponentCommands(program);
   registerRunsCommands(program);
+  registerPermissionsCommand(program);
+  registerPluginCommands(program);
+  registerImageCommands(program);
   return program;
 }
 
@@ -44,6 +51,8 @@ export async function main(args: string[]): Promise<void> {
       console.error(err instanceof Error ? `error: ${err.stack ?? err.message}` : `error: ${err}`);
     }
     Deno.exitCode = 1;
+  } finally {
+    await closePluginHosts();
   }
 }
 

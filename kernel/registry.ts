@@ -97,6 +97,18 @@ const BASES: [ComponentKind, abstract new (...a: never[]) => StackComponent][] =
 export function kindOf(cls: unknown): ComponentKind | undefined {
   if (typeof cls !== "function") return undefined;
   for (const [kind, base] of BASES) if (cls.prototype instanceof base) return kind;
+  // A plugin built against another copy of flowyml (e.g. from JSR) extends a
+  // base class that is equal but not identical: recognise it by name and kind.
+  for (
+    let p = Object.getPrototypeOf(cls);
+    p && p !== Function.prototype;
+    p = Object.getPrototypeOf(p)
+  ) {
+    const hit = BASES.find(([k, b]) =>
+      p.name === b.name && Object.hasOwn(p, "kind") && p.kind === k
+    );
+    if (hit) return hit[0];
+  }
   return undefined;
 }
 
@@ -353,6 +365,8 @@ export class ComponentRegistry {
         this.register(cls, name, {
           ...options,
           origin,
+          version: options.version ?? cls.version ??
+            (typeof mod.version === "string" ? mod.version : undefined),
           source: specifier,
           replace: !!existing || options.replace,
         }),

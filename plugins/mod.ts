@@ -9,19 +9,42 @@ import { LocalArtifactStore } from "./local/artifact_store.ts";
 import { LocalExecutor } from "./local/executor.ts";
 import { LocalOrchestrator } from "./local/orchestrator.ts";
 import { SQLiteMetadataStore } from "./sqlite/metadata_store.ts";
+import { WorkerExecutor } from "./local/worker_executor.ts";
 import { register as registerS3 } from "./s3/register.ts";
+import { register as registerOci } from "./oci/register.ts";
+import { register as registerGcs } from "./gcs/register.ts";
+import { register as registerQueue } from "./queue/register.ts";
+import { register as registerPostgres } from "./postgres/register.ts";
 
-export { LocalArtifactStore, LocalExecutor, LocalOrchestrator, SQLiteMetadataStore };
+export {
+  LocalArtifactStore,
+  LocalExecutor,
+  LocalOrchestrator,
+  SQLiteMetadataStore,
+  WorkerExecutor,
+};
 
 /** Register the built-in components (idempotent). */
 export function registerBuiltins(): void {
   const reg = getComponentRegistry();
-  for (const cls of [LocalOrchestrator, LocalExecutor, LocalArtifactStore, SQLiteMetadataStore]) {
+  for (
+    const cls of [
+      LocalOrchestrator,
+      LocalExecutor,
+      WorkerExecutor,
+      LocalArtifactStore,
+      SQLiteMetadataStore,
+    ]
+  ) {
     if (!reg.entries().some((e) => e.cls === cls)) {
       reg.register(cls, undefined, { origin: "builtin" });
     }
   }
   registerS3(reg);
+  registerOci(reg);
+  registerGcs(reg);
+  registerQueue(reg);
+  registerPostgres(reg);
 }
 
 registerBuiltins();

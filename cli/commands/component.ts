@@ -1,39 +1,78 @@
 /**
- * `flowyml component list | show <name> | load <source> | remove <source>`.
+ * `flowyml component list | show <name> | load <source> | update <name> | remove <source>`.
+ *
+ * `load` pins the integrity of the module graph in `flowyml.lock`; a later
+ * load whose content changed is refused until `update` accepts it.
  * @module
  */
 import type { Command } from "commander";
 import { z } from "zod";
-import { describeError, ConfigError } from "../../kernel/errors.ts";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { configPath, loadConfig } from "../../kernel/config.ts";
+import { ConfigError, describeError } from "../../kernel/errors.ts";
 import { getComponentRegistry, originOf } from "../../kernel/registry.ts";
 import { loadProject, table } from "../_common.ts";
-import { lockfilePath, readLockfile, writeLockfile } from "../lockfile.ts";
+import { hashModuleGraph } from "../integrity.ts";
+import {
+  findLocked,
+  IntegrityError,
+  loadPersistedComponents,
+  type LockedComponent,
+  lockedSpecifier,
+  lockfilePath,
+  readLockfile,
+  sourceModule,
+  syncDenoLocks,
+  writeLockfile,
+} from "../lockfile.ts";
+import { installRoot } from "./permissions.ts";
 
 /** Register the `component` commands; returns the command so others can add subcommands. */
 export function registerComponentCommands(program: Command): Command {
-  const component = program.command("component").description("list, inspect and load stack components");
+  const component = program.command("component").description(
+    "list, inspect and load stack components",
+  );
 
   component.command("list").description("every registered component: kind, name, origin, version")
     .action(async () => {
-      await loadProject();
-      const reg = getComponentRegistry();
+      const config = await loadProject();
+      const lock = await readLockfile(lockfilePath(config));
+      const pinOf = (kind: string, type: string) =>
+        lock.components.find((c) => c.entries.some((x) => x.kind === kind && x.type === type));
       console.log(table(
-        ["kind", "name", "origin", "version", "source"],
-        reg.entries().map((e) => [e.kind, e.type, e.origin, e.version ?? "", e.source ?? ""]),
+        ["kind", "name", "origin", "version", "source", "pinned"],
+        getComponentRegistry().entries().map((e) => {
+          const rec = pinOf(e.kind, e.type);
+          return [
+            e.kind,
+            e.type,
+            e.origin,
+            e.version ?? "",
+            rec?.source ?? e.source ?? "",
+            rec?.integrity ? `${rec.integrity.slice(0, 19)}…` : "",
+          ];
+        }),
       ));
     });
 
   component.command("show").description("a component's config schema and its validate() result")
     .argument("<name>", "registry name, e.g. local, sqlite, minio")
     .option("-k, --kind <kind>", "kind, when several kinds share the name")
-    .option("-o, --option <k=v>", "config option to validate with; repeatable", (v, p: string[]) => [...p, v], [])
+    .option(
+      "-o, --option <k=v>",
+      "config option to validate with; repeatable",
+      (v, p: string[]) => [...p, v],
+      [],
+    )
     .action(async (name: string, flags: { kind?: string; option: string[] }) => {
       await loadProject();
       const reg = getComponentRegistry();
       const found = reg.find(name).filter((e) => !flags.kind || e.kind === flags.kind);
       if (!found.length) {
         throw new ConfigError(`no component named "${name}"`, {
-          hint: `see \`flowyml component list\`; known: ${reg.entries().map((e) => e.type).join(", ")}`,
+          hint: `see \`flowyml component list\`; known: ${
+            reg.entries().map((e) => e.type).join(", ")
+          }`,
         });
       }
       const opts: Record<string, unknown> = {};
@@ -42,12 +81,17 @@ export function registerComponentCommands(program: Command): Command {
         opts[kv.slice(0, i)] = kv.slice(i + 1);
       }
       for (const e of found) {
-        console.log(`${e.kind} "${e.type}"  (origin: ${e.origin}${e.version ? `, version ${e.version}` : ""}${
-          e.source ? `, from ${e.source}` : ""
-        })`);
+        console.log(
+          `${e.kind} "${e.type}"  (origin: ${e.origin}${e.version ? `, version ${e.version}` : ""}${
+            e.source ? `, from ${e.source}` : ""
+          })`,
+        );
         if (e.schema) {
           try {
-            console.log("config schema:\n" + JSON.stringify(z.toJSONSchema(e.schema as z.ZodType, { io: "input" }), null, 2));
+            console.log(
+              "config schema:\n" +
+                JSON.stringify(z.toJSONSchema(e.schema as z.ZodType, { io: "input" }), null, 2),
+            );
           } catch {
             console.log("config schema: (not expressible as JSON Schema)");
           }
@@ -64,40 +108,130 @@ export function registerComponentCommands(program: Command): Command {
       }
     });
 
-  component.command("load").description("load a component module and remember it for later commands")
-    .argument("<source>", "file.ts, file.ts:ClassName, https://…/mod.ts, jsr:@scope/pkg or npm:pkg")
+  component.command("load").description(
+    "load a component module, pin the integrity of its module graph and remember it",
+  )
+    .argument(
+      "<source>",
+      "file.ts, file.ts:ClassName, https://…/mod.ts, jsr:@scope/pkg@1.2.3 or npm:pkg@1.2.3",
+    )
     .option("-n, --name <name>", "register the component under this name")
     .action(async (source: string, flags: { name?: string }) => {
-      const config = await loadProject();
-      const reg = getComponentRegistry();
-      const entries = await reg.loadComponent(source, flags.name);
+      const config = await loadConfig(configPath());
       const path = lockfilePath(config);
-      const lock = await readLockfile(path);
-      const rec = {
-        source,
-        name: flags.name,
-        entries: entries.map((e) => ({ kind: e.kind, type: e.type, version: e.version })),
-        loadedAt: new Date().toISOString(),
-      };
-      lock.components = [...lock.components.filter((c) => c.source !== source), rec];
+      const stored = storedSource(path, source);
+      const lock = await loadPersistedComponents(config, { skip: [stored] });
+      const prev = lock.components.find((c) => c.source === stored);
+      const rec = await pin(path, stored, { name: flags.name ?? prev?.name, prev, update: false });
+      lock.components = [...lock.components.filter((c) => c.source !== stored), rec];
       await writeLockfile(path, lock);
-      for (const e of entries) console.log(`loaded ${e.kind} "${e.type}" from ${source} (${originOf(source)})`);
-      console.log(`recorded in ${path}`);
+      for (const e of rec.entries) {
+        console.log(
+          `loaded ${e.kind} "${e.type}"${
+            e.version ? ` ${e.version}` : ""
+          } from ${source} (${rec.origin})`,
+        );
+      }
+      console.log(
+        `pinned ${rec.integrity} (${Object.keys(rec.modules ?? {}).length} module(s)) in ${path}`,
+      );
+    });
+
+  component.command("update").description(
+    "accept the current content of a loaded module and pin it again",
+  )
+    .argument(
+      "<name|source>",
+      "a component name it registered, or its source as given to `component load`",
+    )
+    .action(async (what: string) => {
+      const config = await loadConfig(configPath());
+      const path = lockfilePath(config);
+      const found = findLocked(await readLockfile(path), what) ??
+        findLocked(await readLockfile(path), storedSource(path, what));
+      if (!found) {
+        throw new ConfigError(`no loaded module "${what}" in ${path}`, {
+          hint:
+            "see `flowyml component list`; load it first with `flowyml component load <source>`",
+        });
+      }
+      const lock = await loadPersistedComponents(config, { skip: [found.source] });
+      const rec = await pin(path, found.source, { name: found.name, prev: found, update: true });
+      lock.components = lock.components.map((c) => c.source === found.source ? rec : c);
+      await writeLockfile(path, lock);
+      if (rec.integrity === found.integrity) {
+        console.log(`${found.source} is unchanged: ${rec.integrity}`);
+      } else {
+        console.log(
+          `updated ${found.source}\n  was: ${
+            found.integrity ?? "(not pinned)"
+          }\n  now: ${rec.integrity}`,
+        );
+      }
+      for (const e of rec.entries) {
+        console.log(`  ${e.kind} "${e.type}"${e.version ? ` ${e.version}` : ""}`);
+      }
     });
 
   component.command("remove").description("forget a loaded component module")
     .argument("<source>", "the source as given to `component load`")
     .action(async (source: string) => {
-      const config = await loadProject().catch(() => undefined);
+      const config = await loadConfig(configPath());
       const path = lockfilePath(config);
       const lock = await readLockfile(path);
       const before = lock.components.length;
-      lock.components = lock.components.filter((c) => c.source !== source);
+      const rec = findLocked(lock, source) ?? findLocked(lock, storedSource(path, source));
+      lock.components = lock.components.filter((c) => c !== rec);
       if (lock.components.length === before) {
-        throw new ConfigError(`${source} is not in ${path}`, { hint: "see `flowyml component list`" });
+        throw new ConfigError(`${source} is not in ${path}`, {
+          hint: "see `flowyml component list`",
+        });
       }
       await writeLockfile(path, lock);
       console.log(`removed ${source} from ${path}`);
     });
   return component;
+}
+
+/** How a source is recorded: relative files relative to the lockfile's folder. */
+function storedSource(lockPath: string, source: string): string {
+  if (/^(jsr:|npm:|https?:|data:)/.test(source) || isAbsolute(source)) return source;
+  if (source.startsWith("file:")) return source;
+  const [file, cls] = source.split(/:(?=[A-Za-z_$][\w$]*$)/);
+  let rel = relative(dirname(lockPath), resolve(file));
+  if (!rel.startsWith(".")) rel = `./${rel}`;
+  return cls ? `${rel}:${cls}` : rel;
+}
+
+/** Hash a source's module graph, refuse a changed pin unless updating, import and register it. */
+async function pin(
+  lockPath: string,
+  source: string,
+  options: { name?: string; prev?: LockedComponent; update: boolean },
+): Promise<LockedComponent> {
+  const now = await hashModuleGraph(sourceModule(lockPath, source));
+  const prev = options.prev;
+  if (prev?.integrity && prev.integrity !== now.integrity && !options.update) {
+    throw new IntegrityError(prev, now, lockPath);
+  }
+  const entries = await getComponentRegistry().loadComponent(
+    lockedSpecifier(lockPath, source),
+    options.name,
+  );
+  const root = installRoot();
+  await syncDenoLocks([resolve("deno.lock"), ...(root ? [resolve(root, "deno.lock")] : [])], {
+    before: prev?.modules ?? {},
+    after: now.modules,
+  });
+  const at = new Date().toISOString();
+  return {
+    source,
+    name: options.name,
+    origin: originOf(sourceModule(lockPath, source)),
+    entries: entries.map((e) => ({ kind: e.kind, type: e.type, version: e.version })),
+    loadedAt: prev?.loadedAt ?? at,
+    ...(options.update ? { updatedAt: at } : {}),
+    integrity: now.integrity,
+    modules: now.modules,
+  };
 }

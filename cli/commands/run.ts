@@ -1,12 +1,38 @@
 /**
  * `flowyml run <pipeline.ts>`: run a pipeline module on a stack.
+ *
+ * By default the pipeline runs in a child `deno run` holding exactly the
+ * permissions computed for the stack (see `flowyml permissions`), so the
+ * pipeline's code and the trusted plugins cannot touch what the stack does
+ * not need. `--inherit-permissions` runs it in this process instead.
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { resolve } from "node:path";
+import "../../mod.ts"; // preload flowyml's API: the pipeline's `import "flowyml"` needs no read grant
+import { configPath, loadConfig } from "../../kernel/config.ts";
+import { configurePlugins } from "../../kernel/sandbox/runtime.ts";
+import { FlowymlError, isPermissionError } from "../../kernel/errors.ts";
+import { parsePermissionMessage } from "../../kernel/permissions.ts";
 import { buildStack } from "../../kernel/stack.ts";
-import { importPipeline, loadProject, parseParams } from "../_common.ts";
+import { importPipeline, parseParams } from "../_common.ts";
+import {
+  loadPersistedComponents,
+  type Lockfile,
+  lockfilePath,
+  pinnedRemoteModules,
+  sourceModule,
+  writeDenoLock,
+} from "../lockfile.ts";
 import { createProgress } from "../progress.ts";
 import { renderRunSummary } from "../summary.ts";
+import {
+  computePermissions,
+  installConfig,
+  installRoot,
+  parseGrants,
+  projectStateDir,
+} from "./permissions.ts";
 
 /** Options of the run command. */
 interface RunFlags {
@@ -16,6 +42,10 @@ interface RunFlags {
   concurrency?: string;
   quiet?: boolean;
   json?: boolean;
+  inheritPermissions?: boolean;
+  grant?: string[];
+  showFlags?: boolean;
+  verifiedPlugins?: boolean;
 }
 
 /** Register `flowyml run`. */
@@ -25,34 +55,211 @@ export function registerRunCommand(program: Command): void {
     .description("run a pipeline module (its default export, or `pipeline`) on a stack")
     .argument("<pipeline>", "pipeline module, e.g. examples/demo/pipeline.ts")
     .option("-s, --stack <name>", "stack from flowyml.yaml (default: default_stack, else local)")
-    .option("-p, --param <k=v>", "run parameter; repeatable; values parse as JSON when they can", collect, [])
+    .option(
+      "-p, --param <k=v>",
+      "run parameter; repeatable; values parse as JSON when they can",
+      collect,
+      [],
+    )
     .option("--no-cache", "ignore the step cache for this run")
     .option("-c, --concurrency <n>", "max steps running at once")
     .option("-q, --quiet", "no live progress")
     .option("--json", "print the result as JSON")
+    .option(
+      "--inherit-permissions",
+      "run in this process with its permissions, not in a least-privilege child",
+    )
+    .option(
+      "-g, --grant <kind=resource>",
+      "extra permission for the child, e.g. env=TOKEN; repeatable",
+      collect,
+      [],
+    )
+    .option("--show-flags", "print the child's `deno run` command before running it")
+    .addOption(
+      new Option("--verified-plugins", "internal: the parent already verified the plugins")
+        .hideHelp(),
+    )
     .action(async (file: string, flags: RunFlags) => {
-      const config = await loadProject();
-      const pipeline = await importPipeline(file);
-      const stack = await buildStack(config, flags.stack ?? config.default_stack ?? "local");
-      const result = await pipeline.run({
-        stack,
-        params: parseParams(flags.param),
-        cache: flags.cache,
-        concurrency: flags.concurrency ? Number(flags.concurrency) : undefined,
-        onEvent: flags.quiet || flags.json ? undefined : createProgress(),
-      });
-      if (flags.json) {
-        console.log(JSON.stringify(
-          { runId: result.runId, status: result.status, steps: result.steps, error: result.error?.message },
-          null,
-          2,
-        ));
-      } else {
-        console.log("\n" + await renderRunSummary(stack.metadataStore, result.runId));
+      if (flags.inheritPermissions) return await runHere(file, flags);
+      const exe = runnableDeno();
+      if (exe) return await runInChild(exe, file, flags);
+      // This process may not start deno: the flags it was started with are the
+      // boundary (they cannot be widened from here), so run in this process.
+      if (!flags.quiet && !flags.json) {
+        console.error(
+          "note: running in this process with its own permissions; start flowyml with " +
+            "--allow-run=deno to run the pipeline in a child holding only the computed flags",
+        );
       }
-      await stack.close();
-      if (result.status !== "completed") Deno.exitCode = 1;
+      await runHere(file, flags);
     });
+}
+
+/** Run the pipeline in this process. */
+async function runHere(file: string, flags: RunFlags): Promise<void> {
+  const config = await loadConfig(configPath());
+  configurePlugins(config.plugins, { file: config.path });
+  const lock = await loadPersistedComponents(config, { verify: !flags.verifiedPlugins });
+  const ctx = {
+    lock,
+    lockPath: lockfilePath(config),
+    pipeline: file,
+    child: !!flags.verifiedPlugins,
+  };
+  let stack;
+  let result;
+  try {
+    const pipeline = await importPipeline(file);
+    stack = await buildStack(config, flags.stack ?? config.default_stack ?? "local");
+    result = await pipeline.run({
+      stack,
+      params: parseParams(flags.param),
+      cache: flags.cache,
+      concurrency: flags.concurrency ? Number(flags.concurrency) : undefined,
+      onEvent: flags.quiet || flags.json ? undefined : createProgress(),
+    });
+  } catch (err) {
+    await stack?.close();
+    throw explainRunPermission(err, ctx) ?? err;
+  }
+  if (flags.json) {
+    console.log(JSON.stringify(
+      {
+        runId: result.runId,
+        status: result.status,
+        steps: result.steps,
+        error: result.error?.message,
+      },
+      null,
+      2,
+    ));
+  } else {
+    console.log("\n" + await renderRunSummary(stack.metadataStore, result.runId));
+  }
+  await stack.close();
+  if (result.status !== "completed") {
+    const why = explainRunPermission(result.error, ctx);
+    if (why) console.error(`error: ${why.message}`);
+    Deno.exitCode = 1;
+  }
+}
+
+/** Run the pipeline in a child `deno run` holding exactly the computed permissions. */
+async function runInChild(exe: string, file: string, flags: RunFlags): Promise<void> {
+  const config = await loadConfig(configPath());
+  configurePlugins(config.plugins, { file: config.path }); // bad grants fail before the child starts
+  const lock = await loadPersistedComponents(config);
+  const stackName = flags.stack ?? config.default_stack ?? "local";
+  const extra = parseGrants(flags.grant);
+  const perms = await computePermissions(config, stackName, { pipeline: file, lock, extra });
+  const args = ["run", ...perms.flags];
+  const cfg = await installConfig();
+  if (cfg) args.push(`--config=${cfg}`);
+  const remote = pinnedRemoteModules(lock);
+  if (Object.keys(remote).length) {
+    // Deno checks every remote module it loads (cache or network) against this
+    // lockfile, so the child executes exactly the bytes flowyml verified.
+    const denoLock = resolve(projectStateDir(config), "plugins.deno.lock");
+    await writeDenoLock(denoLock, {
+      base: cfg ? resolve(installRoot()!, "deno.lock") : undefined,
+      remote,
+    });
+    args.push(`--lock=${denoLock}`);
+  }
+  const main = new URL("../main.ts", import.meta.url);
+  args.push(
+    main.protocol === "file:" ? main.pathname : main.href,
+    "run",
+    file,
+    "--inherit-permissions",
+  );
+  args.push("--verified-plugins", "--stack", stackName);
+  for (const p of flags.param ?? []) args.push("--param", p);
+  if (!flags.cache) args.push("--no-cache");
+  if (flags.concurrency) args.push("--concurrency", flags.concurrency);
+  if (flags.quiet) args.push("--quiet");
+  if (flags.json) args.push("--json");
+  if (flags.showFlags) console.error(`$ ${exe} ${args.join(" ")}`);
+  const child = new Deno.Command(exe, {
+    args,
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const status = await child.status;
+  if (!status.success) Deno.exitCode = status.code || 1;
+}
+
+/** The deno binary this process may start (its own, else `deno` on PATH), if any. */
+function runnableDeno(): string | undefined {
+  for (const cmd of [Deno.execPath(), "deno"]) {
+    if (Deno.permissions.querySync({ name: "run", command: cmd }).state === "granted") return cmd;
+  }
+  return undefined;
+}
+
+/** Context for naming who was refused a permission. */
+interface RunContext {
+  lock: Lockfile;
+  lockPath: string;
+  pipeline: string;
+  /** Running as the least-privilege child of `flowyml run`. */
+  child: boolean;
+}
+
+/**
+ * When `err` (or one of its causes) is a Deno permission error, an error
+ * naming the component (from the stack trace), the resource and the exact flag.
+ */
+export function explainRunPermission(err: unknown, ctx: RunContext): FlowymlError | undefined {
+  let e: unknown = err;
+  for (let i = 0; e && i < 10 && !isPermissionError(e); i++) e = (e as { cause?: unknown }).cause;
+  if (!e || !isPermissionError(e)) return undefined;
+  const denied = e as Error;
+  const access = parsePermissionMessage(denied.message);
+  if (!access) return undefined;
+  const who = culprit(denied.stack ?? "", ctx);
+  const grant = access.resource ? `${access.kind}=${access.resource}` : access.kind;
+  return new FlowymlError(
+    `${who} needs ${access.kind} access${access.resource ? ` to "${access.resource}"` : ""}, ` +
+      (ctx.child
+        ? "which the computed permission set of this run lacks "
+        : "which this process lacks ") +
+      `(Deno flag ${access.flag})`,
+    {
+      hint:
+        (ctx.child
+          ? `run again with \`--grant ${grant}\` (adds ${access.flag} to the pipeline process)`
+          : `run again with ${access.flag}`) +
+        (who.startsWith("component") ? `; the component should declare it in permissions()` : ""),
+      cause: err,
+    },
+  );
+}
+
+function culprit(stack: string, ctx: RunContext): string {
+  const frames = [...stack.matchAll(/((?:https?|file):\/\/[^\s)]+?):\d+:\d+/g)].map((m) => m[1]);
+  for (const f of frames) {
+    for (const rec of ctx.lock.components) {
+      const root = sourceModule(ctx.lockPath, rec.source);
+      const mods = Object.keys(rec.modules ?? {}).map((k) =>
+        k.startsWith("./") ? new URL(k, root).href : k
+      );
+      if (f === root || mods.includes(f)) {
+        const comps = rec.entries.map((x) => `${x.kind} "${x.type}"`).join(", ");
+        return `component ${comps} (plugin ${rec.source})`;
+      }
+    }
+    const root = installRoot();
+    if (root && f.startsWith(`file://${root}/plugins/`)) {
+      return `built-in component code (${f.slice(`file://${root}/`.length)})`;
+    }
+    if (f === new URL(ctx.pipeline, `file://${Deno.cwd()}/`).href) {
+      return `pipeline code in ${ctx.pipeline}`;
+    }
+  }
+  return "the pipeline run";
 }
 
 function collect(v: string, prev: string[]): string[] {

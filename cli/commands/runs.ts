@@ -7,6 +7,7 @@ import { ConfigError } from "../../kernel/errors.ts";
 import type { RunStatus } from "../../kernel/records.ts";
 import { ms, openStack, table } from "../_common.ts";
 import { renderRunSummary } from "../summary.ts";
+import { formatAudit } from "../../kernel/sandbox/audit.ts";
 
 /** Register the `runs` commands; returns the `runs` command so others can add subcommands. */
 export function registerRunsCommands(program: Command): Command {
@@ -68,23 +69,8 @@ export function registerRunsCommands(program: Command): Command {
       } else {
         console.log(await renderRunSummary(meta, runId, { lineage: true }));
         if (flags.audit) {
-          const events = await meta.listAudit(runId);
           console.log("\naudit");
-          console.log(
-            events.length
-              ? table(
-                ["time", "actor", "op", "resource", "decision", "detail"],
-                events.map((e) => [
-                  new Date(e.at).toISOString().slice(11, 23),
-                  e.actor,
-                  e.op,
-                  e.resource,
-                  e.allowed ? "allowed" : "DENIED",
-                  e.detail ?? "",
-                ]),
-              )
-              : "  (no brokered calls in this run)",
-          );
+          console.log(formatAudit(await meta.listAudit(runId)));
         }
       }
       await stack.close();

@@ -2,13 +2,15 @@
  * The demo: a small, real ML pipeline in pure TypeScript.
  *
  * load (seeded synthetic flowers) → split → standardize → train 3 learning
- * rates in parallel → evaluate → pick and save the best model.
+ * rates in parallel → evaluate → pick and save the best model; and a
+ * data-profile branch whose scaling step is an untrusted WASM plugin run in
+ * the sandbox with narrow grants.
  *
  * Run it with `deno task demo` (or `deno task flowyml run examples/demo/pipeline.ts`).
  * Run it twice: the second run is served from the cache.
  * @module
  */
-import { Pipeline, step } from "flowyml";
+import { Pipeline, pluginStep, step } from "flowyml";
 import {
   accuracy,
   fitScaler,
@@ -92,9 +94,35 @@ const save = step(
   },
 );
 
+// Data-profile branch: a third-party WASM plugin (sandboxed, granted nothing but CPU and 16 MiB;
+// see plugins.normalize in flowyml.yaml) min-max scales a raw feature column for a histogram.
+const column = step(
+  { name: "petal_length_column", inputs: ["dataset"], outputs: ["petal_length"] },
+  ({ dataset }) => Float64Array.from(dataset.X, (row: number[]) => row[2]),
+);
+const scaleColumn = pluginStep("normalize", {
+  name: "wasm_minmax",
+  inputs: ["petal_length"],
+  outputs: ["petal_length_scaled"],
+  config: { mode: "minmax" },
+});
+const profile = step(
+  { name: "profile", inputs: ["petal_length_scaled"], outputs: ["histogram"] },
+  ({ petal_length_scaled }, ctx) => {
+    const bins = new Array(10).fill(0);
+    for (const v of petal_length_scaled as Float64Array) bins[Math.min(9, Math.floor(v * 10))]++;
+    ctx.log(`petal_length histogram (min-max scaled in WASM): ${bins.join(" ")}`);
+    return bins;
+  },
+);
+
 /** The demo pipeline. */
 const pipeline = new Pipeline("flowers", { source: import.meta.url });
-for (const s of [load, split, standardize, ...trainers, evaluate, save]) pipeline.add(s);
+for (
+  const s of [load, split, standardize, ...trainers, evaluate, save, column, scaleColumn, profile]
+) {
+  pipeline.add(s);
+}
 export default pipeline;
 
 if (import.meta.main) {

@@ -238,7 +238,9 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
       confs.map(([k]) => Deno.readTextFile(`${dir}/${k}.log`).catch(() => "")),
     );
     await stop();
-    throw new Error(`Swift did not start: ${(err as Error).message}\n${logs.join("\n").slice(-3000)}`);
+    throw new Error(
+      `Swift did not start: ${(err as Error).message}\n${logs.join("\n").slice(-3000)}`,
+    );
   }
   return {
     endpoint: `http://127.0.0.1:${proxy}`,

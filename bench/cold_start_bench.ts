@@ -1,0 +1,52 @@
+/**
+ * Cold start of `flowyml run` on a 1-step pipeline: in-process
+ * (`--inherit-permissions`) vs the default least-privilege child process,
+ * against the raw primitive (`deno run` of an empty module).
+ * Usage: `deno task bench cold_start`.
+ * @module
+ */
+const ROOT = new URL("../", import.meta.url).pathname;
+const dir = await Deno.makeTempDir({ prefix: "flowyml-cold-" });
+await Deno.writeTextFile(`${dir}/empty.ts`, "");
+await Deno.writeTextFile(
+  `${dir}/pipeline.ts`,
+  `import { Pipeline, step } from "flowyml";
+export default new Pipeline("one").add(step({ name: "one", outputs: ["x"] }, () => 1));
+`,
+);
+const cli = ["--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, "run", "pipeline.ts", "--quiet"];
+const cases: [string, string[]][] = [
+  ["raw: deno run empty.ts", ["run", "empty.ts"]],
+  ["flowyml run --inherit-permissions", ["run", "-A", ...cli, "--inherit-permissions"]],
+  ["flowyml run (child, computed flags)", ["run", "-A", ...cli]],
+];
+const N = 7;
+const results: Record<string, number> = {};
+for (const [name, args] of cases) {
+  await new Deno.Command(Deno.execPath(), { args, cwd: dir, stdout: "null", stderr: "null" })
+    .output();
+  const times: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    times.push(performance.now() - t0);
+    if (out.code !== 0) throw new Error(`${name} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  times.sort((a, b) => a - b);
+  results[name] = times[Math.floor(N / 2)];
+}
+const raw = results[cases[0][0]];
+for (const [name] of cases) {
+  console.log(
+    `${name.padEnd(38)} median ${results[name].toFixed(0).padStart(4)} ms  (${
+      (results[name] / raw).toFixed(1)
+    }× raw)`,
+  );
+}
+await Deno.remove(dir, { recursive: true });

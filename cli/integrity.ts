@@ -1,0 +1,162 @@
+/**
+ * Integrity of a plugin's module graph, computed by flowyml itself.
+ *
+ * Deno caches remote modules, so a server that starts serving different code
+ * is not noticed while the cache is warm. flowyml therefore fetches the
+ * module and its static imports itself (never from Deno's cache), hashes each
+ * file with SHA-256 and hashes the sorted list into one graph integrity.
+ * `npm:` and `jsr:` plugins must name an exact version; their integrity is
+ * the registry's own (npm `dist.integrity`, JSR version manifest).
+ * @module
+ */
+import { relative } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { sha256Hex, stableStringify } from "../kernel/hash.ts";
+import {
+  ComponentError,
+  describeError,
+  explainPermission,
+  isPermissionError,
+} from "../kernel/errors.ts";
+
+/** The hashed module graph of one plugin source. */
+export interface GraphIntegrity {
+  /** `sha256-<hex>` over every module of the graph. */
+  integrity: string;
+  /** Module → sha256 hex. Remote modules by URL; local files relative to the root module. */
+  modules: Record<string, string>;
+}
+
+const IMPORT_RE = new RegExp(
+  [
+    String.raw`\bimport\s+(?:type\s+)?[^'"\`;]*?\bfrom\s*(['"])([^'"\n]+)\1`,
+    String.raw`\bexport\s+(?:type\s+)?[^'"\`;]*?\bfrom\s*(['"])([^'"\n]+)\3`,
+    String.raw`\bimport\s*(['"])([^'"\n]+)\5`,
+    String.raw`\bimport\s*\(\s*(['"])([^'"\n]+)\7\s*[,)]`,
+  ].join("|"),
+  "g",
+);
+
+/** Static (and string-literal dynamic) import specifiers of a JS/TS source. */
+export function importSpecifiers(source: string): string[] {
+  const text = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
+  const out = new Set<string>();
+  for (const m of text.matchAll(IMPORT_RE)) out.add(m[2] ?? m[4] ?? m[6] ?? m[8]);
+  return [...out];
+}
+
+/** Resolve an import against its importer; `undefined` for bare, `npm:`, `jsr:`, `node:` specifiers. */
+export function resolveImport(spec: string, importer: string): string | undefined {
+  if (/^(\.{1,2})?\//.test(spec)) {
+    const u = new URL(spec, importer);
+    // Deno forbids remote modules importing local files; so do we.
+    if (u.protocol === "file:" && !importer.startsWith("file:")) return undefined;
+    return u.href;
+  }
+  if (/^(https?|file):/.test(spec)) return spec;
+  return undefined;
+}
+
+async function readModule(url: string): Promise<Uint8Array> {
+  try {
+    if (url.startsWith("file:")) return await Deno.readFile(new URL(url));
+    const res = await fetch(url, { signal: AbortSignal.timeout(30_000), redirect: "follow" });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`HTTP ${res.status} ${res.statusText}`);
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  } catch (err) {
+    if (isPermissionError(err)) throw explainPermission(err, `checking the integrity of ${url}`);
+    throw new ComponentError(
+      `could not fetch ${url} to check its integrity: ${describeError(err)}`,
+      {
+        hint: "check the URL or path is reachable; a plugin module must be served as-is",
+        cause: err,
+      },
+    );
+  }
+}
+
+/** `sha256-<hex>` of a module map: sorted `name sha256` lines. */
+export function graphIntegrity(modules: Record<string, string>): string {
+  const lines = Object.keys(modules).sort().map((k) => `${k} ${modules[k]}\n`).join("");
+  return `sha256-${sha256Hex(new TextEncoder().encode(lines))}`;
+}
+
+/** Every module URL reachable from `root` through relative/absolute imports (file and http). */
+export async function walkModuleGraph(
+  root: string,
+  options: { skip?: (url: string) => boolean } = {},
+): Promise<Map<string, Uint8Array>> {
+  const seen = new Map<string, Uint8Array>();
+  let frontier = [root];
+  while (frontier.length) {
+    const batch = frontier.filter((u) => !seen.has(u) && !options.skip?.(u));
+    frontier = [];
+    const bodies = await Promise.all(batch.map(readModule));
+    batch.forEach((u, i) => seen.set(u, bodies[i]));
+    for (const [i, u] of batch.entries()) {
+      if (!/\.(m?[jt]sx?|[cm]ts)$|^https?:/.test(u)) continue;
+      const text = new TextDecoder().decode(bodies[i]);
+      for (const s of importSpecifiers(text)) {
+        const r = resolveImport(s, u);
+        if (r && !seen.has(r)) frontier.push(r);
+      }
+    }
+  }
+  return seen;
+}
+
+function moduleKey(url: string, root: string): string {
+  if (!url.startsWith("file:") || !root.startsWith("file:")) return url;
+  const base = fromFileUrl(new URL(".", root));
+  const rel = relative(base, fromFileUrl(url));
+  return rel.startsWith("..") ? fromFileUrl(url) : `./${rel}`;
+}
+
+async function registryIntegrity(spec: string): Promise<GraphIntegrity> {
+  const m = /^(npm|jsr):\/?(@?[^@/]+(?:\/[^@/]+)?)@(\d+\.\d+\.\d+[^/]*)(\/.*)?$/.exec(spec);
+  if (!m) {
+    throw new ComponentError(`${spec} does not name an exact version, so it cannot be pinned`, {
+      hint: `load it with an exact version, e.g. ${spec.slice(0, 4)}@scope/pkg@1.2.3 or ${
+        spec.slice(0, 4)
+      }pkg@1.2.3`,
+    });
+  }
+  const [, reg, pkg, version] = m;
+  const url = reg === "npm"
+    ? `https://registry.npmjs.org/${pkg.replace("/", "%2f")}/${version}`
+    : `https://jsr.io/${pkg}/${version}_meta.json`;
+  const body = JSON.parse(new TextDecoder().decode(await readModule(url)));
+  if (reg === "npm") {
+    const integrity = body?.dist?.integrity as string | undefined;
+    if (!integrity) {
+      throw new ComponentError(`the npm registry gives no integrity for ${pkg}@${version}`);
+    }
+    return { integrity, modules: { [`npm:${pkg}@${version}`]: integrity } };
+  }
+  const h = sha256Hex(stableStringify(body?.manifest ?? {}));
+  return { integrity: `sha256-${h}`, modules: { [`jsr:${pkg}@${version}`]: h } };
+}
+
+/**
+ * Hash the module graph of a plugin specifier (a `file:` or `http(s):` URL,
+ * or an exactly versioned `npm:`/`jsr:` package).
+ */
+export async function hashModuleGraph(specifier: string): Promise<GraphIntegrity> {
+  if (/^(npm|jsr):/.test(specifier)) return await registryIntegrity(specifier);
+  const graph = await walkModuleGraph(specifier);
+  const modules: Record<string, string> = {};
+  for (const [url, bytes] of graph) modules[moduleKey(url, specifier)] = sha256Hex(bytes);
+  return { integrity: graphIntegrity(modules), modules };
+}
+
+/** Names of the modules that differ between two module maps (added, removed or changed). */
+export function changedModules(
+  before: Record<string, string>,
+  after: Record<string, string>,
+): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => before[k] !== after[k]).sort();
+}

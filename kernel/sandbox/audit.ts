@@ -1,0 +1,43 @@
+/**
+ * Rendering the audit trail of brokered plugin calls
+ * (`flowyml runs show <id> --audit`).
+ * @module
+ */
+import type { AuditEvent } from "../records.ts";
+
+/** Render audit events as an aligned table, one line per event, with a summary line. */
+export function formatAudit(events: AuditEvent[]): string {
+  if (!events.length) return "no audit events (this run made no brokered plugin calls)";
+  const rows = events.map((e) => [
+    new Date(e.at).toISOString().slice(11, 23),
+    e.actor,
+    e.allowed ? "allowed" : "DENIED",
+    e.op,
+    e.resource,
+    e.detail ?? "",
+  ]);
+  const head = ["time", "plugin", "decision", "op", "resource", "detail"];
+  const widths = head.map((h, i) =>
+    Math.min(48, Math.max(h.length, ...rows.map((r) => r[i].length)))
+  );
+  const fmt = (r: string[]) =>
+    r.map((
+      c,
+      i,
+    ) => (i === r.length - 1
+      ? c
+      : c.length > widths[i]
+      ? c.slice(0, widths[i] - 1) + "…"
+      : c.padEnd(widths[i]))
+    )
+      .join("  ").trimEnd();
+  const denied = events.filter((e) => !e.allowed).length;
+  const actors = [...new Set(events.map((e) => e.actor))].join(", ");
+  return [
+    fmt(head),
+    ...rows.map(fmt),
+    `${events.length} brokered call(s) by ${actors}: ${
+      events.length - denied
+    } allowed, ${denied} denied`,
+  ].join("\n");
+}

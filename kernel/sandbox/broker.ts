@@ -1,0 +1,364 @@
+/**
+ * The broker: every request a plugin sends is parsed, checked against its
+ * grants, served on the kernel's side and written to the audit trail —
+ * allowed or denied. A denied request returns a structured error to the
+ * plugin; a malformed or oversized one ends the call.
+ * @module
+ */
+import { z } from "zod";
+import type { StackLike } from "../contracts.ts";
+import { describeError } from "../errors.ts";
+import { formatZodIssues } from "../schema.ts";
+import type { AuditEvent } from "../records.ts";
+import { getComponentRegistry } from "../registry.ts";
+import type { ComponentKind } from "../component.ts";
+import { anyMatch, checkArtifactPath, globMatch, type Grants } from "./grants.ts";
+import { type BrokerResponse, type ErrorCode, PROTOCOL_VERSION } from "./protocol.ts";
+
+const path = z.string();
+/** Schema of every request a plugin can send. */
+const requestSchema = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("artifacts.get"), path }),
+  z.object({ op: z.literal("artifacts.put"), path, handle: z.number().int().positive() }),
+  z.object({ op: z.literal("artifacts.exists"), path }),
+  z.object({ op: z.literal("artifacts.list"), prefix: z.string() }),
+  z.object({
+    op: z.literal("metadata.log"),
+    metrics: z.record(z.string(), z.number()).optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+  }),
+  z.object({ op: z.literal("metadata.run") }),
+  z.object({ op: z.literal("registry.resolve"), kind: z.string(), name: z.string() }),
+  z.object({ op: z.literal("orchestration.status"), step: z.string().optional() }),
+  z.object({ op: z.literal("orchestration.submit"), step: z.string() }),
+  z.object({ op: z.literal("log"), level: z.string().optional(), message: z.string() }),
+  z.object({ op: z.literal("config.get"), key: z.string() }),
+  z.object({ op: z.literal("env.get"), name: z.string() }),
+  z.object({ op: z.literal("secrets.get"), name: z.string() }),
+  z.object({
+    op: z.literal("http.fetch"),
+    url: z.string(),
+    method: z.string().optional(),
+    headers: z.record(z.string(), z.union([z.string(), z.object({ secret: z.string() })]))
+      .optional(),
+    handle: z.number().int().positive().optional(),
+  }),
+]).and(z.object({ v: z.literal(PROTOCOL_VERSION) }).loose());
+
+/** A parsed request. */
+type BrokerRequest = z.output<typeof requestSchema>;
+
+/** Context a broker serves: the plugin, its grants and the run it works for. */
+export interface BrokerContext {
+  plugin: string;
+  grants: Grants;
+  runId: string;
+  step?: string;
+  stack?: StackLike;
+  log?: (message: string) => void;
+  /** HTTP client for `http.fetch` (default: global fetch). */
+  fetch?: typeof fetch;
+}
+
+const dec = new TextDecoder();
+
+/** Serves one call's requests and collects its audit events. */
+export class Broker {
+  readonly ctx: BrokerContext;
+  /** Audit events not yet written to the metadata store. */
+  events: AuditEvent[] = [];
+  /** The last denial, e.g. `artifacts.get secrets/x: not granted`. */
+  lastDenial?: string;
+  #secrets = new Map<string, string>();
+
+  constructor(ctx: BrokerContext) {
+    this.ctx = ctx;
+  }
+
+  #audit(op: string, resource: string, allowed: boolean, detail?: string): void {
+    this.events.push({
+      runId: this.ctx.runId,
+      actor: this.ctx.plugin,
+      op,
+      resource,
+      allowed,
+      ...(detail ? { detail } : {}),
+      at: Date.now(),
+    });
+  }
+
+  #deny(op: string, resource: string, why: string, code: ErrorCode = "denied"): BrokerResponse {
+    this.#audit(op, resource, false, why);
+    this.lastDenial = `${op} ${resource}: ${why}`;
+    return { json: { ok: false, error: { code, message: `${op} ${resource}: ${why}` } } };
+  }
+
+  #fatal(op: string, resource: string, code: ErrorCode, why: string): BrokerResponse {
+    this.#audit(op, resource, false, `${code}: ${why}`);
+    return { json: { error: { code, message: why } }, fatal: true };
+  }
+
+  #ok(
+    op: string,
+    resource: string,
+    json: Record<string, unknown> = {},
+    payload?: Uint8Array,
+    detail?: string,
+  ) {
+    this.#audit(op, resource, true, detail);
+    return { json: { ok: true, ...json }, ...(payload ? { payload } : {}) };
+  }
+
+  /** Handle one raw request. */
+  handle = async (raw: Uint8Array, payload: Uint8Array): Promise<BrokerResponse> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(dec.decode(raw));
+    } catch {
+      return this.#fatal(
+        "protocol",
+        "(request)",
+        "malformed",
+        `request is not valid JSON (${raw.length} bytes)`,
+      );
+    }
+    const op0 = (parsed as { op?: unknown })?.op;
+    if (op0 === "__oversized") {
+      const size = (parsed as { size?: number }).size;
+      return this.#fatal(
+        "protocol",
+        "(request)",
+        "oversized",
+        `request of ${size} bytes exceeds max_message`,
+      );
+    }
+    const r = requestSchema.safeParse(parsed);
+    if (!r.success) {
+      const v = (parsed as { v?: unknown })?.v;
+      const why = v !== PROTOCOL_VERSION
+        ? `protocol version ${
+          JSON.stringify(v)
+        } is not supported (this kernel speaks v${PROTOCOL_VERSION})`
+        : formatZodIssues(r.error);
+      return this.#fatal(
+        typeof op0 === "string" ? op0.slice(0, 64) : "protocol",
+        "(request)",
+        "malformed",
+        why,
+      );
+    }
+    try {
+      return await this.#serve(r.data, payload);
+    } catch (err) {
+      const op = r.data.op;
+      this.#audit(op, "(error)", true, `failed: ${describeError(err)}`);
+      return { json: { ok: false, error: { code: "failed", message: describeError(err) } } };
+    }
+  };
+
+  async #serve(q: BrokerRequest, payload: Uint8Array): Promise<BrokerResponse> {
+    const g = this.ctx.grants;
+    const store = this.ctx.stack?.artifactStore;
+    switch (q.op) {
+      case "artifacts.get":
+      case "artifacts.exists":
+      case "artifacts.put": {
+        const p = checkArtifactPath(q.path);
+        if ("error" in p) return this.#deny(q.op, String(q.path), p.error);
+        const write = q.op === "artifacts.put";
+        const grant = write ? g.artifacts.write : g.artifacts.read;
+        if (!anyMatch(grant, p.path)) {
+          return this.#deny(
+            q.op,
+            p.path,
+            `not granted (grants.artifacts.${write ? "write" : "read"}: ${JSON.stringify(grant)})`,
+          );
+        }
+        if (!store) {
+          return this.#deny(q.op, p.path, "no artifact store in this context", "unsupported");
+        }
+        if (q.op === "artifacts.exists") {
+          return this.#ok(q.op, p.path, { exists: await store.exists(p.path) });
+        }
+        if (q.op === "artifacts.get") {
+          if (!(await store.exists(p.path))) {
+            return this.#deny(q.op, p.path, "no such artifact", "not_found");
+          }
+          const bytes = await store.readBytes(p.path);
+          return this.#ok(q.op, p.path, { size: bytes.length }, bytes, `${bytes.length} bytes`);
+        }
+        if (!payload.length && q.handle) {
+          // the worker attaches the handle's bytes; none means the handle does not exist or is empty
+        }
+        await store.writeBytes(p.path, payload.slice());
+        return this.#ok(
+          q.op,
+          p.path,
+          { size: payload.length },
+          undefined,
+          `${payload.length} bytes`,
+        );
+      }
+      case "artifacts.list": {
+        if (!store) {
+          return this.#deny(q.op, q.prefix, "no artifact store in this context", "unsupported");
+        }
+        const all = await store.list(q.prefix);
+        const visible = all.filter((o) => anyMatch(g.artifacts.read, o.path));
+        if (!visible.length && all.length) {
+          return this.#deny(q.op, q.prefix, "no readable path under this prefix");
+        }
+        return this.#ok(q.op, q.prefix, { items: visible }, undefined, `${visible.length} items`);
+      }
+      case "metadata.log": {
+        if (!g.metadata) return this.#deny(q.op, "metrics", "not granted (grants.metadata: false)");
+        const detail = JSON.stringify({ metrics: q.metrics ?? {}, params: q.params ?? {} });
+        this.ctx.log?.(`metrics ${detail}`);
+        return this.#ok(q.op, "metrics", {}, undefined, detail.slice(0, 4000));
+      }
+      case "metadata.run": {
+        if (!g.metadata) {
+          return this.#deny(q.op, this.ctx.runId, "not granted (grants.metadata: false)");
+        }
+        const run = await this.ctx.stack?.metadataStore.getRun(this.ctx.runId);
+        return this.#ok(q.op, this.ctx.runId, {
+          run: run
+            ? { runId: run.runId, pipeline: run.pipeline, status: run.status, stack: run.stack }
+            : null,
+          step: this.ctx.step ?? null,
+        });
+      }
+      case "registry.resolve": {
+        const res = `${q.kind}/${q.name}`;
+        if (!g.registry) return this.#deny(q.op, res, "not granted (grants.registry: false)");
+        if (q.kind === "image") {
+          const reg = this.ctx.stack?.containerRegistry;
+          if (!reg) {
+            return this.#deny(q.op, res, "the stack has no container registry", "not_found");
+          }
+          const [name, tag = "latest"] = q.name.split(":");
+          return this.#ok(q.op, res, { uri: reg.getImageUri(name, tag) });
+        }
+        const e = getComponentRegistry().entry(q.kind as ComponentKind, q.name);
+        if (!e) return this.#deny(q.op, res, "no such component", "not_found");
+        return this.#ok(q.op, res, {
+          type: e.type,
+          kind: e.kind,
+          origin: e.origin,
+          version: e.version ?? null,
+        });
+      }
+      case "orchestration.status": {
+        const res = q.step ?? "(run)";
+        if (!g.orchestration) {
+          return this.#deny(q.op, res, "not granted (grants.orchestration: false)");
+        }
+        const steps = (await this.ctx.stack?.metadataStore.listStepRuns(this.ctx.runId)) ?? [];
+        const items = steps.filter((s) => !q.step || s.step === q.step).map((s) => ({
+          step: s.step,
+          status: s.status,
+        }));
+        return this.#ok(q.op, res, { steps: items });
+      }
+      case "orchestration.submit":
+        return this.#deny(
+          q.op,
+          q.step,
+          "submitting steps from a plugin is not supported in protocol v1",
+          "unsupported",
+        );
+      case "log": {
+        this.ctx.log?.(q.message.slice(0, 10_000));
+        this.#audit(q.op, q.level ?? "info", true);
+        return { json: { ok: true } };
+      }
+      case "config.get": {
+        if (!(q.key in g.config)) {
+          return this.#deny(q.op, q.key, "not granted (not in grants.config)");
+        }
+        return this.#ok(q.op, q.key, { value: g.config[q.key] });
+      }
+      case "env.get": {
+        if (!anyMatch(g.env, q.name)) {
+          return this.#deny(q.op, q.name, `not granted (grants.env: ${JSON.stringify(g.env)})`);
+        }
+        return this.#ok(q.op, q.name, { value: Deno.env.get(q.name) ?? null });
+      }
+      case "secrets.get": {
+        if (!anyMatch(g.secrets, q.name)) {
+          return this.#deny(
+            q.op,
+            q.name,
+            `not granted (grants.secrets: ${JSON.stringify(g.secrets)})`,
+          );
+        }
+        const h = `secret:${crypto.randomUUID()}`;
+        this.#secrets.set(h, q.name);
+        return this.#ok(q.op, q.name, { secret: h }, undefined, "opaque handle issued");
+      }
+      case "http.fetch":
+        return await this.#fetch(q, payload);
+    }
+  }
+
+  async #fetch(
+    q: Extract<BrokerRequest, { op: "http.fetch" }>,
+    payload: Uint8Array,
+  ): Promise<BrokerResponse> {
+    let url: URL;
+    try {
+      url = new URL(q.url);
+    } catch {
+      return this.#deny(q.op, q.url, "not a URL", "malformed");
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      return this.#deny(q.op, q.url, "only http(s) URLs");
+    }
+    const net = this.ctx.grants.net;
+    const hostOk = net.some((p) => globMatch(p, url.hostname) || globMatch(p, url.host));
+    if (!hostOk) {
+      return this.#deny(q.op, url.host, `host not granted (grants.net: ${JSON.stringify(net)})`);
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(q.headers ?? {})) {
+      if (typeof v === "string") headers[k] = v;
+      else {
+        const name = this.#secrets.get(v.secret);
+        if (!name) return this.#deny(q.op, url.host, `unknown secret handle in header ${k}`);
+        const value = Deno.env.get(name);
+        if (value === undefined) {
+          return this.#deny(q.op, url.host, `secret ${name} is not set`, "not_found");
+        }
+        headers[k] = value;
+      }
+    }
+    const res = await (this.ctx.fetch ?? fetch)(url, {
+      method: q.method ?? "GET",
+      headers,
+      ...(payload.length ? { body: payload.slice() } : {}),
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (body.length > this.ctx.grants.max_output) {
+      return this.#deny(
+        q.op,
+        url.host,
+        `response of ${body.length} bytes exceeds max_output`,
+        "oversized",
+      );
+    }
+    return this.#ok(
+      q.op,
+      url.host,
+      { status: res.status, headers: Object.fromEntries(res.headers) },
+      body,
+      `${q.method ?? "GET"} ${url.pathname} -> ${res.status}`,
+    );
+  }
+
+  /** Write collected audit events to the run's metadata store. */
+  async flush(): Promise<void> {
+    const events = this.events;
+    this.events = [];
+    if (events.length && this.ctx.stack) await this.ctx.stack.metadataStore.recordAudit(events);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Plugin configuration from `flowyml.yaml` `plugins:` and the grants it
+ * gives. Everything not granted is denied.
+ *
+ * ```yaml
+ * plugins:
+ *   normalize:
+ *     source: https://plugins.example.com/normalize-1.2.0.wasm
+ *     sha256: 3f1c…
+ *     grants:
+ *       artifacts: { read: ["datasets/*"], write: ["features/*"] }
+ *       net: []
+ *       env: []
+ *       memory: 64Mi
+ *       timeout: 30s
+ * ```
+ * @module
+ */
+import { z } from "zod";
+import { ConfigError } from "../errors.ts";
+import { formatZodIssues } from "../schema.ts";
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  ki: 1024,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Parse `64Mi`, `1Gi`, `512KiB`, `100MB` or a number of bytes. */
+export function parseSize(v: string | number): number {
+  if (typeof v === "number") return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`"${v}" is not a size (use e.g. 64Mi, 1Gi, 100MB)`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** Parse `30s`, `500ms`, `2m`, `1h` or a number of milliseconds. */
+export function parseDuration(v: string | number): number {
+  if (typeof v === "number") return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
+  if (!m) throw new Error(`"${v}" is not a duration (use e.g. 500ms, 30s, 2m)`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"]!;
+  return Math.round(Number(m[1]) * mult);
+}
+
+const size = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+const duration = z.union([z.string(), z.number().positive()]).transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+const globs = z.array(z.string().min(1, "a pattern must not be empty")).default([]);
+
+/** Schema of `grants:`. */
+export const grantsSchema = z.object({
+  artifacts: z.object({ read: globs, write: globs }).strict().default({ read: [], write: [] }),
+  /** Host names (globs, optionally `host:port`) the plugin may call over HTTP(S). */
+  net: globs,
+  /** Environment variables the plugin may read. */
+  env: globs,
+  /** Secrets (env vars) the plugin may use as opaque handles in HTTP headers to granted hosts. */
+  secrets: globs,
+  /** Config values the plugin may read with `config.get`. */
+  config: z.record(z.string(), z.unknown()).default({}),
+  /** Metadata: log metrics/params and read run info. */
+  metadata: z.boolean().default(false),
+  /** Registry: resolve images and components. */
+  registry: z.boolean().default(false),
+  /** Orchestration: read step status of the current run. */
+  orchestration: z.boolean().default(false),
+  memory: size.default(64 * 1024 ** 2),
+  timeout: duration.default(30_000),
+  /** Max total bytes the plugin may produce in one call (outputs and puts). */
+  max_output: size.default(1024 ** 3),
+  /** Max size of one protocol message (JSON request). */
+  max_message: size.default(1024 ** 2),
+}).strict();
+
+/** Schema of one `plugins.<name>` entry. */
+export const pluginConfigSchema = z.object({
+  source: z.string().min(1, "source must name a .wasm file or an https:// URL"),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/i, "sha256 must be 64 hex digits").optional(),
+  /** Default export to call for steps. */
+  op: z.string().optional(),
+  grants: grantsSchema.default(grantsSchema.parse({})),
+  description: z.string().optional(),
+}).strict();
+
+/** Parsed grants. */
+export type Grants = z.output<typeof grantsSchema>;
+/** Parsed plugin entry. */
+export type PluginConfig = z.output<typeof pluginConfigSchema>;
+
+/** Validate `plugins.<name>`; errors name the key path (`plugins.x.grants.memory: …`). */
+export function parsePluginConfig(name: string, raw: unknown, file = "flowyml.yaml"): PluginConfig {
+  const r = pluginConfigSchema.safeParse(raw);
+  if (!r.success) {
+    throw new ConfigError(`${file}: ${formatZodIssues(r.error, `plugins.${name}`)}`, {
+      hint: "see docs/sandbox.md for the plugin grants format",
+    });
+  }
+  return r.data;
+}
+
+/** Grants with every default (nothing granted). */
+export function denyAll(): Grants {
+  return grantsSchema.parse({});
+}
+
+/**
+ * Match a path against a glob: `*` matches within one path segment, `**`
+ * across segments, `?` one character.
+ */
+export function globMatch(pattern: string, value: string): boolean {
+  let re = "^";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === "*" && pattern[i + 1] === "*") {
+      re += ".*";
+      i++;
+    } else if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(re + "$").test(value);
+}
+
+/** A normalized artifact path, or an error message when it is unsafe. */
+export function checkArtifactPath(path: unknown): { path: string } | { error: string } {
+  if (typeof path !== "string" || !path) return { error: "path must be a non-empty string" };
+  if (path.length > 1024) return { error: "path is longer than 1024 characters" };
+  if (path.startsWith("/") || path.includes("\\") || path.includes("\0")) {
+    return { error: `path "${path}" must be relative, with / separators` };
+  }
+  const parts = path.split("/");
+  if (parts.some((p) => p === ".." || p === "." || p === "")) {
+    return { error: `path "${path}" has an empty, . or .. segment` };
+  }
+  return { path };
+}
+
+/** True when one of `patterns` matches. */
+export function anyMatch(patterns: readonly string[], value: string): boolean {
+  return patterns.some((p) => globMatch(p, value));
+}

@@ -1,0 +1,46 @@
+/**
+ * The WASM sandbox: untrusted components as Extism plugins, run off the main
+ * thread under narrowed Deno permissions, with every request brokered by the
+ * kernel against the grants in `flowyml.yaml` and written to the audit trail.
+ * See docs/sandbox.md and docs/protocol.md.
+ * @module
+ */
+export { formatAudit } from "./audit.ts";
+export { PluginViolationError, SandboxError, type ViolationKind } from "./errors.ts";
+export {
+  checkArtifactPath,
+  denyAll,
+  globMatch,
+  type Grants,
+  grantsSchema,
+  parseDuration,
+  parsePluginConfig,
+  parseSize,
+  type PluginConfig,
+  pluginConfigSchema,
+} from "./grants.ts";
+export { type CallResult, PluginHost, WORKER_PERMISSIONS } from "./host.ts";
+export {
+  checkImports,
+  clearCompiledPlugins,
+  defaultCacheDir,
+  fetchPluginBytes,
+  type LoadedPlugin,
+  loadPlugin,
+  MANIFEST_SECTION,
+  type PluginManifest,
+  preparePlugin,
+  readManifest,
+} from "./loader.ts";
+export { pluginStep, type PluginStepOptions } from "./plugin_step.ts";
+export { IMPORT_ALLOWLIST, PROTOCOL_VERSION } from "./protocol.ts";
+export {
+  closePluginHosts,
+  configurePlugins,
+  type InvokeOptions,
+  invokePlugin,
+  pluginHost,
+  resolvePluginConfig,
+} from "./runtime.ts";
+export { WasmArtifactStore } from "./wasm_store.ts";
+export { appendCustomSection, listFunctionExports, listImports } from "./wasm_binary.ts";

@@ -1,0 +1,161 @@
+/**
+ * Plugin runtime: resolves a plugin's config (`flowyml.yaml` `plugins:`),
+ * keeps one host worker per loaded plugin, and runs brokered calls with the
+ * audit trail written to the run's metadata store.
+ * @module
+ */
+import { loadConfig } from "../config.ts";
+import type { StackLike } from "../contracts.ts";
+import { ConfigError, describeError } from "../errors.ts";
+import { hashValue } from "../hash.ts";
+import { Broker } from "./broker.ts";
+import { PluginViolationError } from "./errors.ts";
+import { parsePluginConfig, type PluginConfig } from "./grants.ts";
+import { type CallResult, PluginHost } from "./host.ts";
+import { type LoadOptions, loadPlugin } from "./loader.ts";
+
+const configured = new Map<string, PluginConfig>();
+const hosts = new Map<string, Promise<PluginHost>>();
+
+/**
+ * Use these plugin entries (the `plugins:` section of a parsed config) instead
+ * of reading `flowyml.yaml` at run time. Each entry is validated now.
+ */
+export function configurePlugins(
+  plugins: Record<string, unknown>,
+  options: { file?: string } = {},
+): void {
+  for (const [name, raw] of Object.entries(plugins)) {
+    configured.set(name, parsePluginConfig(name, raw, options.file));
+  }
+}
+
+/** The validated config of plugin `name`: configured, else from `flowyml.yaml`. */
+export async function resolvePluginConfig(name: string): Promise<PluginConfig> {
+  const hit = configured.get(name);
+  if (hit) return hit;
+  const config = await loadConfig();
+  const raw = config.plugins[name];
+  if (!raw) {
+    throw new ConfigError(`no plugin named "${name}" in ${config.path ?? "flowyml.yaml"}`, {
+      hint: `add plugins.${name} with source, sha256 and grants (see docs/sandbox.md)`,
+    });
+  }
+  const parsed = parsePluginConfig(name, raw, config.path);
+  configured.set(name, parsed);
+  return parsed;
+}
+
+/** The configured entry, if known synchronously (used for cache salts). */
+export function knownPluginConfig(name: string): PluginConfig | undefined {
+  return configured.get(name);
+}
+
+/** A running host for plugin `name` with `config` (shared per module and grants). */
+export async function pluginHost(
+  name: string,
+  config: PluginConfig,
+  options: LoadOptions = {},
+): Promise<PluginHost> {
+  const loaded = await loadPlugin(name, config, options);
+  const key = `${name}:${loaded.sha256}:${hashValue(config.grants)}`;
+  let p = hosts.get(key);
+  if (!p) {
+    p = PluginHost.start(name, loaded, config.grants);
+    hosts.set(key, p);
+    p.catch(() => hosts.delete(key));
+  }
+  return await p;
+}
+
+/** Stop every plugin host worker (end of tests, CLI exit). */
+export async function closePluginHosts(): Promise<void> {
+  const all = [...hosts.values()];
+  hosts.clear();
+  for (const p of all) (await p.catch(() => undefined))?.close();
+}
+
+/** Options of {@linkcode invokePlugin}. */
+export interface InvokeOptions {
+  runId: string;
+  step?: string;
+  stack?: StackLike;
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+  /** Buffers that become read handles 1…n (transferred: do not use them afterwards). */
+  inputs?: ArrayBuffer[];
+  /** Override the plugin's grants.timeout. */
+  timeoutMs?: number;
+  config?: PluginConfig;
+}
+
+/**
+ * Call export `fn` of plugin `name` with a JSON input, brokering its requests.
+ * Every brokered request, and the call itself, is written to the audit trail.
+ */
+export async function invokePlugin(
+  name: string,
+  fn: string,
+  input: unknown,
+  options: InvokeOptions,
+): Promise<CallResult & { json: unknown }> {
+  const config = options.config ?? await resolvePluginConfig(name);
+  const host = await pluginHost(name, config);
+  if (!host.plugin.exports.includes(fn)) {
+    throw new PluginViolationError(name, "malformed", `does not export "${fn}"`, {
+      hint: `it exports: ${host.plugin.exports.join(", ") || "(nothing)"}`,
+    });
+  }
+  const broker = new Broker({
+    plugin: name,
+    grants: config.grants,
+    runId: options.runId,
+    step: options.step,
+    stack: options.stack,
+    log: options.log,
+  });
+  const t0 = performance.now();
+  try {
+    const res = await host.call(
+      fn,
+      new TextEncoder().encode(JSON.stringify(input)),
+      options.inputs ?? [],
+      {
+        broker: broker.handle,
+        timeoutMs: options.timeoutMs ?? config.grants.timeout,
+        signal: options.signal,
+        log: (level, m) => options.log?.(`${level}: ${m}`),
+        lastDenial: () => broker.lastDenial,
+      },
+    );
+    let json: unknown = null;
+    if (res.output?.length) {
+      try {
+        json = JSON.parse(new TextDecoder().decode(res.output));
+      } catch {
+        throw new PluginViolationError(name, "malformed", `output of "${fn}" is not valid JSON`);
+      }
+    }
+    broker.events.push(
+      callEvent(name, fn, options.runId, true, `${(performance.now() - t0).toFixed(1)} ms`),
+    );
+    return { ...res, json };
+  } catch (err) {
+    broker.events.push(callEvent(name, fn, options.runId, false, describeError(err)));
+    throw err;
+  } finally {
+    await broker.flush();
+  }
+}
+
+function callEvent(actor: string, fn: string, runId: string, allowed: boolean, detail: string) {
+  return {
+    runId,
+    actor,
+    op: "call",
+    resource: fn,
+    allowed,
+    detail: detail.slice(0, 2000),
+    at: Date.now(),
+  };
+}

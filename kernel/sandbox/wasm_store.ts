@@ -1,0 +1,151 @@
+/**
+ * `WasmArtifactStore` (`type: wasm`): an artifact store whose object format
+ * is implemented by a sandboxed plugin. Bytes go into the plugin's `write`
+ * export and come back from its `read` export; the plugin itself stores and
+ * fetches the encoded objects in an inner store through the broker, limited
+ * by its grants. Listing and deleting go to the inner store directly.
+ *
+ * ```yaml
+ * stacks:
+ *   sealed:
+ *     artifact_store: { type: wasm, plugin: checksum_store, inner: { type: local, path: ./.flowyml/sealed } }
+ * ```
+ * @module
+ */
+import { z } from "zod";
+import { ArtifactStore, type StackLike, type StoredObject } from "../contracts.ts";
+import { ConfigError } from "../errors.ts";
+import type { AuditEvent } from "../records.ts";
+import { getComponentRegistry } from "../registry.ts";
+import { PluginViolationError } from "./errors.ts";
+import { invokePlugin } from "./runtime.ts";
+
+/** Config schema of the WASM artifact store. */
+export const wasmArtifactStoreSchema = z.object({
+  name: z.string().optional(),
+  plugin: z.string().min(1).describe("plugin name under plugins: in flowyml.yaml"),
+  inner: z.object({ type: z.string() }).loose().default({ type: "local" })
+    .describe("the store the plugin writes encoded objects to"),
+}).strict();
+
+/** Artifact store implemented by a WASM plugin over an inner store. */
+export class WasmArtifactStore extends ArtifactStore {
+  static readonly type = "wasm";
+  static readonly configSchema = wasmArtifactStoreSchema;
+  readonly plugin: string;
+  readonly innerConfig: { type: string; [k: string]: unknown };
+  #inner?: ArtifactStore;
+  /** Audit events of brokered calls made outside any run. */
+  readonly audit: AuditEvent[] = [];
+
+  constructor(options: z.input<typeof wasmArtifactStoreSchema> & { innerStore?: ArtifactStore }) {
+    super(options.name ?? "wasm");
+    this.plugin = options.plugin;
+    this.innerConfig = options.inner ?? { type: "local" };
+    this.#inner = options.innerStore;
+  }
+
+  async #store(): Promise<ArtifactStore> {
+    if (!this.#inner) {
+      const { type, ...rest } = this.innerConfig;
+      if (type === "wasm") {
+        throw new ConfigError("a wasm artifact store cannot wrap another wasm store");
+      }
+      this.#inner = await getComponentRegistry().create<ArtifactStore>(
+        "artifact_store",
+        type,
+        rest,
+      );
+    }
+    return this.#inner;
+  }
+
+  #stack(inner: ArtifactStore): StackLike {
+    const audit = this.audit;
+    // The broker needs only the artifact store and somewhere to write audit events.
+    return {
+      name: `wasm:${this.plugin}`,
+      artifactStore: inner,
+      metadataStore: {
+        recordAudit: (e: AuditEvent[]) => {
+          audit.push(...e);
+          if (audit.length > 10_000) audit.splice(0, audit.length - 10_000);
+          return Promise.resolve();
+        },
+      },
+    } as unknown as StackLike;
+  }
+
+  override uriFor(path: string): string {
+    return `wasm+${this.plugin}:${path}`;
+  }
+
+  override async writeBytes(path: string, data: Uint8Array): Promise<void> {
+    const inner = await this.#store();
+    await invokePlugin(this.plugin, "write", { v: 1, path }, {
+      runId: "(store)",
+      stack: this.#stack(inner),
+      inputs: [data.slice().buffer as ArrayBuffer],
+    });
+  }
+
+  override async readBytes(path: string): Promise<Uint8Array> {
+    const inner = await this.#store();
+    const res = await invokePlugin(this.plugin, "read", { v: 1, path }, {
+      runId: "(store)",
+      stack: this.#stack(inner),
+    });
+    const h = (res.json as { handle?: number } | null)?.handle;
+    const buf = typeof h === "number" ? res.handles[h] : undefined;
+    if (!buf) {
+      throw new PluginViolationError(
+        this.plugin,
+        "malformed",
+        `read of ${path} returned no data handle`,
+      );
+    }
+    return new Uint8Array(buf);
+  }
+
+  override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
+    const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    await this.writeBytes(path, bytes);
+    return bytes.length;
+  }
+
+  override async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    const bytes = await this.readBytes(path);
+    return new ReadableStream({
+      start(c) {
+        c.enqueue(bytes);
+        c.close();
+      },
+    });
+  }
+
+  override async exists(path: string): Promise<boolean> {
+    return (await this.#store()).exists(path);
+  }
+
+  override async list(prefix?: string): Promise<StoredObject[]> {
+    return (await this.#store()).list(prefix);
+  }
+
+  override async delete(path: string): Promise<void> {
+    await (await this.#store()).delete(path);
+  }
+
+  override toDict(): Record<string, unknown> {
+    return { type: "wasm", plugin: this.plugin, inner: this.innerConfig };
+  }
+}
+
+/** Register `type: wasm` in the component registry (idempotent). */
+export function registerWasmArtifactStore(): void {
+  const reg = getComponentRegistry();
+  if (!reg.entry("artifact_store", "wasm")) {
+    reg.register(WasmArtifactStore, "wasm", { origin: "builtin" });
+  }
+}
+
+registerWasmArtifactStore();

@@ -1,0 +1,31 @@
+/**
+ * Lazy registration of the container registries (`oci`, `gcr`, `ecr`,
+ * `dockerhub`): schemas now, the implementation on first use.
+ * @module
+ */
+import type { ComponentClass } from "../../kernel/component.ts";
+import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { ociRegistrySchema } from "./config.ts";
+
+const TYPES = {
+  oci: ["OCIContainerRegistry", "any OCI Distribution registry (basic, token or no auth)"],
+  gcr: ["GCRContainerRegistry", "Google Container/Artifact Registry (OAuth token as password)"],
+  ecr: ["ECRContainerRegistry", "Amazon ECR (AWS GetAuthorizationToken)"],
+  dockerhub: ["DockerHubRegistry", "Docker Hub (token auth)"],
+} as const;
+
+/** Register `container_registry` types `oci`, `gcr`, `ecr`, `dockerhub` lazily. */
+export function register(reg: ComponentRegistry): void {
+  for (const [type, [cls, description]] of Object.entries(TYPES)) {
+    if (reg.entry("container_registry", type)) continue;
+    reg.registerLazy({
+      kind: "container_registry",
+      type,
+      origin: "builtin",
+      source: "plugins/oci/registry.ts",
+      description,
+      schema: ociRegistrySchema,
+      load: async () => (await import("./registry.ts"))[cls] as unknown as ComponentClass,
+    });
+  }
+}

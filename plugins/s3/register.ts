@@ -1,0 +1,35 @@
+/**
+ * Lazy registration of the S3-compatible artifact stores: the config schemas
+ * are registered now, `npm:minio` is imported only when a store is built.
+ * @module
+ */
+import type { ComponentClass } from "../../kernel/component.ts";
+import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { minioStoreSchema, s3StoreSchema } from "./config.ts";
+
+/** Register `artifact_store` types `minio` and `s3` lazily. */
+export function register(reg: ComponentRegistry): void {
+  if (!reg.entry("artifact_store", "minio")) {
+    reg.registerLazy({
+      kind: "artifact_store",
+      type: "minio",
+      origin: "builtin",
+      source: "plugins/s3/store.ts",
+      description: "MinIO or any S3-compatible server (npm:minio)",
+      schema: minioStoreSchema,
+      load: async () =>
+        (await import("./store.ts")).MinIOArtifactStore as unknown as ComponentClass,
+    });
+  }
+  if (!reg.entry("artifact_store", "s3")) {
+    reg.registerLazy({
+      kind: "artifact_store",
+      type: "s3",
+      origin: "builtin",
+      source: "plugins/s3/store.ts",
+      description: "Amazon S3 or an S3-compatible endpoint (npm:minio)",
+      schema: s3StoreSchema,
+      load: async () => (await import("./store.ts")).S3ArtifactStore as unknown as ComponentClass,
+    });
+  }
+}

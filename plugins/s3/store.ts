@@ -1,0 +1,583 @@
+/**
+ * `S3ArtifactStore` (`type: s3`) and `MinIOArtifactStore` (`type: minio`):
+ * artifacts in any S3-compatible object store, through `npm:minio`.
+ *
+ * - Same key layout as the local store (`objects/<aa>/<sha256>` under an
+ *   optional `prefix`), so caching and lineage work unchanged.
+ * - Large values stream both ways: uploads go out as multipart parts of
+ *   `part_size_mb` (at most `upload_concurrency + 1` parts in memory);
+ *   downloads are streamed and resume with a range request after a
+ *   transient failure.
+ * - Every request is retried on transient failures with bounded backoff.
+ * - An object becomes visible only when its single PUT or its multipart
+ *   upload completes, so readers never see a partial artifact.
+ * - Secrets never appear in `toDict()` or error messages.
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import * as Minio from "minio";
+import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
+import type { PermissionNeeds } from "../../kernel/component.ts";
+import {
+  ConfigError,
+  describeError,
+  explainPermission,
+  FlowymlError,
+  isPermissionError,
+} from "../../kernel/errors.ts";
+import {
+  minioStoreSchema,
+  type ParsedEndpoint,
+  parseEndpoint,
+  type S3StoreConfig,
+  type S3StoreOptions,
+  s3StoreSchema,
+} from "./config.ts";
+import { isTransient, RetriesExhaustedError, sleep, withRetry } from "./retry.ts";
+import {
+  optionalEnv,
+  redact,
+  resolveSecret,
+  secretPermissions,
+  secretRef,
+  type SecretValue,
+} from "./secrets.ts";
+
+const NOT_FOUND = new Set(["NoSuchKey", "NotFound", "NoSuchObject"]);
+const BAD_CREDENTIALS = new Set([
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "AccessDenied",
+  "InvalidToken",
+  "ExpiredToken",
+]);
+
+/** The error at the bottom of a `cause` chain. */
+function rootCause(err: unknown): unknown {
+  let e = err;
+  for (let i = 0; i < 8 && e instanceof Error && e.cause !== undefined; i++) {
+    if (!(e.cause instanceof Error) && typeof e.cause !== "object") break;
+    e = e.cause;
+  }
+  return e;
+}
+
+function codeOf(err: unknown): string {
+  for (const e of [err, rootCause(err)]) {
+    const c = (e as { code?: unknown })?.code;
+    if (typeof c === "string") return c;
+  }
+  return "";
+}
+
+/** Artifacts in an S3-compatible bucket (`type: s3`; AWS by default). */
+export class S3ArtifactStore extends ArtifactStore {
+  static readonly type: string = "s3";
+  static readonly configSchema: typeof s3StoreSchema | typeof minioStoreSchema = s3StoreSchema;
+  /** Parsed config (may hold literal secrets: never expose it). */
+  readonly #cfg: S3StoreConfig;
+  /** Where the endpoint points. */
+  readonly server: ParsedEndpoint;
+  #client?: Promise<Minio.Client>;
+  #secrets: string[] = [];
+  #bucketReady?: Promise<void>;
+
+  constructor(options: S3StoreOptions) {
+    const cls = new.target as unknown as typeof S3ArtifactStore;
+    const parsed = cls.configSchema.safeParse(options ?? {});
+    if (!parsed.success) {
+      throw new ConfigError(`${cls.type} artifact store: invalid options: ${parsed.error.message}`);
+    }
+    super(parsed.data.name ?? cls.type);
+    this.#cfg = parsed.data as S3StoreConfig;
+    this.server = parseEndpoint(this.#cfg.endpoint, this.#cfg.secure, cls.type !== "minio");
+  }
+
+  /** The registry type of this instance (`s3` or `minio`). */
+  get type(): string {
+    return (this.constructor as typeof S3ArtifactStore).type;
+  }
+  /** Bucket name. */
+  get bucket(): string {
+    return this.#cfg.bucket;
+  }
+  /** Key prefix (no trailing slash). */
+  get prefix(): string {
+    return this.#cfg.prefix.replace(/^\/+|\/+$/g, "");
+  }
+
+  /** Object key of a store path. */
+  key(path: string): string {
+    if (path.startsWith("/") || path.split("/").some((s) => s === ".." || s === ".")) {
+      throw new FlowymlError(`artifact path "${path}" must be relative without . or .. segments`);
+    }
+    return this.prefix ? `${this.prefix}/${path}` : path;
+  }
+
+  override uriFor(path: string): string {
+    return `s3://${this.bucket}/${this.key(path)}`;
+  }
+
+  override toDict(): Record<string, unknown> {
+    const c = this.#cfg;
+    const out: Record<string, unknown> = {
+      type: this.type,
+      endpoint: c.endpoint,
+      bucket: c.bucket,
+      prefix: c.prefix,
+      region: c.region,
+      path_style: c.path_style,
+      secure: this.server.secure,
+      create_bucket: c.create_bucket,
+      part_size_mb: c.part_size_mb,
+      upload_concurrency: c.upload_concurrency,
+      max_retries: c.max_retries,
+    };
+    for (const k of ["access_key", "secret_key", "session_token"] as const) {
+      const ref = secretRef(c[k] as SecretValue | undefined);
+      if (ref) out[k] = ref;
+    }
+    return out;
+  }
+
+  override permissions(): PermissionNeeds {
+    const needs: PermissionNeeds = { net: [`${this.server.host}:${this.server.port}`], env: [] };
+    const defaults = {
+      access_key: "AWS_ACCESS_KEY_ID",
+      secret_key: "AWS_SECRET_ACCESS_KEY",
+      session_token: "AWS_SESSION_TOKEN",
+    };
+    for (const [k, env] of Object.entries(defaults) as [keyof typeof defaults, string][]) {
+      const v = this.#cfg[k] as SecretValue | undefined;
+      if (v === undefined) needs.env!.push(env);
+      else secretPermissions(v, needs);
+    }
+    // minio's readable-stream dependency reads this when it loads.
+    needs.env!.push("READABLE_STREAM");
+    return needs;
+  }
+
+  #where(): string {
+    return `${this.type} artifact store "${this.name}"`;
+  }
+
+  async #makeClient(): Promise<Minio.Client> {
+    const c = this.#cfg;
+    const w = this.#where();
+    const accessKey = await resolveSecret(c.access_key, `${w}: access_key`) ??
+      optionalEnv("AWS_ACCESS_KEY_ID");
+    const secretKey = await resolveSecret(c.secret_key, `${w}: secret_key`) ??
+      optionalEnv("AWS_SECRET_ACCESS_KEY");
+    const sessionToken = await resolveSecret(c.session_token, `${w}: session_token`) ??
+      optionalEnv("AWS_SESSION_TOKEN");
+    this.#secrets = [secretKey, sessionToken, accessKey].filter((s): s is string => !!s);
+    const agentOptions = { keepAlive: true, maxSockets: 32 };
+    return new Minio.Client({
+      endPoint: this.server.host,
+      port: this.server.port,
+      useSSL: this.server.secure,
+      accessKey: accessKey ?? "",
+      secretKey: secretKey ?? "",
+      sessionToken,
+      region: c.region,
+      pathStyle: c.path_style,
+      transportAgent: this.server.secure
+        ? new HttpsAgent(agentOptions)
+        : new HttpAgent(agentOptions),
+      // Retries are ours: minio's cannot resend a stream and leak the failed body.
+      retryOptions: { disableRetry: true },
+    });
+  }
+
+  /** The minio client, created on first use (credentials are resolved then). */
+  client(): Promise<Minio.Client> {
+    if (!this.#client) {
+      this.#client = this.#makeClient();
+      this.#client.catch(() => (this.#client = undefined));
+    }
+    return this.#client;
+  }
+
+  /** Turn a client error into a clear error without secrets. */
+  explain(err: unknown, doing: string, path?: string): Error {
+    const w = this.#where();
+    const exhausted = err instanceof RetriesExhaustedError;
+    if (err instanceof FlowymlError && !exhausted) return err;
+    const root = rootCause(err);
+    if (isPermissionError(root)) {
+      return explainPermission(root, `${w} ${doing}`) as Error;
+    }
+    const code = codeOf(err);
+    const msg = redact(describeError(err), this.#secrets);
+    const at = `${this.server.secure ? "https" : "http"}://${this.server.host}:${this.server.port}`;
+    if (NOT_FOUND.has(code) && path !== undefined) {
+      return new FlowymlError(`artifact not found: ${this.uriFor(path)}`, {
+        hint: "it was deleted from the store; re-run the producing step (the cache re-runs it)",
+      });
+    }
+    if (code === "NoSuchBucket") {
+      return new ConfigError(`${w}: bucket "${this.bucket}" does not exist at ${at}`, {
+        hint: `create it, or set create_bucket: true in the artifact_store config`,
+      });
+    }
+    if (BAD_CREDENTIALS.has(code)) {
+      return new ConfigError(`${w}: ${at} rejected the credentials while ${doing} (${code})`, {
+        hint: "check access_key / secret_key (and that they may read and write the bucket)",
+      });
+    }
+    if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ETIMEDOUT"].includes(code)) {
+      const tries = exhausted ? ` after ${(err as RetriesExhaustedError).attempts} attempts` : "";
+      return new FlowymlError(
+        `${w}: cannot reach the endpoint ${at} (${code})${tries} while ${doing}`,
+        {
+          hint: "check `endpoint` and that the server is running and reachable",
+        },
+      );
+    }
+    if (exhausted) return err as Error;
+    return new FlowymlError(`${w}: ${doing} failed: ${msg}${code ? ` (${code})` : ""}`);
+  }
+
+  #retry<T>(fn: () => Promise<T>, doing: string, retries = this.#cfg.max_retries): Promise<T> {
+    return withRetry(fn, {
+      what: `${this.#where()} ${doing}`,
+      retries,
+      baseMs: this.#cfg.retry_base_ms,
+      describe: (e) => redact(describeError(e), this.#secrets),
+    });
+  }
+
+  /** Run one request with retries, mapping failures to clear errors. */
+  async #call<T>(doing: string, fn: (c: Minio.Client) => Promise<T>, path?: string): Promise<T> {
+    try {
+      const c = await this.client();
+      return await this.#retry(() => fn(c), doing);
+    } catch (err) {
+      throw this.explain(err, doing, path);
+    }
+  }
+
+  async #ensureBucket(): Promise<void> {
+    if (!this.#cfg.create_bucket) return;
+    this.#bucketReady ??= (async () => {
+      const c = await this.client();
+      if (!(await this.#retry(() => c.bucketExists(this.bucket), "checking the bucket"))) {
+        await c.makeBucket(this.bucket, this.#cfg.region).catch((err) => {
+          if (codeOf(err) !== "BucketAlreadyOwnedByYou") throw err;
+        });
+      }
+    })();
+    this.#bucketReady.catch(() => (this.#bucketReady = undefined));
+    await this.#bucketReady;
+  }
+
+  /**
+   * Reach the service: resolve credentials, check the bucket exists (create
+   * it with `create_bucket: true`), then write and delete a probe object.
+   */
+  override async validate(): Promise<boolean> {
+    let c: Minio.Client;
+    try {
+      c = await this.client();
+    } catch (err) {
+      throw this.explain(err, "resolving credentials");
+    }
+    let exists: boolean;
+    try {
+      exists = await this.#retry(() => c.bucketExists(this.bucket), "checking the bucket", 1);
+    } catch (err) {
+      throw this.explain(err, `checking bucket "${this.bucket}"`);
+    }
+    if (!exists) {
+      if (!this.#cfg.create_bucket) throw this.explain({ code: "NoSuchBucket" }, "validating");
+      await this.#call("creating the bucket", (c) => c.makeBucket(this.bucket, this.#cfg.region));
+    }
+    const probe = this.key(`.flowyml-probe-${crypto.randomUUID()}`);
+    await this.#call("writing a probe object", (c) => this.#putBuffer(c, probe, Buffer.from("ok")));
+    await this.#call("deleting the probe object", (c) => c.removeObject(this.bucket, probe));
+    return true;
+  }
+
+  async #putBuffer(c: Minio.Client, key: string, buf: Buffer): Promise<void> {
+    const res = await c.makeRequestAsync(
+      { method: "PUT", bucketName: this.bucket, objectName: key, headers: {} },
+      buf,
+      [200],
+    );
+    for await (const _ of res as AsyncIterable<unknown>) {
+      // drain the (empty) answer
+    }
+  }
+
+  override async writeBytes(path: string, data: Uint8Array): Promise<void> {
+    const key = this.key(path);
+    const partSize = this.#cfg.part_size_mb << 20;
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    await this.#call("preparing the bucket", () => this.#ensureBucket());
+    if (data.byteLength <= partSize * 2) {
+      await this.#call(`uploading ${this.uriFor(path)}`, (c) => this.#putBuffer(c, key, buf));
+      return;
+    }
+    const parts = (async function* () {
+      for (let off = 0; off < buf.byteLength; off += partSize) {
+        yield buf.subarray(off, Math.min(buf.byteLength, off + partSize));
+      }
+    })();
+    await this.#multipart(path, parts);
+  }
+
+  /** Upload parts (each at most `part_size_mb`) as one multipart upload. */
+  async #multipart(path: string, parts: AsyncIterable<Buffer>, release?: (b: Buffer) => void) {
+    const key = this.key(path);
+    const uri = this.uriFor(path);
+    const uploadId = await this.#call(
+      `starting the upload of ${uri}`,
+      (c) => c.initiateNewMultipartUpload(this.bucket, key, {}),
+    );
+    const etags: { part: number; etag: string }[] = [];
+    const inflight = new Set<Promise<void>>();
+    let failed: unknown;
+    let n = 0;
+    try {
+      for await (const part of parts) {
+        const partNumber = ++n;
+        const p = this.#call(`uploading part ${partNumber} of ${uri}`, async (c) => {
+          const r = await c.uploadPart(
+            {
+              bucketName: this.bucket,
+              objectName: key,
+              uploadID: uploadId,
+              partNumber,
+              headers: {},
+            },
+            part,
+          );
+          etags.push({ part: partNumber, etag: r.etag });
+        }).catch((err) => {
+          failed ??= err;
+        }).finally(() => {
+          inflight.delete(p);
+          release?.(part);
+        });
+        inflight.add(p);
+        if (inflight.size >= this.#cfg.upload_concurrency) await Promise.race(inflight);
+        if (failed) throw failed;
+      }
+      await Promise.all(inflight);
+      if (failed) throw failed;
+      etags.sort((a, b) => a.part - b.part);
+      await this.#call(
+        `completing the upload of ${uri}`,
+        (c) => c.completeMultipartUpload(this.bucket, key, uploadId, etags),
+      );
+    } catch (err) {
+      await Promise.allSettled(inflight);
+      const c = await this.client();
+      await c.abortMultipartUpload(this.bucket, key, uploadId).catch(() => {});
+      throw err;
+    }
+  }
+
+  override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
+    const partSize = this.#cfg.part_size_mb << 20;
+    const reader = stream.getReader();
+    // A pool of part buffers bounds memory to (concurrency + 1) parts.
+    const pool: Buffer[] = [];
+    const waiters: ((b: Buffer) => void)[] = [];
+    let allocated = 0;
+    const take = async (): Promise<Buffer> => {
+      const b = pool.pop();
+      if (b) return b;
+      if (allocated <= this.#cfg.upload_concurrency) {
+        allocated++;
+        return Buffer.allocUnsafe(partSize);
+      }
+      return await new Promise<Buffer>((r) => waiters.push(r));
+    };
+    const release = (part: Buffer) => {
+      const whole = Buffer.from(part.buffer, part.byteOffset, partSize);
+      const w = waiters.shift();
+      if (w) w(whole);
+      else pool.push(whole);
+    };
+    let total = 0;
+    let pending: Uint8Array | undefined;
+    let done = false;
+    const fill = async (): Promise<Buffer | undefined> => {
+      if (done && !pending) return undefined;
+      const buf = await take();
+      let n = 0;
+      while (n < partSize) {
+        if (!pending) {
+          const r = await reader.read();
+          if (r.done) {
+            done = true;
+            break;
+          }
+          pending = r.value;
+        }
+        const take = Math.min(partSize - n, pending.byteLength);
+        buf.set(pending.subarray(0, take), n);
+        n += take;
+        pending = take === pending.byteLength ? undefined : pending.subarray(take);
+      }
+      total += n;
+      if (n === 0) {
+        release(buf);
+        return undefined;
+      }
+      return buf.subarray(0, n);
+    };
+    try {
+      await this.#call("preparing the bucket", () => this.#ensureBucket());
+      const first = await fill();
+      if (done && !pending) {
+        const key = this.key(path);
+        const body = first ?? Buffer.alloc(0);
+        await this.#call(`uploading ${this.uriFor(path)}`, (c) => this.#putBuffer(c, key, body));
+        return total;
+      }
+      const parts = (async function* () {
+        yield first!;
+        for (let b = await fill(); b; b = await fill()) yield b;
+      })();
+      await this.#multipart(path, parts, release);
+      return total;
+    } catch (err) {
+      await reader.cancel(err).catch(() => {});
+      throw err;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  /**
+   * GET an object (from `offset`) with Deno's native fetch on a presigned
+   * URL: it streams with real backpressure (node:http in Deno buffers whole
+   * bodies ahead of the reader) and is faster.
+   */
+  async #get(key: string, offset: number, path: string): Promise<Response> {
+    return await this.#call(`reading ${this.uriFor(path)}`, async (c) => {
+      const url = await c.presignedGetObject(this.bucket, key, 3600);
+      const res = await fetch(url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {} });
+      if (res.status === 200 || res.status === 206) return res;
+      const text = await res.text();
+      const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ??
+        (res.status === 404 ? "NoSuchKey" : res.status === 403 ? "AccessDenied" : "");
+      const message = /<Message>([^<]+)<\/Message>/.exec(text)?.[1] ?? `HTTP ${res.status}`;
+      throw Object.assign(new Error(message), { code, status: res.status });
+    }, path);
+  }
+
+  override async readBytes(path: string): Promise<Uint8Array> {
+    const key = this.key(path);
+    for (let attempt = 0;; attempt++) {
+      const res = await this.#get(key, 0, path);
+      try {
+        return new Uint8Array(await res.arrayBuffer());
+      } catch (err) {
+        if (!isTransient(err) || attempt >= this.#cfg.max_retries) {
+          throw this.explain(err, `reading ${this.uriFor(path)}`, path);
+        }
+        await sleep(this.#cfg.retry_base_ms * 2 ** attempt);
+      }
+    }
+  }
+
+  override async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    const key = this.key(path);
+    let reader = (await this.#get(key, 0, path)).body!.getReader();
+    let offset = 0;
+    let failures = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: async (ctl) => {
+        for (;;) {
+          try {
+            const r = await reader.read();
+            if (r.done) {
+              ctl.close();
+              return;
+            }
+            offset += r.value.byteLength;
+            ctl.enqueue(r.value);
+            return;
+          } catch (err) {
+            reader.cancel().catch(() => {});
+            if (!isTransient(err) || ++failures > this.#cfg.max_retries) {
+              throw this.explain(err, `reading ${this.uriFor(path)}`, path);
+            }
+            await sleep(this.#cfg.retry_base_ms * 2 ** (failures - 1));
+            // Resume where the stream broke.
+            reader = (await this.#get(key, offset, path)).body!.getReader();
+          }
+        }
+      },
+      cancel: async () => {
+        await reader.cancel().catch(() => {});
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  override async exists(path: string): Promise<boolean> {
+    const key = this.key(path);
+    try {
+      const c = await this.client();
+      await this.#retry(() => c.statObject(this.bucket, key), `checking ${this.uriFor(path)}`);
+      return true;
+    } catch (err) {
+      if (NOT_FOUND.has(codeOf(err))) return false;
+      throw this.explain(err, `checking ${this.uriFor(path)}`);
+    }
+  }
+
+  override async list(prefix = ""): Promise<StoredObject[]> {
+    const base = this.prefix ? `${this.prefix}/` : "";
+    return await this.#call(`listing ${this.uriFor(prefix)}`, async (c) => {
+      const out: StoredObject[] = [];
+      const s = c.listObjectsV2(this.bucket, base + prefix, true);
+      for await (const o of s as AsyncIterable<{ name?: string; size: number }>) {
+        if (!o.name) continue;
+        const path = o.name.slice(base.length);
+        if (path.startsWith(".flowyml-probe-")) continue;
+        out.push({ path, size: o.size });
+      }
+      return out.sort((a, b) => a.path.localeCompare(b.path));
+    });
+  }
+
+  override async delete(path: string): Promise<void> {
+    const key = this.key(path);
+    await this.#call(`deleting ${this.uriFor(path)}`, (c) => c.removeObject(this.bucket, key));
+  }
+
+  /** Server-side copy then delete (publishing content-addressed uploads). */
+  override async move(from: string, to: string): Promise<void> {
+    const src = this.key(from);
+    const dst = this.key(to);
+    await this.#call(`copying to ${this.uriFor(to)}`, async (c) => {
+      await c.copyObject(
+        new Minio.CopySourceOptions({ Bucket: this.bucket, Object: src }),
+        new Minio.CopyDestinationOptions({ Bucket: this.bucket, Object: dst }),
+      );
+    }, from);
+    await this.delete(from);
+  }
+
+  override close(): void {
+    this.#client?.then((c) => {
+      const agent = (c as unknown as { transportAgent?: HttpAgent }).transportAgent;
+      agent?.destroy();
+    }).catch(() => {});
+  }
+}
+
+/** Artifacts on a MinIO server (or any S3-compatible one; path-style by default). */
+export class MinIOArtifactStore extends S3ArtifactStore {
+  static override readonly type: string = "minio";
+  static override readonly configSchema = minioStoreSchema;
+  constructor(options: S3StoreOptions) {
+    super(options);
+  }
+}

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import {
+  grants,
+  importHostOf,
+  mergeNeeds,
+  parsePermissionMessage,
+  toDenoFlags,
+  toPermissionSet,
+} from "../../kernel/permissions.ts";
+import { graphIntegrity, importSpecifiers, resolveImport } from "../../cli/integrity.ts";
+
+Deno.test("permissions: merge normalizes, dedupes and drops covered paths", () => {
+  const m = mergeNeeds([
+    {
+      read: ["./.flowyml/artifacts/", "flowyml.yaml"],
+      write: [".flowyml/artifacts"],
+      env: ["B", "A"],
+    },
+    { read: [".flowyml"], write: [".flowyml"], env: ["A"], net: ["127.0.0.1:9000"] },
+    { import: ["example.com"] },
+  ]);
+  assert.deepEqual(m.read, [".flowyml", "flowyml.yaml"]);
+  assert.deepEqual(m.write, [".flowyml"]);
+  assert.deepEqual(m.env, ["A", "B"]);
+  assert.deepEqual(toDenoFlags(m, { noPrompt: true }), [
+    "--allow-read=.flowyml,flowyml.yaml",
+    "--allow-write=.flowyml",
+    "--allow-net=127.0.0.1:9000",
+    "--allow-env=A,B",
+    "--allow-import=example.com",
+    "--no-prompt",
+  ]);
+  assert.deepEqual(toPermissionSet(m).env, ["A", "B"]);
+  assert.equal(toPermissionSet(mergeNeeds([{ sys: ["*", "hostname"] }])).sys, true);
+  assert.ok(grants(m, "write", ".flowyml/artifacts/objects"));
+  assert.ok(!grants(m, "write", "elsewhere"));
+  assert.ok(grants(m, "net", "127.0.0.1:9000"));
+  assert.throws(() => toDenoFlags(mergeNeeds([{ read: ["a,b"] }])), /contains a comma/);
+});
+
+Deno.test("permissions: Deno's NotCapable message gives the exact flag", () => {
+  assert.deepEqual(
+    parsePermissionMessage('Requires env access to "TOKEN", run again with the --allow-env flag'),
+    { kind: "env", resource: "TOKEN", flag: "--allow-env=TOKEN" },
+  );
+  assert.equal(
+    parsePermissionMessage('Requires net access to "api.example.com:443", run again…')?.flag,
+    "--allow-net=api.example.com:443",
+  );
+  assert.equal(importHostOf("http://127.0.0.1:8000/mod.ts"), "127.0.0.1:8000");
+  assert.equal(importHostOf("https://example.com/x/mod.ts"), "example.com");
+  assert.equal(importHostOf("npm:zod@4"), undefined);
+});
+
+Deno.test("integrity: import scanning and resolution", () => {
+  const src = `import { a } from "./a.ts";
+import type { B } from '../b.ts';
+export { c } from "https://x.test/c.ts";
+import "./side.ts";
+const d = await import("./d.ts");
+import { z } from "zod";
+// import "./commented.ts";
+/* import "./block.ts"; */`;
+  assert.deepEqual(importSpecifiers(src).sort(), [
+    "../b.ts",
+    "./a.ts",
+    "./d.ts",
+    "./side.ts",
+    "https://x.test/c.ts",
+    "zod",
+  ]);
+  assert.equal(resolveImport("./a.ts", "http://h:1/p/m.ts"), "http://h:1/p/a.ts");
+  assert.equal(resolveImport("zod", "http://h:1/p/m.ts"), undefined);
+  assert.equal(resolveImport("file:///etc/x.ts", "http://h:1/m.ts"), "file:///etc/x.ts");
+  assert.equal(resolveImport("/etc/x.ts", "http://h:1/m.ts"), "http://h:1/etc/x.ts");
+  // Order-independent.
+  assert.equal(graphIntegrity({ b: "2", a: "1" }), graphIntegrity({ a: "1", b: "2" }));
+  assert.notEqual(graphIntegrity({ a: "1" }), graphIntegrity({ a: "2" }));
+});
