@@ -6,7 +6,8 @@
  * file and the key — it is never left as literal text.
  * @module
  */
-import { parse as parseYaml } from "yaml";
+// @ts-types="@types/js-yaml"
+import { load as parseYaml } from "js-yaml";
 import { z } from "zod";
 import { COMPONENT_KINDS, type ComponentKind, type ResourceConfig } from "./component.ts";
 import { ConfigError, isPermissionError } from "./errors.ts";

@@ -42,7 +42,7 @@ export interface ComputedPermissions {
 }
 
 /** Environment variables the flowyml CLI itself may read in the pipeline process. */
-export const CLI_ENV = ["FLOWYML_CONFIG", "FLOWYML_HOME", "LOG_STREAM", "LOG_TOKENS"];
+export const CLI_ENV = ["FLOWYML_CONFIG", "FLOWYML_HOME"];
 
 /** Folder holding flowyml's own sources (`…/cli/..`), when run from files. */
 export function installRoot(): string | undefined {

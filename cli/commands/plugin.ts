@@ -4,7 +4,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { stringify } from "yaml";
+// @ts-types="@types/js-yaml"
+import { dump as stringify } from "js-yaml";
 import { sha256Hex } from "../../kernel/hash.ts";
 import {
   checkImports,

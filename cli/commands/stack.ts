@@ -3,7 +3,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { stringify } from "yaml";
+// @ts-types="@types/js-yaml"
+import { dump as stringify } from "js-yaml";
 import { stackConfig } from "../../kernel/config.ts";
 import { buildStack } from "../../kernel/stack.ts";
 import { loadProject, table } from "../_common.ts";
