@@ -22,6 +22,7 @@ import { registerRunsCommands } from "./commands/runs.ts";
 import { registerPermissionsCommand } from "./commands/permissions.ts";
 import { registerPluginCommands } from "./commands/plugin.ts";
 import { registerImageCommands } from "./commands/image.ts";
+import { registerResumeCommand, registerWorkerCommands } from "./commands/worker.ts";
 import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
 
 /** Build the CLI program (exported for tests). */
@@ -33,7 +34,8 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerStackCommands(program);
   registerComponentCommands(program);
-  registerRunsCommands(program);
+  registerResumeCommand(registerRunsCommands(program));
+  registerWorkerCommands(program);
   registerPermissionsCommand(program);
   registerPluginCommands(program);
   registerImageCommands(program);

@@ -10,9 +10,6 @@ import { sha256Hex, sha256Stream } from "./hash.ts";
 import type { ArtifactRef } from "./records.ts";
 import { getSerializers, type SerializerRegistry } from "./serializers.ts";
 
-/** Objects at least this large are looked up before writing. */
-const DEDUP_CHECK_MIN = 64 * 1024;
-
 /** Path of a content hash in any store. */
 export function objectPath(hash: string): string {
   return `objects/${hash.slice(0, 2)}/${hash}`;
@@ -29,11 +26,8 @@ export async function putValue(
   const hash = sha256Hex(bytes);
   const path = objectPath(hash);
   try {
-    // Small objects are just (re)written, atomically: cheaper than asking whether they exist.
-    // Large ones are checked first, so identical content is never uploaded twice.
-    if (bytes.byteLength <= DEDUP_CHECK_MIN || !(await store.exists(path))) {
-      await store.writeBytes(path, bytes);
-    }
+    // Identical content is stored once: never rewritten, never uploaded twice.
+    if (!(await store.exists(path))) await store.writeBytes(path, bytes);
   } catch (err) {
     throw explainPermission(err, `artifact store "${store.name}" writing ${store.uriFor(path)}`);
   }

@@ -48,6 +48,42 @@ const requestSchema = z.discriminatedUnion("op", [
 /** A parsed request. */
 type BrokerRequest = z.output<typeof requestSchema>;
 
+/**
+ * Fixed-shape ops checked by hand on the hot path: field → "s" (string),
+ * "s?" (optional string) or "h" (positive integer handle). Anything these checks
+ * do not accept goes through `requestSchema`, which refuses it with a message.
+ */
+const FAST: Record<string, Record<string, "s" | "s?" | "h">> = {
+  "artifacts.get": { path: "s" },
+  "artifacts.exists": { path: "s" },
+  "artifacts.put": { path: "s", handle: "h" },
+  "artifacts.list": { prefix: "s" },
+  "metadata.run": {},
+  "config.get": { key: "s" },
+  "env.get": { name: "s" },
+  "secrets.get": { name: "s" },
+  "log": { message: "s", level: "s?" },
+};
+
+/** `parsed` as a request if it is a well-formed fixed-shape one, else undefined. */
+function fastParse(parsed: unknown): BrokerRequest | undefined {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  const o = parsed as Record<string, unknown>;
+  if (o.v !== PROTOCOL_VERSION || typeof o.op !== "string" || !Object.hasOwn(FAST, o.op)) {
+    return undefined;
+  }
+  const out: Record<string, unknown> = { v: PROTOCOL_VERSION, op: o.op };
+  for (const [k, t] of Object.entries(FAST[o.op])) {
+    const x = o[k];
+    if (t === "s?" && x === undefined) continue;
+    if (t === "h" ? !(Number.isInteger(x) && (x as number) > 0) : typeof x !== "string") {
+      return undefined;
+    }
+    out[k] = x;
+  }
+  return out as BrokerRequest;
+}
+
 /** Context a broker serves: the plugin, its grants and the run it works for. */
 export interface BrokerContext {
   plugin: string;
@@ -132,7 +168,8 @@ export class Broker {
         `request of ${size} bytes exceeds max_message`,
       );
     }
-    const r = requestSchema.safeParse(parsed);
+    const fast = fastParse(parsed);
+    const r = fast ? { success: true as const, data: fast } : requestSchema.safeParse(parsed);
     if (!r.success) {
       const v = (parsed as { v?: unknown })?.v;
       const why = v !== PROTOCOL_VERSION

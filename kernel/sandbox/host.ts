@@ -18,19 +18,10 @@ import {
   STATE,
   type ToWorker,
 } from "./protocol.ts";
+import { takeWorker } from "./spare.ts";
+import { setImmediate } from "node:timers";
 
-/** Deno permissions of the plugin host worker (see docs/sandbox.md). */
-export const WORKER_PERMISSIONS = {
-  read: false,
-  write: false,
-  net: false,
-  run: false,
-  ffi: false,
-  sys: false,
-  import: false,
-  // Extism reads these two when its module loads.
-  env: ["EXTISM_ENABLE_WASI_OUTPUT", "__MINIMATCH_TESTING_PLATFORM__"],
-} as const;
+export { WORKER_PERMISSIONS } from "./spare.ts";
 
 /** Serves one brokered request (raw JSON bytes plus optional payload). */
 export type BrokerFn = (req: Uint8Array, payload: Uint8Array) => Promise<BrokerResponse>;
@@ -54,15 +45,26 @@ export interface CallOptions {
 }
 
 const GRACE_MS = 1500;
+// Channel waiting (see docs/sandbox.md, "Measured"): after answering, spin at most
+// SPIN_MS for the next request, then Atomics.waitAsync. The kernel keeps spinning even
+// on a loaded machine (the worker is the side that backs off: a blocked worker is woken
+// with a scheduler boost, a spinning kernel keeps its core). The event loop runs at
+// least every YIELD_EVERY_MS while a plugin makes calls in a row.
+const SPIN_MS = 0.1;
+const YIELD_EVERY_MS = 2;
+
+/** Let timers and I/O of the kernel's event loop run (a macrotask turn). */
+function yieldToEventLoop(): Promise<void> {
+  // setImmediate runs after pending I/O; setTimeout(0) would cost ~2 ms (nesting clamp).
+  return new Promise((resolve) => setImmediate(resolve));
+}
 const enc = new TextEncoder();
 
-function spawnWorker(): Worker {
-  return new Worker(new URL("./worker.ts", import.meta.url), {
-    type: "module",
-    name: "flowyml-plugin-host",
-    // deno-lint-ignore no-explicit-any
-    deno: { permissions: WORKER_PERMISSIONS } as any,
-  });
+/** Spin up to `ms` while STATE is `s`; true if it changed. */
+function spinWhile(ctrl: Int32Array, s: number, ms: number): boolean {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) if (Atomics.load(ctrl, SLOT.STATE) !== s) return true;
+  return false;
 }
 
 /** A loaded plugin in its own worker. Calls are serialized. */
@@ -95,50 +97,51 @@ export class PluginHost {
   }
 
   async #boot(): Promise<void> {
-    const w = spawnWorker();
+    const w = await takeWorker();
     this.#worker = w;
-    const ready = new Promise<void>((resolve, reject) => {
-      w.onmessage = (ev: MessageEvent<FromWorker>) => {
-        const m = ev.data;
-        if (m.type === "ready") return resolve();
-        if (m.type === "log") return this.#log?.(m.level, m.message);
-        if ("id" in m) {
-          const cb = this.#pending.get(m.id);
-          this.#pending.delete(m.id);
-          cb?.(m);
-        }
-      };
-      w.onerror = (e) => {
-        e.preventDefault();
-        const err = new SandboxError(`plugin "${this.name}": host worker failed: ${e.message}`);
-        reject(err);
-        for (const [, cb] of this.#pending) {
-          cb({ type: "error", id: -1, kind: "crashed", message: e.message });
-        }
-        this.#pending.clear();
-      };
-    });
-    await ready;
+    let failed: (err: Error) => void = () => {};
+    const crashed = new Promise<never>((_, reject) => (failed = reject));
+    crashed.catch(() => {});
+    w.onmessage = (ev: MessageEvent<FromWorker>) => {
+      const m = ev.data;
+      if (m.type === "log") return this.#log?.(m.level, m.message);
+      if ("id" in m) {
+        const cb = this.#pending.get(m.id);
+        this.#pending.delete(m.id);
+        cb?.(m);
+      }
+    };
+    w.onerror = (e) => {
+      e.preventDefault();
+      failed(new SandboxError(`plugin "${this.name}": host worker failed: ${e.message}`));
+      for (const [, cb] of this.#pending) {
+        cb({ type: "error", id: -1, kind: "crashed", message: e.message });
+      }
+      this.#pending.clear();
+    };
     const maxMsg = this.grants.max_message;
     this.#sab = new SharedArrayBuffer(DATA_BYTE + Math.min(maxMsg, 1 << 20), {
       maxByteLength: DATA_BYTE + maxMsg + this.grants.max_output,
     });
     this.#ctrl = new Int32Array(this.#sab, 0, 8);
-    const loaded = await this.#send({
-      type: "load",
-      id: ++this.#ids,
-      name: this.name,
-      module: this.plugin.module,
-      sab: this.#sab,
-      config: Object.fromEntries(
-        Object.entries(this.grants.config).map((
-          [k, v],
-        ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-      ),
-      maxPages: this.plugin.maxPages,
-      maxOutput: this.grants.max_output,
-      maxMessage: this.grants.max_message,
-    });
+    const loaded = await Promise.race([
+      crashed,
+      this.#send({
+        type: "load",
+        id: ++this.#ids,
+        name: this.name,
+        module: this.plugin.module,
+        sab: this.#sab,
+        config: Object.fromEntries(
+          Object.entries(this.grants.config).map((
+            [k, v],
+          ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+        ),
+        maxPages: this.plugin.maxPages,
+        maxOutput: this.grants.max_output,
+        maxMessage: this.grants.max_message,
+      }),
+    ]);
     if (loaded.type === "error") {
       this.#worker.terminate();
       throw new PluginViolationError(
@@ -231,6 +234,7 @@ export class PluginHost {
 
   async #serve(broker: BrokerFn, active: () => boolean): Promise<void> {
     const ctrl = this.#ctrl;
+    let lastYield = performance.now();
     while (active()) {
       const s = Atomics.load(ctrl, SLOT.STATE);
       if (s === STATE.DONE) return;
@@ -238,18 +242,16 @@ export class PluginHost {
         await this.#answer(broker, active);
         continue;
       }
-      // Spin briefly: a plugin making calls in a row sends the next one within microseconds.
-      const t0 = performance.now();
-      let changed = false;
-      while (performance.now() - t0 < 0.05) {
-        if (Atomics.load(ctrl, SLOT.STATE) !== s) {
-          changed = true;
-          break;
-        }
+      // A plugin making calls in a row must not starve the kernel's event loop.
+      if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        lastYield = performance.now();
+        continue;
       }
-      if (changed) continue;
+      if (spinWhile(ctrl, s, SPIN_MS)) continue;
       const w = Atomics.waitAsync(ctrl, SLOT.STATE, s, 250);
       if (w.async) await w.value;
+      lastYield = performance.now();
     }
   }
 

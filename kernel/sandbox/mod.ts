@@ -42,5 +42,6 @@ export {
   pluginHost,
   resolvePluginConfig,
 } from "./runtime.ts";
+export { closeSpareWorker } from "./spare.ts";
 export { WasmArtifactStore } from "./wasm_store.ts";
 export { appendCustomSection, listFunctionExports, listImports } from "./wasm_binary.ts";

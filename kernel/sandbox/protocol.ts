@@ -39,6 +39,8 @@ export const FLOWYML_IMPORTS = [
   "flowyml_read",
   "flowyml_create",
   "flowyml_write",
+  "flowyml_write_at",
+  "flowyml_take",
   "flowyml_interrupt_check",
 ] as const;
 

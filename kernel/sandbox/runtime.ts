@@ -13,6 +13,7 @@ import { PluginViolationError } from "./errors.ts";
 import { parsePluginConfig, type PluginConfig } from "./grants.ts";
 import { type CallResult, PluginHost } from "./host.ts";
 import { type LoadOptions, loadPlugin } from "./loader.ts";
+import { closeSpareWorker } from "./spare.ts";
 
 const configured = new Map<string, PluginConfig>();
 const hosts = new Map<string, Promise<PluginHost>>();
@@ -68,11 +69,13 @@ export async function pluginHost(
   return await p;
 }
 
-/** Stop every plugin host worker (end of tests, CLI exit). */
+/** Stop every plugin host worker, and the warm spare (end of tests, CLI exit). */
 export async function closePluginHosts(): Promise<void> {
   const all = [...hosts.values()];
   hosts.clear();
+  closeSpareWorker();
   for (const p of all) (await p.catch(() => undefined))?.close();
+  closeSpareWorker(); // again: a host that was still starting may have asked for one
 }
 
 /** Options of {@linkcode invokePlugin}. */

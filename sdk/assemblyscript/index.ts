@@ -27,6 +27,10 @@ declare function _read(h: i32, offset: i64, ptr: usize, len: i32): i32;
 declare function _create(hint: i64): i32;
 @external("extism:host/user", "flowyml_write")
 declare function _write(h: i32, ptr: usize, len: i32): i32;
+@external("extism:host/user", "flowyml_write_at")
+declare function _writeAt(h: i32, offset: i64, ptr: usize, len: i32): i32;
+@external("extism:host/user", "flowyml_take")
+declare function _take(h: i32): i32;
 
 // ---- JSON helpers (the kernel writes compact JSON) ----
 
@@ -145,6 +149,18 @@ export class Handle {
   /** Append bytes. */
   write(buf: Uint8Array): void {
     _write(this.id, buf.dataStart, buf.byteLength);
+  }
+  /** Overwrite (or extend) at `offset` <= size() with `len` bytes from guest memory at `ptr`. */
+  writeAt(offset: i64, ptr: usize, len: i32): void {
+    _writeAt(this.id, offset, ptr, len);
+  }
+  /**
+   * Make this read handle (a step input or a response) writable in place and
+   * return it: transform its bytes with readInto/writeAt and name it as an
+   * output, without allocating a second buffer. Its size counts as output.
+   */
+  take(): Handle {
+    return new Handle(_take(this.id));
   }
 }
 

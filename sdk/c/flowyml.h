@@ -28,6 +28,10 @@ FLOWYML_IMPORT("flowyml_size") int64_t flowyml_size(int32_t handle);
 FLOWYML_IMPORT("flowyml_read") int32_t flowyml_read(int32_t handle, int64_t offset, void *dst, int32_t len);
 FLOWYML_IMPORT("flowyml_create") int32_t flowyml_create(int64_t size_hint);
 FLOWYML_IMPORT("flowyml_write") int32_t flowyml_write(int32_t handle, const void *src, int32_t len);
+/* Overwrite (or extend) writable handle `handle` at `offset` (<= its size). */
+FLOWYML_IMPORT("flowyml_write_at") int32_t flowyml_write_at(int32_t handle, int64_t offset, const void *src, int32_t len);
+/* Make read handle `handle` writable in place (its size counts as output); returns it. */
+FLOWYML_IMPORT("flowyml_take") int32_t flowyml_take(int32_t handle);
 
 /* Export a plugin operation: FLOWYML_EXPORT("normalize") int32_t normalize(void) { … return 0; } */
 #define FLOWYML_EXPORT(name) __attribute__((export_name(name)))

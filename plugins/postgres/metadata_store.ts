@@ -1,0 +1,433 @@
+/**
+ * `PostgresMetadataStore` (`type: postgres`): the same contract as the
+ * SQLite store (runs, step runs, artifacts, lineage, the step cache and the
+ * audit trail) in a PostgreSQL database, so a team and its queue workers
+ * share one run history. Built on `npm:postgres` 3.4 (pure TypeScript, no
+ * native code). Tables are created by versioned migrations on first use.
+ *
+ * ```yaml
+ * metadata_store: { type: postgres, url: "${PG_URL}", schema: flowyml }
+ * ```
+ * @module
+ */
+import postgres from "postgres";
+import type { z } from "zod";
+import type { PermissionNeeds } from "../../kernel/component.ts";
+import { MetadataStore } from "../../kernel/contracts.ts";
+import {
+  describeError,
+  FlowymlError,
+  isPermissionError,
+  MissingPermissionError,
+} from "../../kernel/errors.ts";
+import type {
+  ArtifactRecord,
+  AuditEvent,
+  CacheEntry,
+  LineageEdge,
+  RunQuery,
+  RunRecord,
+  StepRunRecord,
+} from "../../kernel/records.ts";
+import { postgresMetadataStoreSchema } from "./config.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+export { postgresMetadataStoreSchema };
+
+type Row = Record<string, unknown>;
+type Sql = postgres.Sql;
+const num = (v: unknown) => (v == null ? undefined : Number(v));
+const str = (v: unknown) => (v == null ? undefined : String(v));
+
+/** The URL with its password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.href;
+  } catch {
+    return url.replace(/:[^:@/]*@/, ":***@");
+  }
+}
+
+/** Tracks runs in PostgreSQL. */
+export class PostgresMetadataStore extends MetadataStore {
+  static readonly type = "postgres";
+  static readonly configSchema = postgresMetadataStoreSchema;
+  readonly url: string;
+  readonly schema: string;
+  readonly maxConnections: number;
+  readonly connectTimeoutS: number;
+  readonly ssl?: z.output<typeof postgresMetadataStoreSchema>["ssl"];
+  #sql?: Sql;
+  #ready?: Promise<Sql>;
+
+  constructor(options: z.input<typeof postgresMetadataStoreSchema>) {
+    super(options.name ?? "postgres");
+    if (!options?.url) {
+      throw new FlowymlError("postgres metadata store: `url` is required", {
+        hint: 'set metadata_store.url, e.g. url: "postgres://user:pass@host:5432/db"',
+      });
+    }
+    this.url = options.url;
+    this.schema = options.schema ?? "public";
+    this.maxConnections = options.maxConnections ?? 10;
+    this.connectTimeoutS = options.connectTimeoutS ?? 10;
+    this.ssl = options.ssl;
+  }
+
+  #hostPort(): string {
+    try {
+      const u = new URL(this.url);
+      return `${u.hostname}:${u.port || 5432}`;
+    } catch {
+      return "the database host";
+    }
+  }
+
+  #explain(err: unknown): unknown {
+    if (err instanceof FlowymlError) return err;
+    if (isPermissionError(err)) {
+      const msg = (err as Error).message;
+      const flag = /env/i.test(msg)
+        ? "--allow-env"
+        : /read/i.test(msg)
+        ? "--allow-read"
+        : `--allow-net=${this.#hostPort()}`;
+      return new MissingPermissionError(
+        `PostgreSQL metadata store at ${this.#hostPort()}`,
+        flag,
+        err,
+      );
+    }
+    const code = (err as { code?: string })?.code;
+    if (code === "ECONNREFUSED" || code === "CONNECT_TIMEOUT" || code === "ENOTFOUND") {
+      return new FlowymlError(
+        `PostgreSQL metadata store: cannot connect to ${redactUrl(this.url)} (${code})`,
+        { hint: "start the server, or fix metadata_store.url (host, port, database)", cause: err },
+      );
+    }
+    if (code === "28P01" || code === "28000") {
+      return new FlowymlError(
+        `PostgreSQL metadata store: authentication failed for ${redactUrl(this.url)}`,
+        { hint: "check the user and password in metadata_store.url", cause: err },
+      );
+    }
+    if (code === "3D000") {
+      return new FlowymlError(`PostgreSQL metadata store: ${describeError(err)}`, {
+        hint: "create the database (createdb NAME) or fix the database name in metadata_store.url",
+        cause: err,
+      });
+    }
+    return err;
+  }
+
+  /** The connection pool, connected and migrated on first use. */
+  sql(): Promise<Sql> {
+    this.#ready ??= (async () => {
+      let sql: Sql | undefined;
+      try {
+        sql = postgres(this.url, {
+          max: this.maxConnections,
+          connect_timeout: this.connectTimeoutS,
+          onnotice: () => {},
+          ...(this.ssl !== undefined ? { ssl: this.ssl } : {}),
+          ...(this.schema !== "public" ? { connection: { search_path: this.schema } } : {}),
+        });
+        await migrate(sql, this.schema);
+        this.#sql = sql;
+        return sql;
+      } catch (err) {
+        await sql?.end({ timeout: 1 }).catch(() => {});
+        this.#ready = undefined;
+        throw this.#explain(err);
+      }
+    })();
+    return this.#ready;
+  }
+
+  async #q<T = Row[]>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const sql = await this.sql();
+    try {
+      return await fn(sql);
+    } catch (err) {
+      throw this.#explain(err);
+    }
+  }
+
+  /** Schema version after migrations. */
+  async schemaVersion(): Promise<number> {
+    const rows = await this.#q((sql) => sql`SELECT MAX(version) v FROM schema_migrations`);
+    return Number(rows[0].v);
+  }
+
+  override async validate(): Promise<boolean> {
+    await this.#q((sql) => sql`SELECT 1`);
+    return true;
+  }
+
+  override toDict(): Record<string, unknown> {
+    return { type: "postgres", url: redactUrl(this.url), schema: this.schema };
+  }
+
+  override permissions(): PermissionNeeds {
+    return { net: [this.#hostPort()], env: [] };
+  }
+
+  override async close(): Promise<void> {
+    const sql = this.#sql;
+    this.#sql = undefined;
+    this.#ready = undefined;
+    await sql?.end({ timeout: 5 });
+  }
+
+  override async createRun(r: RunRecord): Promise<void> {
+    await this.#q((sql) =>
+      sql`INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error,
+        pipeline_hash, image, extra)
+      VALUES (${r.runId}, ${r.pipeline}, ${r.status}, ${r.stack}, ${
+        json(sql, r.params)
+      }, ${r.startedAt},
+        ${r.endedAt ?? null}, ${r.error ?? null}, ${r.pipelineHash ?? null}, ${r.image ?? null},
+        ${json(sql, r.extra)})`
+    );
+  }
+
+  override async updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
+    const cols: Record<string, string> = {
+      status: "status",
+      endedAt: "ended_at",
+      error: "error",
+      image: "image",
+      stack: "stack",
+      pipelineHash: "pipeline_hash",
+    };
+    const set: Record<string, unknown> = {};
+    for (const [k, c] of Object.entries(cols)) if (k in patch) set[c] = (patch as Row)[k] ?? null;
+    await this.#q(async (sql) => {
+      if ("extra" in patch) set.extra = json(sql, patch.extra);
+      if (!Object.keys(set).length) return;
+      await sql`UPDATE runs SET ${sql(set)} WHERE run_id = ${runId}`;
+    });
+  }
+
+  override async getRun(runId: string): Promise<RunRecord | undefined> {
+    const rows = await this.#q((sql) => sql`SELECT * FROM runs WHERE run_id = ${runId}`);
+    return rows[0] ? toRun(rows[0]) : undefined;
+  }
+
+  override async listRuns(q: RunQuery = {}): Promise<RunRecord[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM runs
+        WHERE (${q.pipeline ?? null}::text IS NULL OR pipeline = ${q.pipeline ?? null})
+          AND (${q.status ?? null}::text IS NULL OR status = ${q.status ?? null})
+        ORDER BY started_at DESC, run_id DESC LIMIT ${q.limit ?? 50}`
+    );
+    return rows.map(toRun);
+  }
+
+  override async upsertStepRun(s: StepRunRecord): Promise<void> {
+    await this.#q((sql) =>
+      sql`INSERT INTO step_runs (run_id, step, status, started_at, ended_at, duration_ms, cached, attempts,
+        error, error_stack, worker, cache_key, outputs)
+      VALUES (${s.runId}, ${s.step}, ${s.status}, ${s.startedAt ?? null}, ${s.endedAt ?? null},
+        ${s.durationMs ?? null}, ${s.cached}, ${s.attempts}, ${s.error ?? null}, ${
+        s.errorStack ?? null
+      },
+        ${s.worker ?? null}, ${s.cacheKey ?? null}, ${json(sql, s.outputs)})
+      ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
+        ended_at = excluded.ended_at, duration_ms = excluded.duration_ms, cached = excluded.cached,
+        attempts = excluded.attempts, error = excluded.error, error_stack = excluded.error_stack,
+        worker = excluded.worker, cache_key = excluded.cache_key, outputs = excluded.outputs`
+    );
+  }
+
+  override async listStepRuns(runId: string): Promise<StepRunRecord[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM step_runs WHERE run_id = ${runId} ORDER BY seq`
+    );
+    return rows.map((r) => ({
+      runId: String(r.run_id),
+      step: String(r.step),
+      status: r.status as StepRunRecord["status"],
+      startedAt: num(r.started_at),
+      endedAt: num(r.ended_at),
+      durationMs: num(r.duration_ms),
+      cached: r.cached === true,
+      attempts: Number(r.attempts),
+      error: str(r.error),
+      errorStack: str(r.error_stack),
+      worker: str(r.worker),
+      cacheKey: str(r.cache_key),
+      outputs: (r.outputs ?? undefined) as StepRunRecord["outputs"],
+    }));
+  }
+
+  override async recordArtifact(a: ArtifactRecord): Promise<void> {
+    await this.#q((sql) =>
+      sql`INSERT INTO artifacts (run_id, step, name, hash, path, uri, size, serializer, serializer_version,
+        meta, created_at)
+      VALUES (${a.runId}, ${a.step}, ${a.name}, ${a.hash}, ${a.path}, ${a.uri}, ${a.size}, ${a.serializer},
+        ${a.serializerVersion}, ${json(sql, a.meta)}, ${a.createdAt})
+      ON CONFLICT (run_id, step, name) DO UPDATE SET hash = excluded.hash, path = excluded.path,
+        uri = excluded.uri, size = excluded.size, serializer = excluded.serializer,
+        serializer_version = excluded.serializer_version, meta = excluded.meta, created_at = excluded.created_at`
+    );
+  }
+
+  override async listArtifacts(runId: string): Promise<ArtifactRecord[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM artifacts WHERE run_id = ${runId} ORDER BY created_at, name`
+    );
+    return rows.map((r) => ({
+      runId: String(r.run_id),
+      step: String(r.step),
+      name: String(r.name),
+      hash: String(r.hash),
+      path: String(r.path),
+      uri: String(r.uri),
+      size: Number(r.size),
+      serializer: String(r.serializer),
+      serializerVersion: Number(r.serializer_version),
+      meta: (r.meta ?? undefined) as ArtifactRecord["meta"],
+      createdAt: Number(r.created_at),
+    }));
+  }
+
+  override async recordLineage(edges: LineageEdge[]): Promise<void> {
+    // One statement; the last edge wins for a repeated key (as INSERT OR REPLACE in SQLite).
+    const byKey = new Map<string, LineageEdge>();
+    for (const e of edges) byKey.set(JSON.stringify([e.runId, e.step, e.direction, e.name]), e);
+    if (!byKey.size) return;
+    const rows = [...byKey.values()].map((e) => ({
+      run_id: e.runId,
+      step: e.step,
+      direction: e.direction,
+      name: e.name,
+      hash: e.hash,
+      uri: e.uri,
+    }));
+    await this.#q((sql) =>
+      sql`INSERT INTO lineage ${sql(rows)}
+        ON CONFLICT (run_id, step, direction, name) DO UPDATE SET hash = excluded.hash, uri = excluded.uri`
+    );
+  }
+
+  override async getLineage(q: { runId?: string; hash?: string }): Promise<LineageEdge[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM lineage
+        WHERE (${q.runId ?? null}::text IS NULL OR run_id = ${q.runId ?? null})
+          AND (${q.hash ?? null}::text IS NULL OR hash = ${q.hash ?? null})
+        ORDER BY id`
+    );
+    return rows.map((r) => ({
+      runId: String(r.run_id),
+      step: String(r.step),
+      direction: r.direction as LineageEdge["direction"],
+      name: String(r.name),
+      hash: String(r.hash),
+      uri: String(r.uri),
+    }));
+  }
+
+  override async putCacheEntry(e: CacheEntry): Promise<void> {
+    await this.#q((sql) =>
+      sql`INSERT INTO cache_entries (key, step, run_id, param_hashes, read_all, outputs, created_at)
+      VALUES (${e.key}, ${e.step}, ${e.runId}, ${json(sql, e.paramHashes)}, ${e.readAllParams},
+        ${json(sql, e.outputs)}, ${e.createdAt})`
+    );
+  }
+
+  override async findCacheEntries(key: string): Promise<CacheEntry[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM cache_entries WHERE key = ${key} ORDER BY id DESC LIMIT 20`
+    );
+    return rows.map((r) => ({
+      key: String(r.key),
+      step: String(r.step),
+      runId: String(r.run_id),
+      paramHashes: (r.param_hashes ?? {}) as Record<string, string>,
+      readAllParams: r.read_all === true,
+      outputs: (r.outputs ?? {}) as CacheEntry["outputs"],
+      createdAt: Number(r.created_at),
+    }));
+  }
+
+  override async recordAudit(events: AuditEvent[]): Promise<void> {
+    if (!events.length) return;
+    const rows = events.map((e) => ({
+      run_id: e.runId,
+      actor: e.actor,
+      op: e.op,
+      resource: e.resource,
+      allowed: e.allowed,
+      detail: e.detail ?? null,
+      at: e.at,
+    }));
+    await this.#q((sql) => sql`INSERT INTO audit ${sql(rows)}`);
+  }
+
+  override async listAudit(runId: string): Promise<AuditEvent[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM audit WHERE run_id = ${runId} ORDER BY id`
+    );
+    return rows.map((r) => ({
+      runId: String(r.run_id),
+      actor: String(r.actor),
+      op: String(r.op),
+      resource: String(r.resource),
+      allowed: r.allowed === true,
+      detail: str(r.detail),
+      at: Number(r.at),
+    }));
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+function json(sql: Sql, v: unknown): any {
+  return v === undefined || v === null ? null : sql.json(v as postgres.JSONValue);
+}
+
+function toRun(r: Row): RunRecord {
+  return {
+    runId: String(r.run_id),
+    pipeline: String(r.pipeline),
+    status: r.status as RunRecord["status"],
+    stack: String(r.stack),
+    params: (r.params ?? {}) as Record<string, unknown>,
+    startedAt: Number(r.started_at),
+    endedAt: num(r.ended_at),
+    error: str(r.error),
+    pipelineHash: str(r.pipeline_hash),
+    image: str(r.image),
+    extra: (r.extra ?? undefined) as Record<string, unknown> | undefined,
+  };
+}
+
+/**
+ * Apply pending migrations in one transaction under an advisory lock keyed
+ * by the schema, so concurrent first starts (driver and workers) are safe.
+ */
+async function migrate(sql: Sql, schema: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext(${`flowyml-migrations:${schema}`}))`;
+    if (schema !== "public") await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await tx.unsafe(
+      `CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT)`,
+    );
+    const [{ v }] = await tx.unsafe(
+      `SELECT COALESCE(MAX(version), 0) v FROM "${schema}".schema_migrations`,
+    );
+    for (let ver = Number(v) + 1; ver <= MIGRATIONS.length; ver++) {
+      await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
+      await tx.unsafe(MIGRATIONS[ver - 1]);
+      await tx.unsafe(
+        `INSERT INTO "${schema}".schema_migrations (version, applied_at) VALUES ($1, $2)`,
+        [
+          ver,
+          Date.now(),
+        ],
+      );
+    }
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * Versioned schema migrations of the PostgreSQL metadata store, the same
+ * story as the SQLite store's: append only, migration N is applied once, in
+ * order, inside a transaction holding an advisory lock (so several processes
+ * starting at once are safe), and recorded in `schema_migrations`.
+ * Version N here creates the same tables as SQLite's version N.
+ * @module
+ */
+
+/** Migration SQL, index 0 is version 1. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE runs (
+     run_id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, status TEXT NOT NULL, stack TEXT NOT NULL,
+     params JSONB, started_at BIGINT NOT NULL, ended_at BIGINT, error TEXT, pipeline_hash TEXT,
+     image TEXT, extra JSONB);
+   CREATE INDEX runs_pipeline ON runs (pipeline, started_at);
+   CREATE TABLE step_runs (
+     seq BIGSERIAL PRIMARY KEY,
+     run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, step TEXT NOT NULL,
+     status TEXT NOT NULL, started_at BIGINT, ended_at BIGINT, duration_ms DOUBLE PRECISION,
+     cached BOOLEAN NOT NULL DEFAULT FALSE, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+     error_stack TEXT, worker TEXT, cache_key TEXT, outputs JSONB, UNIQUE (run_id, step));
+   CREATE TABLE artifacts (
+     run_id TEXT NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, path TEXT NOT NULL,
+     uri TEXT NOT NULL, size BIGINT NOT NULL, serializer TEXT NOT NULL, serializer_version INTEGER NOT NULL,
+     meta JSONB, created_at BIGINT NOT NULL, PRIMARY KEY (run_id, step, name));
+   CREATE INDEX artifacts_hash ON artifacts (hash);
+   CREATE TABLE lineage (
+     id BIGSERIAL UNIQUE, run_id TEXT NOT NULL, step TEXT NOT NULL, direction TEXT NOT NULL,
+     name TEXT NOT NULL, hash TEXT NOT NULL, uri TEXT NOT NULL, PRIMARY KEY (run_id, step, direction, name));
+   CREATE INDEX lineage_hash ON lineage (hash);
+   CREATE TABLE cache_entries (
+     id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, step TEXT NOT NULL, run_id TEXT NOT NULL,
+     param_hashes JSONB NOT NULL, read_all BOOLEAN NOT NULL, outputs JSONB NOT NULL,
+     created_at BIGINT NOT NULL);
+   CREATE INDEX cache_key ON cache_entries (key);`,
+  `CREATE TABLE audit (
+     id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, actor TEXT NOT NULL, op TEXT NOT NULL,
+     resource TEXT NOT NULL, allowed BOOLEAN NOT NULL, detail TEXT, at BIGINT NOT NULL);
+   CREATE INDEX audit_run ON audit (run_id);`,
+];

@@ -1,0 +1,154 @@
+/**
+ * Config of the queue orchestrator (`type: queue`), plus the small pure
+ * helpers shared by the driver and the workers: Redis connection options,
+ * queue selection from a step's resources, key names and the job payload.
+ * Kept free of `npm:bullmq` so configs validate without loading it.
+ * @module
+ */
+import { z } from "zod";
+import type { ResourceConfig } from "../../kernel/component.ts";
+import { ConfigError } from "../../kernel/errors.ts";
+import type { StepTask } from "../../kernel/step_runner.ts";
+
+/** Config schema of the queue orchestrator (driver and workers read the same block). */
+export const queueOrchestratorSchema = z.object({
+  name: z.string().optional(),
+  redis: z.string().default("redis://127.0.0.1:6379").describe(
+    "Redis URL: redis://[user:pass@]host:port[/db]",
+  ),
+  prefix: z.string().regex(/^[\w.-]+$/).default("flowyml").describe(
+    "Redis key prefix of every queue",
+  ),
+  queue: z.string().regex(/^[\w.+-]+$/).default("default").describe(
+    "queue of steps without labels",
+  ),
+  queues: z.array(z.string().regex(/^[\w.+-]+$/)).optional()
+    .describe("queues a worker takes steps from (default: [queue]); `--queues` overrides"),
+  concurrency: z.number().int().positive().default(4).describe("steps one worker runs at once"),
+  maxInFlight: z.number().int().positive().default(256)
+    .describe("steps the driver keeps submitted at once (the run's concurrency)"),
+  lockDurationMs: z.number().int().positive().default(30_000)
+    .describe("a worker's lock on a running step; a dead worker's step is re-run after about this"),
+  stalledIntervalMs: z.number().int().positive().default(30_000)
+    .describe("how often workers look for steps whose worker died"),
+  maxStalledCount: z.number().int().nonnegative().default(2)
+    .describe("times a step may lose its worker before that attempt fails"),
+  heartbeatMs: z.number().int().positive().default(5_000).describe("worker liveness heartbeat"),
+  pollMs: z.number().int().positive().default(5_000)
+    .describe(
+      "driver re-checks submitted steps this often (covers lost events and Redis restarts)",
+    ),
+  graceMs: z.number().int().nonnegative().default(25_000)
+    .describe("on SIGTERM, let running steps finish this long before handing them back"),
+  keepCompletedS: z.number().int().positive().default(86_400).describe(
+    "keep finished jobs this long",
+  ),
+}).strict();
+
+/** Parsed queue orchestrator config. */
+export type QueueConfig = z.output<typeof queueOrchestratorSchema>;
+
+/** Options of the ioredis connections BullMQ opens (parsed from a `redis://` URL). */
+export interface RedisConnectionOptions {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: Record<string, never>;
+  /** `null`: commands wait for a reconnect instead of failing (needed by workers). */
+  maxRetriesPerRequest: null;
+  /** Reconnect forever, backing off up to 2 s. */
+  retryStrategy: (times: number) => number;
+}
+
+/** Connection options for a `redis://` or `rediss://` URL. */
+export function redisConnection(url: string): RedisConnectionOptions {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`queue orchestrator: redis "${url}" is not a URL`, {
+      hint: 'write redis: "redis://host:6379" (or rediss:// for TLS)',
+    });
+  }
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+    throw new ConfigError(
+      `queue orchestrator: redis URL must start with redis:// or rediss://, got ${u.protocol}`,
+    );
+  }
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined;
+  return {
+    host: u.hostname || "127.0.0.1",
+    port: Number(u.port || 6379),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(db !== undefined && !Number.isNaN(db) ? { db } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(50 * times, 2_000),
+  };
+}
+
+/** The URL with its password replaced by `***`. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+}
+
+/**
+ * The queue a step goes to: its labels (plus `gpu` when it asks for a GPU),
+ * sorted and joined with `+`; no labels means the default queue.
+ *
+ * ```ts
+ * import { queueFor } from "./config.ts";
+ * queueFor({ labels: ["highmem"], gpu: 1 }, "default"); // "gpu+highmem"
+ * ```
+ */
+export function queueFor(resources: ResourceConfig | undefined, defaultQueue: string): string {
+  const labels = new Set(resources?.labels ?? []);
+  if (resources?.gpu !== undefined && resources.gpu !== 0 && resources.gpu !== "0") {
+    labels.add("gpu");
+  }
+  return labels.size ? [...labels].sort().join("+") : defaultQueue;
+}
+
+/** What a queued job carries: the step attempt as data, never artifact bytes. */
+export interface StepJobData {
+  /** Payload format version. */
+  v: 1;
+  task: StepTask;
+  /** Module specifier the workers import the pipeline from. */
+  source: string;
+  /** {@linkcode pipelineHash} of the driver's pipeline; workers refuse a different one. */
+  pipelineHash: string;
+  /** Who submitted it (host:pid), for logs. */
+  driver: string;
+}
+
+/** What a worker returns for a job (the JSON part of a `StepTaskResult`). */
+export interface StepJobResult {
+  outputs: StepTask["inputs"];
+  readParams: string[] | "*";
+  worker: string;
+}
+
+/** Redis key of a worker's liveness record. */
+export function workerKey(prefix: string, id: string): string {
+  return `${prefix}:flowyml:worker:${id}`;
+}
+
+/** Redis pub/sub channel on which drivers cancel jobs. */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:flowyml:cancel`;
+}
+
+/** `host:pid` of this process (falls back to `pid` without `--allow-sys=hostname`). */
+export function processId(): string {
+  let host = "host";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // no --allow-sys=hostname: keep the generic name
+  }
+  return `${host}:${Deno.pid}`;
+}

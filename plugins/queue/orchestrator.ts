@@ -1,0 +1,411 @@
+/**
+ * `QueueOrchestrator` (`type: queue`): the driver side of scale-out. The
+ * kernel's engine schedules the DAG (cache, retries with backoff, timeouts,
+ * metadata); each ready step attempt is submitted as one BullMQ job and the
+ * driver waits for its result. Workers (`flowyml worker`, see `worker.ts`)
+ * run it and store outputs in the shared artifact store; only references
+ * travel through Redis.
+ *
+ * Retries belong to the engine: every job has BullMQ `attempts: 1`, and an
+ * engine retry is a new job. A worker that dies mid-step is not an attempt:
+ * BullMQ's stall check puts its job back for another worker.
+ * @module
+ */
+import { type Job, Queue, QueueEvents } from "bullmq";
+import { Redis } from "ioredis";
+import {
+  Orchestrator,
+  type RunPipelineOptions,
+  type RunResult,
+  type StackLike,
+} from "../../kernel/contracts.ts";
+import { executeRun, newRunId } from "../../kernel/engine.ts";
+import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
+import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
+import type { RunStatus } from "../../kernel/records.ts";
+import type { Step } from "../../kernel/step.ts";
+import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
+import {
+  cancelChannel,
+  processId,
+  type QueueConfig,
+  queueFor,
+  queueOrchestratorSchema,
+  redactRedisUrl,
+  redisConnection,
+  type StepJobData,
+  type StepJobResult,
+} from "./config.ts";
+
+export { queueOrchestratorSchema };
+
+/** A step attempt that failed on a worker; `stack` is the worker's stack trace. */
+export class RemoteStepError extends Error {
+  /** Worker that ran it, when known. */
+  readonly worker?: string;
+  constructor(message: string, stack: string | undefined, worker?: string) {
+    super(message);
+    this.name = "RemoteStepError";
+    this.worker = worker;
+    if (stack) this.stack = stack;
+  }
+}
+
+interface Waiter {
+  jobId: string;
+  queue: string;
+  data: StepJobData;
+  submitted: boolean;
+  checkedAt: number;
+  resolve: (r: StepTaskResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface RunContext {
+  source: string;
+  hash: string;
+  resources: RunPipelineOptions["resources"];
+}
+
+/** Runs pipelines by submitting their steps to BullMQ queues served by `flowyml worker`. */
+export class QueueOrchestrator extends Orchestrator {
+  static readonly type = "queue";
+  static readonly configSchema = queueOrchestratorSchema;
+  /** Parsed config (workers read it too). */
+  readonly config: QueueConfig;
+  #runs = new Map<string, Promise<RunResult>>();
+  #stack?: StackLike;
+  #queues = new Map<string, Promise<Queue>>();
+  #events = new Map<string, Promise<QueueEvents>>();
+  #waiters = new Map<string, Waiter>();
+  #batch = new Map<string, Waiter[]>();
+  #flushing = false;
+  #watchdog?: ReturnType<typeof setInterval>;
+  #session = crypto.randomUUID().slice(0, 8);
+  #active = 0;
+  #checking = false;
+  #warned = new Map<string, number>();
+  #redis?: Redis;
+  #driver = processId();
+
+  constructor(options: Partial<QueueConfig> & { name?: string } = {}) {
+    super(options.name ?? "queue");
+    this.config = queueOrchestratorSchema.parse({ ...options, name: undefined });
+  }
+
+  /** Log a driver-side warning (Redis trouble, resubmissions); a repeat within 5 s is dropped. */
+  warn(message: string): void {
+    const now = Date.now();
+    if (now - (this.#warned.get(message) ?? 0) < 5_000) return;
+    this.#warned.set(message, now);
+    if (this.#warned.size > 100) this.#warned.clear();
+    console.warn(`[queue ${this.name}] ${message}`);
+  }
+
+  #queue(name: string): Promise<Queue> {
+    let q = this.#queues.get(name);
+    if (!q) {
+      q = (async () => {
+        const queue = new Queue(name, {
+          connection: redisConnection(this.config.redis),
+          prefix: this.config.prefix,
+        });
+        queue.on("error", (e) => this.warn(`Redis error on queue ${name}: ${describeError(e)}`));
+        await this.#listen(name, queue);
+        return queue;
+      })();
+      this.#queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** Start reading the queue's event stream from the Redis server's current time. */
+  async #listen(name: string, queue: Queue): Promise<void> {
+    if (this.#events.has(name)) return;
+    await queue.waitUntilReady();
+    const [s, us] = await this.client().time();
+    const since = `${Number(s) * 1000 + Math.floor(Number(us) / 1000) - 1}-0`;
+    const p = (async () => {
+      const ev = new QueueEvents(name, {
+        connection: redisConnection(this.config.redis),
+        prefix: this.config.prefix,
+        lastEventId: since,
+      });
+      ev.on("error", (e) => this.warn(`Redis error on events of ${name}: ${describeError(e)}`));
+      ev.on("completed", ({ jobId, returnvalue }) => {
+        const w = this.#waiters.get(jobId);
+        if (w) this.#settle(w, returnvalue as unknown as StepJobResult);
+      });
+      ev.on("failed", ({ jobId, failedReason }) => {
+        const w = this.#waiters.get(jobId);
+        if (w) this.#fail(w, failedReason).catch(() => {});
+      });
+      await ev.waitUntilReady();
+      return ev;
+    })();
+    this.#events.set(name, p);
+    await p;
+  }
+
+  #settle(w: Waiter, ret: StepJobResult | string): void {
+    if (!this.#waiters.delete(w.jobId)) return;
+    const r: StepJobResult = typeof ret === "string" ? JSON.parse(ret) : ret;
+    w.resolve({ outputs: r.outputs, readParams: r.readParams, worker: r.worker });
+  }
+
+  async #fail(w: Waiter, reason: string, job?: Job): Promise<void> {
+    if (!this.#waiters.has(w.jobId)) return;
+    let stack: string | undefined;
+    let worker: string | undefined;
+    try {
+      job ??= await (await this.#queue(w.queue)).getJob(w.jobId);
+      const traces = job?.stacktrace ?? [];
+      stack = traces[traces.length - 1] ?? undefined;
+      worker = /on flowyml worker (\S+)/.exec(stack ?? "")?.[1];
+    } catch {
+      // The reason alone still explains the failure.
+    }
+    if (!this.#waiters.delete(w.jobId)) return;
+    w.reject(new RemoteStepError(reason, stack, worker));
+  }
+
+  /** Submit pending jobs in one `addBulk` per queue. */
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      while (this.#batch.size) {
+        const [name, list] = this.#batch.entries().next().value!;
+        this.#batch.delete(name);
+        const live = list.filter((w) => this.#waiters.has(w.jobId));
+        if (!live.length) continue;
+        try {
+          const queue = await this.#queue(name);
+          await queue.addBulk(
+            live.map((w) => ({ name: w.data.task.step, data: w.data, opts: this.#jobOpts(w) })),
+          );
+          for (const w of live) {
+            w.submitted = true;
+            w.checkedAt = Date.now();
+          }
+        } catch (err) {
+          this.warn(
+            `submitting ${live.length} step(s) to queue ${name} failed (${
+              describeError(err)
+            }); retrying`,
+          );
+          await new Promise((r) => setTimeout(r, 1_000));
+          this.#batch.set(name, [...(this.#batch.get(name) ?? []), ...live]);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #jobOpts(w: Waiter) {
+    return {
+      jobId: w.jobId,
+      attempts: 1,
+      removeOnComplete: { age: this.config.keepCompletedS },
+      removeOnFail: { age: this.config.keepCompletedS * 7 },
+      stackTraceLimit: 3,
+    };
+  }
+
+  #submit(w: Waiter): void {
+    const list = this.#batch.get(w.queue) ?? [];
+    list.push(w);
+    this.#batch.set(w.queue, list);
+    if (list.length === 1) setTimeout(() => this.#flush(), 0);
+  }
+
+  /** Re-check jobs whose events may have been lost (e.g. Redis restarted without persistence). */
+  async #check(): Promise<void> {
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      await this.#checkAll();
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  async #checkAll(): Promise<void> {
+    const now = Date.now();
+    for (const w of [...this.#waiters.values()]) {
+      if (!w.submitted || now - w.checkedAt < this.config.pollMs) continue;
+      w.checkedAt = now;
+      try {
+        const queue = await this.#queue(w.queue);
+        const job = await queue.getJob(w.jobId);
+        if (!job) {
+          this.warn(
+            `step ${w.data.task.step} (job ${w.jobId}) vanished from Redis; submitting it again`,
+          );
+          w.submitted = false;
+          this.#submit(w);
+          continue;
+        }
+        const state = await job.getState();
+        if (state === "completed") this.#settle(w, job.returnvalue as StepJobResult);
+        else if (state === "failed") await this.#fail(w, job.failedReason, job);
+      } catch (err) {
+        this.warn(`checking job ${w.jobId} failed: ${describeError(err)}`);
+      }
+    }
+  }
+
+  /** Submit one step attempt and wait for its result. */
+  #dispatch(
+    task: StepTask,
+    step: Step,
+    signal: AbortSignal,
+    run: RunContext,
+  ): Promise<StepTaskResult> {
+    const { source, hash, resources } = run;
+    const queue = queueFor(step.options.resources ?? resources, this.config.queue);
+    const jobId = `${task.runId}|${task.step}|${task.attempt}|${this.#session}`;
+    const data: StepJobData = { v: 1, task, source, pipelineHash: hash, driver: this.#driver };
+    return new Promise<StepTaskResult>((resolve, reject) => {
+      const w: Waiter = {
+        jobId,
+        queue,
+        data,
+        submitted: false,
+        checkedAt: Date.now(),
+        resolve,
+        reject,
+      };
+      this.#waiters.set(jobId, w);
+      signal.addEventListener("abort", () => {
+        if (!this.#waiters.delete(jobId)) return;
+        reject(signal.reason);
+        this.#cancel(w, describeError(signal.reason)).catch(() => {});
+      }, { once: true });
+      this.#submit(w);
+      this.#watchdog ??= setInterval(() => {
+        if (this.#waiters.size) this.#check();
+      }, Math.max(250, Math.floor(this.config.pollMs / 2)));
+      Deno.unrefTimer(this.#watchdog);
+    });
+  }
+
+  /** Remove a waiting job, or ask its worker to abort it. */
+  async #cancel(w: Waiter, reason: string): Promise<void> {
+    if (!w.submitted) return;
+    const queue = await this.#queue(w.queue);
+    const removed = await queue.remove(w.jobId).catch(() => 0);
+    if (!removed) {
+      await this.client().publish(
+        cancelChannel(this.config.prefix),
+        JSON.stringify({ jobId: w.jobId, reason }),
+      );
+    }
+  }
+
+  override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
+    const source = pipeline.source;
+    if (!source) {
+      throw new ComponentError(
+        `queue orchestrator: pipeline "${pipeline.name}" has no source module, so workers cannot import it`,
+        {
+          hint: "create it with new Pipeline(name, { source: import.meta.url }), or run it with " +
+            "`flowyml run path/to/pipeline.ts`",
+        },
+      );
+    }
+    const stack = options.stack;
+    this.#stack = stack;
+    const hash = pipelineHash(pipeline);
+    const runId = options.resumeRunId ?? newRunId(pipeline.name);
+    let recorded!: () => void;
+    const isRecorded = new Promise<void>((r) => (recorded = r));
+    const run = executeRun(pipeline, {
+      ...options,
+      concurrency: options.concurrency ?? this.config.maxInFlight,
+      runId,
+      onRecorded: recorded,
+      dispatch: (task, step, signal) =>
+        this.#dispatch(task, step, signal, { source, hash, resources: options.resources }),
+    });
+    this.#runs.set(runId, run);
+    this.#active++;
+    // Connections close when no run is active, so a script using Pipeline.run() can exit.
+    run.catch(() => {}).finally(() => {
+      if (--this.#active === 0) this.close().catch(() => {});
+    });
+    await Promise.race([isRecorded, run]);
+    return runId;
+  }
+
+  override async getRunStatus(runId: string): Promise<RunStatus> {
+    const r = await this.#stack?.metadataStore.getRun(runId);
+    if (!r) throw new ComponentError(`queue orchestrator: unknown run ${runId}`);
+    return r.status;
+  }
+
+  override waitForRun(runId: string): Promise<RunResult> {
+    const p = this.#runs.get(runId);
+    if (!p) {
+      return Promise.reject(
+        new ComponentError(`queue orchestrator: run ${runId} was not started by this process`, {
+          hint: "use `flowyml runs show <id>`, or `flowyml runs resume <id>` to continue it",
+        }),
+      );
+    }
+    return p.finally(() => this.#runs.delete(runId));
+  }
+
+  /** This orchestrator's own Redis client (liveness queries, cancel messages), opened on first use. */
+  client(): Redis {
+    if (!this.#redis) {
+      this.#redis = new Redis(redisConnection(this.config.redis));
+      this.#redis.on("error", () => {}); // reconnects by itself; callers see command errors
+    }
+    return this.#redis;
+  }
+
+  override async validate(): Promise<boolean> {
+    const where = redactRedisUrl(this.config.redis);
+    const ping = this.client().ping();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer within 5 s")), 5_000);
+    });
+    try {
+      await Promise.race([ping, timeout]);
+    } catch (err) {
+      throw new FlowymlError(
+        `queue orchestrator: cannot reach Redis at ${where}: ${describeError(err)}`,
+        {
+          hint: "start redis-server there, or fix orchestrator.redis in flowyml.yaml",
+          cause: err,
+        },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    return true;
+  }
+
+  override toDict(): Record<string, unknown> {
+    const { name: _, ...rest } = this.config;
+    return { type: "queue", ...rest, redis: redactRedisUrl(this.config.redis) };
+  }
+
+  override async close(): Promise<void> {
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+    // Detach everything first, so a new run or query opens fresh connections meanwhile.
+    const events = [...this.#events.values()];
+    const queues = [...this.#queues.values()];
+    const redis = this.#redis;
+    this.#events.clear();
+    this.#queues.clear();
+    this.#redis = undefined;
+    for (const e of events) await (await e.catch(() => undefined))?.close().catch(() => {});
+    for (const q of queues) await (await q.catch(() => undefined))?.close().catch(() => {});
+    await redis?.quit().catch(() => redis.disconnect());
+  }
+}

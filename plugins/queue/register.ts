@@ -1,0 +1,21 @@
+/**
+ * Lazy registration of `QueueOrchestrator` (`type: queue`): the config
+ * schema is known at once, `npm:bullmq` loads on first use.
+ * @module
+ */
+import type { ComponentClass } from "../../kernel/component.ts";
+import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { queueOrchestratorSchema } from "./config.ts";
+
+/** Register the queue orchestrator lazily. */
+export function register(reg: ComponentRegistry): void {
+  if (reg.entry("orchestrator", "queue")) return;
+  reg.registerLazy({
+    kind: "orchestrator",
+    type: "queue",
+    origin: "builtin",
+    description: "scale out: steps run on `flowyml worker` processes through BullMQ on Redis",
+    schema: queueOrchestratorSchema,
+    load: async () => (await import("./orchestrator.ts")).QueueOrchestrator as ComponentClass,
+  });
+}

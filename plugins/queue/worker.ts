@@ -1,0 +1,375 @@
+/**
+ * `QueueWorker`: the process behind `flowyml worker`. It takes step jobs
+ * from BullMQ queues, imports the run's pipeline module by the driver's
+ * specifier (refusing a different code version), runs the step with the
+ * kernel's `runStepTask` against the shared artifact store, and returns only
+ * artifact references. It logs one line per step, keeps a liveness record
+ * in Redis (a key with a TTL, renewed by heartbeats) and, on `stop()`, lets
+ * running steps finish for a grace period and then hands them back to the
+ * queue for another worker.
+ * @module
+ */
+import { type Job, WaitingError, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import process from "node:process";
+import type { StackLike } from "../../kernel/contracts.ts";
+import { describeError, FlowymlError, StepTimeoutError } from "../../kernel/errors.ts";
+import { runStepTask } from "../../kernel/step_runner.ts";
+import {
+  cancelChannel,
+  processId,
+  type QueueConfig,
+  redisConnection,
+  type StepJobData,
+  type StepJobResult,
+  workerKey,
+} from "./config.ts";
+import { loadPipeline } from "./pipeline_loader.ts";
+
+/** Options of {@linkcode QueueWorker}. */
+export interface QueueWorkerOptions {
+  /** Queues to take steps from (default: the config's `queues`, else its `queue`). */
+  queues?: string[];
+  /** Steps run at once across all queues (default: the config's `concurrency`). */
+  concurrency?: number;
+  /** Worker id shown in `workers list` and recorded on step runs (default `host:pid`). */
+  id?: string;
+  /** Where log lines go (default: stdout). */
+  log?: (line: string) => void;
+}
+
+/** A step a worker is running, as published in its liveness record. */
+export interface CurrentStep {
+  jobId: string;
+  runId: string;
+  step: string;
+  attempt: number;
+  since: number;
+}
+
+/** A worker's liveness record in Redis. */
+export interface WorkerInfo {
+  id: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  state: "running" | "draining";
+  startedAt: number;
+  heartbeatAt: number;
+  done: number;
+  failed: number;
+  handedBack: number;
+  steps: CurrentStep[];
+}
+
+const HANDBACK = Symbol("handback");
+
+interface Active extends CurrentStep {
+  ctl: AbortController;
+}
+
+/** Takes step jobs from the queues and runs them. */
+export class QueueWorker {
+  readonly id: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly config: QueueConfig;
+  readonly stack: StackLike;
+  #log: (line: string) => void;
+  #workers: Worker[] = [];
+  #active = new Map<string, Active>();
+  #redis?: Redis;
+  #sub?: Redis;
+  #beat?: ReturnType<typeof setInterval>;
+  #dirty?: ReturnType<typeof setTimeout>;
+  #started = Date.now();
+  #stats = { done: 0, failed: 0, handedBack: 0 };
+  #stopping?: Promise<void>;
+  #draining = false;
+  #stopped = false;
+  #slots: number;
+  #slotWaiters: (() => void)[] = [];
+
+  constructor(stack: StackLike, config: QueueConfig, options: QueueWorkerOptions = {}) {
+    this.stack = stack;
+    this.config = config;
+    this.queues = options.queues?.length ? options.queues : (config.queues ?? [config.queue]);
+    this.concurrency = options.concurrency ?? config.concurrency;
+    this.id = options.id ?? processId();
+    this.#slots = this.concurrency;
+    this.#log = options.log ?? ((line) => console.log(line));
+  }
+
+  /** Connect, announce liveness and start taking steps. */
+  async start(): Promise<void> {
+    const conn = redisConnection(this.config.redis);
+    this.#redis = new Redis(conn);
+    this.#redis.on("error", () => {}); // ioredis reconnects; heartbeats resume then
+    this.#sub = new Redis(conn);
+    this.#sub.on("error", () => {});
+    this.#sub.on("message", (_ch: string, msg: string) => this.#onCancel(msg));
+    await this.#sub.subscribe(cancelChannel(this.config.prefix));
+    for (const q of this.queues) {
+      const w = new Worker<StepJobData, StepJobResult>(
+        q,
+        (job, token, signal) => this.#process(job, token, signal),
+        {
+          connection: conn,
+          prefix: this.config.prefix,
+          concurrency: this.concurrency,
+          lockDuration: this.config.lockDurationMs,
+          stalledInterval: this.config.stalledIntervalMs,
+          maxStalledCount: this.config.maxStalledCount,
+          drainDelay: 1,
+          name: this.id,
+        },
+      );
+      let last = 0;
+      w.on("error", (e) => {
+        if (Date.now() - last < 5_000) return; // one line per outage, not per reconnect attempt
+        last = Date.now();
+        this.#log(`${ts()} ${this.id} redis error on queue ${q}: ${describeError(e)}`);
+      });
+      this.#workers.push(w);
+    }
+    await Promise.all(this.#workers.map((w) => w.waitUntilReady()));
+    await this.#heartbeat();
+    this.#beat = setInterval(() => this.#heartbeat().catch(() => {}), this.config.heartbeatMs);
+    this.#log(
+      `${ts()} ${this.id} worker started: queues=${
+        this.queues.join(",")
+      } concurrency=${this.concurrency} ` +
+        `stack=${this.stack.name} lock=${this.config.lockDurationMs}ms`,
+    );
+  }
+
+  /** Steps running now. */
+  current(): CurrentStep[] {
+    return [...this.#active.values()].map(({ ctl: _, ...c }) => c);
+  }
+
+  /** This worker's liveness record. */
+  info(): WorkerInfo {
+    return {
+      id: this.id,
+      pid: Deno.pid,
+      queues: this.queues,
+      concurrency: this.concurrency,
+      state: this.#draining ? "draining" : "running",
+      startedAt: this.#started,
+      heartbeatAt: Date.now(),
+      ...this.#stats,
+      steps: this.current(),
+    };
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (!this.#redis || this.#stopped) return;
+    const ttl = this.config.heartbeatMs * 3;
+    await this.#redis.set(
+      workerKey(this.config.prefix, this.id),
+      JSON.stringify(this.info()),
+      "PX",
+      ttl,
+    );
+  }
+
+  /** Publish the liveness record soon (coalesces bursts of step changes). */
+  #touch(): void {
+    this.#dirty ??= setTimeout(() => {
+      this.#dirty = undefined;
+      this.#heartbeat().catch(() => {});
+    }, 100);
+  }
+
+  #onCancel(msg: string): void {
+    try {
+      const { jobId, reason } = JSON.parse(msg) as { jobId: string; reason?: string };
+      const a = this.#active.get(jobId);
+      if (a) {
+        a.ctl.abort(
+          new FlowymlError(
+            `step "${a.step}" was cancelled by its driver: ${reason ?? "no reason"}`,
+          ),
+        );
+      }
+    } catch {
+      // not ours
+    }
+  }
+
+  async #slot(): Promise<void> {
+    if (this.queues.length === 1) return; // BullMQ's own concurrency bounds one queue
+    if (this.#slots > 0) {
+      this.#slots--;
+      return;
+    }
+    await new Promise<void>((r) => this.#slotWaiters.push(r));
+  }
+
+  #release(): void {
+    if (this.queues.length === 1) return;
+    const next = this.#slotWaiters.shift();
+    if (next) next();
+    else this.#slots++;
+  }
+
+  async #handBack(job: Job<StepJobData>, token: string | undefined): Promise<never> {
+    await job.moveToWait(token);
+    this.#stats.handedBack++;
+    throw new WaitingError();
+  }
+
+  async #process(
+    job: Job<StepJobData>,
+    token: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<StepJobResult> {
+    const d = job.data;
+    const { task } = d;
+    if (this.#draining) return await this.#handBack(job, token);
+    await this.#slot();
+    const t0 = performance.now();
+    const ctl = new AbortController();
+    const a: Active = {
+      jobId: job.id!,
+      runId: task.runId,
+      step: task.step,
+      attempt: task.attempt,
+      since: Date.now(),
+      ctl,
+    };
+    this.#active.set(a.jobId, a);
+    this.#touch();
+    const onAbort = () => ctl.abort(signal?.reason ?? new Error("cancelled"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (task.timeoutMs) {
+      timer = setTimeout(
+        () => ctl.abort(new StepTimeoutError(task.step, task.timeoutMs!)),
+        task.timeoutMs,
+      );
+    }
+    const line = (status: string, extra = "") =>
+      this.#log(
+        `${ts()} ${this.id} ${status} run=${task.runId} step=${task.step} attempt=${task.attempt} ` +
+          `${Math.round(performance.now() - t0)}ms${extra}`,
+      );
+    try {
+      const { pipeline, hash, steps } = await loadPipeline(d.source);
+      if (hash !== d.pipelineHash) {
+        throw new FlowymlError(
+          `worker ${this.id} refuses step "${task.step}": its pipeline module ${d.source} has hash ` +
+            `${hash.slice(0, 12)}, but run ${task.runId} was started with ${
+              d.pipelineHash.slice(0, 12)
+            }`,
+          { hint: "deploy the driver's code version to this worker and restart `flowyml worker`" },
+        );
+      }
+      const step = steps.get(task.step);
+      if (!step) {
+        throw new FlowymlError(
+          `pipeline "${pipeline.name}" in ${d.source} has no step "${task.step}"`,
+        );
+      }
+      const aborted = new Promise<never>((_, reject) => {
+        const fail = () => reject(ctl.signal.reason);
+        if (ctl.signal.aborted) fail();
+        else ctl.signal.addEventListener("abort", fail, { once: true });
+      });
+      aborted.catch(() => {});
+      const res = await Promise.race([
+        runStepTask(step, task, {
+          store: this.stack.artifactStore,
+          executor: this.stack.executor,
+          signal: ctl.signal,
+          worker: this.id,
+          log: (m) => this.#log(`${ts()} ${this.id} [${task.runId} ${task.step}] ${m}`),
+        }),
+        aborted,
+      ]);
+      this.#stats.done++;
+      line("ok");
+      return { outputs: res.outputs, readParams: res.readParams, worker: this.id };
+    } catch (err) {
+      if (ctl.signal.reason === HANDBACK) {
+        line("handed-back");
+        return await this.#handBack(job, token);
+      }
+      this.#stats.failed++;
+      line("failed", ` error=${JSON.stringify(describeError(err).split("\n")[0])}`);
+      const e = err instanceof Error ? err : new Error(String(err));
+      e.stack = `${e.stack ?? `${e.name}: ${e.message}`}\n    on flowyml worker ${this.id}`;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      this.#active.delete(a.jobId);
+      this.#release();
+      this.#touch();
+    }
+  }
+
+  /**
+   * Stop taking steps; let running ones finish for `graceMs` (default: the
+   * config's `graceMs`), then hand the rest back to the queue. Resolves once
+   * every BullMQ worker is closed and the liveness record is removed.
+   */
+  stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.#stopping) {
+      // A second stop hands running steps back at once.
+      for (const a of this.#active.values()) a.ctl.abort(HANDBACK);
+      return this.#stopping;
+    }
+    this.#stopping = (async () => {
+      this.#draining = true;
+      const grace = options.graceMs ?? this.config.graceMs;
+      if (this.#active.size) {
+        this.#log(
+          `${ts()} ${this.id} stopping: ${this.#active.size} step(s) running, grace ${grace}ms`,
+        );
+      }
+      await this.#heartbeat().catch(() => {});
+      const timer = setTimeout(() => {
+        for (const a of this.#active.values()) a.ctl.abort(HANDBACK);
+      }, grace);
+      await Promise.all(this.#workers.map((w) => w.close()));
+      clearTimeout(timer);
+      clearInterval(this.#beat);
+      clearTimeout(this.#dirty);
+      this.#stopped = true;
+      await this.#redis?.del(workerKey(this.config.prefix, this.id)).catch(() => {});
+      await this.#redis?.quit().catch(() => {});
+      await this.#sub?.quit().catch(() => {});
+      this.#log(
+        `${ts()} ${this.id} worker stopped: ${this.#stats.done} done, ${this.#stats.failed} failed, ` +
+          `${this.#stats.handedBack} handed back, cpu ${cpuMs()} ms`,
+      );
+    })();
+    return this.#stopping;
+  }
+}
+
+/** Live workers of a queue deployment, from their liveness records. */
+export async function listWorkers(redis: Redis, prefix: string): Promise<WorkerInfo[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = await redis.scan(cursor, "MATCH", workerKey(prefix, "*"), "COUNT", 200);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== "0");
+  if (!keys.length) return [];
+  const values = await redis.mget(...keys);
+  return values.filter((v): v is string => !!v).map((v) => JSON.parse(v) as WorkerInfo)
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
+}
+
+function ts(): string {
+  return new Date().toISOString();
+}

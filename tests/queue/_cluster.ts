@@ -1,0 +1,140 @@
+/**
+ * Helpers of the scale-out tests: a `cluster` stack on real Redis and
+ * PostgreSQL with a shared artifact folder, and worker/driver processes
+ * spawned as the real deno binary running the worker commands.
+ * @module
+ */
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+/** Entry point running `worker`, `workers list` and `runs resume` (same code as the CLI). */
+export const WORKER_MAIN = fromFileUrl(
+  new URL("../../plugins/queue/worker_main.ts", import.meta.url),
+);
+/** Test driver process (`driver.ts <module> <stack> [params]`). */
+export const DRIVER = fromFileUrl(new URL("./fixtures/driver.ts", import.meta.url));
+
+/** Fixture module path. */
+export function fixture(name: string): string {
+  return fromFileUrl(new URL(`./fixtures/${name}.ts`, import.meta.url));
+}
+
+/** Lock settings the tests use: a dead worker's step is re-run after about 2.5 s. */
+export const TEST_LOCKS = {
+  lockDurationMs: 2000,
+  stalledIntervalMs: 1000,
+  heartbeatMs: 1000,
+  pollMs: 1000,
+};
+
+/** `flowyml.yaml` text of the test `cluster` stack. */
+export function clusterYaml(
+  options: { redis: string; pg?: string; artifacts: string; artifactStore?: string },
+): string {
+  const orch = { type: "queue", redis: options.redis, concurrency: 4, ...TEST_LOCKS };
+  const meta = options.pg
+    ? { type: "postgres", url: options.pg }
+    : { type: "sqlite", path: `${options.artifacts}/../meta.db` };
+  return `stacks:
+  cluster:
+    orchestrator: ${JSON.stringify(orch)}
+    artifact_store: ${
+    options.artifactStore ?? JSON.stringify({ type: "local", path: options.artifacts })
+  }
+    metadata_store: ${JSON.stringify(meta)}
+`;
+}
+
+/** A spawned process whose output lines are collected. */
+export class Proc {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  readonly name: string;
+  readonly done: Promise<Deno.CommandStatus>;
+  #pumps: Promise<void>[];
+
+  constructor(name: string, args: string[], env: Record<string, string>) {
+    this.name = name;
+    this.child = new Deno.Command(Deno.execPath(), {
+      args,
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#pumps = [this.#pump(this.child.stdout), this.#pump(this.child.stderr)];
+    this.done = this.child.status.then(async (s) => {
+      await Promise.all(this.#pumps);
+      return s;
+    });
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let buf = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      this.lines.push(...parts);
+    }
+    if (buf) this.lines.push(buf);
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Send a signal if the process still runs. */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+  }
+
+  /** Output so far, for failure messages. */
+  text(): string {
+    return this.lines.join("\n");
+  }
+}
+
+/** Spawn a worker process with a fixed id. */
+export function spawnWorker(id: string, config: string, extra: string[] = []): Proc {
+  return new Proc(id, [
+    "run",
+    "-A",
+    WORKER_MAIN,
+    "worker",
+    "--stack",
+    "cluster",
+    "--id",
+    id,
+    ...extra,
+  ], {
+    FLOWYML_CONFIG: config,
+  });
+}
+
+/** Wait until `cond` holds, polling every 50 ms. */
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  ms: number,
+  what: string,
+): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  while (true) {
+    const v = await cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Lines of a marker file written by fixture steps (empty when missing). */
+export async function marks(dir: string, step: string): Promise<string[]> {
+  try {
+    return (await Deno.readTextFile(`${dir}/${step}.log`)).trim().split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
