@@ -11,6 +11,7 @@
  *   directly or by `{ env: NAME }`; never in `toDict()` or error messages.
  * @module
  */
+import { normalizePrefix, objectKey } from "../_object/keys.ts";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import { join } from "node:path";
@@ -63,15 +64,12 @@ export class GCSArtifactStore extends ArtifactStore {
     return this.#cfg.bucket;
   }
   get prefix(): string {
-    return this.#cfg.prefix.replace(/^\/+|\/+$/g, "");
+    return normalizePrefix(this.#cfg.prefix);
   }
 
   /** Object name of a store path. */
   key(path: string): string {
-    if (path.startsWith("/") || path.split("/").some((s) => s === ".." || s === ".")) {
-      throw new FlowymlError(`artifact path "${path}" must be relative without . or .. segments`);
-    }
-    return this.prefix ? `${this.prefix}/${path}` : path;
+    return objectKey(this.#cfg.prefix, path);
   }
 
   override uriFor(path: string): string {

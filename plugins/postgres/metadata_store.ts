@@ -31,13 +31,20 @@ import type {
 } from "../../kernel/records.ts";
 import { postgresMetadataStoreSchema } from "./config.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import {
+  decodeJsonValue,
+  type Row,
+  toArtifact,
+  toAudit,
+  toCacheEntry,
+  toLineage,
+  toRun,
+  toStepRun,
+} from "../_sql/rows.ts";
 
 export { postgresMetadataStoreSchema };
 
-type Row = Record<string, unknown>;
 type Sql = postgres.Sql;
-const num = (v: unknown) => (v == null ? undefined : Number(v));
-const str = (v: unknown) => (v == null ? undefined : String(v));
 
 /** The URL with its password replaced by `***`. */
 export function redactUrl(url: string): string {
@@ -213,7 +220,7 @@ export class PostgresMetadataStore extends MetadataStore {
 
   override async getRun(runId: string): Promise<RunRecord | undefined> {
     const rows = await this.#q((sql) => sql`SELECT * FROM runs WHERE run_id = ${runId}`);
-    return rows[0] ? toRun(rows[0]) : undefined;
+    return rows[0] ? toRun(rows[0], decodeJsonValue) : undefined;
   }
 
   override async listRuns(q: RunQuery = {}): Promise<RunRecord[]> {
@@ -223,7 +230,7 @@ export class PostgresMetadataStore extends MetadataStore {
           AND (${q.status ?? null}::text IS NULL OR status = ${q.status ?? null})
         ORDER BY started_at DESC, run_id DESC LIMIT ${q.limit ?? 50}`
     );
-    return rows.map(toRun);
+    return rows.map((r) => toRun(r, decodeJsonValue));
   }
 
   override async upsertStepRun(s: StepRunRecord): Promise<void> {
@@ -246,21 +253,7 @@ export class PostgresMetadataStore extends MetadataStore {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM step_runs WHERE run_id = ${runId} ORDER BY seq`
     );
-    return rows.map((r) => ({
-      runId: String(r.run_id),
-      step: String(r.step),
-      status: r.status as StepRunRecord["status"],
-      startedAt: num(r.started_at),
-      endedAt: num(r.ended_at),
-      durationMs: num(r.duration_ms),
-      cached: r.cached === true,
-      attempts: Number(r.attempts),
-      error: str(r.error),
-      errorStack: str(r.error_stack),
-      worker: str(r.worker),
-      cacheKey: str(r.cache_key),
-      outputs: (r.outputs ?? undefined) as StepRunRecord["outputs"],
-    }));
+    return rows.map((r) => toStepRun(r, decodeJsonValue));
   }
 
   override async recordArtifact(a: ArtifactRecord): Promise<void> {
@@ -279,19 +272,7 @@ export class PostgresMetadataStore extends MetadataStore {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM artifacts WHERE run_id = ${runId} ORDER BY created_at, name`
     );
-    return rows.map((r) => ({
-      runId: String(r.run_id),
-      step: String(r.step),
-      name: String(r.name),
-      hash: String(r.hash),
-      path: String(r.path),
-      uri: String(r.uri),
-      size: Number(r.size),
-      serializer: String(r.serializer),
-      serializerVersion: Number(r.serializer_version),
-      meta: (r.meta ?? undefined) as ArtifactRecord["meta"],
-      createdAt: Number(r.created_at),
-    }));
+    return rows.map((r) => toArtifact(r, decodeJsonValue));
   }
 
   override async recordLineage(edges: LineageEdge[]): Promise<void> {
@@ -320,14 +301,7 @@ export class PostgresMetadataStore extends MetadataStore {
           AND (${q.hash ?? null}::text IS NULL OR hash = ${q.hash ?? null})
         ORDER BY id`
     );
-    return rows.map((r) => ({
-      runId: String(r.run_id),
-      step: String(r.step),
-      direction: r.direction as LineageEdge["direction"],
-      name: String(r.name),
-      hash: String(r.hash),
-      uri: String(r.uri),
-    }));
+    return rows.map(toLineage);
   }
 
   override async putCacheEntry(e: CacheEntry): Promise<void> {
@@ -342,15 +316,7 @@ export class PostgresMetadataStore extends MetadataStore {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM cache_entries WHERE key = ${key} ORDER BY id DESC LIMIT 20`
     );
-    return rows.map((r) => ({
-      key: String(r.key),
-      step: String(r.step),
-      runId: String(r.run_id),
-      paramHashes: (r.param_hashes ?? {}) as Record<string, string>,
-      readAllParams: r.read_all === true,
-      outputs: (r.outputs ?? {}) as CacheEntry["outputs"],
-      createdAt: Number(r.created_at),
-    }));
+    return rows.map((r) => toCacheEntry(r, decodeJsonValue));
   }
 
   override async recordAudit(events: AuditEvent[]): Promise<void> {
@@ -371,37 +337,13 @@ export class PostgresMetadataStore extends MetadataStore {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM audit WHERE run_id = ${runId} ORDER BY id`
     );
-    return rows.map((r) => ({
-      runId: String(r.run_id),
-      actor: String(r.actor),
-      op: String(r.op),
-      resource: String(r.resource),
-      allowed: r.allowed === true,
-      detail: str(r.detail),
-      at: Number(r.at),
-    }));
+    return rows.map(toAudit);
   }
 }
 
 // deno-lint-ignore no-explicit-any
 function json(sql: Sql, v: unknown): any {
   return v === undefined || v === null ? null : sql.json(v as postgres.JSONValue);
-}
-
-function toRun(r: Row): RunRecord {
-  return {
-    runId: String(r.run_id),
-    pipeline: String(r.pipeline),
-    status: r.status as RunRecord["status"],
-    stack: String(r.stack),
-    params: (r.params ?? {}) as Record<string, unknown>,
-    startedAt: Number(r.started_at),
-    endedAt: num(r.ended_at),
-    error: str(r.error),
-    pipelineHash: str(r.pipeline_hash),
-    image: str(r.image),
-    extra: (r.extra ?? undefined) as Record<string, unknown> | undefined,
-  };
 }
 
 /**

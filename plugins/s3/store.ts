@@ -14,6 +14,7 @@
  * - Secrets never appear in `toDict()` or error messages.
  * @module
  */
+import { normalizePrefix, objectKey } from "../_object/keys.ts";
 import { Buffer } from "node:buffer";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
@@ -105,15 +106,12 @@ export class S3ArtifactStore extends ArtifactStore {
   }
   /** Key prefix (no trailing slash). */
   get prefix(): string {
-    return this.#cfg.prefix.replace(/^\/+|\/+$/g, "");
+    return normalizePrefix(this.#cfg.prefix);
   }
 
   /** Object key of a store path. */
   key(path: string): string {
-    if (path.startsWith("/") || path.split("/").some((s) => s === ".." || s === ".")) {
-      throw new FlowymlError(`artifact path "${path}" must be relative without . or .. segments`);
-    }
-    return this.prefix ? `${this.prefix}/${path}` : path;
+    return objectKey(this.#cfg.prefix, path);
   }
 
   override uriFor(path: string): string {

@@ -21,6 +21,16 @@ import type {
   StepRunRecord,
 } from "../../kernel/records.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import {
+  decodeJsonText,
+  type Row,
+  toArtifact,
+  toAudit,
+  toCacheEntry,
+  toLineage,
+  toRun,
+  toStepRun,
+} from "../_sql/rows.ts";
 
 /** Config schema of the SQLite metadata store. */
 export const sqliteMetadataStoreSchema = z.object({
@@ -31,10 +41,7 @@ export const sqliteMetadataStoreSchema = z.object({
   ),
 }).strict();
 
-type Row = Record<string, unknown>;
 const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
-const pj = <T>(v: unknown): T | undefined => (v == null ? undefined : JSON.parse(String(v)) as T);
-const num = (v: unknown) => (v == null ? undefined : Number(v));
 
 /** Tracks runs in SQLite. */
 export class SQLiteMetadataStore extends MetadataStore {
@@ -189,7 +196,7 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   override getRun(runId: string): Promise<RunRecord | undefined> {
     const rows = this.#all("SELECT * FROM runs WHERE run_id = ?", runId);
-    return Promise.resolve(rows[0] ? toRun(rows[0]) : undefined);
+    return Promise.resolve(rows[0] ? toRun(rows[0], decodeJsonText) : undefined);
   }
 
   override listRuns(q: RunQuery = {}): Promise<RunRecord[]> {
@@ -200,7 +207,7 @@ export class SQLiteMetadataStore extends MetadataStore {
       q.status ?? null,
       q.limit ?? 50,
     );
-    return Promise.resolve(rows.map(toRun));
+    return Promise.resolve(rows.map((r) => toRun(r, decodeJsonText)));
   }
 
   override upsertStepRun(s: StepRunRecord): Promise<void> {
@@ -231,21 +238,7 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   override listStepRuns(runId: string): Promise<StepRunRecord[]> {
     const rows = this.#all("SELECT * FROM step_runs WHERE run_id = ? ORDER BY seq", runId);
-    return Promise.resolve(rows.map((r) => ({
-      runId: String(r.run_id),
-      step: String(r.step),
-      status: r.status as StepRunRecord["status"],
-      startedAt: num(r.started_at),
-      endedAt: num(r.ended_at),
-      durationMs: num(r.duration_ms),
-      cached: Number(r.cached) === 1,
-      attempts: Number(r.attempts),
-      error: (r.error as string) ?? undefined,
-      errorStack: (r.error_stack as string) ?? undefined,
-      worker: (r.worker as string) ?? undefined,
-      cacheKey: (r.cache_key as string) ?? undefined,
-      outputs: pj(r.outputs),
-    })));
+    return Promise.resolve(rows.map((r) => toStepRun(r, decodeJsonText)));
   }
 
   override recordArtifact(a: ArtifactRecord): Promise<void> {
@@ -272,19 +265,7 @@ export class SQLiteMetadataStore extends MetadataStore {
       "SELECT * FROM artifacts WHERE run_id = ? ORDER BY created_at, name",
       runId,
     );
-    return Promise.resolve(rows.map((r) => ({
-      runId: String(r.run_id),
-      step: String(r.step),
-      name: String(r.name),
-      hash: String(r.hash),
-      path: String(r.path),
-      uri: String(r.uri),
-      size: Number(r.size),
-      serializer: String(r.serializer),
-      serializerVersion: Number(r.serializer_version),
-      meta: pj(r.meta),
-      createdAt: Number(r.created_at),
-    })));
+    return Promise.resolve(rows.map((r) => toArtifact(r, decodeJsonText)));
   }
 
   override recordLineage(edges: LineageEdge[]): Promise<void> {
@@ -308,14 +289,7 @@ export class SQLiteMetadataStore extends MetadataStore {
       q.runId ?? null,
       q.hash ?? null,
     );
-    return Promise.resolve(rows.map((r) => ({
-      runId: String(r.run_id),
-      step: String(r.step),
-      direction: r.direction as LineageEdge["direction"],
-      name: String(r.name),
-      hash: String(r.hash),
-      uri: String(r.uri),
-    })));
+    return Promise.resolve(rows.map(toLineage));
   }
 
   override putCacheEntry(e: CacheEntry): Promise<void> {
@@ -338,15 +312,7 @@ export class SQLiteMetadataStore extends MetadataStore {
       "SELECT * FROM cache_entries WHERE key = ? ORDER BY id DESC LIMIT 20",
       key,
     );
-    return Promise.resolve(rows.map((r) => ({
-      key: String(r.key),
-      step: String(r.step),
-      runId: String(r.run_id),
-      paramHashes: pj<Record<string, string>>(r.param_hashes) ?? {},
-      readAllParams: Number(r.read_all) === 1,
-      outputs: pj(r.outputs) ?? {},
-      createdAt: Number(r.created_at),
-    })));
+    return Promise.resolve(rows.map((r) => toCacheEntry(r, decodeJsonText)));
   }
 
   /** One transaction per step. Synchronous inside, so concurrent steps cannot interleave. */
@@ -384,32 +350,8 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   override listAudit(runId: string): Promise<AuditEvent[]> {
     const rows = this.#all("SELECT * FROM audit WHERE run_id = ? ORDER BY id", runId);
-    return Promise.resolve(rows.map((r) => ({
-      runId: String(r.run_id),
-      actor: String(r.actor),
-      op: String(r.op),
-      resource: String(r.resource),
-      allowed: Number(r.allowed) === 1,
-      detail: (r.detail as string) ?? undefined,
-      at: Number(r.at),
-    })));
+    return Promise.resolve(rows.map(toAudit));
   }
-}
-
-function toRun(r: Row): RunRecord {
-  return {
-    runId: String(r.run_id),
-    pipeline: String(r.pipeline),
-    status: r.status as RunRecord["status"],
-    stack: String(r.stack),
-    params: pj(r.params) ?? {},
-    startedAt: Number(r.started_at),
-    endedAt: num(r.ended_at),
-    error: (r.error as string) ?? undefined,
-    pipelineHash: (r.pipeline_hash as string) ?? undefined,
-    image: (r.image as string) ?? undefined,
-    extra: pj(r.extra),
-  };
 }
 
 /** Apply pending migrations in one immediate transaction (safe across processes). */
