@@ -29,9 +29,22 @@ import { startRedis } from "../tests/services/redis.ts";
 const JOBS = 1000;
 const WORKERS = 2;
 const CONCURRENCY = 10;
-const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 3);
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 5);
+const WARMUP = Number(Deno.env.get("WARMUP") ?? 1);
+let redisPid = 0;
+/**
+ * Where the artifact stores and metadata databases go: tmpfs by default, so the
+ * disk traffic of other processes on a shared machine does not swamp the
+ * measurement; `BENCH_DIR=/tmp` measures on disk.
+ */
+const BENCH_DIR = Deno.env.get("BENCH_DIR") ??
+  (await Deno.stat("/dev/shm").then((s) => s.isDirectory, () => false) ? "/dev/shm" : undefined);
 const SELF = fileURLToPath(import.meta.url);
+const STEPS_MODULE = new URL("./queue_bench_steps.ts", import.meta.url).href;
 const WORKER_MAIN = fileURLToPath(new URL("../plugins/queue/worker_main.ts", import.meta.url));
+/** `BENCH_CPU_PROF=dir`: workers write V8 CPU profiles there (run the bench itself with --cpu-prof). */
+const PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
+const PROF = PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}`] : [];
 
 // Raw BullMQ worker process: `queue_bench.ts raw-worker <redisUrl> <queue>`.
 if (Deno.args[0] === "raw-worker") {
@@ -53,6 +66,38 @@ if (Deno.args[0] === "raw-worker") {
     }));
 } else if (import.meta.main) {
   await main();
+}
+
+/** CPU time of a process so far (Linux /proc), for BENCH_VERBOSE; default: redis-server. */
+function procCpuMs(pid = redisPid): number {
+  try {
+    const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in 10 ms ticks
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU of redis-server and of each worker so far. */
+function cpuNow(ps: Deno.ChildProcess[]): number[] {
+  return [procCpuMs(), ...ps.map((p) => procCpuMs(p.pid))];
+}
+
+function verbose(
+  what: string,
+  wallMs: number,
+  cpu0: NodeJS.CpuUsage,
+  others0: number[],
+  ps: Deno.ChildProcess[],
+): void {
+  if (!Deno.env.get("BENCH_VERBOSE")) return;
+  const cpu = process.cpuUsage(cpu0);
+  const [redis, ...workers] = cpuNow(ps).map((v, i) => v - others0[i]);
+  console.log(
+    `    ${what}: ${wallMs.toFixed(0)} ms wall; cpu ms: driver ${
+      ((cpu.user + cpu.system) / 1000).toFixed(0)
+    }, redis-server ${redis}, workers ${workers.join(" + ")}`,
+  );
 }
 
 function spawn(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
@@ -102,10 +147,11 @@ async function stopAll(ps: Deno.ChildProcess[]): Promise<void> {
 }
 
 async function rawRound(url: string, round: number): Promise<number> {
+  if (Deno.env.get("BENCH_ONLY") === "flowyml") return NaN; // profiling the driver alone
   const name = `raw${round}`;
   const ps = Array.from(
     { length: WORKERS },
-    () => spawn(["run", "-A", SELF, "raw-worker", url, name]),
+    () => spawn(["run", "-A", ...PROF, SELF, "raw-worker", url, name]),
   );
   for (const p of ps) drain(await waitLine(p, /ready/));
   const queue = new Queue(name, { connection: redisConnection(url) });
@@ -114,22 +160,39 @@ async function rawRound(url: string, round: number): Promise<number> {
   let done = 0;
   const all = new Promise<void>((r) => events.on("completed", () => ++done === JOBS && r()));
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const others0 = cpuNow(ps);
   await queue.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: "j", data: { i } })));
   await all;
   const rate = JOBS / ((performance.now() - t0) / 1000);
+  verbose("raw", performance.now() - t0, cpu0, others0, ps);
   await events.close();
   await queue.close();
   await stopAll(ps);
   return rate;
 }
 
-async function flowymlRound(yaml: string, config: string, pipeline: Pipeline): Promise<number> {
+/**
+ * One flowyml round. Every round gets an empty artifact store and metadata
+ * database, so each step really writes its output (a warm store would skip
+ * the writes: identical content is stored once).
+ */
+async function flowymlRound(
+  redisUrl: string,
+  dir: string,
+  round: string,
+  pipeline: Pipeline,
+): Promise<number> {
+  const yaml = stackYaml(redisUrl, `${dir}/${round}`);
+  const config = `${dir}/flowyml-${round}.yaml`;
+  await Deno.writeTextFile(config, yaml);
   const ps = Array.from(
     { length: WORKERS },
     (_, i) =>
       spawn([
         "run",
         "-A",
+        ...PROF,
         WORKER_MAIN,
         "worker",
         "--stack",
@@ -145,16 +208,28 @@ async function flowymlRound(yaml: string, config: string, pipeline: Pipeline): P
   const outs: Promise<void>[] = [];
   for (const p of ps) outs.push(echoStopped(await waitLine(p, /worker started/)));
   const stack = await buildStack(parseConfig(yaml), "cluster");
+  await stack.metadataStore.validate(); // open and migrate before timing, like raw's connections
+  await stack.artifactStore.validate();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const res = await pipeline.run({ stack });
-  const rate = JOBS / ((performance.now() - t0) / 1000);
-  const cpu = process.cpuUsage(cpu0);
+  const others0 = cpuNow(ps);
+  const at: Record<string, number> = {};
+  const res = await pipeline.run({
+    stack,
+    onEvent: (e) => {
+      const t = performance.now() - t0;
+      if (e.type === "step_started") at.firstStart ??= t;
+      else if (e.type === "step_finished") at.lastFinish = t;
+    },
+  });
+  const wall = performance.now() - t0;
+  const rate = JOBS / (wall / 1000);
+  verbose("flowyml", wall, cpu0, others0, ps);
   if (Deno.env.get("BENCH_VERBOSE")) {
     console.log(
-      `    driver: ${(performance.now() - t0).toFixed(0)} ms wall, ${
-        ((cpu.user + cpu.system) / 1000).toFixed(0)
-      } ms cpu`,
+      `    flowyml phases: run set up ${at.firstStart.toFixed(0)} ms, steps ${
+        (at.lastFinish - at.firstStart).toFixed(0)
+      } ms, results ${(wall - at.lastFinish).toFixed(0)} ms`,
     );
   }
   if (res.status !== "completed") throw new Error(`bench run failed: ${res.error}`);
@@ -204,40 +279,69 @@ async function restartLatency(yaml: string, config: string, marks: string): Prom
   return latency;
 }
 
-async function main(): Promise<void> {
-  const redis = await startRedis();
-  const dir = await Deno.makeTempDir({ prefix: "flowyml-qbench-" });
-  try {
-    const yaml = `stacks:
+function printThroughput(raw: number[], fly: number[]): void {
+  const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const ratio = med(fly) / med(raw);
+  const paired = med(fly.map((f, i) => f / raw[i]));
+  console.log(
+    `throughput (median of ${ROUNDS}): flowyml ${med(fly).toFixed(0)} steps/s vs raw BullMQ ` +
+      `${med(raw).toFixed(0)} jobs/s = ${(ratio * 100).toFixed(0)}% (median of per-round ` +
+      `ratios ${(paired * 100).toFixed(0)}%; target >= 50%) ${ratio >= 0.5 ? "OK" : "MISSED"}`,
+  );
+}
+
+/** The bench's flowyml.yaml; `extra` adds orchestrator options. */
+function stackYaml(redisUrl: string, dir: string, extra = ""): string {
+  return `stacks:
   cluster:
-    orchestrator: { type: queue, redis: "${redis.url}", concurrency: ${CONCURRENCY}, maxInFlight: 1000, lockDurationMs: 2000, stalledIntervalMs: 1000 }
+    orchestrator: { type: queue, redis: "${redisUrl}", concurrency: ${CONCURRENCY}, maxInFlight: ${JOBS}, preload: ["${STEPS_MODULE}"]${extra} }
     artifact_store: { type: local, path: ${dir}/artifacts }
     metadata_store: { type: sqlite, path: ${dir}/meta.db }
 `;
-    const config = `${dir}/flowyml.yaml`;
-    await Deno.writeTextFile(config, yaml);
-    const pipeline = (await import("./queue_bench_steps.ts")).default as Pipeline;
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedis();
+  redisPid = redis.pid();
+  let dir = "";
+  try {
+    dir = await Deno.makeTempDir({ dir: BENCH_DIR, prefix: "flowyml-qbench-" });
+    // Throughput: BullMQ's default lock and stall settings on both sides, like the raw workers.
+    const pipeline = (await import(STEPS_MODULE)).default as Pipeline;
     console.log(
-      `queue bench: ${JOBS} jobs/steps, ${WORKERS} worker processes x concurrency ${CONCURRENCY}`,
+      `queue bench: ${JOBS} jobs/steps, ${WORKERS} worker processes x concurrency ${CONCURRENCY}` +
+        ` (${WARMUP} warm-up round(s) of each not counted; stores in ${
+          BENCH_DIR ?? "the temp dir"
+        })`,
     );
+    for (let r = 0; r < WARMUP; r++) {
+      await rawRound(redis.url, -1 - r);
+      await flowymlRound(redis.url, dir, `warmup${r}`, pipeline);
+    }
     const raw: number[] = [];
     const fly: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       raw.push(await rawRound(redis.url, r));
-      console.log(`  round ${r + 1}: raw BullMQ ${raw[r].toFixed(0)} jobs/s`);
-      fly.push(await flowymlRound(yaml, config, pipeline));
-      console.log(`  round ${r + 1}: flowyml    ${fly[r].toFixed(0)} steps/s`);
+      fly.push(await flowymlRound(redis.url, dir, `round${r}`, pipeline));
+      console.log(
+        `  round ${r + 1}: raw BullMQ ${raw[r].toFixed(0)} jobs/s, flowyml ${
+          fly[r].toFixed(0)
+        } steps/s = ${(fly[r] / raw[r] * 100).toFixed(0)}%`,
+      );
     }
-    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-    const ratio = med(fly) / med(raw);
-    console.log(
-      `throughput (median of ${ROUNDS}): flowyml ${med(fly).toFixed(0)} steps/s vs raw BullMQ ` +
-        `${med(raw).toFixed(0)} jobs/s = ${(ratio * 100).toFixed(0)}% (target >= 50%) ${
-          ratio >= 0.5 ? "OK" : "MISSED"
-        }`,
+    if (ROUNDS > 0) printThroughput(raw, fly);
+    if (Deno.env.get("BENCH_NO_RESTART")) return;
+    // A prefix of its own: BullMQ runs one stall check per queue per `stalledInterval` of the
+    // worker that ran the last one, so workers with the 30 s default must not share the queue.
+    const fast = stackYaml(
+      redis.url,
+      dir,
+      ", lockDurationMs: 2000, stalledIntervalMs: 1000, prefix: restartbench",
     );
+    const config = `${dir}/flowyml.yaml`;
+    await Deno.writeTextFile(config, fast);
     const lat: number[] = [];
-    for (let r = 0; r < 2; r++) lat.push(await restartLatency(yaml, config, dir));
+    for (let r = 0; r < 2; r++) lat.push(await restartLatency(fast, config, dir));
     const worst = Math.max(...lat);
     console.log(
       `restart after kill -9 (lockDurationMs 2000, stalledIntervalMs 1000): ` +
@@ -248,6 +352,6 @@ async function main(): Promise<void> {
     );
   } finally {
     await redis.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

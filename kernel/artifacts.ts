@@ -10,12 +10,18 @@ import { sha256Hex, sha256Stream } from "./hash.ts";
 import type { ArtifactRef } from "./records.ts";
 import { getSerializers, type SerializerRegistry } from "./serializers.ts";
 
+/** Objects at least this large are looked up before writing. */
+const DEDUP_CHECK_MIN = 64 * 1024;
+
 /** Path of a content hash in any store. */
 export function objectPath(hash: string): string {
   return `objects/${hash.slice(0, 2)}/${hash}`;
 }
 
-/** Serialize and store a value, content-addressed. Existing identical content is not rewritten. */
+/**
+ * Serialize and store a value, content-addressed. Identical large content is
+ * never rewritten; a small object is rewritten atomically with the same bytes.
+ */
 export async function putValue(
   store: ArtifactStore,
   value: unknown,
@@ -26,8 +32,12 @@ export async function putValue(
   const hash = sha256Hex(bytes);
   const path = objectPath(hash);
   try {
-    // Identical content is stored once: never rewritten, never uploaded twice.
-    if (!(await store.exists(path))) await store.writeBytes(path, bytes);
+    // Small objects are just (re)written, atomically: cheaper than asking whether they exist
+    // (new outputs are the common case; a step that would reproduce its outputs is a cache hit).
+    // Large ones are checked first, so identical content is never uploaded twice.
+    if (bytes.byteLength <= DEDUP_CHECK_MIN || !(await store.exists(path))) {
+      await store.writeBytes(path, bytes);
+    }
   } catch (err) {
     throw explainPermission(err, `artifact store "${store.name}" writing ${store.uriFor(path)}`);
   }

@@ -31,6 +31,7 @@ import {
   visibleParams,
 } from "./step_runner.ts";
 import { loadValue } from "./artifacts.ts";
+import { notifyRunFinished, notifyRunStarted } from "./lifecycle.ts";
 
 /** Steps still running after this long get a "running" step record. */
 const RUNNING_RECORD_DELAY_MS = 50;
@@ -46,6 +47,12 @@ export interface ExecuteRunOptions extends RunPipelineOptions {
   values?: ValueCache;
   /** Resolves once the run record exists. */
   onRecorded?: () => void;
+  /**
+   * A step attempt still unfinished after this long gets a "running" record
+   * (default 50 ms; shorter ones go straight to their final record). Queued
+   * dispatchers raise it, since a submitted step may wait long for a worker.
+   */
+  runningRecordDelayMs?: number;
 }
 
 /** A new run id: sortable by time, unique. */
@@ -147,6 +154,7 @@ export async function executeRun(
     });
   }
   options.onRecorded?.();
+  notifyRunStarted(runId);
   emit({
     type: "run_started",
     runId,
@@ -164,9 +172,33 @@ export async function executeRun(
     for (const i of s.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   }
   const consumed = new Set(consumers.keys());
+  // Final outputs not in memory (remote runs) are loaded as soon as they exist, so the loading
+  // overlaps the rest of the run instead of all happening after the last step.
+  const loading = new Map<string, Promise<unknown>>();
+  const setRef = (name: string, r: ArtifactRef) => {
+    refs.set(name, r);
+    if (consumed.has(name) || values.has(r.hash)) return;
+    loading.set(name, loadValue(stack.artifactStore, r).catch(() => undefined));
+  };
   let firstError: Error | undefined;
   const concurrency = Math.max(1, options.concurrency ?? 8);
+  const runningDelay = options.runningRecordDelayMs ?? RUNNING_RECORD_DELAY_MS;
   let running = 0;
+  // Ready steps, kept in graph order; a step becomes ready when its last upstream is done.
+  const index = new Map(graph.order.map((s, i) => [s.name, i]));
+  const byName = new Map(graph.order.map((s) => [s.name, s]));
+  const missing = new Map(graph.order.map((s) => [s.name, graph.upstream.get(s.name)!.length]));
+  const ready: Step[] = graph.order.filter((s) => missing.get(s.name) === 0);
+  const becomeReady = (s: Step) => {
+    const i = index.get(s.name)!;
+    let lo = 0, hi = ready.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (index.get(ready[mid].name)! < i) lo = mid + 1;
+      else hi = mid;
+    }
+    ready.splice(lo, 0, s);
+  };
 
   const markSkipped = (name: string) => {
     for (const d of graph.downstream.get(name)!) {
@@ -234,7 +266,7 @@ export async function executeRun(
           ],
         });
       }
-      for (const [n, r] of Object.entries(hit.outputs)) refs.set(n, r);
+      for (const [n, r] of Object.entries(hit.outputs)) setRef(n, r);
       results[s.name] = {
         status: rec.status,
         cached: rec.cached,
@@ -271,7 +303,7 @@ export async function executeRun(
           startedAt: started,
           cacheKey: key,
         }).catch(() => {});
-      }, attempt > 1 ? 0 : RUNNING_RECORD_DELAY_MS);
+      }, attempt > 1 ? 0 : runningDelay);
       emit({ type: "step_started", runId, step: s.name, attempt });
       const ctl = new AbortController();
       try {
@@ -297,7 +329,7 @@ export async function executeRun(
         const outEdges: LineageEdge[] = [];
         const artifacts: ArtifactRecord[] = [];
         for (const [name, r] of Object.entries(res.outputs)) {
-          refs.set(name, r);
+          setRef(name, r);
           outEdges.push({
             runId,
             step: s.name,
@@ -399,14 +431,21 @@ export async function executeRun(
 
   await new Promise<void>((resolveAll) => {
     const pump = () => {
-      for (const s of graph.order) {
-        if (running >= concurrency) break;
+      let taken = 0;
+      for (; taken < ready.length && running < concurrency; taken++) {
+        const s = ready[taken];
         if (state.get(s.name) !== "waiting") continue;
-        if (!graph.upstream.get(s.name)!.every((u) => state.get(u) === "done")) continue;
         state.set(s.name, "running");
         running++;
         runOne(s).then(
-          () => state.set(s.name, "done"),
+          () => {
+            state.set(s.name, "done");
+            for (const d of graph.downstream.get(s.name)!) {
+              const left = missing.get(d)! - 1;
+              missing.set(d, left);
+              if (left === 0) becomeReady(byName.get(d)!);
+            }
+          },
           (err) => {
             state.set(s.name, "failed");
             firstError ??= err instanceof Error ? err : new Error(String(err));
@@ -423,6 +462,7 @@ export async function executeRun(
           pump();
         });
       }
+      ready.splice(0, taken);
       if (running === 0) resolveAll();
     };
     pump();
@@ -431,6 +471,7 @@ export async function executeRun(
   const status = firstError ? "failed" : "completed";
   await meta.updateRun(runId, { status, endedAt: Date.now(), error: firstError?.message });
   await stack.executor.runFinished(runId);
+  await notifyRunFinished(runId);
   emit({ type: "run_finished", runId, status });
 
   // Output values: those still in memory, plus final outputs loaded from the store.
@@ -438,7 +479,8 @@ export async function executeRun(
   await Promise.all([...refs].map(async ([name, r]) => {
     if (values.has(r.hash)) outputs[name] = values.get(r.hash);
     else if (!consumed.has(name)) {
-      outputs[name] = await loadValue(stack.artifactStore, r).catch(() => undefined);
+      outputs[name] = await (loading.get(name) ??
+        loadValue(stack.artifactStore, r).catch(() => undefined));
     }
   }));
   return {

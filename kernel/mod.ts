@@ -20,3 +20,4 @@ export * from "./artifacts.ts";
 export * from "./step_runner.ts";
 export { hashValue, sha256Hex } from "./hash.ts";
 export type { SchemaLike } from "./schema.ts";
+export * from "./lifecycle.ts";

@@ -4,6 +4,7 @@
  * audit trail written to the run's metadata store.
  * @module
  */
+import { addRunListener } from "../lifecycle.ts";
 import { loadConfig } from "../config.ts";
 import type { StackLike } from "../contracts.ts";
 import { ConfigError, describeError } from "../errors.ts";
@@ -68,6 +69,17 @@ export async function pluginHost(
   }
   return await p;
 }
+
+// Plugin host workers keep the process alive, so they are closed when the last run in this
+// process finishes (a script that runs a pipeline then exits). The next run starts them again.
+let activeRuns = 0;
+addRunListener({
+  started: () => void activeRuns++,
+  finished: async () => {
+    activeRuns = Math.max(0, activeRuns - 1);
+    if (activeRuns === 0) await closePluginHosts();
+  },
+});
 
 /** Stop every plugin host worker, and the warm spare (end of tests, CLI exit). */
 export async function closePluginHosts(): Promise<void> {

@@ -5,9 +5,13 @@
  * Kept free of `npm:bullmq` so configs validate without loading it.
  * @module
  */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import type { ResourceConfig } from "../../kernel/component.ts";
 import { ConfigError } from "../../kernel/errors.ts";
+import { objectPath } from "../../kernel/artifacts.ts";
+import type { ArtifactRef } from "../../kernel/records.ts";
 import type { StepTask } from "../../kernel/step_runner.ts";
 
 /** Config schema of the queue orchestrator (driver and workers read the same block). */
@@ -24,6 +28,11 @@ export const queueOrchestratorSchema = z.object({
   ),
   queues: z.array(z.string().regex(/^[\w.+-]+$/)).optional()
     .describe("queues a worker takes steps from (default: [queue]); `--queues` overrides"),
+  preload: z.array(z.string().min(1)).optional()
+    .describe(
+      "pipeline modules a worker imports when it starts (paths or URLs): no import on its " +
+        "first step, and a module that cannot be imported stops the worker at once",
+    ),
   concurrency: z.number().int().positive().default(4).describe("steps one worker runs at once"),
   maxInFlight: z.number().int().positive().default(256)
     .describe("steps the driver keeps submitted at once (the run's concurrency)"),
@@ -37,6 +46,11 @@ export const queueOrchestratorSchema = z.object({
   pollMs: z.number().int().positive().default(5_000)
     .describe(
       "driver re-checks submitted steps this often (covers lost events and Redis restarts)",
+    ),
+  runningRecordMs: z.number().int().nonnegative().default(1_000)
+    .describe(
+      'a submitted step gets a "running" record once it has been in flight this long ' +
+        "(shorter ones go straight to their final record, saving a metadata write)",
     ),
   graceMs: z.number().int().nonnegative().default(25_000)
     .describe("on SIGTERM, let running steps finish this long before handing them back"),
@@ -112,7 +126,10 @@ export function queueFor(resources: ResourceConfig | undefined, defaultQueue: st
   return labels.size ? [...labels].sort().join("+") : defaultQueue;
 }
 
-/** What a queued job carries: the step attempt as data, never artifact bytes. */
+/**
+ * What a queued job carries: the step attempt as data, never artifact bytes.
+ * `task.source` is left out (it is `source`); workers put it back.
+ */
 export interface StepJobData {
   /** Payload format version. */
   v: 1;
@@ -125,11 +142,44 @@ export interface StepJobData {
   driver: string;
 }
 
+/**
+ * An output reference as a worker returns it: `path` and `uri` are left out
+ * when the object is at its content path (`objects/<aa>/<hash>`, always the
+ * case for step outputs), since the driver derives both; results stay small.
+ */
+export type CompactRef = Omit<ArtifactRef, "path" | "uri"> & Partial<ArtifactRef>;
+
 /** What a worker returns for a job (the JSON part of a `StepTaskResult`). */
 export interface StepJobResult {
-  outputs: StepTask["inputs"];
+  outputs: Record<string, CompactRef>;
   readParams: string[] | "*";
   worker: string;
+}
+
+/** Output references without what the driver can derive (see {@linkcode CompactRef}). */
+export function compactRefs(refs: Record<string, ArtifactRef>): Record<string, CompactRef> {
+  const out: Record<string, CompactRef> = {};
+  for (const [name, r] of Object.entries(refs)) {
+    if (r.path !== objectPath(r.hash)) out[name] = r;
+    else {
+      const { path: _p, uri: _u, ...rest } = r;
+      out[name] = rest;
+    }
+  }
+  return out;
+}
+
+/** Full references again, with `uriFor` of the driver's artifact store. */
+export function expandRefs(
+  refs: Record<string, CompactRef>,
+  uriFor: (path: string) => string,
+): Record<string, ArtifactRef> {
+  const out: Record<string, ArtifactRef> = {};
+  for (const [name, r] of Object.entries(refs)) {
+    const path = r.path ?? objectPath(r.hash);
+    out[name] = { ...r, path, uri: r.uri ?? uriFor(path) };
+  }
+  return out;
 }
 
 /** Redis key of a worker's liveness record. */
@@ -140,6 +190,12 @@ export function workerKey(prefix: string, id: string): string {
 /** Redis pub/sub channel on which drivers cancel jobs. */
 export function cancelChannel(prefix: string): string {
   return `${prefix}:flowyml:cancel`;
+}
+
+/** A preload entry as the specifier drivers send: paths become `file:` URLs. */
+export function moduleSpecifier(pathOrUrl: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(pathOrUrl) && !/^[a-z]:[\\/]/i.test(pathOrUrl)) return pathOrUrl;
+  return pathToFileURL(resolve(pathOrUrl)).href;
 }
 
 /** `host:pid` of this process (falls back to `pid` without `--allow-sys=hostname`). */

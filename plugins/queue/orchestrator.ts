@@ -27,6 +27,7 @@ import type { Step } from "../../kernel/step.ts";
 import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
 import {
   cancelChannel,
+  expandRefs,
   processId,
   type QueueConfig,
   queueFor,
@@ -57,12 +58,15 @@ interface Waiter {
   data: StepJobData;
   submitted: boolean;
   checkedAt: number;
+  /** The driver's artifact store `uriFor`, to expand compact output references. */
+  uriFor: (path: string) => string;
   resolve: (r: StepTaskResult) => void;
   reject: (e: unknown) => void;
 }
 
 interface RunContext {
   source: string;
+  uriFor: (path: string) => string;
   hash: string;
   resources: RunPipelineOptions["resources"];
 }
@@ -150,7 +154,11 @@ export class QueueOrchestrator extends Orchestrator {
   #settle(w: Waiter, ret: StepJobResult | string): void {
     if (!this.#waiters.delete(w.jobId)) return;
     const r: StepJobResult = typeof ret === "string" ? JSON.parse(ret) : ret;
-    w.resolve({ outputs: r.outputs, readParams: r.readParams, worker: r.worker });
+    w.resolve({
+      outputs: expandRefs(r.outputs, w.uriFor),
+      readParams: r.readParams,
+      worker: r.worker,
+    });
   }
 
   async #fail(w: Waiter, reason: string, job?: Job): Promise<void> {
@@ -266,7 +274,14 @@ export class QueueOrchestrator extends Orchestrator {
     const { source, hash, resources } = run;
     const queue = queueFor(step.options.resources ?? resources, this.config.queue);
     const jobId = `${task.runId}|${task.step}|${task.attempt}|${this.#session}`;
-    const data: StepJobData = { v: 1, task, source, pipelineHash: hash, driver: this.#driver };
+    const { source: _, ...bare } = task; // the job's `source` says it once
+    const data: StepJobData = {
+      v: 1,
+      task: bare,
+      source,
+      pipelineHash: hash,
+      driver: this.#driver,
+    };
     return new Promise<StepTaskResult>((resolve, reject) => {
       const w: Waiter = {
         jobId,
@@ -274,6 +289,7 @@ export class QueueOrchestrator extends Orchestrator {
         data,
         submitted: false,
         checkedAt: Date.now(),
+        uriFor: run.uriFor,
         resolve,
         reject,
       };
@@ -324,10 +340,16 @@ export class QueueOrchestrator extends Orchestrator {
     const run = executeRun(pipeline, {
       ...options,
       concurrency: options.concurrency ?? this.config.maxInFlight,
+      runningRecordDelayMs: this.config.runningRecordMs,
       runId,
       onRecorded: recorded,
       dispatch: (task, step, signal) =>
-        this.#dispatch(task, step, signal, { source, hash, resources: options.resources }),
+        this.#dispatch(task, step, signal, {
+          source,
+          hash,
+          resources: options.resources,
+          uriFor: (path) => stack.artifactStore.uriFor(path),
+        }),
     });
     this.#runs.set(runId, run);
     this.#active++;

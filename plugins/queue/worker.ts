@@ -12,11 +12,14 @@
 import { type Job, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import type { StackLike } from "../../kernel/contracts.ts";
 import { describeError, FlowymlError, StepTimeoutError } from "../../kernel/errors.ts";
 import { runStepTask } from "../../kernel/step_runner.ts";
 import {
   cancelChannel,
+  compactRefs,
+  moduleSpecifier,
   processId,
   type QueueConfig,
   redisConnection,
@@ -97,11 +100,13 @@ export class QueueWorker {
     this.concurrency = options.concurrency ?? config.concurrency;
     this.id = options.id ?? processId();
     this.#slots = this.concurrency;
-    this.#log = options.log ?? ((line) => console.log(line));
+    this.#log = options.log ?? stdoutLines();
   }
 
   /** Connect, announce liveness and start taking steps. */
   async start(): Promise<void> {
+    // Preloaded modules are imported before any step is taken.
+    for (const m of this.config.preload ?? []) await loadPipeline(moduleSpecifier(m));
     const conn = redisConnection(this.config.redis);
     this.#redis = new Redis(conn);
     this.#redis.on("error", () => {}); // ioredis reconnects; heartbeats resume then
@@ -226,7 +231,7 @@ export class QueueWorker {
     signal?: AbortSignal,
   ): Promise<StepJobResult> {
     const d = job.data;
-    const { task } = d;
+    const task = d.task.source ? d.task : { ...d.task, source: d.source };
     if (this.#draining) return await this.#handBack(job, token);
     await this.#slot();
     const t0 = performance.now();
@@ -290,7 +295,7 @@ export class QueueWorker {
       ]);
       this.#stats.done++;
       line("ok");
-      return { outputs: res.outputs, readParams: res.readParams, worker: this.id };
+      return { outputs: compactRefs(res.outputs), readParams: res.readParams, worker: this.id };
     } catch (err) {
       if (ctl.signal.reason === HANDBACK) {
         line("handed-back");
@@ -345,6 +350,7 @@ export class QueueWorker {
         `${ts()} ${this.id} worker stopped: ${this.#stats.done} done, ${this.#stats.failed} failed, ` +
           `${this.#stats.handedBack} handed back, cpu ${cpuMs()} ms`,
       );
+      await new Promise((r) => setImmediate(r)); // buffered log lines are written by now
     })();
     return this.#stopping;
   }
@@ -363,6 +369,23 @@ export async function listWorkers(redis: Redis, prefix: string): Promise<WorkerI
   const values = await redis.mget(...keys);
   return values.filter((v): v is string => !!v).map((v) => JSON.parse(v) as WorkerInfo)
     .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/**
+ * A logger writing lines to stdout, one write per event-loop turn rather than
+ * one per line (a busy worker logs hundreds of steps a second).
+ */
+function stdoutLines(): (line: string) => void {
+  let lines: string[] = [];
+  const enc = new TextEncoder();
+  const flush = () => {
+    const bytes = enc.encode(lines.join(""));
+    lines = [];
+    for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
+  };
+  return (line) => {
+    if (lines.push(`${line}\n`) === 1) setImmediate(flush);
+  };
 }
 
 function cpuMs(): number {

@@ -7,6 +7,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, resolve } from "node:path";
+import { setImmediate } from "node:timers";
 import { z } from "zod";
 import { MetadataStore, type StepCompletion } from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
@@ -50,6 +51,7 @@ export class SQLiteMetadataStore extends MetadataStore {
   readonly path: string;
   readonly busyTimeoutMs: number;
   #db?: DatabaseSync;
+  #pending: { c: StepCompletion; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #stmts = new Map<string, StatementSync>();
 
   constructor(options: z.input<typeof sqliteMetadataStoreSchema> = {}) {
@@ -143,6 +145,7 @@ export class SQLiteMetadataStore extends MetadataStore {
   }
 
   override close(): void {
+    this.#flushCompletions();
     this.#stmts.clear();
     this.#db?.close();
     this.#db = undefined;
@@ -315,21 +318,57 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve(rows.map((r) => toCacheEntry(r, decodeJsonText)));
   }
 
-  /** One transaction per step. Synchronous inside, so concurrent steps cannot interleave. */
+  /**
+   * Group commit: completions that arrive in the same event-loop turn (many queued steps
+   * finishing together) share one transaction, committed at the end of that turn; each promise
+   * resolves once its records are committed. Synchronous inside, so concurrent steps cannot
+   * interleave. If a shared commit fails, each completion is retried in a transaction of its
+   * own, so only the faulty one is rejected.
+   */
   override recordStepCompletion(c: StepCompletion): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#pending.push({ c, resolve, reject }) === 1) {
+        setImmediate(() => this.#flushCompletions());
+      }
+    });
+  }
+
+  #flushCompletions(): void {
+    const batch = this.#pending;
+    this.#pending = [];
+    if (!batch.length) return;
+    try {
+      this.#commitCompletions(batch.map((p) => p.c));
+      for (const p of batch) p.resolve();
+      return;
+    } catch (err) {
+      if (batch.length === 1) return batch[0].reject(this.#perm(err));
+    }
+    for (const p of batch) {
+      try {
+        this.#commitCompletions([p.c]);
+        p.resolve();
+      } catch (err) {
+        p.reject(this.#perm(err));
+      }
+    }
+  }
+
+  #commitCompletions(list: StepCompletion[]): void {
     const db = this.db;
     db.exec("BEGIN IMMEDIATE");
     try {
-      for (const a of c.artifacts ?? []) this.recordArtifact(a);
-      if (c.lineage?.length) this.recordLineage(c.lineage);
-      this.upsertStepRun(c.stepRun);
-      if (c.cacheEntry) this.putCacheEntry(c.cacheEntry);
+      for (const c of list) {
+        for (const a of c.artifacts ?? []) this.recordArtifact(a);
+        if (c.lineage?.length) this.recordLineage(c.lineage);
+        this.upsertStepRun(c.stepRun);
+        if (c.cacheEntry) this.putCacheEntry(c.cacheEntry);
+      }
       db.exec("COMMIT");
     } catch (err) {
       db.exec("ROLLBACK");
-      return Promise.reject(this.#perm(err));
+      throw err;
     }
-    return Promise.resolve();
   }
 
   override recordAudit(events: AuditEvent[]): Promise<void> {
