@@ -46,13 +46,21 @@ export interface DockerConfig {
 
 /** What Deno permissions a component needs; used to compute least-privilege flags. */
 export interface PermissionNeeds {
+  /** Paths to read (`--allow-read`). */
   read?: string[];
+  /** Paths to write (`--allow-write`). */
   write?: string[];
+  /** Hosts (`host` or `host:port`) to connect to (`--allow-net`). */
   net?: string[];
+  /** Environment variables to read (`--allow-env`). */
   env?: string[];
+  /** Programs to run (`--allow-run`). */
   run?: string[];
+  /** Hosts to import modules from (`--allow-import`). */
   import?: string[];
+  /** System information APIs, e.g. `hostname` (`--allow-sys`). */
   sys?: string[];
+  /** Native libraries to load (`--allow-ffi`). */
   ffi?: string[];
 }
 
@@ -69,6 +77,7 @@ export abstract class StackComponent {
   /** Instance name (defaults to the registry type). */
   name: string;
 
+  /** A component with instance name `name`. */
   constructor(name: string) {
     this.name = name;
   }

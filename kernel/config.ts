@@ -15,7 +15,9 @@ import { formatZodIssues } from "./schema.ts";
 
 /** One component's config: its registry `type` plus options. */
 export interface ComponentConfig {
+  /** Registry type of the component, e.g. `local`, `sqlite`, `s3`. */
   type: string;
+  /** Component-specific options, checked against the type's config schema. */
   [option: string]: unknown;
 }
 
@@ -23,17 +25,25 @@ export interface ComponentConfig {
 export interface StackConfig {
   /** Informational stack type (`local`, `gcp`, …); components it leaves out are the local ones. */
   type?: string;
+  /** Orchestrator config (default: `local`). */
   orchestrator?: ComponentConfig;
+  /** Artifact store config (default: `local`). */
   artifact_store?: ComponentConfig;
+  /** Metadata store config (default: `sqlite`). */
   metadata_store?: ComponentConfig;
+  /** Container registry config; the stack has none when left out. */
   container_registry?: ComponentConfig;
+  /** Executor config (default: `local`). */
   executor?: ComponentConfig;
 }
 
 /** The parsed, interpolated `flowyml.yaml`. */
 export interface FlowymlConfig {
+  /** Stack used when none is named; when unset, the embedded `local` stack. */
   default_stack?: string;
+  /** Stacks by name. */
   stacks: Record<string, StackConfig>;
+  /** Named resource settings from `resources:`. */
   resources: Record<string, ResourceConfig>;
   /** Plugins: WASM sandboxed ones (with grants) and trusted module ones. */
   plugins: Record<string, Record<string, unknown>>;

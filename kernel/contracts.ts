@@ -38,7 +38,9 @@ export interface ExecutionOptions {
 export interface StepContext {
   /** Run parameters. Reads are tracked: only the params a step reads enter its cache key. */
   params: Record<string, unknown>;
+  /** Id of the current run. */
   runId: string;
+  /** Name of the step being run. */
   step: string;
   /** 1 for the first attempt. */
   attempt: number;
@@ -74,10 +76,15 @@ export interface StepOptions extends ExecutionOptions {
 
 /** A defined step. */
 export interface Step {
+  /** Unique within a pipeline. */
   readonly name: string;
+  /** Artifact names the step consumes, in declaration order. */
   readonly inputs: readonly string[];
+  /** Artifact names the step produces, in declaration order. */
   readonly outputs: readonly string[];
+  /** The options the step was defined with. */
   readonly options: StepOptions;
+  /** The step's implementation. */
   readonly fn: StepFn;
   /** Source of `fn` plus options; hashed into the cache key. */
   readonly codeHashInput: string;
@@ -85,8 +92,11 @@ export interface Step {
 
 /** What an orchestrator needs to know about a pipeline. */
 export interface PipelineSpec {
+  /** Pipeline name; runs are recorded under it. */
   readonly name: string;
+  /** The steps, in the order they were added. */
   readonly steps: readonly Step[];
+  /** Defaults for every step (a step's own options win). */
   readonly options: ExecutionOptions;
   /** Module specifier the pipeline was loaded from (for remote workers). */
   readonly source?: string;
@@ -96,11 +106,17 @@ export interface PipelineSpec {
 
 /** The components of a stack, as seen by other components. */
 export interface StackLike {
+  /** Stack name, as in `flowyml.yaml` `stacks:`. */
   readonly name: string;
+  /** Runs pipelines. */
   readonly orchestrator: Orchestrator;
+  /** Stores step outputs. */
   readonly artifactStore: ArtifactStore;
+  /** Records runs, step runs, lineage, cache entries and audit events. */
   readonly metadataStore: MetadataStore;
+  /** Runs step functions. */
   readonly executor: Executor;
+  /** Pushes and pulls images, when the stack has one. */
   readonly containerRegistry?: ContainerRegistry;
 }
 
@@ -108,10 +124,13 @@ export interface StackLike {
 export interface RunPipelineOptions {
   /** Stack whose stores the run uses. */
   stack: StackLike;
+  /** Run parameters, visible to steps as `ctx.params`. */
   params?: Record<string, unknown>;
   /** `false` disables the cache for every step (CLI `--no-cache`). */
   cache?: boolean;
+  /** Resources the whole run asks for (steps may ask for more). */
   resources?: ResourceConfig;
+  /** Image settings, for orchestrators that run steps in containers. */
   docker?: DockerConfig;
   /** Max steps running at once (default: 8). */
   concurrency?: number;
@@ -138,29 +157,41 @@ export type RunEvent =
 
 /** Result of one step in a {@linkcode RunResult}. */
 export interface StepResult {
+  /** Final status of the step. */
   status: StepRunRecord["status"];
+  /** True when outputs were reused from the step cache. */
   cached: boolean;
+  /** Wall time of the step in ms, retries included. */
   durationMs: number;
+  /** Attempts made (0 when skipped or cached). */
   attempts: number;
+  /** Message of the last failure, if the step failed. */
   error?: string;
+  /** Who ran it: `local`, a queue worker id, a plugin name. */
   worker?: string;
+  /** Stored outputs by artifact name. */
   outputs: Record<string, import("./records.ts").ArtifactRef>;
 }
 
 /** What `pipeline.run()` returns. */
 export interface RunResult {
+  /** Id of the run, for `flowyml runs show`. */
   runId: string;
+  /** How the run ended. */
   status: "completed" | "failed" | "cancelled";
   /** Output values by artifact name, loaded lazily from the store for remote runs. */
   outputs: Record<string, unknown>;
+  /** Per-step results by step name. */
   steps: Record<string, StepResult>;
   /** The first step error, carrying the step name and cause. */
   error?: Error;
+  /** Wall time of the whole run in ms. */
   durationMs: number;
 }
 
 /** Runs pipelines (the seed's `Orchestrator`). */
 export abstract class Orchestrator extends StackComponent {
+  /** Registry kind of every orchestrator. */
   static override readonly kind = "orchestrator" as const;
   /** Start a run; resolves with its run id once the run is recorded. */
   abstract runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string>;
@@ -176,7 +207,9 @@ export abstract class Orchestrator extends StackComponent {
 
 /** A listed object in an artifact store. */
 export interface StoredObject {
+  /** Path inside the store, as passed to `writeBytes`. */
   path: string;
+  /** Size in bytes. */
   size: number;
 }
 
@@ -187,6 +220,7 @@ export interface StoredObject {
  * under `objects/<aa>/<sha256>`, identically on every store.
  */
 export abstract class ArtifactStore extends StackComponent {
+  /** Registry kind of every artifact store. */
   static override readonly kind = "artifact_store" as const;
   /** Full URI of a path, e.g. `file:///…`, `s3://bucket/…`. */
   abstract uriFor(path: string): string;
@@ -238,23 +272,35 @@ export abstract class ArtifactStore extends StackComponent {
  * audit trail of brokered plugin calls.
  */
 export abstract class MetadataStore extends StackComponent {
+  /** Registry kind of every metadata store. */
   static override readonly kind = "metadata_store" as const;
+  /** Record a new run. */
   abstract createRun(run: RunRecord): Promise<void>;
+  /** Merge `patch` into an existing run (e.g. its final status and `endedAt`). */
   abstract updateRun(runId: string, patch: Partial<RunRecord>): Promise<void>;
+  /** A run by id, or `undefined` when unknown. */
   abstract getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Runs matching `query`, newest first. */
   abstract listRuns(query?: RunQuery): Promise<RunRecord[]>;
   /** Insert or replace a step run (keyed by run id and step name). */
   abstract upsertStepRun(record: StepRunRecord): Promise<void>;
+  /** Step runs of a run. */
   abstract listStepRuns(runId: string): Promise<StepRunRecord[]>;
+  /** Record a stored artifact. */
   abstract recordArtifact(record: ArtifactRecord): Promise<void>;
+  /** Artifacts a run recorded. */
   abstract listArtifacts(runId: string): Promise<ArtifactRecord[]>;
+  /** Record lineage edges (recording the same edge again is harmless). */
   abstract recordLineage(edges: LineageEdge[]): Promise<void>;
   /** Lineage of a run; with `hash`, every edge touching that artifact in any run. */
   abstract getLineage(query: { runId?: string; hash?: string }): Promise<LineageEdge[]>;
+  /** Record a cache entry (used by later runs to skip the step). */
   abstract putCacheEntry(entry: CacheEntry): Promise<void>;
   /** Cache entries for a key, newest first. */
   abstract findCacheEntries(key: string): Promise<CacheEntry[]>;
+  /** Append audit events (brokered plugin calls and policy decisions). */
   abstract recordAudit(events: AuditEvent[]): Promise<void>;
+  /** Audit events of a run, oldest first. */
   abstract listAudit(runId: string): Promise<AuditEvent[]>;
 
   /**
@@ -272,14 +318,19 @@ export abstract class MetadataStore extends StackComponent {
 
 /** What {@linkcode MetadataStore.recordStepCompletion} records. */
 export interface StepCompletion {
+  /** The step run, with its final status. */
   stepRun: StepRunRecord;
+  /** Artifacts the step stored. */
   artifacts?: ArtifactRecord[];
+  /** Lineage edges for the step's inputs and outputs. */
   lineage?: LineageEdge[];
+  /** Cache entry to write, when the step is cacheable. */
   cacheEntry?: CacheEntry;
 }
 
 /** Pushes and pulls container images (the seed's `ContainerRegistry`). */
 export abstract class ContainerRegistry extends StackComponent {
+  /** Registry kind of every container registry. */
   static override readonly kind = "container_registry" as const;
   /** Push a locally built image; returns its full URI (with digest when known). */
   abstract pushImage(name: string, tag: string): Promise<string>;
@@ -291,6 +342,7 @@ export abstract class ContainerRegistry extends StackComponent {
 
 /** Runs one step's function. */
 export abstract class Executor extends StackComponent {
+  /** Registry kind of every executor. */
   static override readonly kind = "executor" as const;
   /** Call `step` with its loaded inputs; returns what the step function returned. */
   abstract executeStep(

@@ -41,7 +41,9 @@ export type Dispatch = (task: StepTask, step: Step, signal: AbortSignal) => Prom
 
 /** Options of {@linkcode executeRun}. */
 export interface ExecuteRunOptions extends RunPipelineOptions {
+  /** Id of the run to execute (new, or an earlier one being resumed). */
   runId: string;
+  /** Sends each step attempt to where it runs (in process, a queue, …). */
   dispatch: Dispatch;
   /** Values produced in this process, shared with the dispatcher. */
   values?: ValueCache;

@@ -8,6 +8,7 @@
 export class FlowymlError extends Error {
   /** A short hint telling the user how to fix the problem, if known. */
   readonly hint?: string;
+  /** `hint` is appended to the message as a `fix:` line; `cause` is kept as `Error.cause`. */
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(options.hint ? `${message}\n  fix: ${options.hint}` : message, { cause: options.cause });
     this.name = "FlowymlError";
@@ -17,6 +18,7 @@ export class FlowymlError extends Error {
 
 /** A problem in `flowyml.yaml` or in options passed in code. */
 export class ConfigError extends FlowymlError {
+  /** `hint` is appended to the message as a `fix:` line; `cause` is kept as `Error.cause`. */
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message, options);
     this.name = "ConfigError";
@@ -25,6 +27,7 @@ export class ConfigError extends FlowymlError {
 
 /** A pipeline that cannot be built: missing input, duplicate output, cycle, duplicate name. */
 export class PipelineDefinitionError extends FlowymlError {
+  /** `hint` is appended to the message as a `fix:` line; `cause` is kept as `Error.cause`. */
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message, options);
     this.name = "PipelineDefinitionError";
@@ -35,6 +38,7 @@ export class PipelineDefinitionError extends FlowymlError {
 export class StepFailedError extends FlowymlError {
   /** Name of the step that failed. */
   readonly step: string;
+  /** `attempts` above 1 is mentioned in the message; `cause` is kept as `Error.cause`. */
   constructor(step: string, cause: unknown, attempts = 1) {
     const why = cause instanceof Error ? cause.message : String(cause);
     super(`step "${step}" failed${attempts > 1 ? ` after ${attempts} attempts` : ""}: ${why}`, {
@@ -47,6 +51,7 @@ export class StepFailedError extends FlowymlError {
 
 /** A step exceeded its `timeoutMs`. */
 export class StepTimeoutError extends FlowymlError {
+  /** The message names the step and the limit (ms) it exceeded. */
   constructor(step: string, timeoutMs: number) {
     super(`step "${step}" timed out after ${timeoutMs} ms`, {
       hint: `raise the step's timeoutMs, or make it finish sooner`,
@@ -57,6 +62,7 @@ export class StepTimeoutError extends FlowymlError {
 
 /** A component is missing from the registry or cannot be built. */
 export class ComponentError extends FlowymlError {
+  /** `hint` is appended to the message as a `fix:` line; `cause` is kept as `Error.cause`. */
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message, options);
     this.name = "ComponentError";
@@ -67,6 +73,7 @@ export class ComponentError extends FlowymlError {
 export class MissingPermissionError extends FlowymlError {
   /** The flag to add, e.g. `--allow-write=./.flowyml`. */
   readonly flag: string;
+  /** `what` was refused; the hint tells the user to run again with `flag`. */
   constructor(what: string, flag: string, cause?: unknown) {
     super(`${what} was refused: Deno permission missing`, {
       hint: `run again with ${flag}`,

@@ -7,7 +7,9 @@
 
 /** Callbacks for run start and end in this process. */
 export interface RunListener {
+  /** A run started in this process. */
   started?(runId: string): void;
+  /** A run finished in this process; the engine waits for the returned promise. */
   finished?(runId: string): void | Promise<void>;
 }
 

@@ -19,5 +19,5 @@ export * from "./engine.ts";
 export * from "./artifacts.ts";
 export * from "./step_runner.ts";
 export { hashValue, sha256Hex } from "./hash.ts";
-export type { SchemaLike } from "./schema.ts";
+export type { Schema, SchemaLike } from "./schema.ts";
 export * from "./lifecycle.ts";

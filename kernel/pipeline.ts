@@ -25,12 +25,15 @@ export interface PipelineOptions extends ExecutionOptions {
 
 /** Options of {@linkcode Pipeline.run}. */
 export interface RunOptions {
+  /** Run parameters, visible to steps as `ctx.params`. */
   params?: Record<string, unknown>;
   /** `false` ignores the cache for every step. */
   cache?: boolean;
   /** Override the pipeline's stack. */
   stack?: Stack | string;
+  /** Max steps running at once (default: the pipeline's `concurrency`). */
   concurrency?: number;
+  /** Called on every step state change, e.g. to show progress. */
   onEvent?: (e: RunEvent) => void;
   /** Continue this earlier run, reusing its completed steps. */
   resumeRunId?: string;
@@ -42,6 +45,7 @@ export class Pipeline implements PipelineSpec {
   readonly options: PipelineOptions;
   readonly #steps: Step[] = [];
 
+  /** A pipeline named `name`; throws if the name is empty. */
   constructor(name: string, options: PipelineOptions = {}) {
     if (!name || typeof name !== "string") {
       throw new PipelineDefinitionError("new Pipeline(name): name must be a non-empty string");

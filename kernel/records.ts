@@ -31,13 +31,21 @@ export interface ArtifactRef {
 
 /** A pipeline run. */
 export interface RunRecord {
+  /** Unique id of the run. */
   runId: string;
+  /** Name of the pipeline that ran. */
   pipeline: string;
+  /** Current status; `running` until the run ends. */
   status: RunStatus;
+  /** Name of the stack the run used. */
   stack: string;
+  /** Run parameters as passed to `run()` (or `--param` on the CLI). */
   params: Record<string, unknown>;
+  /** When the run started, ms since the Unix epoch. */
   startedAt: number;
+  /** When the run ended, ms since the Unix epoch; unset while it runs. */
   endedAt?: number;
+  /** Message of the first step error, when the run failed. */
   error?: string;
   /** Hash of the pipeline definition (step code + wiring). */
   pipelineHash?: string;
@@ -49,39 +57,59 @@ export interface RunRecord {
 
 /** One step's execution within a run. */
 export interface StepRunRecord {
+  /** Run this step belongs to. */
   runId: string;
+  /** Step name (unique within the pipeline). */
   step: string;
+  /** Current status; `cached` when outputs were reused from an earlier run. */
   status: StepStatus;
+  /** When the first attempt started, ms since the Unix epoch. */
   startedAt?: number;
+  /** When the step finished, ms since the Unix epoch. */
   endedAt?: number;
+  /** Wall time of the step in ms, from first attempt to finish (retries included). */
   durationMs?: number;
+  /** True when outputs came from the step cache instead of running the step. */
   cached: boolean;
+  /** Attempts made so far (0 when skipped or cached). */
   attempts: number;
+  /** Message of the last failure, if any. */
   error?: string;
   /** Stack trace of the last failure, if any. */
   errorStack?: string;
   /** Who ran it: `local`, a queue worker id, a plugin name. */
   worker?: string;
+  /** Cache key of this execution (see {@linkcode CacheEntry.key}). */
   cacheKey?: string;
+  /** Stored outputs by artifact name, once the step completed. */
   outputs?: Record<string, ArtifactRef>;
 }
 
 /** A lineage edge: a step produced or consumed an artifact. */
 export interface LineageEdge {
+  /** Run the edge belongs to. */
   runId: string;
+  /** Step that consumed or produced the artifact. */
   step: string;
+  /** `input`: the step consumed the artifact; `output`: it produced it. */
   direction: "input" | "output";
   /** Input/output name in the pipeline. */
   name: string;
+  /** sha256 (hex) of the artifact's serialized bytes. */
   hash: string;
+  /** Full URI of the stored artifact. */
   uri: string;
 }
 
 /** A stored artifact, as recorded in metadata. */
 export interface ArtifactRecord extends ArtifactRef {
+  /** Run that produced the artifact. */
   runId: string;
+  /** Step that produced the artifact. */
   step: string;
+  /** Output name in the pipeline. */
   name: string;
+  /** When it was recorded, ms since the Unix epoch. */
   createdAt: number;
 }
 
@@ -93,27 +121,40 @@ export interface CacheEntry {
   paramHashes: Record<string, string>;
   /** True when the step read all params (e.g. enumerated them). */
   readAllParams: boolean;
+  /** The step's stored outputs by name, reused on a cache hit. */
   outputs: Record<string, ArtifactRef>;
+  /** Run that produced the outputs. */
   runId: string;
+  /** Step that produced the outputs. */
   step: string;
+  /** When the entry was written, ms since the Unix epoch. */
   createdAt: number;
 }
 
 /** One brokered call or policy decision, kept for `runs show --audit`. */
 export interface AuditEvent {
+  /** Run during which the call happened. */
   runId: string;
   /** Plugin or component that made the call. */
   actor: string;
+  /** Operation, e.g. `call`, `artifacts.get`, `http.fetch`. */
   op: string;
+  /** What the operation touched: an artifact path, URL, env var or export name. */
   resource: string;
+  /** Whether the call was permitted by the grants. */
   allowed: boolean;
+  /** Why it was denied, or extra detail (e.g. a call's error), when any. */
   detail?: string;
+  /** When it happened, ms since the Unix epoch. */
   at: number;
 }
 
 /** Filters for {@linkcode MetadataStore.listRuns}. */
 export interface RunQuery {
+  /** Only runs of this pipeline. */
   pipeline?: string;
+  /** Only runs with this status. */
   status?: RunStatus;
+  /** Max runs to return, newest first (when unset the store's default applies; SQLite: 50). */
   limit?: number;
 }

@@ -36,12 +36,17 @@ export type ComponentOrigin = "builtin" | "file" | "url" | "jsr" | "npm" | "wasm
 
 /** A registry entry. */
 export interface ComponentEntry {
+  /** Component kind, from the class's base class. */
   kind: ComponentKind;
+  /** Type name used in `flowyml.yaml`, e.g. `local`, `s3`. */
   type: string;
+  /** Where the component came from. */
   origin: ComponentOrigin;
   /** Module specifier or file it came from. */
   source?: string;
+  /** Component version, when it declares one. */
   version?: string;
+  /** One-line description, shown in component listings. */
   description?: string;
   /** Config schema (zod), available without loading the class. */
   schema?: SchemaLike;
@@ -138,8 +143,11 @@ export function defaultTypeName(cls: ComponentClass): string {
 
 /** Options of {@linkcode ComponentRegistry.register}. */
 export interface RegisterOptions {
+  /** Where the component came from (default `code`). */
   origin?: ComponentOrigin;
+  /** Module specifier or file it came from. */
   source?: string;
+  /** Component version (default: the class's static `version`). */
   version?: string;
   /** Replace an existing entry with the same kind and name. */
   replace?: boolean;
@@ -439,6 +447,7 @@ export function getComponentRegistry(): ComponentRegistry {
 
 /** Options of {@linkcode registerComponent}. */
 export interface RegisterComponentOptions {
+  /** Type name to register under (default: the class's `type`, else one derived from its name). */
   name?: string;
 }
 
@@ -457,6 +466,7 @@ export function registerComponent<C extends ComponentClass>(
   cls: C,
   context: ClassDecoratorContext,
 ): void;
+/** Decorator factory: `@registerComponent({ name })` registers under `name`. */
 export function registerComponent(
   options: RegisterComponentOptions,
 ): <C extends ComponentClass>(cls: C, context: ClassDecoratorContext) => void;

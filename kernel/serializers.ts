@@ -11,7 +11,9 @@ import { ConfigError } from "./errors.ts";
 
 /** Serialized form: bytes plus whatever the serializer needs to load them back. */
 export interface Serialized {
+  /** The serialized value. */
   bytes: Uint8Array;
+  /** Serializer-specific data needed to deserialize (stored beside the artifact). */
   meta?: Record<string, unknown>;
 }
 
@@ -110,6 +112,7 @@ export class SerializerRegistry {
   #list: Serializer[] = [];
   #byName = new Map<string, Serializer>();
 
+  /** A registry holding `builtins` (default: typed arrays, bytes, strings, JSON), in that order. */
   constructor(builtins: Serializer[] = [
     typedArraySerializer,
     bytesSerializer,

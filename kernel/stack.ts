@@ -19,22 +19,34 @@ import { type ComponentRegistry, getComponentRegistry } from "./registry.ts";
 
 /** Components of a {@linkcode Stack}. */
 export interface StackComponents {
+  /** Runs pipelines. */
   orchestrator: Orchestrator;
+  /** Runs step functions. */
   executor: Executor;
+  /** Stores step outputs. */
   artifactStore: ArtifactStore;
+  /** Records runs, lineage, the step cache and the audit trail. */
   metadataStore: MetadataStore;
+  /** Pushes and pulls images; optional. */
   containerRegistry?: ContainerRegistry;
 }
 
 /** A named set of components a pipeline runs on. */
 export class Stack implements StackLike {
+  /** Stack name, as in `flowyml.yaml` `stacks:`. */
   readonly name: string;
+  /** Runs pipelines. */
   readonly orchestrator: Orchestrator;
+  /** Runs step functions. */
   readonly executor: Executor;
+  /** Stores step outputs. */
   readonly artifactStore: ArtifactStore;
+  /** Records runs, lineage, the step cache and the audit trail. */
   readonly metadataStore: MetadataStore;
+  /** Pushes and pulls images, when configured. */
   readonly containerRegistry?: ContainerRegistry;
 
+  /** A stack named `name` made of already-built components (see {@linkcode buildStack}). */
   constructor(name: string, components: StackComponents) {
     this.name = name;
     this.orchestrator = components.orchestrator;
@@ -93,6 +105,7 @@ const KEY: Record<ComponentKind, keyof StackComponents> = {
 
 /** Options of {@linkcode buildStack}. */
 export interface BuildStackOptions {
+  /** Registry to resolve component types in (default: the global registry). */
   registry?: ComponentRegistry;
 }
 

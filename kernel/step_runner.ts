@@ -11,13 +11,19 @@ import { collectOutputs, type Step, type StepContext } from "./step.ts";
 
 /** A step attempt, as data: can be sent to another process or machine. */
 export interface StepTask {
+  /** Run the attempt belongs to. */
   runId: string;
+  /** Name of the pipeline. */
   pipeline: string;
+  /** Name of the step to run. */
   step: string;
+  /** Attempt number, 1 for the first. */
   attempt: number;
   /** The params the step may see. */
   params: Record<string, unknown>;
+  /** Stored inputs by input name; loaded before the step is called. */
   inputs: Record<string, ArtifactRef>;
+  /** Time limit of the attempt in ms, enforced by whoever runs the task (e.g. a queue worker). */
   timeoutMs?: number;
   /** Module specifier of the pipeline (remote workers and worker executors import it). */
   source?: string;
@@ -25,6 +31,7 @@ export interface StepTask {
 
 /** What a step attempt produced. */
 export interface StepTaskResult {
+  /** Stored outputs by output name. */
   outputs: Record<string, ArtifactRef>;
   /** Param names the step read, or `"*"` when it enumerated them all. */
   readParams: string[] | "*";
@@ -39,11 +46,17 @@ export type ValueCache = Map<string, unknown>;
 
 /** Dependencies of {@linkcode runStepTask}. */
 export interface StepRunnerDeps {
+  /** Store the inputs are loaded from and the outputs written to. */
   store: ArtifactStore;
+  /** Executor that calls the step function. */
   executor: Executor;
+  /** Passed on as `ctx.signal`; aborted on timeout or cancellation. */
   signal: AbortSignal;
+  /** Values already in memory, by content hash; skips loading inputs and gets outputs added. */
   values?: ValueCache;
+  /** Receives the step's `ctx.log` lines (default: console, prefixed with the step name). */
   log?: (message: string) => void;
+  /** Who runs the attempt, reported back as {@linkcode StepTaskResult.worker}. */
   worker?: string;
   /** The stack, passed on to the step as `ctx.stack`. */
   stack?: StackLike;

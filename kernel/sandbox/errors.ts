@@ -8,6 +8,7 @@ import { FlowymlError } from "../errors.ts";
 
 /** A problem loading or running a sandboxed plugin. */
 export class SandboxError extends FlowymlError {
+  /** `hint` is appended to the message as a `fix:` line; `cause` is kept as `Error.cause`. */
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message, options);
     this.name = "SandboxError";
@@ -31,7 +32,9 @@ export type ViolationKind =
 export class PluginViolationError extends SandboxError {
   /** Plugin name as configured under `plugins:` in flowyml.yaml. */
   readonly plugin: string;
+  /** What rule the plugin broke. */
   readonly violation: ViolationKind;
+  /** The message names `plugin` and the violation, then `detail`. */
   constructor(
     plugin: string,
     violation: ViolationKind,

@@ -18,7 +18,7 @@
  */
 import { z } from "zod";
 import { ConfigError } from "../errors.ts";
-import { formatZodIssues } from "../schema.ts";
+import { formatZodIssues, type Schema } from "../schema.ts";
 
 const UNITS: Record<string, number> = {
   "": 1,
@@ -73,45 +73,76 @@ const duration = z.union([z.string(), z.number().positive()]).transform((v, ctx)
 });
 const globs = z.array(z.string().min(1, "a pattern must not be empty")).default([]);
 
-/** Schema of `grants:`. */
-export const grantsSchema = z.object({
-  artifacts: z.object({ read: globs, write: globs }).strict().default({ read: [], write: [] }),
+/** Parsed grants: what a plugin may do. Everything not granted is denied. */
+export interface Grants {
+  /** Artifact path globs the plugin may read and write. Default: none. */
+  artifacts: { read: string[]; write: string[] };
   /** Host names (globs, optionally `host:port`) the plugin may call over HTTP(S). */
-  net: globs,
+  net: string[];
   /** Environment variables the plugin may read. */
-  env: globs,
+  env: string[];
   /** Secrets (env vars) the plugin may use as opaque handles in HTTP headers to granted hosts. */
-  secrets: globs,
+  secrets: string[];
   /** Config values the plugin may read with `config.get`. */
-  config: z.record(z.string(), z.unknown()).default({}),
+  config: Record<string, unknown>;
   /** Metadata: log metrics/params and read run info. */
-  metadata: z.boolean().default(false),
+  metadata: boolean;
   /** Registry: resolve images and components. */
-  registry: z.boolean().default(false),
+  registry: boolean;
   /** Orchestration: read step status of the current run. */
+  orchestration: boolean;
+  /** Cap of the plugin's linear memory, bytes (config: `64Mi`, …). Default 64 MiB. */
+  memory: number;
+  /** Time limit of one call, ms (config: `30s`, `500ms`, …). Default 30 s. */
+  timeout: number;
+  /** Max total bytes the plugin may produce in one call (outputs and puts). Default 1 GiB. */
+  max_output: number;
+  /** Max size of one protocol message (JSON request), bytes. Default 1 MiB. */
+  max_message: number;
+}
+
+/** Parsed plugin entry (`plugins.<name>` in `flowyml.yaml`). */
+export interface PluginConfig {
+  /** Path of a `.wasm` file or an `https://` URL. */
+  source: string;
+  /** Expected sha256 of the module (hex); loading fails on a mismatch. */
+  sha256?: string;
+  /** Default export to call for steps. */
+  op?: string;
+  /** What the plugin may do. Default: nothing. */
+  grants: Grants;
+  /** Free text describing the plugin. */
+  description?: string;
+}
+
+const grantsObject = z.object({
+  artifacts: z.object({ read: globs, write: globs }).strict().default({ read: [], write: [] }),
+  net: globs,
+  env: globs,
+  secrets: globs,
+  config: z.record(z.string(), z.unknown()).default({}),
+  metadata: z.boolean().default(false),
+  registry: z.boolean().default(false),
   orchestration: z.boolean().default(false),
   memory: size.default(64 * 1024 ** 2),
   timeout: duration.default(30_000),
-  /** Max total bytes the plugin may produce in one call (outputs and puts). */
   max_output: size.default(1024 ** 3),
-  /** Max size of one protocol message (JSON request). */
   max_message: size.default(1024 ** 2),
 }).strict();
 
-/** Schema of one `plugins.<name>` entry. */
-export const pluginConfigSchema = z.object({
+/** Schema of `grants:`; parses sizes and durations to bytes and ms (output: {@linkcode Grants}). */
+export const grantsSchema: Schema<Grants> = grantsObject;
+
+const pluginConfigObject = z.object({
   source: z.string().min(1, "source must name a .wasm file or an https:// URL"),
   sha256: z.string().regex(/^[0-9a-f]{64}$/i, "sha256 must be 64 hex digits").optional(),
-  /** Default export to call for steps. */
   op: z.string().optional(),
-  grants: grantsSchema.default(grantsSchema.parse({})),
+  grants: grantsObject.default(grantsObject.parse({})),
   description: z.string().optional(),
 }).strict();
 
-/** Parsed grants. */
-export type Grants = z.output<typeof grantsSchema>;
-/** Parsed plugin entry. */
-export type PluginConfig = z.output<typeof pluginConfigSchema>;
+/** Schema of one `plugins.<name>` entry (output: {@linkcode PluginConfig}). */
+export const pluginConfigSchema: Schema<PluginConfig> = pluginConfigObject;
 
 /** Validate `plugins.<name>`; errors name the key path (`plugins.x.grants.memory: …`). */
 export function parsePluginConfig(name: string, raw: unknown, file = "flowyml.yaml"): PluginConfig {

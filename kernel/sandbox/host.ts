@@ -28,15 +28,21 @@ export type BrokerFn = (req: Uint8Array, payload: Uint8Array) => Promise<BrokerR
 
 /** Result of {@linkcode PluginHost.call}. */
 export interface CallResult {
+  /** The plugin's JSON output bytes, or `null` when it produced none. */
   output: Uint8Array | null;
+  /** Handles the plugin created and wrote during the call, by handle id (buffers transferred). */
   handles: Record<number, ArrayBuffer>;
+  /** Counters of the call: brokered requests, bytes read from and written to handles. */
   stats: { calls: number; bytesIn: number; bytesOut: number };
 }
 
 /** Options of {@linkcode PluginHost.call}. */
 export interface CallOptions {
+  /** Answers the plugin's requests (usually a broker's `handle`). */
   broker: BrokerFn;
+  /** Time limit of the call in ms; a plugin that does not stop 1.5 s later loses its worker. */
   timeoutMs: number;
+  /** Cancels the call (the plugin is interrupted). */
   signal?: AbortSignal;
   /** Plugin log lines. */
   log?: (level: string, message: string) => void;
@@ -69,8 +75,11 @@ function spinWhile(ctrl: Int32Array, s: number, ms: number): boolean {
 
 /** A loaded plugin in its own worker. Calls are serialized. */
 export class PluginHost {
+  /** Plugin name as configured under `plugins:`. */
   readonly name: string;
+  /** The compiled plugin this host runs. */
   readonly plugin: LoadedPlugin;
+  /** What the plugin may do; the broker checks every request against these. */
   readonly grants: Grants;
   #worker!: Worker;
   #sab!: SharedArrayBuffer;

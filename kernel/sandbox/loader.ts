@@ -25,7 +25,9 @@ export const MANIFEST_SECTION = "flowyml.manifest";
 
 /** What a plugin says about itself (its `flowyml.manifest` custom section). */
 export interface PluginManifest {
+  /** Plugin name as built (may differ from its key under `plugins:`). */
   name?: string;
+  /** Plugin version, e.g. `1.2.0`. */
   version?: string;
   /** Kind of component: `step`, `artifact_store` or `serializer`. */
   kind?: string;
@@ -33,20 +35,27 @@ export interface PluginManifest {
   ops?: string[];
   /** Capabilities it asks for, in the grants format. */
   capabilities?: Record<string, unknown>;
+  /** One-line summary shown by `flowyml plugins`. */
   description?: string;
 }
 
 /** A plugin ready to instantiate. */
 export interface LoadedPlugin {
+  /** Name under `plugins:` in `flowyml.yaml`. */
   name: string;
+  /** Where the module came from: a file path or an `https://` URL. */
   source: string;
   /** sha256 of the original module bytes. */
   sha256: string;
+  /** The module's manifest (`{}` when it has none). */
   manifest: PluginManifest;
+  /** Host functions the module imports (all checked against the allowlist). */
   imports: WasmImport[];
+  /** Names of the functions the module exports. */
   exports: string[];
   /** Memory cap in 64 KiB pages. */
   maxPages: number;
+  /** The compiled module, instantiated once per host worker. */
   module: WebAssembly.Module;
 }
 

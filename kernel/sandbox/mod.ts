@@ -19,13 +19,20 @@ export {
   type PluginConfig,
   pluginConfigSchema,
 } from "./grants.ts";
-export { type CallResult, PluginHost, WORKER_PERMISSIONS } from "./host.ts";
+export {
+  type BrokerFn,
+  type CallOptions,
+  type CallResult,
+  PluginHost,
+  WORKER_PERMISSIONS,
+} from "./host.ts";
 export {
   checkImports,
   clearCompiledPlugins,
   defaultCacheDir,
   fetchPluginBytes,
   type LoadedPlugin,
+  type LoadOptions,
   loadPlugin,
   MANIFEST_SECTION,
   type PluginManifest,
@@ -33,7 +40,7 @@ export {
   readManifest,
 } from "./loader.ts";
 export { pluginStep, type PluginStepOptions } from "./plugin_step.ts";
-export { IMPORT_ALLOWLIST, PROTOCOL_VERSION } from "./protocol.ts";
+export { type BrokerResponse, IMPORT_ALLOWLIST, PROTOCOL_VERSION } from "./protocol.ts";
 export {
   closePluginHosts,
   configurePlugins,
@@ -44,4 +51,9 @@ export {
 } from "./runtime.ts";
 export { closeSpareWorker } from "./spare.ts";
 export { WasmArtifactStore } from "./wasm_store.ts";
-export { appendCustomSection, listFunctionExports, listImports } from "./wasm_binary.ts";
+export {
+  appendCustomSection,
+  listFunctionExports,
+  listImports,
+  type WasmImport,
+} from "./wasm_binary.ts";

@@ -16,7 +16,9 @@ import { invokePlugin, knownPluginConfig, resolvePluginConfig } from "./runtime.
 export interface PluginStepOptions extends ExecutionOptions {
   /** Step name (default: the plugin name). */
   name?: string;
+  /** Artifact names the step consumes, serialized and passed to the plugin as read handles 1…n. */
   inputs?: string[];
+  /** Artifact names the plugin produces (default: none). */
   outputs?: string[];
   /** Export to call (default: the plugin's configured `op`, else `run`). */
   op?: string;

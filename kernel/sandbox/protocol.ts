@@ -94,7 +94,9 @@ export type ErrorCode =
 
 /** A response: JSON, plus optional bytes that the worker turns into a read handle. */
 export interface BrokerResponse {
+  /** The JSON answer the plugin reads back. */
   json: Record<string, unknown>;
+  /** Bytes returned with the answer (e.g. an `http.fetch` body), handed over as a read handle. */
   payload?: Uint8Array;
   /** Stop the call: the plugin broke the protocol. */
   fatal?: boolean;

@@ -92,15 +92,21 @@ export async function closePluginHosts(): Promise<void> {
 
 /** Options of {@linkcode invokePlugin}. */
 export interface InvokeOptions {
+  /** Run the call belongs to; audit events are recorded under it. */
   runId: string;
+  /** Step that made the call, when called from a step. */
   step?: string;
+  /** Stack whose stores the broker uses; without it, artifact and metadata requests fail. */
   stack?: StackLike;
+  /** Cancels the call (the plugin is interrupted). */
   signal?: AbortSignal;
+  /** Receives the plugin's log lines, prefixed with their level. */
   log?: (message: string) => void;
   /** Buffers that become read handles 1…n (transferred: do not use them afterwards). */
   inputs?: ArrayBuffer[];
   /** Override the plugin's grants.timeout. */
   timeoutMs?: number;
+  /** Plugin config to use instead of looking `name` up in `flowyml.yaml`. */
   config?: PluginConfig;
 }
 

@@ -22,8 +22,11 @@ export interface WasmSection {
 
 /** An import, as declared in the binary. */
 export interface WasmImport {
+  /** Import module name, e.g. `extism:host/user`. */
   module: string;
+  /** Name of the imported item within its module. */
   name: string;
+  /** What is imported. */
   kind: "function" | "table" | "memory" | "global" | "tag";
 }
 

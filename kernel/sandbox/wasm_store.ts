@@ -30,14 +30,19 @@ export const wasmArtifactStoreSchema = z.object({
 
 /** Artifact store implemented by a WASM plugin over an inner store. */
 export class WasmArtifactStore extends ArtifactStore {
+  /** Registry type: `type: wasm` in `flowyml.yaml`. */
   static readonly type = "wasm";
-  static readonly configSchema = wasmArtifactStoreSchema;
+  /** Validates the `artifact_store:` options of a stack. */
+  static readonly configSchema: typeof wasmArtifactStoreSchema = wasmArtifactStoreSchema;
+  /** Name of the plugin (under `plugins:`) that encodes and decodes objects. */
   readonly plugin: string;
+  /** Config of the inner store the plugin writes to. Default `{ type: "local" }`. */
   readonly innerConfig: { type: string; [k: string]: unknown };
   #inner?: ArtifactStore;
   /** Audit events of brokered calls made outside any run. */
   readonly audit: AuditEvent[] = [];
 
+  /** `innerStore`, when given, is used as the inner store instead of building one from `inner`. */
   constructor(options: z.input<typeof wasmArtifactStoreSchema> & { innerStore?: ArtifactStore }) {
     super(options.name ?? "wasm");
     this.plugin = options.plugin;
@@ -76,10 +81,12 @@ export class WasmArtifactStore extends ArtifactStore {
     } as unknown as StackLike;
   }
 
+  /** `wasm+<plugin>:<path>`. */
   override uriFor(path: string): string {
     return `wasm+${this.plugin}:${path}`;
   }
 
+  /** Hands the bytes to the plugin's `write` export, which stores them through the broker. */
   override async writeBytes(path: string, data: Uint8Array): Promise<void> {
     const inner = await this.#store();
     await invokePlugin(this.plugin, "write", { v: 1, path }, {
@@ -89,6 +96,7 @@ export class WasmArtifactStore extends ArtifactStore {
     });
   }
 
+  /** Gets the bytes from the plugin's `read` export; a reply without data is a violation. */
   override async readBytes(path: string): Promise<Uint8Array> {
     const inner = await this.#store();
     const res = await invokePlugin(this.plugin, "read", { v: 1, path }, {
@@ -107,12 +115,14 @@ export class WasmArtifactStore extends ArtifactStore {
     return new Uint8Array(buf);
   }
 
+  /** Buffers the whole stream, then writes it with `writeBytes`. */
   override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
     const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
     await this.writeBytes(path, bytes);
     return bytes.length;
   }
 
+  /** Reads the whole object with `readBytes`, as a one-chunk stream. */
   override async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
     const bytes = await this.readBytes(path);
     return new ReadableStream({
@@ -123,18 +133,22 @@ export class WasmArtifactStore extends ArtifactStore {
     });
   }
 
+  /** Checked on the inner store directly. */
   override async exists(path: string): Promise<boolean> {
     return (await this.#store()).exists(path);
   }
 
+  /** Lists the inner store directly (encoded objects). */
   override async list(prefix?: string): Promise<StoredObject[]> {
     return (await this.#store()).list(prefix);
   }
 
+  /** Deletes from the inner store directly. */
   override async delete(path: string): Promise<void> {
     await (await this.#store()).delete(path);
   }
 
+  /** `{ type: "wasm", plugin, inner }`. */
   override toDict(): Record<string, unknown> {
     return { type: "wasm", plugin: this.plugin, inner: this.innerConfig };
   }

@@ -25,13 +25,16 @@ export type LocalArtifactStoreOptions = z.input<typeof localArtifactStoreSchema>
 
 /** Stores artifacts as files under `path` (default `.flowyml/artifacts`). */
 export class LocalArtifactStore extends ArtifactStore {
+  /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  static readonly configSchema = localArtifactStoreSchema;
+  /** Validates the `artifact_store:` options of a stack. */
+  static readonly configSchema: typeof localArtifactStoreSchema = localArtifactStoreSchema;
   /** Folder as configured. */
   readonly path: string;
   /** Absolute folder. */
   readonly root: string;
 
+  /** A store over `options.path`; the folder is created on first use, not here. */
   constructor(options: LocalArtifactStoreOptions = {}) {
     super(options.name ?? "local");
     this.path = options.path ?? ".flowyml/artifacts";
@@ -55,18 +58,22 @@ export class LocalArtifactStore extends ArtifactStore {
     );
   }
 
+  /** `file://` URI of the absolute path; throws if `path` escapes the store folder. */
   override uriFor(path: string): string {
     return `file://${this.#abs(path)}`;
   }
 
+  /** `{ type: "local", path }`. */
   override toDict(): Record<string, unknown> {
     return { type: "local", path: this.path };
   }
 
+  /** Read and write on the store folder. */
   override permissions(): PermissionNeeds {
     return { read: [this.path], write: [this.path] };
   }
 
+  /** Creates the folder and writes a probe file; throws with a fix hint if it cannot. */
   override async validate(): Promise<boolean> {
     try {
       await Deno.mkdir(this.root, { recursive: true });
@@ -116,6 +123,7 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
+  /** Writes atomically: temp file in the same folder, then rename (sync calls up to 1 MiB). */
   override async writeBytes(path: string, data: Uint8Array): Promise<void> {
     const abs = this.#abs(path);
     if (data.byteLength <= SMALL) {
@@ -148,6 +156,7 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
+  /** Reads the whole file; a missing file throws with a hint to re-run the producing step. */
   override async readBytes(path: string): Promise<Uint8Array> {
     const abs = this.#abs(path);
     try {
@@ -176,6 +185,7 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
+  /** Streams into a temp file in the same folder, then renames it; returns bytes written. */
   override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
     const abs = this.#abs(path);
     let tmp = "";
@@ -198,6 +208,7 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
+  /** The file's readable stream. */
   override async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
     try {
       const f = await Deno.open(this.#abs(path), { read: true });
@@ -207,6 +218,7 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
+  /** True when a regular file exists at `path`. */
   override exists(path: string): Promise<boolean> {
     try {
       return Promise.resolve(Deno.statSync(this.#abs(path)).isFile);
@@ -216,6 +228,7 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
+  /** A rename within the store folder: no copy. */
   override async move(from: string, to: string): Promise<void> {
     const dst = this.#abs(to);
     try {
@@ -226,6 +239,7 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
+  /** Files under `prefix` (temp files skipped), sorted by path. */
   override async list(prefix = ""): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
     const walk = async (dir: string, rel: string) => {
@@ -252,6 +266,7 @@ export class LocalArtifactStore extends ArtifactStore {
     return out.sort((a, b) => a.path.localeCompare(b.path));
   }
 
+  /** Removes the file; a missing file is not an error. */
   override async delete(path: string): Promise<void> {
     try {
       await Deno.remove(this.#abs(path));

@@ -6,15 +6,21 @@ import { z } from "zod";
 import { Executor } from "../../kernel/contracts.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
 
+const localExecutorSchema = z.object({ name: z.string().optional() }).strict();
+
 /** Runs steps in-process. */
 export class LocalExecutor extends Executor {
+  /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  static readonly configSchema = z.object({ name: z.string().optional() }).strict();
+  /** Validates the `executor:` options of a stack (only `name`). */
+  static readonly configSchema: typeof localExecutorSchema = localExecutorSchema;
 
+  /** An executor named `options.name` (default `local`). */
   constructor(options: { name?: string } = {}) {
     super(options.name ?? "local");
   }
 
+  /** Calls `step.fn` directly in this process and awaits its result. */
   override async executeStep(
     step: Step,
     inputs: Record<string, unknown>,
@@ -23,6 +29,7 @@ export class LocalExecutor extends Executor {
     return await step.fn(inputs, ctx);
   }
 
+  /** `{ type: "local" }`. */
   override toDict(): Record<string, unknown> {
     return { type: "local" };
   }

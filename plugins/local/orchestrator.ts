@@ -24,17 +24,22 @@ export const localOrchestratorSchema = z.object({
 
 /** Runs pipelines in-process. */
 export class LocalOrchestrator extends Orchestrator {
+  /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  static readonly configSchema = localOrchestratorSchema;
+  /** Validates the `orchestrator:` options of a stack. */
+  static readonly configSchema: typeof localOrchestratorSchema = localOrchestratorSchema;
+  /** Max steps running at once unless a run asks otherwise. Default `8`. */
   readonly concurrency: number;
   #runs = new Map<string, Promise<RunResult>>();
   #stack?: StackLike;
 
+  /** An orchestrator named `options.name` (default `local`). */
   constructor(options: z.input<typeof localOrchestratorSchema> = {}) {
     super(options.name ?? "local");
     this.concurrency = options.concurrency ?? 8;
   }
 
+  /** Starts the run in this process; resolves once the run is recorded, before it ends. */
   override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
     const stack = options.stack;
     this.#stack = stack;
@@ -69,6 +74,7 @@ export class LocalOrchestrator extends Orchestrator {
     return runId;
   }
 
+  /** Reads the status from the stack's metadata store. */
   override async getRunStatus(runId: string): Promise<RunStatus> {
     if (!this.#stack) throw new ComponentError(`local orchestrator: unknown run ${runId}`);
     const r = await this.#stack.metadataStore.getRun(runId);
@@ -76,6 +82,7 @@ export class LocalOrchestrator extends Orchestrator {
     return r.status;
   }
 
+  /** Only runs started by this instance can be awaited; others reject with a hint. */
   override waitForRun(runId: string): Promise<RunResult> {
     const p = this.#runs.get(runId);
     if (!p) {
@@ -88,6 +95,7 @@ export class LocalOrchestrator extends Orchestrator {
     return p.finally(() => this.#runs.delete(runId));
   }
 
+  /** `{ type: "local", concurrency }`. */
   override toDict(): Record<string, unknown> {
     return { type: "local", concurrency: this.concurrency };
   }

@@ -33,19 +33,24 @@ interface Slot {
 
 /** Runs steps on a pool of Deno Workers. */
 export class WorkerExecutor extends Executor {
+  /** Registry type: `type: worker` in `flowyml.yaml`. */
   static readonly type = "worker";
-  static readonly configSchema = workerExecutorSchema;
+  /** Validates the `executor:` options of a stack. */
+  static readonly configSchema: typeof workerExecutorSchema = workerExecutorSchema;
+  /** Max Workers in the pool. Default: the number of CPU cores (at least 1). */
   readonly workers: number;
   #slots: Slot[] = [];
   #queue: (() => void)[] = [];
   #pending = new Map<number, Pending>();
   #nextId = 1;
 
+  /** An executor named `options.name` (default `worker`); Workers start on demand. */
   constructor(options: z.input<typeof workerExecutorSchema> = {}) {
     super(options.name ?? "worker");
     this.workers = options.workers ?? Math.max(1, navigator.hardwareConcurrency || 2);
   }
 
+  /** `{ type: "worker", workers }`. */
   override toDict(): Record<string, unknown> {
     return { type: "worker", workers: this.workers };
   }
@@ -100,6 +105,7 @@ export class WorkerExecutor extends Executor {
     }
   }
 
+  /** Runs the step in a pooled Worker that imports `ctx.source`; aborting kills that Worker. */
   override executeStep(
     step: Step,
     inputs: Record<string, unknown>,
@@ -162,6 +168,7 @@ export class WorkerExecutor extends Executor {
     this.#slots = [];
   }
 
+  /** Terminates every Worker and rejects steps still running. */
   override close(): void {
     for (const s of this.#slots) s.worker.terminate();
     this.#slots = [];

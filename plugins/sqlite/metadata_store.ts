@@ -46,14 +46,19 @@ const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
 /** Tracks runs in SQLite. */
 export class SQLiteMetadataStore extends MetadataStore {
+  /** Registry type: `type: sqlite` in `flowyml.yaml`. */
   static readonly type = "sqlite";
-  static readonly configSchema = sqliteMetadataStoreSchema;
+  /** Validates the `metadata_store:` options of a stack. */
+  static readonly configSchema: typeof sqliteMetadataStoreSchema = sqliteMetadataStoreSchema;
+  /** Database file, or `:memory:`. Default `.flowyml/metadata.db`. */
   readonly path: string;
+  /** How long to wait for another writer's lock, in ms. Default `10_000`. */
   readonly busyTimeoutMs: number;
   #db?: DatabaseSync;
   #pending: { c: StepCompletion; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #stmts = new Map<string, StatementSync>();
 
+  /** Nothing is opened until first use; the database is created and migrated then. */
   constructor(options: z.input<typeof sqliteMetadataStoreSchema> = {}) {
     super(options.name ?? "sqlite");
     this.path = options.path ?? ".flowyml/metadata.db";
@@ -122,6 +127,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Number((this.db.prepare("SELECT MAX(version) v FROM schema_migrations").get() as Row).v);
   }
 
+  /** Opens (creating and migrating) the database; throws with a fix hint if that fails. */
   override validate(): boolean {
     try {
       this.db.prepare("SELECT 1").get();
@@ -134,16 +140,19 @@ export class SQLiteMetadataStore extends MetadataStore {
     }
   }
 
+  /** `{ type: "sqlite", path }`. */
   override toDict(): Record<string, unknown> {
     return { type: "sqlite", path: this.path };
   }
 
+  /** Read and write on the database's folder (WAL and journal files live beside it). */
   override permissions(): PermissionNeeds {
     if (this.path === ":memory:") return {};
     const dir = dirname(this.path);
     return { read: [dir], write: [dir] };
   }
 
+  /** Writes any batched step completions, then closes the database. */
   override close(): void {
     this.#flushCompletions();
     this.#stmts.clear();
@@ -151,6 +160,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     this.#db = undefined;
   }
 
+  /** Inserts the run; fails if the run id already exists. */
   override createRun(r: RunRecord): Promise<void> {
     this.#run(
       `INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error, pipeline_hash, image, extra)
@@ -170,6 +180,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
+  /** Sets only the columns whose fields appear in `patch`. */
   override updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
     const cols: Record<string, string> = {
       status: "status",
@@ -197,11 +208,13 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
+  /** Reads the run row by id. */
   override getRun(runId: string): Promise<RunRecord | undefined> {
     const rows = this.#all("SELECT * FROM runs WHERE run_id = ?", runId);
     return Promise.resolve(rows[0] ? toRun(rows[0], decodeJsonText) : undefined);
   }
 
+  /** Newest first by start time; at most `limit` runs (default 50). */
   override listRuns(q: RunQuery = {}): Promise<RunRecord[]> {
     const rows = this.#all(
       `SELECT * FROM runs WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
@@ -213,6 +226,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve(rows.map((r) => toRun(r, decodeJsonText)));
   }
 
+  /** Inserts or replaces the row keyed by run id and step name. */
   override upsertStepRun(s: StepRunRecord): Promise<void> {
     this.#run(
       `INSERT INTO step_runs (run_id, step, status, started_at, ended_at, duration_ms, cached, attempts, error,
@@ -239,11 +253,13 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
+  /** Step runs in the order they were first recorded. */
   override listStepRuns(runId: string): Promise<StepRunRecord[]> {
     const rows = this.#all("SELECT * FROM step_runs WHERE run_id = ? ORDER BY seq", runId);
     return Promise.resolve(rows.map((r) => toStepRun(r, decodeJsonText)));
   }
 
+  /** Inserts or replaces the artifact row (keyed by run, step and name). */
   override recordArtifact(a: ArtifactRecord): Promise<void> {
     this.#run(
       `INSERT OR REPLACE INTO artifacts (run_id, step, name, hash, path, uri, size, serializer, serializer_version,
@@ -263,6 +279,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
+  /** Artifacts of a run, oldest first, then by name. */
   override listArtifacts(runId: string): Promise<ArtifactRecord[]> {
     const rows = this.#all(
       "SELECT * FROM artifacts WHERE run_id = ? ORDER BY created_at, name",
@@ -271,6 +288,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve(rows.map((r) => toArtifact(r, decodeJsonText)));
   }
 
+  /** Inserts the edges; an edge recorded twice is stored once. */
   override recordLineage(edges: LineageEdge[]): Promise<void> {
     for (const e of edges) {
       this.#run(
@@ -286,6 +304,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
+  /** Edges filtered by run and/or hash, in insertion order. */
   override getLineage(q: { runId?: string; hash?: string }): Promise<LineageEdge[]> {
     const rows = this.#all(
       `SELECT * FROM lineage WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR hash = ?2) ORDER BY rowid`,
@@ -295,6 +314,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve(rows.map(toLineage));
   }
 
+  /** Inserts a cache entry; several entries may share a key (different params). */
   override putCacheEntry(e: CacheEntry): Promise<void> {
     this.#run(
       `INSERT INTO cache_entries (key, step, run_id, param_hashes, read_all, outputs, created_at)
@@ -310,6 +330,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
+  /** Entries for `key`, newest first (at most 20). */
   override findCacheEntries(key: string): Promise<CacheEntry[]> {
     const rows = this.#all(
       "SELECT * FROM cache_entries WHERE key = ? ORDER BY id DESC LIMIT 20",
@@ -371,6 +392,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     }
   }
 
+  /** Appends the events in one transaction. */
   override recordAudit(events: AuditEvent[]): Promise<void> {
     for (const e of events) {
       this.#run(
@@ -387,6 +409,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
+  /** Audit events of a run in the order they were recorded. */
   override listAudit(runId: string): Promise<AuditEvent[]> {
     const rows = this.#all("SELECT * FROM audit WHERE run_id = ? ORDER BY id", runId);
     return Promise.resolve(rows.map(toAudit));
