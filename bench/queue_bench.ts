@@ -216,6 +216,7 @@ async function flowymlRound(
   const at: Record<string, number> = {};
   const res = await pipeline.run({
     stack,
+    loadOutputs: false, // as `flowyml run` does: results stay in the store, like raw job results
     onEvent: (e) => {
       const t = performance.now() - t0;
       if (e.type === "step_started") at.firstStart ??= t;

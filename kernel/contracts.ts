@@ -138,6 +138,12 @@ export interface RunPipelineOptions {
   onEvent?: (e: RunEvent) => void;
   /** Resume this existing run: completed steps are reused, not re-run. */
   resumeRunId?: string;
+  /**
+   * Load final outputs that are not in memory (remote runs) into
+   * `RunResult.outputs`. Default `true`; the CLI passes `false`, as it
+   * prints the summary from the metadata store and never uses the values.
+   */
+  loadOutputs?: boolean;
 }
 
 /** Progress events emitted during a run. */

@@ -177,9 +177,10 @@ export async function executeRun(
   // Final outputs not in memory (remote runs) are loaded as soon as they exist, so the loading
   // overlaps the rest of the run instead of all happening after the last step.
   const loading = new Map<string, Promise<unknown>>();
+  const wantOutputs = options.loadOutputs !== false;
   const setRef = (name: string, r: ArtifactRef) => {
     refs.set(name, r);
-    if (consumed.has(name) || values.has(r.hash)) return;
+    if (!wantOutputs || consumed.has(name) || values.has(r.hash)) return;
     loading.set(name, loadValue(stack.artifactStore, r).catch(() => undefined));
   };
   let firstError: Error | undefined;
@@ -480,7 +481,7 @@ export async function executeRun(
   const outputs: Record<string, unknown> = {};
   await Promise.all([...refs].map(async ([name, r]) => {
     if (values.has(r.hash)) outputs[name] = values.get(r.hash);
-    else if (!consumed.has(name)) {
+    else if (wantOutputs && !consumed.has(name)) {
       outputs[name] = await (loading.get(name) ??
         loadValue(stack.artifactStore, r).catch(() => undefined));
     }

@@ -37,6 +37,8 @@ export interface RunOptions {
   onEvent?: (e: RunEvent) => void;
   /** Continue this earlier run, reusing its completed steps. */
   resumeRunId?: string;
+  /** Load final outputs computed elsewhere into `result.outputs` (default `true`). */
+  loadOutputs?: boolean;
 }
 
 /** A pipeline: steps wired by their input and output names. */
@@ -106,6 +108,7 @@ export class Pipeline implements PipelineSpec {
       concurrency: options.concurrency ?? this.options.concurrency,
       onEvent: options.onEvent,
       resumeRunId: options.resumeRunId,
+      loadOutputs: options.loadOutputs,
     });
     return stack.orchestrator.waitForRun(runId);
   }

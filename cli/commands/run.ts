@@ -118,6 +118,7 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
       cache: flags.cache,
       concurrency: flags.concurrency ? Number(flags.concurrency) : undefined,
       onEvent: flags.quiet || flags.json ? undefined : createProgress(),
+      loadOutputs: false, // the summary comes from the metadata store
     });
   } catch (err) {
     await stack?.close();

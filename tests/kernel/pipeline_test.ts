@@ -161,3 +161,18 @@ Deno.test("fan-out 1 → 20 → 1 runs independent steps concurrently, bounded",
     await cleanup();
   }
 });
+
+Deno.test("loadOutputs: false leaves values computed elsewhere in the store", async () => {
+  const { stack, cleanup } = await tempStack();
+  try {
+    const p = new Pipeline("lazy", { stack }).add(step({ name: "a", outputs: ["x"] }, () => 41));
+    await p.run();
+    const cached = await p.run({ loadOutputs: false });
+    assert.equal(cached.steps.a.cached, true);
+    assert.equal("x" in cached.outputs, false, "a cache hit's value is not read back");
+    const loaded = await p.run();
+    assert.equal(loaded.outputs.x, 41, "by default final outputs are loaded");
+  } finally {
+    await cleanup();
+  }
+});
