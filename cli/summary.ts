@@ -37,6 +37,14 @@ export async function renderRunSummary(
   ));
   const failed = steps.filter((s) => s.error);
   for (const s of failed) out.push(`\n${s.step} failed: ${s.error}`);
+  const metrics = await meta.listMetrics({ runId });
+  if (metrics.length) {
+    out.push("\nmetrics");
+    out.push(table(
+      ["step", "metric", "value"],
+      metrics.map((m) => [m.step, m.name, formatMetric(m.value)]),
+    ));
+  }
   const arts = steps.flatMap((s) =>
     Object.entries(s.outputs ?? {}).map(([n, r]) => ({ step: s.step, n, r }))
   );
@@ -65,4 +73,8 @@ export async function renderRunSummary(
     }
   }
   return out.join("\n");
+}
+
+function formatMetric(v: number): string {
+  return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 ? v.toFixed(4) : v.toExponential(3);
 }

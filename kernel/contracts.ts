@@ -10,6 +10,7 @@ import type {
   AuditEvent,
   CacheEntry,
   LineageEdge,
+  MetricRecord,
   RunQuery,
   RunRecord,
   RunStatus,
@@ -48,6 +49,12 @@ export interface StepContext {
   signal: AbortSignal;
   /** Log a line attributed to this step. */
   log(message: string): void;
+  /**
+   * Record numeric metrics of this step (e.g. `{ accuracy: 0.97 }`) in the
+   * metadata store, shown by `flowyml runs show`. A cache hit keeps the
+   * metrics of the run that computed the outputs.
+   */
+  logMetrics(metrics: Record<string, number>): void;
   /** The stack the step runs on, when the orchestrator provides it (sandboxed plugin steps need it). */
   stack?: StackLike;
   /** Name of the pipeline the step belongs to. */
@@ -308,6 +315,10 @@ export abstract class MetadataStore extends StackComponent {
   abstract recordAudit(events: AuditEvent[]): Promise<void>;
   /** Audit events of a run, oldest first. */
   abstract listAudit(runId: string): Promise<AuditEvent[]>;
+  /** Record step metrics. */
+  abstract logMetrics(metrics: MetricRecord[]): Promise<void>;
+  /** Metrics of a run (or, with `name`, one metric across runs), oldest first. */
+  abstract listMetrics(query: { runId?: string; name?: string }): Promise<MetricRecord[]>;
 
   /**
    * Record everything a finished step produced. Stores override this to write
@@ -315,6 +326,7 @@ export abstract class MetadataStore extends StackComponent {
    * calls the individual methods.
    */
   async recordStepCompletion(c: StepCompletion): Promise<void> {
+    if (c.metrics?.length) await this.logMetrics(c.metrics);
     for (const a of c.artifacts ?? []) await this.recordArtifact(a);
     if (c.lineage?.length) await this.recordLineage(c.lineage);
     await this.upsertStepRun(c.stepRun);
@@ -332,6 +344,8 @@ export interface StepCompletion {
   lineage?: LineageEdge[];
   /** Cache entry to write, when the step is cacheable. */
   cacheEntry?: CacheEntry;
+  /** Metrics the step logged. */
+  metrics?: MetricRecord[];
 }
 
 /** Pushes and pulls container images (the seed's `ContainerRegistry`). */

@@ -254,8 +254,12 @@ export async function executeRun(
         worker: prev?.worker,
       };
       if (!prev) {
+        // The run that computed these outputs logged metrics for them: show them on this run too.
+        const earlier = (await meta.listMetrics({ runId: hit.runId }))
+          .filter((m) => m.step === s.name);
         await meta.recordStepCompletion({
           stepRun: rec,
+          metrics: earlier.map((m) => ({ ...m, runId, at: rec.endedAt! })),
           lineage: [
             ...inputEdges,
             ...Object.entries(hit.outputs).map(([name, r]) => ({
@@ -347,6 +351,13 @@ export async function executeRun(
         await meta.recordStepCompletion({
           artifacts,
           lineage: [...inputEdges, ...outEdges],
+          metrics: Object.entries(res.metrics ?? {}).map(([name, value]) => ({
+            runId,
+            step: s.name,
+            name,
+            value,
+            at: ended,
+          })),
           stepRun: {
             runId,
             step: s.name,

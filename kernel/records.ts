@@ -149,6 +149,20 @@ export interface AuditEvent {
   at: number;
 }
 
+/** A numeric metric a step (or a sandboxed plugin) logged, e.g. an accuracy. */
+export interface MetricRecord {
+  /** Run the metric belongs to. */
+  runId: string;
+  /** Step that logged it. */
+  step: string;
+  /** Metric name, e.g. `accuracy`. */
+  name: string;
+  /** Its value. */
+  value: number;
+  /** When it was logged, ms since the Unix epoch. */
+  at: number;
+}
+
 /** Filters for {@linkcode MetadataStore.listRuns}. */
 export interface RunQuery {
   /** Only runs of this pipeline. */

@@ -84,6 +84,8 @@ const REQUIRED: Record<ComponentKind, string[]> = {
     "findCacheEntries",
     "recordAudit",
     "listAudit",
+    "logMetrics",
+    "listMetrics",
     "toDict",
   ],
   container_registry: ["pushImage", "pullImage", "getImageUri", "toDict"],

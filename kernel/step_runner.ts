@@ -7,6 +7,7 @@
 import { loadValue, putValue } from "./artifacts.ts";
 import type { ArtifactStore, Executor, StackLike } from "./contracts.ts";
 import type { ArtifactRef } from "./records.ts";
+import { PipelineDefinitionError } from "./errors.ts";
 import { collectOutputs, type Step, type StepContext } from "./step.ts";
 
 /** A step attempt, as data: can be sent to another process or machine. */
@@ -37,6 +38,8 @@ export interface StepTaskResult {
   readParams: string[] | "*";
   /** Who ran it. */
   worker?: string;
+  /** Metrics the step logged with `ctx.logMetrics`. */
+  metrics?: Record<string, number>;
   /** Output values still in memory (local runs), by output name. */
   values?: Record<string, unknown>;
 }
@@ -111,6 +114,24 @@ export function visibleParams(
   return out;
 }
 
+/** Validate metrics passed to `ctx.logMetrics`: names to finite numbers. */
+export function checkMetrics(step: string, m: Record<string, number>): Record<string, number> {
+  if (!m || typeof m !== "object") {
+    throw new PipelineDefinitionError(`step "${step}": logMetrics() takes an object of numbers`, {
+      hint: "write ctx.logMetrics({ accuracy: 0.97 })",
+    });
+  }
+  for (const [k, v] of Object.entries(m)) {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new PipelineDefinitionError(
+        `step "${step}": metric "${k}" must be a finite number, got ${String(v)}`,
+        { hint: "log numbers only; put other values in an output artifact" },
+      );
+    }
+  }
+  return m;
+}
+
 /** Run one attempt of `step` for `task`. */
 export async function runStepTask(
   step: Step,
@@ -125,6 +146,7 @@ export async function runStepTask(
         : await loadValue(deps.store, ref);
     }),
   );
+  const metrics: Record<string, number> = {};
   const tracked = trackedParams(task.params);
   const ctx: StepContext = {
     params: tracked.proxy,
@@ -133,6 +155,7 @@ export async function runStepTask(
     attempt: task.attempt,
     signal: deps.signal,
     log: deps.log ?? ((m) => console.log(`[${step.name}] ${m}`)),
+    logMetrics: (m) => Object.assign(metrics, checkMetrics(step.name, m)),
     ...(deps.stack ? { stack: deps.stack } : {}),
     pipeline: task.pipeline,
     ...(task.source ? { source: task.source } : {}),
@@ -147,5 +170,11 @@ export async function runStepTask(
       deps.values?.set(outputs[name].hash, v);
     }),
   );
-  return { outputs, readParams: tracked.read(), worker: deps.worker, values };
+  return {
+    outputs,
+    readParams: tracked.read(),
+    worker: deps.worker,
+    values,
+    ...(Object.keys(metrics).length ? { metrics } : {}),
+  };
 }

@@ -51,6 +51,7 @@ const trainers = LEARNING_RATES.map((lr, i) =>
         signal: ctx.signal,
       });
       ctx.log(`lr=${lr} train loss ${model.trainLoss.toFixed(4)}`);
+      ctx.logMetrics({ train_loss: model.trainLoss });
       return model;
     },
   )
@@ -69,6 +70,7 @@ const evaluate = step(
       return { lr, accuracy: accuracy(model, test), trainLoss: model.trainLoss, model };
     });
     scored.sort((a, b) => b.accuracy - a.accuracy || a.trainLoss - b.trainLoss);
+    for (const s of scored) ctx.logMetrics({ [`test_accuracy_lr_${s.lr}`]: s.accuracy });
     for (const s of scored) ctx.log(`lr=${s.lr}: test accuracy ${(s.accuracy * 100).toFixed(1)}%`);
     return {
       metrics: scored.map(({ lr, accuracy, trainLoss }) => ({ lr, accuracy, trainLoss })),

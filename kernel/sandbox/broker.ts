@@ -92,6 +92,8 @@ export interface BrokerContext {
   step?: string;
   stack?: StackLike;
   log?: (message: string) => void;
+  /** Records metrics of the calling step (`metadata.log`); without it they go to the store. */
+  logMetrics?: (metrics: Record<string, number>) => void;
   /** HTTP client for `http.fetch` (default: global fetch). */
   fetch?: typeof fetch;
 }
@@ -251,6 +253,24 @@ export class Broker {
         if (!g.metadata) return this.#deny(q.op, "metrics", "not granted (grants.metadata: false)");
         const detail = JSON.stringify({ metrics: q.metrics ?? {}, params: q.params ?? {} });
         this.ctx.log?.(`metrics ${detail}`);
+        const metrics = q.metrics ?? {};
+        const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
+        if (bad) return this.#deny(q.op, `metrics.${bad[0]}`, "a metric must be a finite number");
+        if (Object.keys(metrics).length) {
+          if (this.ctx.logMetrics) this.ctx.logMetrics(metrics);
+          else {
+            const at = Date.now();
+            await this.ctx.stack?.metadataStore.logMetrics(
+              Object.entries(metrics).map(([name, value]) => ({
+                runId: this.ctx.runId,
+                step: this.ctx.step ?? this.ctx.plugin,
+                name,
+                value,
+                at,
+              })),
+            );
+          }
+        }
         return this.#ok(q.op, "metrics", {}, undefined, detail.slice(0, 4000));
       }
       case "metadata.run": {

@@ -90,6 +90,7 @@ export function pluginStep(pluginName: string, options: PluginStepOptions = {}):
         stack: ctx.stack,
         signal: ctx.signal,
         log: ctx.log,
+        logMetrics: ctx.logMetrics,
         inputs: buffers,
         timeoutMs: exec.timeoutMs,
       });

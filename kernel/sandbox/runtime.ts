@@ -102,6 +102,8 @@ export interface InvokeOptions {
   signal?: AbortSignal;
   /** Receives the plugin's log lines, prefixed with their level. */
   log?: (message: string) => void;
+  /** Where `metadata.log` metrics go (the calling step's `ctx.logMetrics`). */
+  logMetrics?: (metrics: Record<string, number>) => void;
   /** Buffers that become read handles 1…n (transferred: do not use them afterwards). */
   inputs?: ArrayBuffer[];
   /** Override the plugin's grants.timeout. */
@@ -134,6 +136,7 @@ export async function invokePlugin(
     step: options.step,
     stack: options.stack,
     log: options.log,
+    logMetrics: options.logMetrics,
   });
   const t0 = performance.now();
   try {

@@ -10,6 +10,7 @@ import type {
   AuditEvent,
   CacheEntry,
   LineageEdge,
+  MetricRecord,
   RunRecord,
   StepRunRecord,
 } from "../../kernel/records.ts";
@@ -119,6 +120,17 @@ export function toAudit(r: Row): AuditEvent {
     resource: String(r.resource),
     allowed: bool(r.allowed),
     detail: str(r.detail),
+    at: Number(r.at),
+  };
+}
+
+/** A `metrics` row. */
+export function toMetric(r: Row): MetricRecord {
+  return {
+    runId: String(r.run_id),
+    step: String(r.step),
+    name: String(r.name),
+    value: Number(r.value),
     at: Number(r.at),
   };
 }

@@ -59,6 +59,8 @@ self.onmessage = async (e: MessageEvent<Job>) => {
       signal: new AbortController().signal,
       source: job.source,
       log: (message: string) => self.postMessage({ id: job.id, type: "log", message }),
+      logMetrics: (metrics: Record<string, number>) =>
+        self.postMessage({ id: job.id, type: "metrics", metrics }),
     };
     const value = await s.fn(job.inputs, ctx);
     self.postMessage({ id: job.id, type: "done", value, read: all ? "*" : [...read] });

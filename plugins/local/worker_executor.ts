@@ -63,6 +63,7 @@ export class WorkerExecutor extends Executor {
       const p = this.#pending.get(m.id);
       if (!p) return;
       if (m.type === "log") return p.ctx.log(m.message);
+      if (m.type === "metrics") return p.ctx.logMetrics(m.metrics);
       this.#pending.delete(m.id);
       if (m.type === "done") {
         // Replay the worker's param reads on the tracked params, so the cache key is exact.

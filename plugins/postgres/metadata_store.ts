@@ -25,6 +25,7 @@ import type {
   AuditEvent,
   CacheEntry,
   LineageEdge,
+  MetricRecord,
   RunQuery,
   RunRecord,
   StepRunRecord,
@@ -38,6 +39,7 @@ import {
   toAudit,
   toCacheEntry,
   toLineage,
+  toMetric,
   toRun,
   toStepRun,
 } from "../_sql/rows.ts";
@@ -338,6 +340,30 @@ export class PostgresMetadataStore extends MetadataStore {
       sql`SELECT * FROM audit WHERE run_id = ${runId} ORDER BY id`
     );
     return rows.map(toAudit);
+  }
+
+  /** Inserts the metrics in one statement. */
+  override async logMetrics(metrics: MetricRecord[]): Promise<void> {
+    if (!metrics.length) return;
+    const rows = metrics.map((m) => ({
+      run_id: m.runId,
+      step: m.step,
+      name: m.name,
+      value: m.value,
+      at: m.at,
+    }));
+    await this.#q((sql) => sql`INSERT INTO metrics ${sql(rows)}`);
+  }
+
+  /** Metrics of a run and/or with a name, oldest first. */
+  override async listMetrics(q: { runId?: string; name?: string }): Promise<MetricRecord[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM metrics
+        WHERE (${q.runId ?? null}::text IS NULL OR run_id = ${q.runId ?? null})
+          AND (${q.name ?? null}::text IS NULL OR name = ${q.name ?? null})
+        ORDER BY id`
+    );
+    return rows.map(toMetric);
   }
 }
 

@@ -38,4 +38,9 @@ export const MIGRATIONS: readonly string[] = [
      id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, actor TEXT NOT NULL, op TEXT NOT NULL,
      resource TEXT NOT NULL, allowed BOOLEAN NOT NULL, detail TEXT, at BIGINT NOT NULL);
    CREATE INDEX audit_run ON audit (run_id);`,
+  `CREATE TABLE metrics (
+     id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL,
+     value DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL);
+   CREATE INDEX metrics_run ON metrics (run_id);
+   CREATE INDEX metrics_name ON metrics (name);`,
 ];

@@ -154,6 +154,8 @@ export interface StepJobResult {
   outputs: Record<string, CompactRef>;
   readParams: string[] | "*";
   worker: string;
+  /** Metrics the step logged (`ctx.logMetrics`); the driver records them. */
+  metrics?: Record<string, number>;
 }
 
 /** Output references without what the driver can derive (see {@linkcode CompactRef}). */

@@ -158,6 +158,7 @@ export class QueueOrchestrator extends Orchestrator {
       outputs: expandRefs(r.outputs, w.uriFor),
       readParams: r.readParams,
       worker: r.worker,
+      ...(r.metrics ? { metrics: r.metrics } : {}),
     });
   }
 

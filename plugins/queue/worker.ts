@@ -289,13 +289,19 @@ export class QueueWorker {
           executor: this.stack.executor,
           signal: ctl.signal,
           worker: this.id,
+          stack: this.stack, // sandboxed plugin steps reach the stores through it
           log: (m) => this.#log(`${ts()} ${this.id} [${task.runId} ${task.step}] ${m}`),
         }),
         aborted,
       ]);
       this.#stats.done++;
       line("ok");
-      return { outputs: compactRefs(res.outputs), readParams: res.readParams, worker: this.id };
+      return {
+        outputs: compactRefs(res.outputs),
+        readParams: res.readParams,
+        worker: this.id,
+        ...(res.metrics ? { metrics: res.metrics } : {}),
+      };
     } catch (err) {
       if (ctl.signal.reason === HANDBACK) {
         line("handed-back");

@@ -17,6 +17,7 @@ import type {
   AuditEvent,
   CacheEntry,
   LineageEdge,
+  MetricRecord,
   RunQuery,
   RunRecord,
   StepRunRecord,
@@ -29,6 +30,7 @@ import {
   toAudit,
   toCacheEntry,
   toLineage,
+  toMetric,
   toRun,
   toStepRun,
 } from "../_sql/rows.ts";
@@ -384,6 +386,7 @@ export class SQLiteMetadataStore extends MetadataStore {
         if (c.lineage?.length) this.recordLineage(c.lineage);
         this.upsertStepRun(c.stepRun);
         if (c.cacheEntry) this.putCacheEntry(c.cacheEntry);
+        if (c.metrics?.length) this.logMetrics(c.metrics);
       }
       db.exec("COMMIT");
     } catch (err) {
@@ -413,6 +416,31 @@ export class SQLiteMetadataStore extends MetadataStore {
   override listAudit(runId: string): Promise<AuditEvent[]> {
     const rows = this.#all("SELECT * FROM audit WHERE run_id = ? ORDER BY id", runId);
     return Promise.resolve(rows.map(toAudit));
+  }
+
+  /** Inserts each metric (inside the caller's transaction when there is one). */
+  override logMetrics(metrics: MetricRecord[]): Promise<void> {
+    for (const m of metrics) {
+      this.#run(
+        "INSERT INTO metrics (run_id, step, name, value, at) VALUES (?,?,?,?,?)",
+        m.runId,
+        m.step,
+        m.name,
+        m.value,
+        m.at,
+      );
+    }
+    return Promise.resolve();
+  }
+
+  /** Metrics of a run and/or with a name, oldest first. */
+  override listMetrics(q: { runId?: string; name?: string }): Promise<MetricRecord[]> {
+    const rows = this.#all(
+      "SELECT * FROM metrics WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY id",
+      q.runId ?? null,
+      q.name ?? null,
+    );
+    return Promise.resolve(rows.map(toMetric));
   }
 }
 

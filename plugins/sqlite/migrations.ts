@@ -34,4 +34,9 @@ export const MIGRATIONS: readonly string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, actor TEXT NOT NULL, op TEXT NOT NULL,
      resource TEXT NOT NULL, allowed INTEGER NOT NULL, detail TEXT, at INTEGER NOT NULL);
    CREATE INDEX audit_run ON audit (run_id);`,
+  `CREATE TABLE metrics (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL,
+     value REAL NOT NULL, at INTEGER NOT NULL);
+   CREATE INDEX metrics_run ON metrics (run_id);
+   CREATE INDEX metrics_name ON metrics (name);`,
 ];

@@ -176,3 +176,37 @@ Deno.test("loadOutputs: false leaves values computed elsewhere in the store", as
     await cleanup();
   }
 });
+
+Deno.test("metrics: steps log them, a cache hit shows the original's, bad values fail clearly", async () => {
+  const { stack, cleanup } = await tempStack();
+  try {
+    const p = () =>
+      new Pipeline("metrics", { stack }).add(
+        step({ name: "fit", outputs: ["m"] }, (_, ctx) => {
+          ctx.logMetrics({ accuracy: 0.9, loss: 0.25 });
+          return 1;
+        }),
+      );
+    const r1 = await p().run();
+    const m1 = await stack.metadataStore.listMetrics({ runId: r1.runId });
+    assert.deepEqual(m1.map((m) => [m.step, m.name, m.value]), [["fit", "accuracy", 0.9], [
+      "fit",
+      "loss",
+      0.25,
+    ]]);
+    const r2 = await p().run();
+    assert.equal(r2.steps.fit.cached, true);
+    const m2 = await stack.metadataStore.listMetrics({ runId: r2.runId });
+    assert.deepEqual(m2.map((m) => m.value), [0.9, 0.25], "cache hit carries the metrics");
+    const bad = await new Pipeline("bad_metric", { stack }).add(
+      step({ name: "nan", outputs: ["x"] }, (_, ctx) => {
+        ctx.logMetrics({ loss: Number.NaN });
+        return 1;
+      }),
+    ).run();
+    assert.equal(bad.status, "failed");
+    assert.match(bad.error!.message, /metric "loss" must be a finite number/);
+  } finally {
+    await cleanup();
+  }
+});

@@ -146,3 +146,13 @@ Deno.test("sqlite: two processes writing the same file concurrently lose nothing
     await t.cleanup();
   }
 });
+
+Deno.test("sqlite: passes the metadata store contract shared with PostgreSQL", async () => {
+  const { checkMetadataContract } = await import("../queue/_metadata_contract.ts");
+  const s = new SQLiteMetadataStore({ path: ":memory:" });
+  try {
+    await checkMetadataContract(s);
+  } finally {
+    s.close();
+  }
+});

@@ -117,6 +117,25 @@ export async function checkMetadataContract(store: MetadataStore): Promise<void>
   assert.equal(steps[1].outputs, undefined);
   assert.deepEqual(await store.listStepRuns("p-2"), []);
 
+  // Metrics: by run, or by name across runs, oldest first; completions carry them too.
+  await store.logMetrics([
+    { runId: "p-1", step: "b", name: "accuracy", value: 0.5, at: 1 },
+    { runId: "p-1", step: "b", name: "loss", value: 1.25, at: 2 },
+  ]);
+  await store.recordStepCompletion({
+    stepRun: { runId: "p-1", step: "c", status: "completed", cached: false, attempts: 1 },
+    metrics: [{ runId: "p-1", step: "c", name: "accuracy", value: 0.75, at: 3 }],
+  });
+  assert.deepEqual(
+    (await store.listMetrics({ runId: "p-1" })).map((m) => [m.step, m.name, m.value]),
+    [["b", "accuracy", 0.5], ["b", "loss", 1.25], ["c", "accuracy", 0.75]],
+  );
+  assert.deepEqual((await store.listMetrics({ name: "accuracy" })).map((m) => m.value), [
+    0.5,
+    0.75,
+  ]);
+  assert.deepEqual(await store.listMetrics({ runId: "p-2" }), []);
+
   // Artifacts: keyed by (run, step, name); re-recording replaces.
   const a1 = {
     ...ref("b"),
