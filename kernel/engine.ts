@@ -55,6 +55,11 @@ export interface ExecuteRunOptions extends RunPipelineOptions {
    * dispatchers raise it, since a submitted step may wait long for a worker.
    */
   runningRecordDelayMs?: number;
+  /**
+   * The dispatcher enforces each attempt's `timeoutMs` itself (from the
+   * moment the step starts running), so the engine does not time dispatch.
+   */
+  dispatchEnforcesTimeout?: boolean;
 }
 
 /** A new run id: sortable by time, unique. */
@@ -326,10 +331,15 @@ export async function executeRun(
         };
         const res = await withTimeout(
           options.dispatch(task, s, ctl.signal),
-          timeoutMs,
+          // A dispatcher that enforces timeouts itself (remote workers time the step from its
+          // start) is not also timed here, where time waiting in a queue would count.
+          options.dispatchEnforcesTimeout ? undefined : timeoutMs,
           s.name,
           ctl,
         );
+        for (const message of res.logs ?? []) {
+          emit({ type: "step_log", runId, step: s.name, message });
+        }
         clearTimeout(runningRecord);
         await runningWrite; // never let a late "running" land after the final record
         const ended = Date.now();

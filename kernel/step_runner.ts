@@ -38,6 +38,8 @@ export interface StepTaskResult {
   readParams: string[] | "*";
   /** Who ran it. */
   worker?: string;
+  /** Log lines of a step run elsewhere (remote workers), replayed as `step_log` events. */
+  logs?: string[];
   /** Metrics the step logged with `ctx.logMetrics`. */
   metrics?: Record<string, number>;
   /** Output values still in memory (local runs), by output name. */

@@ -149,6 +149,9 @@ export interface StepJobData {
  */
 export type CompactRef = Omit<ArtifactRef, "path" | "uri"> & Partial<ArtifactRef>;
 
+/** How many of a step's log lines a worker sends back with its result. */
+export const MAX_RETURNED_LOG_LINES = 200;
+
 /** What a worker returns for a job (the JSON part of a `StepTaskResult`). */
 export interface StepJobResult {
   outputs: Record<string, CompactRef>;
@@ -156,6 +159,8 @@ export interface StepJobResult {
   worker: string;
   /** Metrics the step logged (`ctx.logMetrics`); the driver records them. */
   metrics?: Record<string, number>;
+  /** The step's `ctx.log` lines (the last {@linkcode MAX_RETURNED_LOG_LINES}), shown by the driver. */
+  logs?: string[];
 }
 
 /** Output references without what the driver can derive (see {@linkcode CompactRef}). */

@@ -159,6 +159,7 @@ export class QueueOrchestrator extends Orchestrator {
       readParams: r.readParams,
       worker: r.worker,
       ...(r.metrics ? { metrics: r.metrics } : {}),
+      ...(r.logs?.length ? { logs: r.logs } : {}),
     });
   }
 
@@ -342,6 +343,7 @@ export class QueueOrchestrator extends Orchestrator {
       ...options,
       concurrency: options.concurrency ?? this.config.maxInFlight,
       runningRecordDelayMs: this.config.runningRecordMs,
+      dispatchEnforcesTimeout: true, // workers time each step from its start, not from submission
       runId,
       onRecorded: recorded,
       dispatch: (task, step, signal) =>

@@ -19,6 +19,7 @@ import { runStepTask } from "../../kernel/step_runner.ts";
 import {
   cancelChannel,
   compactRefs,
+  MAX_RETURNED_LOG_LINES,
   moduleSpecifier,
   processId,
   type QueueConfig,
@@ -277,6 +278,7 @@ export class QueueWorker {
           `pipeline "${pipeline.name}" in ${d.source} has no step "${task.step}"`,
         );
       }
+      const logs: string[] = [];
       const aborted = new Promise<never>((_, reject) => {
         const fail = () => reject(ctl.signal.reason);
         if (ctl.signal.aborted) fail();
@@ -290,7 +292,11 @@ export class QueueWorker {
           signal: ctl.signal,
           worker: this.id,
           stack: this.stack, // sandboxed plugin steps reach the stores through it
-          log: (m) => this.#log(`${ts()} ${this.id} [${task.runId} ${task.step}] ${m}`),
+          log: (m) => {
+            this.#log(`${ts()} ${this.id} [${task.runId} ${task.step}] ${m}`);
+            logs.push(m.length > 2000 ? `${m.slice(0, 2000)}…` : m);
+            if (logs.length > MAX_RETURNED_LOG_LINES) logs.shift();
+          },
         }),
         aborted,
       ]);
@@ -301,6 +307,7 @@ export class QueueWorker {
         readParams: res.readParams,
         worker: this.id,
         ...(res.metrics ? { metrics: res.metrics } : {}),
+        ...(logs.length ? { logs } : {}),
       };
     } catch (err) {
       if (ctl.signal.reason === HANDBACK) {

@@ -17,6 +17,7 @@ import "../../plugins/mod.ts";
 import { parseConfig } from "../../kernel/config.ts";
 import { buildStack, type Stack } from "../../kernel/stack.ts";
 import type { Pipeline } from "../../kernel/pipeline.ts";
+import type { RunEvent } from "../../kernel/contracts.ts";
 import { sha256Hex } from "../../kernel/hash.ts";
 import type { QueueOrchestrator } from "../../plugins/queue/orchestrator.ts";
 import { listWorkers } from "../../plugins/queue/worker.ts";
@@ -74,8 +75,13 @@ Deno.test({
         "2 workers to announce themselves",
       );
       const meta = stack.metadataStore;
+      const events: RunEvent[] = [];
       const run = async (name: string, params: Record<string, unknown> = {}) =>
-        (await load(name)).run({ stack, params: { marks: tmp.path, ...params } });
+        (await load(name)).run({
+          stack,
+          params: { marks: tmp.path, ...params },
+          onEvent: (e) => events.push(e),
+        });
 
       await t.step("steps really run on both workers; runs show who ran each step", async () => {
         const res = await run("fanout", { sleepMs: 400 });
@@ -86,6 +92,16 @@ Deno.test({
         assert.ok(steps.every((s) => s.status === "completed" && s.attempts === 1));
         const ran = new Set(steps.map((s) => s.worker));
         assert.deepEqual([...ran].sort(), ["w1", "w2"], `workers: ${[...ran]}`);
+        // The step's ctx.log lines and metrics come back to the driver.
+        assert.ok(
+          events.some((e) =>
+            e.type === "step_log" && e.runId === res.runId && e.step === "join" &&
+            e.message === "joined 6 parts"
+          ),
+          "join's log line reached the driver",
+        );
+        const metrics = await meta.listMetrics({ runId: res.runId });
+        assert.deepEqual(metrics.map((m) => [m.step, m.name, m.value]), [["join", "parts", 6]]);
         // Different processes really ran them: the parallel steps record their pid.
         const pids = new Set(
           (await Promise.all([1, 2, 3, 4, 5, 6].map((i) => marks(tmp.path, `work${i}`)))).flat(),
