@@ -12,7 +12,7 @@ import type {
   StackLike,
   StepResult,
 } from "./contracts.ts";
-import { describeError, StepFailedError, StepTimeoutError } from "./errors.ts";
+import { describeError, FlowymlError, StepFailedError, StepTimeoutError } from "./errors.ts";
 import { buildGraph, pipelineHash, type PipelineSpec } from "./graph.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
 import type {
@@ -32,6 +32,7 @@ import {
 } from "./step_runner.ts";
 import { loadValue } from "./artifacts.ts";
 import { notifyRunFinished, notifyRunStarted } from "./lifecycle.ts";
+import { ScheduleGate, type StepScheduler } from "./scheduling.ts";
 
 /** Steps still running after this long get a "running" step record. */
 const RUNNING_RECORD_DELAY_MS = 50;
@@ -60,6 +61,12 @@ export interface ExecuteRunOptions extends RunPipelineOptions {
    * moment the step starts running), so the engine does not time dispatch.
    */
   dispatchEnforcesTimeout?: boolean;
+  /**
+   * Let an external scheduler decide which ready step starts when (see
+   * kernel/scheduling.ts). Without it, ready steps start in graph order.
+   * Steps it never submits are skipped and the run fails naming them.
+   */
+  scheduler?: StepScheduler;
 }
 
 /** A new run id: sortable by time, unique. */
@@ -208,15 +215,23 @@ export async function executeRun(
     ready.splice(lo, 0, s);
   };
 
+  let pump = () => {};
+  const gate = options.scheduler
+    ? new ScheduleGate({ runId, graph, concurrency, state, missing, results, pump: () => pump() })
+    : undefined;
+  const skip = (d: string, error?: string) => {
+    state.set(d, "skipped");
+    results[d] = { status: "skipped", cached: false, durationMs: 0, attempts: 0, outputs: {} };
+    const rec = { runId, step: d, status: "skipped" as const, cached: false, attempts: 0 };
+    const write = meta.upsertStepRun(error ? { ...rec, error } : rec).catch(() => {});
+    emit({ type: "step_finished", runId, step: d, status: "skipped", durationMs: 0 });
+    gate?.finished(d);
+    return write;
+  };
   const markSkipped = (name: string) => {
     for (const d of graph.downstream.get(name)!) {
       if (state.get(d) !== "waiting") continue;
-      state.set(d, "skipped");
-      results[d] = { status: "skipped", cached: false, durationMs: 0, attempts: 0, outputs: {} };
-      meta.upsertStepRun({ runId, step: d, status: "skipped", cached: false, attempts: 0 }).catch(
-        () => {},
-      );
-      emit({ type: "step_finished", runId, step: d, status: "skipped", durationMs: 0 });
+      skip(d);
       markSkipped(d);
     }
   };
@@ -454,10 +469,12 @@ export async function executeRun(
   };
 
   await new Promise<void>((resolveAll) => {
-    const pump = () => {
+    pump = () => {
+      // With an external scheduler, only submitted steps start, in submission order.
+      const source = gate ? gate.queue : ready;
       let taken = 0;
-      for (; taken < ready.length && running < concurrency; taken++) {
-        const s = ready[taken];
+      for (; taken < source.length && running < concurrency; taken++) {
+        const s = source[taken];
         if (state.get(s.name) !== "waiting") continue;
         state.set(s.name, "running");
         running++;
@@ -483,14 +500,35 @@ export async function executeRun(
             const r = refs.get(i);
             if (left === 0 && r) values.delete(r.hash);
           }
+          gate?.finished(s.name);
           pump();
         });
       }
-      ready.splice(0, taken);
-      if (running === 0) resolveAll();
+      source.splice(0, taken);
+      if (running === 0 && (!gate || (gate.closed && !gate.queue.length))) resolveAll();
     };
+    gate?.start(options.scheduler!);
     pump();
   });
+  if (gate) {
+    // Steps the scheduler never submitted are skipped; a scheduler failure fails the run.
+    const left = gate.leftOut();
+    const who = options.scheduler!.name;
+    await Promise.all(left.map((n) => skip(n, `never submitted by the scheduler (${who})`)));
+    if (gate.error !== undefined) {
+      const why = gate.error instanceof Error ? gate.error.message : String(gate.error);
+      firstError = new FlowymlError(`the scheduler (${who}) failed: ${why}`, {
+        cause: gate.error,
+      });
+    } else if (left.length) {
+      firstError ??= new FlowymlError(
+        `the scheduler (${who}) returned without submitting ${left.length} step(s): ${
+          left.join(", ")
+        }; they were skipped`,
+        { hint: "a scheduler must submit every step once its upstream steps completed" },
+      );
+    }
+  }
 
   const status = firstError ? "failed" : "completed";
   await meta.updateRun(runId, { status, endedAt: Date.now(), error: firstError?.message });

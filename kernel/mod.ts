@@ -16,6 +16,14 @@ export * from "./config.ts";
 export * from "./stack.ts";
 export * from "./pipeline.ts";
 export * from "./engine.ts";
+export {
+  type RunControl,
+  type ScheduledStep,
+  type ScheduledStepState,
+  type ScheduleStatus,
+  SchedulingError,
+  type StepScheduler,
+} from "./scheduling.ts";
 export * from "./artifacts.ts";
 export * from "./step_runner.ts";
 export { hashValue, sha256Hex } from "./hash.ts";

@@ -49,7 +49,7 @@ export async function buildPlugin(dir: string): Promise<Uint8Array> {
 }
 
 /** The example plugin folders. */
-export const EXAMPLES = ["normalize", "checksum_store"];
+export const EXAMPLES = ["normalize", "checksum_store", "priority_scheduler"];
 
 if (import.meta.main) {
   const i = Deno.args.indexOf("--out");

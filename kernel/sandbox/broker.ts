@@ -12,6 +12,7 @@ import { formatZodIssues } from "../schema.ts";
 import type { AuditEvent } from "../records.ts";
 import { getComponentRegistry } from "../registry.ts";
 import type { ComponentKind } from "../component.ts";
+import { type RunControl, SchedulingError } from "../scheduling.ts";
 import { anyMatch, checkArtifactPath, globMatch, type Grants } from "./grants.ts";
 import { type BrokerResponse, type ErrorCode, PROTOCOL_VERSION } from "./protocol.ts";
 
@@ -31,6 +32,11 @@ const requestSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("registry.resolve"), kind: z.string(), name: z.string() }),
   z.object({ op: z.literal("orchestration.status"), step: z.string().optional() }),
   z.object({ op: z.literal("orchestration.submit"), step: z.string() }),
+  z.object({
+    op: z.literal("orchestration.await"),
+    ticket: z.string(),
+    timeout_ms: z.number().nonnegative().optional(),
+  }),
   z.object({ op: z.literal("log"), level: z.string().optional(), message: z.string() }),
   z.object({ op: z.literal("config.get"), key: z.string() }),
   z.object({ op: z.literal("env.get"), name: z.string() }),
@@ -96,6 +102,12 @@ export interface BrokerContext {
   logMetrics?: (metrics: Record<string, number>) => void;
   /** HTTP client for `http.fetch` (default: global fetch). */
   fetch?: typeof fetch;
+  /** The run this call schedules (orchestrator plugins): enables submit and await. */
+  orchestration?: RunControl;
+  /** When the call's time runs out (epoch ms); `orchestration.await` never blocks past it. */
+  deadline?: () => number;
+  /** Aborted when the call is cancelled; ends a blocked `orchestration.await`. */
+  signal?: AbortSignal;
 }
 
 const dec = new TextDecoder();
@@ -310,6 +322,16 @@ export class Broker {
         if (!g.orchestration) {
           return this.#deny(q.op, res, "not granted (grants.orchestration: false)");
         }
+        const ctl = this.ctx.orchestration;
+        if (ctl) {
+          try {
+            const steps = ctl.status(q.step);
+            return this.#ok(q.op, res, { steps, ...(q.step ? { status: steps[0].status } : {}) });
+          } catch (e) {
+            if (e instanceof SchedulingError) return this.#deny(q.op, res, e.message, e.code);
+            throw e;
+          }
+        }
         const steps = (await this.ctx.stack?.metadataStore.listStepRuns(this.ctx.runId)) ?? [];
         const items = steps.filter((s) => !q.step || s.step === q.step).map((s) => ({
           step: s.step,
@@ -318,12 +340,8 @@ export class Broker {
         return this.#ok(q.op, res, { steps: items });
       }
       case "orchestration.submit":
-        return this.#deny(
-          q.op,
-          q.step,
-          "submitting steps from a plugin is not supported in protocol v1",
-          "unsupported",
-        );
+      case "orchestration.await":
+        return await this.#orchestrate(q);
       case "log": {
         this.ctx.log?.(q.message.slice(0, 10_000));
         this.#audit(q.op, q.level ?? "info", true);
@@ -355,6 +373,50 @@ export class Broker {
       }
       case "http.fetch":
         return await this.#fetch(q, payload);
+    }
+  }
+
+  async #orchestrate(
+    q: Extract<BrokerRequest, { op: "orchestration.submit" | "orchestration.await" }>,
+  ): Promise<BrokerResponse> {
+    const res = q.op === "orchestration.submit" ? q.step : q.ticket;
+    if (!this.ctx.grants.orchestration) {
+      return this.#deny(q.op, res, "not granted (grants.orchestration: false)");
+    }
+    const ctl = this.ctx.orchestration;
+    if (!ctl) {
+      return this.#deny(
+        q.op,
+        res,
+        "only the run's orchestrator plugin (orchestrator: { type: wasm }) can submit or await steps",
+        "unsupported",
+      );
+    }
+    try {
+      if (q.op === "orchestration.submit") {
+        const r = ctl.submit(q.step);
+        return this.#ok(q.op, q.step, r, undefined, `ticket ${r.ticket}, ${r.status}`);
+      }
+      // Never block past the call's deadline: the plugin must get control back to be stopped.
+      const left = this.ctx.deadline === undefined
+        ? undefined
+        : Math.max(0, this.ctx.deadline() - Date.now() + 20);
+      const timeoutMs = q.timeout_ms === undefined
+        ? left
+        : left === undefined
+        ? q.timeout_ms
+        : Math.min(q.timeout_ms, left);
+      const s = await ctl.wait(q.ticket, { timeoutMs, signal: this.ctx.signal });
+      return this.#ok(
+        q.op,
+        s.step,
+        { ...s, timed_out: !s.done },
+        undefined,
+        `ticket ${q.ticket}: ${s.status}${s.done ? "" : " (wait timed out)"}`,
+      );
+    } catch (e) {
+      if (e instanceof SchedulingError) return this.#deny(q.op, res, e.message, e.code);
+      throw e;
     }
   }
 

@@ -89,7 +89,10 @@ export interface Grants {
   metadata: boolean;
   /** Registry: resolve images and components. */
   registry: boolean;
-  /** Orchestration: read step status of the current run. */
+  /**
+   * Orchestration: read step status of the current run; an orchestrator plugin
+   * (`orchestrator: { type: wasm }`) also needs it to submit and await steps.
+   */
   orchestration: boolean;
   /** Cap of the plugin's linear memory, bytes (config: `64Mi`, …). Default 64 MiB. */
   memory: number;

@@ -313,6 +313,11 @@ export class PluginHost {
     Atomics.notify(ctrl, SLOT.STATE);
   }
 
+  /** Deadline (epoch ms) of the call in progress (calls are serialized). */
+  get deadline(): number {
+    return new Float64Array(this.#sab, DEADLINE_BYTE, 1)[0];
+  }
+
   /** Stop the worker. */
   close(): void {
     if (this.#closed) return;

@@ -51,6 +51,7 @@ export {
 } from "./runtime.ts";
 export { closeSpareWorker } from "./spare.ts";
 export { WasmArtifactStore } from "./wasm_store.ts";
+export { SCHEDULE_EXPORT, type ScheduleInput, WasmOrchestrator } from "./wasm_orchestrator.ts";
 export {
   appendCustomSection,
   listFunctionExports,

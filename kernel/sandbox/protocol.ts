@@ -90,7 +90,8 @@ export type ErrorCode =
   | "oversized"
   | "not_found"
   | "failed"
-  | "unsupported";
+  | "unsupported"
+  | "conflict";
 
 /** A response: JSON, plus optional bytes that the worker turns into a read handle. */
 export interface BrokerResponse {

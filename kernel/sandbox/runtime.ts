@@ -7,6 +7,7 @@
 import { addRunListener } from "../lifecycle.ts";
 import { loadConfig } from "../config.ts";
 import type { StackLike } from "../contracts.ts";
+import type { RunControl } from "../scheduling.ts";
 import { ConfigError, describeError } from "../errors.ts";
 import { hashValue } from "../hash.ts";
 import { Broker } from "./broker.ts";
@@ -110,6 +111,8 @@ export interface InvokeOptions {
   timeoutMs?: number;
   /** Plugin config to use instead of looking `name` up in `flowyml.yaml`. */
   config?: PluginConfig;
+  /** The run this call schedules, for orchestrator plugins (`orchestration.submit`/`await`). */
+  orchestration?: RunControl;
 }
 
 /**
@@ -129,6 +132,7 @@ export async function invokePlugin(
       hint: `it exports: ${host.plugin.exports.join(", ") || "(nothing)"}`,
     });
   }
+  const timeoutMs = options.timeoutMs ?? config.grants.timeout;
   const broker = new Broker({
     plugin: name,
     grants: config.grants,
@@ -137,6 +141,9 @@ export async function invokePlugin(
     stack: options.stack,
     log: options.log,
     logMetrics: options.logMetrics,
+    orchestration: options.orchestration,
+    deadline: () => host.deadline,
+    signal: options.signal,
   });
   const t0 = performance.now();
   try {
@@ -146,7 +153,7 @@ export async function invokePlugin(
       options.inputs ?? [],
       {
         broker: broker.handle,
-        timeoutMs: options.timeoutMs ?? config.grants.timeout,
+        timeoutMs,
         signal: options.signal,
         log: (level, m) => options.log?.(`${level}: ${m}`),
         lastDenial: () => broker.lastDenial,

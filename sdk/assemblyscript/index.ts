@@ -1,7 +1,8 @@
 // flowyml plugin SDK for AssemblyScript, built on @extism/as-pdk.
 //
 // Typed helpers over the flowyml protocol v1 (docs/protocol.md): artifacts,
-// logging, metrics, config, env, secrets and HTTP, all brokered by the kernel
+// logging, metrics, config, env, secrets, HTTP and orchestration (submit and
+// await steps from an orchestrator plugin), all brokered by the kernel
 // against the plugin's grants. Bulk bytes use handles copied straight into
 // and out of guest memory (no byte-by-byte PDK copies).
 import { Host } from "@extism/as-pdk";
@@ -84,6 +85,41 @@ export function jsonText(json: string, key: string): string | null {
   const r = jsonRaw(json, key);
   if (r === null || r!.length < 2 || r!.charCodeAt(0) != 34) return null;
   return r!.substring(1, r!.length - 1);
+}
+
+/** The elements of a raw JSON array (top level only), each as raw JSON text. */
+export function jsonArray(raw: string | null): string[] {
+  const out: string[] = [];
+  if (raw === null) return out;
+  const a = raw!;
+  let i = a.indexOf("[") + 1;
+  if (i <= 0) return out;
+  let start = i;
+  let depth = 0;
+  let inStr = false;
+  for (; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (inStr) {
+      if (c == 92) i++;
+      else if (c == 34) inStr = false;
+      continue;
+    }
+    if (c == 34) inStr = true;
+    else if (c == 123 || c == 91) depth++;
+    else if ((c == 125 || c == 93) && depth > 0) depth--;
+    else if ((c == 44 && depth == 0) || (c == 93 && depth == 0)) {
+      const item = a.substring(start, i).trim();
+      if (item.length) out.push(item);
+      start = i + 1;
+      if (c == 93) break;
+    }
+  }
+  return out;
+}
+
+/** A JSON string value's text (simple strings without escapes), e.g. `"a"` -> `a`. */
+export function jsonUnquote(raw: string): string {
+  return raw.length >= 2 && raw.charCodeAt(0) == 34 ? raw.substring(1, raw.length - 1) : raw;
 }
 
 // ---- protocol ----
@@ -236,6 +272,63 @@ export namespace http {
     return request(
       "http.fetch",
       '"url":' + jsonString(url) + ',"method":' + jsonString(method) + ',"headers":' + headers,
+    );
+  }
+}
+
+// ---- orchestration (orchestrator plugins: `orchestrator: { type: wasm }`) ----
+
+/** A step's status as the kernel reports it (`orchestration.await` / `orchestration.status`). */
+export class StepState {
+  constructor(
+    public step: string,
+    public status: string,
+    public done: bool,
+    public json: string,
+  ) {}
+  /** True when the step finished with its outputs available (completed or cached). */
+  get succeeded(): bool {
+    return this.status == "completed" || this.status == "cached";
+  }
+}
+
+export namespace orchestration {
+  /**
+   * Submit a ready step (all upstream completed) of the run being scheduled.
+   * Needs grants.orchestration. The response has `ticket` and `status`, or a
+   * structured error: `conflict` (not ready, already submitted), `not_found`, `denied`.
+   */
+  export function trySubmit(step: string): Response {
+    return request("orchestration.submit", '"step":' + jsonString(step));
+  }
+  /** Submit a ready step and return its ticket; aborts with the kernel's message on refusal. */
+  export function submit(step: string): string {
+    const r = requestOk("orchestration.submit", '"step":' + jsonString(step));
+    return jsonText(r.json, "ticket")!;
+  }
+  /**
+   * Block until the ticket's step finishes, or `timeoutMs` passes (-1: until
+   * the step finishes or this call's own timeout). `done` is false on a timeout.
+   */
+  export function wait(ticket: string, timeoutMs: i32 = -1): StepState {
+    const t = timeoutMs >= 0 ? ',"timeout_ms":' + timeoutMs.toString() : "";
+    const r = requestOk("orchestration.await", '"ticket":' + jsonString(ticket) + t);
+    return state(r.json);
+  }
+  /** The current status of one step (`pending`, `ready`, `queued`, `running`, `completed`, …). */
+  export function status(step: string): StepState {
+    const r = requestOk("orchestration.status", '"step":' + jsonString(step));
+    const first = jsonArray(jsonRaw(r.json, "steps"));
+    return state(first.length ? first[0] : r.json);
+  }
+  function state(json: string): StepState {
+    const step = jsonText(json, "step");
+    const status = jsonText(json, "status");
+    return new StepState(
+      step === null ? "" : step!,
+      status === null ? "" : status!,
+      jsonRaw(json, "done") == "true",
+      json,
     );
   }
 }

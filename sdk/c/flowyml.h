@@ -39,4 +39,26 @@ FLOWYML_IMPORT("flowyml_take") int32_t flowyml_take(int32_t handle);
 /* Step inputs are handles 1…n in the order of the step's inputs. */
 #define FLOWYML_FIRST_INPUT 1
 
+/*
+ * Orchestrator plugins (stack `orchestrator: { type: wasm, plugin: … }`, grants.orchestration: true)
+ * export FLOWYML_SCHEDULE_EXPORT. The kernel calls it once per run; its input JSON
+ * (flowyml_input) lists the run's steps: {"runId":…,"concurrency":n,"params":[names],
+ * "steps":[{"name","inputs","outputs","upstream","resources","labels"}…]}. Drive the run with
+ * flowyml_call requests:
+ *
+ *   {"v":1,"op":"orchestration.submit","step":"train"}
+ *       -> {"ok":true,"ticket":"t3","status":"running"|"queued"}
+ *          or {"ok":false,"error":{"code":"conflict","message":"not ready: upstream \"load\" …"}}
+ *   {"v":1,"op":"orchestration.await","ticket":"t3","timeout_ms":200}     (timeout_ms optional)
+ *       -> {"ok":true,"step":"train","status":"completed","done":true,"timed_out":false,…}
+ *   {"v":1,"op":"orchestration.status","step":"train"}                    (step optional)
+ *       -> {"ok":true,"steps":[{"step":"train","status":"pending","done":false}],"status":"pending"}
+ *
+ * Steps never submitted when schedule returns are skipped and the run fails naming them.
+ */
+#define FLOWYML_SCHEDULE_EXPORT "schedule"
+#define FLOWYML_OP_SUBMIT "orchestration.submit"
+#define FLOWYML_OP_AWAIT "orchestration.await"
+#define FLOWYML_OP_STATUS "orchestration.status"
+
 #endif

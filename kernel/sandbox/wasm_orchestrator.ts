@@ -1,0 +1,199 @@
+/**
+ * `WasmOrchestrator` (`type: wasm`): an orchestrator whose scheduling policy
+ * is a sandboxed plugin. The kernel calls the plugin's `schedule` export once
+ * per run with a description of the run (steps, wiring, resources and param
+ * names — never param values or secrets); the plugin decides what runs when
+ * through brokered `orchestration.submit` / `orchestration.await` /
+ * `orchestration.status` requests, each checked against `grants.orchestration`
+ * and audited. The kernel still executes, caches, retries, times out and
+ * records every step through the same run engine as the local orchestrator.
+ *
+ * ```yaml
+ * plugins:
+ *   priority_scheduler:
+ *     source: examples/plugins/priority_scheduler/priority_scheduler.wasm
+ *     grants: { orchestration: true, config: { max_parallel: 2 }, timeout: 10m }
+ * stacks:
+ *   prioritized:
+ *     orchestrator: { type: wasm, plugin: priority_scheduler, concurrency: 4 }
+ * ```
+ * @module
+ */
+import { z } from "zod";
+import {
+  Orchestrator,
+  type PipelineSpec,
+  type RunPipelineOptions,
+  type RunResult,
+  type StackLike,
+} from "../contracts.ts";
+import { executeRun, newRunId } from "../engine.ts";
+import { ComponentError, ConfigError } from "../errors.ts";
+import type { RunStatus } from "../records.ts";
+import { getComponentRegistry } from "../registry.ts";
+import type { RunControl, StepScheduler } from "../scheduling.ts";
+import { runStepTask, type ValueCache } from "../step_runner.ts";
+import { PluginViolationError } from "./errors.ts";
+import { invokePlugin, resolvePluginConfig } from "./runtime.ts";
+import { loadPlugin } from "./loader.ts";
+
+/** The export the kernel calls once per run. */
+export const SCHEDULE_EXPORT = "schedule";
+
+/** Config schema of the WASM orchestrator. */
+export const wasmOrchestratorSchema = z.object({
+  name: z.string().optional(),
+  plugin: z.string().min(1).describe("plugin name under plugins: in flowyml.yaml"),
+  concurrency: z.number().int().positive().default(8)
+    .describe("max steps running at once; further submissions wait in a queue"),
+}).strict();
+
+/** What the plugin's `schedule` export receives (JSON). */
+export interface ScheduleInput {
+  /** Protocol version. */
+  v: 1;
+  /** Always `schedule`. */
+  op: typeof SCHEDULE_EXPORT;
+  /** Id of the run being scheduled. */
+  runId: string;
+  /** Pipeline name. */
+  pipeline: string;
+  /** Max steps the kernel runs at once. */
+  concurrency: number;
+  /** Names of the run's params (never their values). */
+  params: string[];
+  /** The steps, in a valid execution order. */
+  steps: RunControl["steps"];
+}
+
+/** Orchestrator whose scheduling policy is a sandboxed WASM plugin. */
+export class WasmOrchestrator extends Orchestrator {
+  /** Registry type: `type: wasm` in `flowyml.yaml`. */
+  static readonly type = "wasm";
+  /** Validates the `orchestrator:` options of a stack. */
+  static readonly configSchema: typeof wasmOrchestratorSchema = wasmOrchestratorSchema;
+  /** Name of the plugin (under `plugins:`) that schedules the steps. */
+  readonly plugin: string;
+  /** Max steps running at once unless a run asks otherwise. Default `8`. */
+  readonly concurrency: number;
+  #runs = new Map<string, Promise<RunResult>>();
+  #stack?: StackLike;
+
+  /** An orchestrator driven by plugin `options.plugin`, named `options.name` (default `wasm`). */
+  constructor(options: z.input<typeof wasmOrchestratorSchema>) {
+    super(options.name ?? "wasm");
+    this.plugin = options.plugin;
+    this.concurrency = options.concurrency ?? 8;
+  }
+
+  /** Loads the plugin (integrity, imports) and checks it exports `schedule` and may schedule. */
+  override async validate(): Promise<boolean> {
+    const config = await resolvePluginConfig(this.plugin);
+    const loaded = await loadPlugin(this.plugin, config);
+    if (!loaded.exports.includes(SCHEDULE_EXPORT)) {
+      throw new PluginViolationError(this.plugin, "malformed", `does not export "schedule"`, {
+        hint: `an orchestrator plugin exports schedule(); it exports: ${
+          loaded.exports.join(", ") || "(nothing)"
+        }`,
+      });
+    }
+    if (!config.grants.orchestration) {
+      throw new ConfigError(
+        `plugin "${this.plugin}" is used as an orchestrator but may not submit steps`,
+        { hint: `set plugins.${this.plugin}.grants.orchestration: true in flowyml.yaml` },
+      );
+    }
+    return true;
+  }
+
+  /** Starts the run in this process; resolves once the run is recorded, before it ends. */
+  override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
+    const stack = options.stack;
+    this.#stack = stack;
+    const runId = options.resumeRunId ?? newRunId(pipeline.name);
+    const values: ValueCache = new Map();
+    let recorded!: () => void;
+    const isRecorded = new Promise<void>((r) => (recorded = r));
+    const log = (step: string) => (message: string) => {
+      if (options.onEvent) options.onEvent({ type: "step_log", runId, step, message });
+      else console.log(`[${step}] ${message}`);
+    };
+    const scheduler: StepScheduler = {
+      name: `plugin "${this.plugin}"`,
+      run: async (ctl) => {
+        const input: ScheduleInput = {
+          v: 1,
+          op: SCHEDULE_EXPORT,
+          runId,
+          pipeline: pipeline.name,
+          concurrency: ctl.concurrency,
+          params: Object.keys(options.params ?? {}).sort(),
+          steps: ctl.steps,
+        };
+        await invokePlugin(this.plugin, SCHEDULE_EXPORT, input, {
+          runId,
+          stack,
+          orchestration: ctl,
+          log: log(`scheduler:${this.plugin}`),
+        });
+      },
+    };
+    const run = executeRun(pipeline, {
+      ...options,
+      concurrency: options.concurrency ?? this.concurrency,
+      runId,
+      values,
+      onRecorded: recorded,
+      scheduler,
+      dispatch: (task, step, signal) =>
+        runStepTask(step, task, {
+          store: stack.artifactStore,
+          executor: stack.executor,
+          signal,
+          values,
+          worker: "local",
+          log: log(step.name),
+          stack,
+        }),
+    });
+    this.#runs.set(runId, run);
+    run.catch(() => {});
+    await Promise.race([isRecorded, run]);
+    return runId;
+  }
+
+  /** Reads the status from the stack's metadata store. */
+  override async getRunStatus(runId: string): Promise<RunStatus> {
+    const r = await this.#stack?.metadataStore.getRun(runId);
+    if (!r) throw new ComponentError(`wasm orchestrator: unknown run ${runId}`);
+    return r.status;
+  }
+
+  /** Only runs started by this instance can be awaited; others reject with a hint. */
+  override waitForRun(runId: string): Promise<RunResult> {
+    const p = this.#runs.get(runId);
+    if (!p) {
+      return Promise.reject(
+        new ComponentError(`wasm orchestrator: run ${runId} was not started by this process`, {
+          hint: "use `flowyml runs show <id>` to inspect runs from other processes",
+        }),
+      );
+    }
+    return p.finally(() => this.#runs.delete(runId));
+  }
+
+  /** `{ type: "wasm", plugin, concurrency }`. */
+  override toDict(): Record<string, unknown> {
+    return { type: "wasm", plugin: this.plugin, concurrency: this.concurrency };
+  }
+}
+
+/** Register `type: wasm` orchestrators in the component registry (idempotent). */
+export function registerWasmOrchestrator(): void {
+  const reg = getComponentRegistry();
+  if (!reg.entry("orchestrator", "wasm")) {
+    reg.register(WasmOrchestrator, "wasm", { origin: "builtin" });
+  }
+}
+
+registerWasmOrchestrator();
