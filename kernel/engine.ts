@@ -5,24 +5,10 @@
  * and choose how each step attempt is dispatched (in-process, or to a queue).
  * @module
  */
-import type {
-  RunEvent,
-  RunPipelineOptions,
-  RunResult,
-  StackLike,
-  StepResult,
-} from "./contracts.ts";
+import type { RunEvent, RunPipelineOptions, RunResult, StepResult } from "./contracts.ts";
 import { describeError, FlowymlError, StepFailedError, StepTimeoutError } from "./errors.ts";
 import { buildGraph, pipelineHash, type PipelineSpec } from "./graph.ts";
-import { hashValue, sha256Hex } from "./hash.ts";
-import type {
-  ArtifactRecord,
-  ArtifactRef,
-  CacheEntry,
-  LineageEdge,
-  StepRunRecord,
-} from "./records.ts";
-import { getSerializers } from "./serializers.ts";
+import type { ArtifactRecord, ArtifactRef, LineageEdge, StepRunRecord } from "./records.ts";
 import type { Step } from "./step.ts";
 import {
   type StepTask,
@@ -33,6 +19,7 @@ import {
 import { loadValue } from "./artifacts.ts";
 import { notifyRunFinished, notifyRunStarted } from "./lifecycle.ts";
 import { ScheduleGate, type StepScheduler } from "./scheduling.ts";
+import { cacheKey, cacheParamHashes, lookupCache } from "./cache.ts";
 
 /** Steps still running after this long get a "running" step record. */
 const RUNNING_RECORD_DELAY_MS = 50;
@@ -73,44 +60,6 @@ export interface ExecuteRunOptions extends RunPipelineOptions {
 export function newRunId(pipeline: string): string {
   const t = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
   return `${pipeline.replace(/[^\w.-]/g, "_")}-${t}-${crypto.randomUUID().slice(0, 8)}`;
-}
-
-function serializerFingerprint(): string {
-  const s = getSerializers();
-  return s.names().map((n) => `${n}@${s.get(n).version}`).join(",");
-}
-
-/** Cache key of a step: its code, its inputs' content hashes and the serializer versions. */
-export function cacheKey(step: Step, inputs: Record<string, ArtifactRef>): string {
-  const ins = Object.keys(inputs).sort().map((k) => [k, inputs[k].hash]);
-  return sha256Hex(JSON.stringify([step.codeHashInput, ins, serializerFingerprint()]));
-}
-
-function paramHashes(params: Record<string, unknown>, names: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const n of names) out[n] = hashValue(params[n] ?? null);
-  return out;
-}
-
-async function lookupCache(
-  stack: StackLike,
-  key: string,
-  params: Record<string, unknown>,
-): Promise<CacheEntry | undefined> {
-  const entries = await stack.metadataStore.findCacheEntries(key);
-  const allHash = hashValue(params);
-  for (const e of entries) {
-    const paramsMatch = e.readAllParams
-      ? e.paramHashes["*"] === allHash
-      : Object.entries(e.paramHashes).every(([k, h]) => hashValue(params[k] ?? null) === h);
-    if (!paramsMatch) continue;
-    // A hit counts only when every stored output still exists.
-    const present = await Promise.all(
-      Object.values(e.outputs).map((r) => stack.artifactStore.exists(r.path)),
-    );
-    if (present.every(Boolean)) return e;
-  }
-  return undefined;
 }
 
 function withTimeout<T>(
@@ -400,7 +349,7 @@ export async function executeRun(
             ? {
               key,
               readAllParams: read === "*",
-              paramHashes: read === "*" ? { "*": hashValue(visible) } : paramHashes(visible, read),
+              paramHashes: cacheParamHashes(visible, read),
               outputs: res.outputs,
               runId,
               step: s.name,

@@ -16,6 +16,7 @@ export * from "./config.ts";
 export * from "./stack.ts";
 export * from "./pipeline.ts";
 export * from "./engine.ts";
+export * from "./cache.ts";
 export {
   type RunControl,
   type ScheduledStep,
