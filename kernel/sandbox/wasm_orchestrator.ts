@@ -25,14 +25,12 @@ import {
   type PipelineSpec,
   type RunPipelineOptions,
   type RunResult,
-  type StackLike,
 } from "../contracts.ts";
-import { executeRun, newRunId } from "../engine.ts";
-import { ComponentError, ConfigError } from "../errors.ts";
+import { InProcessRuns } from "../in_process_runs.ts";
+import { ConfigError } from "../errors.ts";
 import type { RunStatus } from "../records.ts";
 import { getComponentRegistry } from "../registry.ts";
 import type { RunControl, StepScheduler } from "../scheduling.ts";
-import { runStepTask, type ValueCache } from "../step_runner.ts";
 import { PluginViolationError } from "./errors.ts";
 import { invokePlugin, resolvePluginConfig } from "./runtime.ts";
 import { loadPlugin } from "./loader.ts";
@@ -76,8 +74,7 @@ export class WasmOrchestrator extends Orchestrator {
   readonly plugin: string;
   /** Max steps running at once unless a run asks otherwise. Default `8`. */
   readonly concurrency: number;
-  #runs = new Map<string, Promise<RunResult>>();
-  #stack?: StackLike;
+  #runs = new InProcessRuns("wasm orchestrator");
 
   /** An orchestrator driven by plugin `options.plugin`, named `options.name` (default `wasm`). */
   constructor(options: z.input<typeof wasmOrchestratorSchema>) {
@@ -107,79 +104,41 @@ export class WasmOrchestrator extends Orchestrator {
   }
 
   /** Starts the run in this process; resolves once the run is recorded, before it ends. */
-  override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
+  override runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
     const stack = options.stack;
-    this.#stack = stack;
-    const runId = options.resumeRunId ?? newRunId(pipeline.name);
-    const values: ValueCache = new Map();
-    let recorded!: () => void;
-    const isRecorded = new Promise<void>((r) => (recorded = r));
-    const log = (step: string) => (message: string) => {
-      if (options.onEvent) options.onEvent({ type: "step_log", runId, step, message });
-      else console.log(`[${step}] ${message}`);
-    };
-    const scheduler: StepScheduler = {
-      name: `plugin "${this.plugin}"`,
-      run: async (ctl) => {
-        const input: ScheduleInput = {
-          v: 1,
-          op: SCHEDULE_EXPORT,
-          runId,
-          pipeline: pipeline.name,
-          concurrency: ctl.concurrency,
-          params: Object.keys(options.params ?? {}).sort(),
-          steps: ctl.steps,
-        };
-        await invokePlugin(this.plugin, SCHEDULE_EXPORT, input, {
-          runId,
-          stack,
-          orchestration: ctl,
-          log: log(`scheduler:${this.plugin}`),
-        });
-      },
-    };
-    const run = executeRun(pipeline, {
-      ...options,
+    return this.#runs.start(pipeline, options, {
       concurrency: options.concurrency ?? this.concurrency,
-      runId,
-      values,
-      onRecorded: recorded,
-      scheduler,
-      dispatch: (task, step, signal) =>
-        runStepTask(step, task, {
-          store: stack.artifactStore,
-          executor: stack.executor,
-          signal,
-          values,
-          worker: "local",
-          log: log(step.name),
-          stack,
-        }),
+      scheduler: (runId, log): StepScheduler => ({
+        name: `plugin "${this.plugin}"`,
+        run: async (ctl) => {
+          const input: ScheduleInput = {
+            v: 1,
+            op: SCHEDULE_EXPORT,
+            runId,
+            pipeline: pipeline.name,
+            concurrency: ctl.concurrency,
+            params: Object.keys(options.params ?? {}).sort(),
+            steps: ctl.steps,
+          };
+          await invokePlugin(this.plugin, SCHEDULE_EXPORT, input, {
+            runId,
+            stack,
+            orchestration: ctl,
+            log: log(`scheduler:${this.plugin}`),
+          });
+        },
+      }),
     });
-    this.#runs.set(runId, run);
-    run.catch(() => {});
-    await Promise.race([isRecorded, run]);
-    return runId;
   }
 
   /** Reads the status from the stack's metadata store. */
-  override async getRunStatus(runId: string): Promise<RunStatus> {
-    const r = await this.#stack?.metadataStore.getRun(runId);
-    if (!r) throw new ComponentError(`wasm orchestrator: unknown run ${runId}`);
-    return r.status;
+  override getRunStatus(runId: string): Promise<RunStatus> {
+    return this.#runs.status(runId);
   }
 
   /** Only runs started by this instance can be awaited; others reject with a hint. */
   override waitForRun(runId: string): Promise<RunResult> {
-    const p = this.#runs.get(runId);
-    if (!p) {
-      return Promise.reject(
-        new ComponentError(`wasm orchestrator: run ${runId} was not started by this process`, {
-          hint: "use `flowyml runs show <id>` to inspect runs from other processes",
-        }),
-      );
-    }
-    return p.finally(() => this.#runs.delete(runId));
+    return this.#runs.wait(runId);
   }
 
   /** `{ type: "wasm", plugin, concurrency }`. */

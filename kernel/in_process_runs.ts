@@ -1,0 +1,94 @@
+/**
+ * Runs executed in this process: what the local and WASM orchestrators
+ * share. Starts the run engine with in-process dispatch (`runStepTask`),
+ * keeps each run's promise for `waitForRun`, and reads statuses from the
+ * metadata store.
+ * @module
+ */
+import type { PipelineSpec, RunPipelineOptions, RunResult, StackLike } from "./contracts.ts";
+import { executeRun, newRunId } from "./engine.ts";
+import { ComponentError } from "./errors.ts";
+import type { RunStatus } from "./records.ts";
+import type { StepScheduler } from "./scheduling.ts";
+import { runStepTask, type ValueCache } from "./step_runner.ts";
+
+/** Options of {@linkcode InProcessRuns.start}. */
+export interface StartRunOptions {
+  /** Max steps running at once. */
+  concurrency: number;
+  /** An external scheduler for the run, built once its id and log are known. */
+  scheduler?: (runId: string, log: (source: string) => (message: string) => void) => StepScheduler;
+}
+
+/** The runs one orchestrator instance started in this process. */
+export class InProcessRuns {
+  /** Used in messages, e.g. `local orchestrator`. */
+  readonly owner: string;
+  #runs = new Map<string, Promise<RunResult>>();
+  #stack?: StackLike;
+
+  /** Runs of the orchestrator described as `owner` in messages. */
+  constructor(owner: string) {
+    this.owner = owner;
+  }
+
+  /** Start a run; resolves with its id once the run is recorded, before it ends. */
+  async start(
+    pipeline: PipelineSpec,
+    options: RunPipelineOptions,
+    start: StartRunOptions,
+  ): Promise<string> {
+    const stack = options.stack;
+    this.#stack = stack;
+    const runId = options.resumeRunId ?? newRunId(pipeline.name);
+    const values: ValueCache = new Map();
+    let recorded!: () => void;
+    const isRecorded = new Promise<void>((r) => (recorded = r));
+    const log = (step: string) => (message: string) => {
+      if (options.onEvent) options.onEvent({ type: "step_log", runId, step, message });
+      else console.log(`[${step}] ${message}`);
+    };
+    const run = executeRun(pipeline, {
+      ...options,
+      concurrency: start.concurrency,
+      runId,
+      values,
+      onRecorded: recorded,
+      scheduler: start.scheduler?.(runId, log),
+      dispatch: (task, step, signal) =>
+        runStepTask(step, task, {
+          store: stack.artifactStore,
+          executor: stack.executor,
+          signal,
+          values,
+          worker: "local",
+          log: log(step.name),
+          stack,
+        }),
+    });
+    this.#runs.set(runId, run);
+    run.catch(() => {});
+    await Promise.race([isRecorded, run]);
+    return runId;
+  }
+
+  /** The status of a run, from the metadata store of the last stack used. */
+  async status(runId: string): Promise<RunStatus> {
+    const r = await this.#stack?.metadataStore.getRun(runId);
+    if (!r) throw new ComponentError(`${this.owner}: unknown run ${runId}`);
+    return r.status;
+  }
+
+  /** The result of a run started here; other runs reject with a hint. */
+  wait(runId: string): Promise<RunResult> {
+    const p = this.#runs.get(runId);
+    if (!p) {
+      return Promise.reject(
+        new ComponentError(`${this.owner}: run ${runId} was not started by this process`, {
+          hint: "use `flowyml runs show <id>` to inspect runs from other processes",
+        }),
+      );
+    }
+    return p.finally(() => this.#runs.delete(runId));
+  }
+}
