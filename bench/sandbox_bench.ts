@@ -50,11 +50,11 @@ const callCfg = parsePluginConfig("bench_call", {
   sha256: sha256Hex(callBytes),
   grants: { config: { k: "v" }, timeout: "60s" },
 });
-await invokePlugin("bench_call", "noop", {}, { runId: "bench", config: callCfg });
+await invokePlugin("bench_call", "noop", { input: {}, runId: "bench", config: callCfg });
 const brokered: number[] = [];
 for (let i = 0; i < 5; i++) {
   const t0 = performance.now();
-  await invokePlugin("bench_call", "run", {}, { runId: "bench", config: callCfg });
+  await invokePlugin("bench_call", "run", { input: {}, runId: "bench", config: callCfg });
   brokered.push(((performance.now() - t0) * 1000) / N);
 }
 // Raw: the same host call answered in-process (no thread hop, no grants).
@@ -112,7 +112,8 @@ const input = JSON.stringify({
   },
   config: {},
 });
-await invokePlugin("normalize", "normalize", JSON.parse(input), {
+await invokePlugin("normalize", "normalize", {
+  input: JSON.parse(input),
   runId: "bench",
   config: normCfg,
   inputs: [data.slice(0, 1024).buffer],
@@ -129,7 +130,8 @@ for (let i = 0; i < 3; i++) {
   Deno.writeTextFileSync("/proc/self/clear_refs", "5");
   const t0 = performance.now();
   const copy = buf.slice(0);
-  const res = await invokePlugin("normalize", "normalize", JSON.parse(input), {
+  const res = await invokePlugin("normalize", "normalize", {
+    input: JSON.parse(input),
     runId: "bench",
     config: normCfg,
     inputs: [copy],

@@ -176,13 +176,19 @@ export function readManifest(bytes: Uint8Array): PluginManifest {
 
 const compiled = new Map<string, WebAssembly.Module>();
 
+/** Options of {@linkcode preparePlugin}. */
+export interface PrepareOptions extends LoadOptions {
+  /** The plugin's configured source, pinned sha256 and grants. */
+  config: Pick<PluginConfig, "source" | "sha256" | "grants">;
+}
+
 /** Verify, check, rewrite, cap and compile a plugin. */
 export async function preparePlugin(
   name: string,
   bytes: Uint8Array,
-  config: Pick<PluginConfig, "source" | "sha256" | "grants">,
-  options: LoadOptions = {},
+  options: PrepareOptions,
 ): Promise<LoadedPlugin> {
+  const { config } = options;
   const actual = sha256Hex(bytes);
   if (config.sha256 && config.sha256.toLowerCase() !== actual) {
     throw new PluginViolationError(
@@ -238,7 +244,7 @@ export async function loadPlugin(
     sha256: config.sha256,
     cacheDir: options.cacheDir,
   });
-  return preparePlugin(name, bytes, config, options);
+  return preparePlugin(name, bytes, { ...options, config });
 }
 
 /** Forget compiled modules (tests, benches). */

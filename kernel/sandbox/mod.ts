@@ -36,6 +36,7 @@ export {
   loadPlugin,
   MANIFEST_SECTION,
   type PluginManifest,
+  type PrepareOptions,
   preparePlugin,
   readManifest,
 } from "./loader.ts";

@@ -74,17 +74,18 @@ export function pluginStep(pluginName: string, options: PluginStepOptions = {}):
       }
       const fn = op ?? (await resolvePluginConfig(pluginName)).op ?? "run";
       const res = await invokePlugin(pluginName, fn, {
-        v: 1,
-        op: fn,
-        runId: ctx.runId,
-        step: ctx.step,
-        config: config ?? {},
-        inputs: described,
-        outputs,
-        // Single-input/-output plugins read these to name what they consume and produce.
-        ...(inputs.length === 1 ? { input_name: inputs[0] } : {}),
-        ...(outputs.length === 1 ? { output_name: outputs[0] } : {}),
-      }, {
+        input: {
+          v: 1,
+          op: fn,
+          runId: ctx.runId,
+          step: ctx.step,
+          config: config ?? {},
+          inputs: described,
+          outputs,
+          // Single-input/-output plugins read these to name what they consume and produce.
+          ...(inputs.length === 1 ? { input_name: inputs[0] } : {}),
+          ...(outputs.length === 1 ? { output_name: outputs[0] } : {}),
+        },
         runId: ctx.runId,
         step: ctx.step,
         stack: ctx.stack,

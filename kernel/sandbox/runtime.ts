@@ -93,6 +93,8 @@ export async function closePluginHosts(): Promise<void> {
 
 /** Options of {@linkcode invokePlugin}. */
 export interface InvokeOptions {
+  /** The JSON input of the call. */
+  input: unknown;
   /** Run the call belongs to; audit events are recorded under it. */
   runId: string;
   /** Step that made the call, when called from a step. */
@@ -122,9 +124,9 @@ export interface InvokeOptions {
 export async function invokePlugin(
   name: string,
   fn: string,
-  input: unknown,
   options: InvokeOptions,
 ): Promise<CallResult & { json: unknown }> {
+  const input = options.input;
   const config = options.config ?? await resolvePluginConfig(name);
   const host = await pluginHost(name, config);
   if (!host.plugin.exports.includes(fn)) {

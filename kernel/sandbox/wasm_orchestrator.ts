@@ -120,7 +120,8 @@ export class WasmOrchestrator extends Orchestrator {
             params: Object.keys(options.params ?? {}).sort(),
             steps: ctl.steps,
           };
-          await invokePlugin(this.plugin, SCHEDULE_EXPORT, input, {
+          await invokePlugin(this.plugin, SCHEDULE_EXPORT, {
+            input: input,
             runId,
             stack,
             orchestration: ctl,

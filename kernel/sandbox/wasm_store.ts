@@ -89,7 +89,8 @@ export class WasmArtifactStore extends ArtifactStore {
   /** Hands the bytes to the plugin's `write` export, which stores them through the broker. */
   override async writeBytes(path: string, data: Uint8Array): Promise<void> {
     const inner = await this.#store();
-    await invokePlugin(this.plugin, "write", { v: 1, path }, {
+    await invokePlugin(this.plugin, "write", {
+      input: { v: 1, path },
       runId: "(store)",
       stack: this.#stack(inner),
       inputs: [data.slice().buffer as ArrayBuffer],
@@ -99,7 +100,8 @@ export class WasmArtifactStore extends ArtifactStore {
   /** Gets the bytes from the plugin's `read` export; a reply without data is a violation. */
   override async readBytes(path: string): Promise<Uint8Array> {
     const inner = await this.#store();
-    const res = await invokePlugin(this.plugin, "read", { v: 1, path }, {
+    const res = await invokePlugin(this.plugin, "read", {
+      input: { v: 1, path },
       runId: "(store)",
       stack: this.#stack(inner),
     });

@@ -41,7 +41,12 @@ Deno.test("take + write_at transform an input handle in place and return it", as
       `(drop (call $write_at (call $take (i32.const 1)) (i64.const 2) (i32.const 0) (i32.const 4)))`,
     );
     const input = new TextEncoder().encode("0123456789").buffer;
-    const res = await invokePlugin("inplace", "run", {}, { runId: "r", config, inputs: [input] });
+    const res = await invokePlugin("inplace", "run", {
+      input: {},
+      runId: "r",
+      config,
+      inputs: [input],
+    });
     assert.equal(input.byteLength, 0, "the input buffer was transferred, not copied");
     assert.deepEqual(Object.keys(res.handles), ["1"]);
     // Overwrote 2..6, and extended nothing.
@@ -80,7 +85,10 @@ Deno.test("write_at refuses read-only handles, gaps and sizes past max_output", 
     for (const [name, body, grants, re] of cases) {
       const config = await plugin(dir, name, body, grants);
       const inputs = [new TextEncoder().encode("0123456789").buffer];
-      await assert.rejects(invokePlugin(name, "run", {}, { runId: "r", config, inputs }), re);
+      await assert.rejects(
+        invokePlugin(name, "run", { input: {}, runId: "r", config, inputs }),
+        re,
+      );
     }
     // Growing within max_output works and appends.
     const ok = await plugin(
@@ -89,7 +97,7 @@ Deno.test("write_at refuses read-only handles, gaps and sizes past max_output", 
       `(drop (call $write_at (call $take (i32.const 1)) (i64.const 10) (i32.const 0) (i32.const 4)))`,
     );
     const inputs = [new TextEncoder().encode("0123456789").buffer];
-    const res = await invokePlugin("append", "run", {}, { runId: "r", config: ok, inputs });
+    const res = await invokePlugin("append", "run", { input: {}, runId: "r", config: ok, inputs });
     assert.equal(new TextDecoder().decode(res.handles[1]), "0123456789ABCD");
   });
 });
