@@ -23,3 +23,16 @@ if [ ! -f "$FIREBASE_DIR/node_modules/firebase-tools/package.json" ] ||
   npm install --prefix "$FIREBASE_DIR" --no-audit --no-fund --loglevel=error \
     "firebase-tools@$FIREBASE_TOOLS_VERSION" >/dev/null
 fi
+# verdaccio: a real npm registry for tests/plugins/npm_plugins_test.ts, cached outside the repo.
+# 6.8.0 is the newest release that runs on Debian 12's Node 20 (6.9+ need Node 22). The override
+# replaces verdaccio-audit's `node-fetch@cjs` dist-tag, which some npm mirrors do not serve.
+VERDACCIO_VERSION=6.8.0
+VERDACCIO_DIR=${FLOWYML_VERDACCIO_DIR:-/opt/flowyml-cache/verdaccio}
+if [ ! -f "$VERDACCIO_DIR/node_modules/verdaccio/package.json" ] ||
+  ! grep -q "\"version\": \"$VERDACCIO_VERSION\"" "$VERDACCIO_DIR/node_modules/verdaccio/package.json"; then
+  echo "installing verdaccio@$VERDACCIO_VERSION into $VERDACCIO_DIR"
+  mkdir -p "$VERDACCIO_DIR"
+  echo '{"private":true,"overrides":{"node-fetch":"2.7.0"}}' >"$VERDACCIO_DIR/package.json"
+  npm install --prefix "$VERDACCIO_DIR" --no-audit --no-fund --loglevel=error \
+    "verdaccio@$VERDACCIO_VERSION" >/dev/null
+fi

@@ -25,6 +25,33 @@ export interface GraphIntegrity {
   integrity: string;
   /** Module → sha256 hex. Remote modules by URL; local files relative to the root module. */
   modules: Record<string, string>;
+  /** For an `npm:` package: what its Deno lockfile entry needs. */
+  npm?: NpmPin;
+}
+
+/** An exactly versioned npm package as the registry describes it. */
+export interface NpmPin {
+  /** `name@version`, the key of Deno's lockfile `npm` section. */
+  package: string;
+  /** The registry's `dist.integrity` (`sha512-…`). */
+  integrity: string;
+  /** Names of its dependencies (including peer and optional ones). */
+  dependencies: string[];
+}
+
+/** The npm registry Deno loads `npm:` packages from: `NPM_CONFIG_REGISTRY`, else npmjs. */
+export function npmRegistryUrl(): string {
+  let url: string | undefined;
+  try {
+    url = Deno.env.get("NPM_CONFIG_REGISTRY");
+  } catch (err) {
+    if (isPermissionError(err)) {
+      throw explainPermission(err, "reading NPM_CONFIG_REGISTRY (the registry of npm: plugins)");
+    }
+    throw err;
+  }
+  url ||= "https://registry.npmjs.org/";
+  return url.endsWith("/") ? url : `${url}/`;
 }
 
 const IMPORT_RE = new RegExp(
@@ -117,16 +144,10 @@ function moduleKey(url: string, root: string): string {
 
 async function registryIntegrity(spec: string): Promise<GraphIntegrity> {
   const m = /^(npm|jsr):\/?(@?[^@/]+(?:\/[^@/]+)?)@(\d+\.\d+\.\d+[^/]*)(\/.*)?$/.exec(spec);
-  if (!m) {
-    throw new ComponentError(`${spec} does not name an exact version, so it cannot be pinned`, {
-      hint: `load it with an exact version, e.g. ${spec.slice(0, 4)}@scope/pkg@1.2.3 or ${
-        spec.slice(0, 4)
-      }pkg@1.2.3`,
-    });
-  }
+  if (!m) throw await notExact(spec);
   const [, reg, pkg, version] = m;
   const url = reg === "npm"
-    ? `https://registry.npmjs.org/${pkg.replace("/", "%2f")}/${version}`
+    ? `${npmRegistryUrl()}${pkg.replace("/", "%2f")}/${version}`
     : `https://jsr.io/${pkg}/${version}_meta.json`;
   const body = JSON.parse(new TextDecoder().decode(await readModule(url)));
   if (reg === "npm") {
@@ -134,10 +155,49 @@ async function registryIntegrity(spec: string): Promise<GraphIntegrity> {
     if (!integrity) {
       throw new ComponentError(`the npm registry gives no integrity for ${pkg}@${version}`);
     }
-    return { integrity, modules: { [`npm:${pkg}@${version}`]: integrity } };
+    const dependencies = [
+      ...new Set(
+        ["dependencies", "peerDependencies", "optionalDependencies"].flatMap((k) =>
+          Object.keys(body?.[k] ?? {})
+        ),
+      ),
+    ].sort();
+    return {
+      integrity,
+      modules: { [`npm:${pkg}@${version}`]: integrity },
+      npm: { package: `${pkg}@${version}`, integrity, dependencies },
+    };
   }
   const h = sha256Hex(stableStringify(body?.manifest ?? {}));
   return { integrity: `sha256-${h}`, modules: { [`jsr:${pkg}@${version}`]: h } };
+}
+
+/** The error for a registry specifier without an exact version, naming the newest one if known. */
+async function notExact(spec: string): Promise<ComponentError> {
+  const reg = spec.slice(0, 3);
+  const pkg = /^(?:npm|jsr):\/?(@?[^@/]+(?:\/[^@/]+)?)/.exec(spec)?.[1];
+  let latest: string | undefined;
+  if (pkg) {
+    try {
+      const url = reg === "npm"
+        ? `${npmRegistryUrl()}${pkg.replace("/", "%2f")}`
+        : `https://jsr.io/${pkg}/meta.json`;
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      const body = res.ok ? await res.json() : (await res.body?.cancel(), undefined);
+      latest = reg === "npm" ? body?.["dist-tags"]?.latest : body?.latest;
+    } catch {
+      // the example version below is only a suggestion
+    }
+  }
+  const example = `${reg}:${pkg ?? (reg === "npm" ? "pkg" : "@scope/pkg")}@${latest ?? "1.2.3"}`;
+  return new ComponentError(
+    `${spec} does not name an exact version, so it cannot be pinned: a version range or tag ` +
+      `can load different code tomorrow`,
+    {
+      hint: `load it with an exact version, e.g. \`flowyml component load ${example}\`` +
+        (latest ? ` (${latest} is the registry's latest)` : ""),
+    },
+  );
 }
 
 /**

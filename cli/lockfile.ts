@@ -8,7 +8,12 @@ import { dirname, resolve } from "node:path";
 import type { FlowymlConfig } from "../kernel/config.ts";
 import { ComponentError, describeError } from "../kernel/errors.ts";
 import { getComponentRegistry, toSpecifier } from "../kernel/registry.ts";
-import { changedModules, type GraphIntegrity, hashModuleGraph } from "./integrity.ts";
+import * as flowyml from "../mod.ts";
+import { changedModules, type GraphIntegrity, hashModuleGraph, type NpmPin } from "./integrity.ts";
+
+// npm packages cannot import the host's copy of flowyml: a plugin module may
+// export `components(flowyml)`, which receives flowyml's public API.
+getComponentRegistry().setPluginApi({ ...flowyml });
 
 /** One loaded module in the lockfile. */
 export interface LockedComponent {
@@ -27,6 +32,8 @@ export interface LockedComponent {
   integrity?: string;
   /** Every module of the graph → sha256 hex (remote by URL, local files relative to the root). */
   modules?: Record<string, string>;
+  /** For an `npm:` package: its Deno lockfile entry (name@version, registry integrity, dependencies). */
+  npm?: NpmPin;
 }
 
 /** The lockfile's content. */
@@ -180,7 +187,15 @@ export function pinnedRemoteModules(lock: Lockfile): Record<string, string> {
 }
 
 /**
- * Write a Deno lockfile (format 5) that pins the plugins' remote modules,
+ * The npm plugin packages Deno's lockfile can pin by themselves: those without
+ * dependencies (a package with dependencies is left to Deno's own resolution).
+ */
+export function pinnedNpmPackages(lock: Lockfile): NpmPin[] {
+  return lock.components.flatMap((c) => c.npm && !c.npm.dependencies.length ? [c.npm] : []);
+}
+
+/**
+ * Write a Deno lockfile (format 5) that pins the plugins' remote modules and npm packages,
  * starting from `base` (e.g. flowyml's own deno.lock, for its npm
  * resolution). Deno checks every remote module it loads — from its cache or
  * the network — against it, so a process run with `--lock=<path>` executes
@@ -188,7 +203,7 @@ export function pinnedRemoteModules(lock: Lockfile): Record<string, string> {
  */
 export async function writeDenoLock(
   path: string,
-  options: { base?: string; remote: Record<string, string> },
+  options: { base?: string; remote: Record<string, string>; npm?: NpmPin[] },
 ): Promise<void> {
   let data: Record<string, unknown> = { version: "5" };
   if (options.base) {
@@ -199,6 +214,17 @@ export async function writeDenoLock(
     }
   }
   data.remote = { ...(data.remote as Record<string, string> | undefined), ...options.remote };
+  if (options.npm?.length) {
+    // Deno checks the package's tarball against this integrity, and resolves
+    // nothing: the exact version is already chosen.
+    const specifiers = (data.specifiers ??= {}) as Record<string, string>;
+    const npm = (data.npm ??= {}) as Record<string, unknown>;
+    for (const p of options.npm) {
+      const at = p.package.lastIndexOf("@");
+      specifiers[`npm:${p.package}`] = p.package.slice(at + 1);
+      npm[p.package] = { integrity: p.integrity };
+    }
+  }
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
   await Deno.writeTextFile(tmp, JSON.stringify(data, null, 2) + "\n");

@@ -158,6 +158,24 @@ export interface RegisterOptions {
 /** Holds every known component class, by kind and type name. */
 export class ComponentRegistry {
   #entries = new Map<string, ComponentEntry>();
+  #pluginApi: Record<string, unknown> = {
+    Orchestrator,
+    ArtifactStore,
+    MetadataStore,
+    ContainerRegistry,
+    Executor,
+  };
+  #factoryResults = new WeakMap<object, unknown>();
+
+  /**
+   * The API handed to plugin modules that export `components` as a function,
+   * `components(flowyml)` — e.g. npm packages, which cannot import the host's
+   * copy of flowyml. The CLI sets flowyml's whole public API (mod.ts); by
+   * default it holds only the contract classes.
+   */
+  setPluginApi(api: Record<string, unknown>): void {
+    this.#pluginApi = api;
+  }
 
   /**
    * Register a component class. The kind comes from its base class. Missing
@@ -360,7 +378,8 @@ export class ComponentRegistry {
     }
     const origin = options.origin ?? originOf(specifier);
     const classes = new Set<ComponentClass>();
-    if (Array.isArray(mod.components)) { for (const c of mod.components) classes.add(c); }
+    const list = await this.#componentsOf(mod, specifier);
+    if (Array.isArray(list)) { for (const c of list) classes.add(c); }
     for (const v of Object.values(mod)) if (kindOf(v)) classes.add(v as ComponentClass);
     if (classes.size === 0) {
       throw new ComponentError(`module ${specifier} exports no components`, {
@@ -376,13 +395,41 @@ export class ComponentRegistry {
           ...options,
           origin,
           version: options.version ?? cls.version ??
-            (typeof mod.version === "string" ? mod.version : undefined),
+            (typeof mod.version === "string" ? mod.version : undefined) ??
+            packageVersion(specifier),
           source: specifier,
           replace: !!existing || options.replace,
         }),
       );
     }
     return out;
+  }
+
+  /** A module's `components`: the array, or what its `components(flowyml)` factory returns (once per module). */
+  async #componentsOf(mod: Record<string, unknown>, specifier: string): Promise<unknown> {
+    const c = mod.components;
+    if (typeof c !== "function" || kindOf(c)) return c;
+    if (this.#factoryResults.has(mod)) return this.#factoryResults.get(mod);
+    let list: unknown;
+    try {
+      list = await (c as (api: Record<string, unknown>) => unknown)(this.#pluginApi);
+    } catch (err) {
+      if (isPermissionError(err)) {
+        throw explainPermission(err, `calling components() of ${specifier}`);
+      }
+      throw new ComponentError(
+        `components(flowyml) of ${specifier} threw: ${describeError(err)}`,
+        { hint: "fix the plugin's components() function", cause: err },
+      );
+    }
+    if (!Array.isArray(list)) {
+      throw new ComponentError(
+        `components(flowyml) of ${specifier} returned ${typeof list}, not an array of classes`,
+        { hint: "return [MyStore, …] from components(flowyml)" },
+      );
+    }
+    this.#factoryResults.set(mod, list);
+    return list;
   }
 
   /**
@@ -431,6 +478,11 @@ export function originOf(specifier: string): ComponentOrigin {
   if (/^https?:/.test(specifier)) return "url";
   if (specifier.endsWith(".wasm")) return "wasm";
   return "file";
+}
+
+/** The exact version an `npm:`/`jsr:` specifier names (`npm:pkg@1.2.3/sub` → `1.2.3`), if any. */
+export function packageVersion(specifier: string): string | undefined {
+  return /^(?:npm|jsr):\/?@?[^@/]+(?:\/[^@/]+)?@(\d+\.\d+\.\d+[^/]*)/.exec(specifier)?.[1];
 }
 
 /** Turn a path into an importable specifier (absolute file URL); leave others alone. */

@@ -233,5 +233,6 @@ async function pin(
     ...(options.update ? { updatedAt: at } : {}),
     integrity: now.integrity,
     modules: now.modules,
+    ...(now.npm ? { npm: now.npm } : {}),
   };
 }

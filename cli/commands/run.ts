@@ -20,6 +20,7 @@ import {
   loadPersistedComponents,
   type Lockfile,
   lockfilePath,
+  pinnedNpmPackages,
   pinnedRemoteModules,
   sourceModule,
   writeDenoLock,
@@ -158,13 +159,16 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
   const cfg = await installConfig();
   if (cfg) args.push(`--config=${cfg}`);
   const remote = pinnedRemoteModules(lock);
-  if (Object.keys(remote).length) {
-    // Deno checks every remote module it loads (cache or network) against this
-    // lockfile, so the child executes exactly the bytes flowyml verified.
+  const npm = pinnedNpmPackages(lock);
+  if (Object.keys(remote).length || npm.length) {
+    // Deno checks every remote module (cache or network) and npm tarball it
+    // loads against this lockfile, so the child executes exactly the bytes
+    // flowyml verified, and resolves no npm version of its own.
     const denoLock = resolve(projectStateDir(config), "plugins.deno.lock");
     await writeDenoLock(denoLock, {
       base: cfg ? resolve(installRoot()!, "deno.lock") : undefined,
       remote,
+      npm,
     });
     args.push(`--lock=${denoLock}`);
   }
