@@ -90,27 +90,67 @@ function cacheFolders(denoDir: string, port: number): string[] {
 /**
  * Loading a new npm package makes Deno re-read the registry metadata of
  * flowyml's own dependencies, which a registry without uplinks does not have.
- * Give the test's Deno cache the metadata Deno already holds for them
- * (from registry.npmjs.org), so the test registry only serves the plugin.
- * Returns the packages it could not find.
+ * Write that metadata into the test's Deno cache, built from what is already
+ * installed: each locked `name@version` of `deno.lock` with its integrity, and
+ * the dependency ranges of its installed `package.json` under `node_modules`.
+ * The test registry then only serves the plugin, and nothing leaves the machine.
+ * Returns the packages whose installed files it could not find.
  */
 async function seedDenoCache(denoDir: string, port: number): Promise<string[]> {
-  const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
-  const from = `${JSON.parse(dec.decode(info.stdout)).npmCache}/registry.npmjs.org`;
   const lock = JSON.parse(await Deno.readTextFile(`${ROOT}deno.lock`));
-  const names = new Set(Object.keys(lock.npm ?? {}).map((k) => /^(@?[^@]+)@/.exec(k)![1]));
+  const byName = new Map<string, Record<string, unknown>>();
   const missing: string[] = [];
-  for (const name of names) {
-    let body: Uint8Array;
+  for (const [key, entry] of Object.entries(lock.npm ?? {}) as [string, { integrity: string }][]) {
+    const m = /^(@?[^@]+)@([^_]+)/.exec(key);
+    if (!m) continue;
+    const [, name, version] = m;
+    const installed =
+      `${ROOT}node_modules/.deno/${name.replace("/", "+")}@${key.slice(name.length + 1)}` +
+      `/node_modules/${name}/package.json`;
+    let pkg: Record<string, unknown>;
     try {
-      body = await Deno.readFile(`${from}/${name}/registry.json`);
+      pkg = JSON.parse(await Deno.readTextFile(installed));
     } catch {
-      missing.push(name);
-      continue;
+      // Not installed: an optional package for another platform. The lock has all Deno needs.
+      const e = entry as { os?: string[]; cpu?: string[]; optional?: boolean };
+      if (!e.optional && !e.os && !e.cpu) {
+        missing.push(name);
+        continue;
+      }
+      pkg = { os: e.os, cpu: e.cpu };
     }
+    const base = name.split("/").pop();
+    const versions = byName.get(name) ?? {};
+    versions[version] = {
+      name,
+      version,
+      dependencies: pkg.dependencies,
+      optionalDependencies: pkg.optionalDependencies,
+      peerDependencies: pkg.peerDependencies,
+      peerDependenciesMeta: pkg.peerDependenciesMeta,
+      bin: pkg.bin,
+      os: pkg.os,
+      cpu: pkg.cpu,
+      dist: {
+        tarball: `http://127.0.0.1:${port}/${name}/-/${base}-${version}.tgz`,
+        integrity: entry.integrity,
+      },
+    };
+    byName.set(name, versions);
+  }
+  const old = "2020-01-01T00:00:00.000Z"; // old enough for Deno's minimum dependency age
+  for (const [name, versions] of byName) {
+    const list = Object.keys(versions);
+    const body = JSON.stringify({
+      name,
+      "dist-tags": { latest: list[list.length - 1] },
+      versions,
+      time: Object.fromEntries(list.map((v) => [v, old])),
+      "_deno.packumentFormat": "full",
+    });
     for (const dir of cacheFolders(denoDir, port)) {
       await Deno.mkdir(`${dir}/${name}`, { recursive: true });
-      await Deno.writeFile(`${dir}/${name}/registry.json`, body);
+      await Deno.writeTextFile(`${dir}/${name}/registry.json`, body);
     }
   }
   return missing;
