@@ -60,3 +60,20 @@ export function requireService(name: string, available: boolean, howToInstall: s
 export function denoBin(): string {
   return Deno.execPath();
 }
+
+/**
+ * Stop a child process: SIGTERM, then SIGKILL if it is still running after
+ * `graceMs`. Resolves once it has exited; a process already gone is fine.
+ */
+export async function stopChild(child: Deno.ChildProcess, graceMs = 3000): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* already gone */ }
+  const t = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, graceMs);
+  await child.status;
+  clearTimeout(t);
+}

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { freePort, hasBinary } from "../_helpers.ts";
+import { freePort, hasBinary, stopChild } from "../_helpers.ts";
 
 /** Where firebase-tools is installed. */
 export function firebaseDir(): string {
@@ -87,16 +87,7 @@ export async function startGcs(options: { projectId?: string } = {}): Promise<Gc
     while (!(await reader.read()).done) { /* discard */ }
   })().catch(() => {});
   const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const t = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 3000);
-    await child.status;
-    clearTimeout(t);
+    await stopChild(child);
     await errDone.catch(() => {});
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   };

@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { freePort, hasBinary } from "../_helpers.ts";
+import { freePort, hasBinary, stopChild } from "../_helpers.ts";
 
 /** Where verdaccio is installed. */
 export function verdaccioDir(): string {
@@ -106,16 +106,7 @@ export async function startNpmRegistry(): Promise<NpmRegistry> {
   let exited = false;
   child.status.then(() => exited = true);
   const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const t = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 3000);
-    await child.status;
-    clearTimeout(t);
+    await stopChild(child);
     await errDone.catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };

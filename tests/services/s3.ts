@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { freePort, hasBinary } from "../_helpers.ts";
+import { freePort, hasBinary, stopChild } from "../_helpers.ts";
 
 const PYTHON = "/usr/bin/python3";
 const BIN = "/usr/bin";
@@ -210,22 +210,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
     children.push(child);
   }
   const stop = async () => {
-    for (const c of children) {
-      try {
-        c.kill("SIGTERM");
-      } catch { /* already gone */ }
-    }
-    await Promise.all(children.map((c) =>
-      Promise.race([
-        c.status,
-        new Promise((r) => setTimeout(r, 3000)).then(() => {
-          try {
-            c.kill("SIGKILL");
-          } catch { /* gone */ }
-          return c.status;
-        }),
-      ])
-    ));
+    await Promise.all(children.map((c) => stopChild(c)));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
