@@ -30,4 +30,4 @@ export * from "./step_runner.ts";
 export { hashValue, sha256Hex } from "./hash.ts";
 export type { Schema, SchemaLike } from "./schema.ts";
 export * from "./lifecycle.ts";
-export * from "./in_process_runs.ts";
+export * from "./run_book.ts";

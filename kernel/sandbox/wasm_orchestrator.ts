@@ -26,7 +26,7 @@ import {
   type RunPipelineOptions,
   type RunResult,
 } from "../contracts.ts";
-import { InProcessRuns } from "../in_process_runs.ts";
+import { RunBook } from "../run_book.ts";
 import { ConfigError } from "../errors.ts";
 import type { RunStatus } from "../records.ts";
 import { getComponentRegistry } from "../registry.ts";
@@ -74,7 +74,7 @@ export class WasmOrchestrator extends Orchestrator {
   readonly plugin: string;
   /** Max steps running at once unless a run asks otherwise. Default `8`. */
   readonly concurrency: number;
-  #runs = new InProcessRuns("wasm orchestrator");
+  #runs = new RunBook("wasm orchestrator");
 
   /** An orchestrator driven by plugin `options.plugin`, named `options.name` (default `wasm`). */
   constructor(options: z.input<typeof wasmOrchestratorSchema>) {

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { Orchestrator, type RunPipelineOptions, type RunResult } from "../../kernel/contracts.ts";
-import { InProcessRuns } from "../../kernel/in_process_runs.ts";
+import { RunBook } from "../../kernel/run_book.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
 import type { RunStatus } from "../../kernel/records.ts";
 
@@ -23,7 +23,7 @@ export class LocalOrchestrator extends Orchestrator {
   static readonly configSchema: typeof localOrchestratorSchema = localOrchestratorSchema;
   /** Max steps running at once unless a run asks otherwise. Default `8`. */
   readonly concurrency: number;
-  #runs = new InProcessRuns("local orchestrator");
+  #runs = new RunBook("local orchestrator");
 
   /** An orchestrator named `options.name` (default `local`). */
   constructor(options: z.input<typeof localOrchestratorSchema> = {}) {

@@ -13,13 +13,8 @@
  */
 import { type Job, Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
-import {
-  Orchestrator,
-  type RunPipelineOptions,
-  type RunResult,
-  type StackLike,
-} from "../../kernel/contracts.ts";
-import { executeRun, newRunId } from "../../kernel/engine.ts";
+import { Orchestrator, type RunPipelineOptions, type RunResult } from "../../kernel/contracts.ts";
+import { RunBook } from "../../kernel/run_book.ts";
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
 import type { RunStatus } from "../../kernel/records.ts";
@@ -77,8 +72,9 @@ export class QueueOrchestrator extends Orchestrator {
   static readonly configSchema = queueOrchestratorSchema;
   /** Parsed config (workers read it too). */
   readonly config: QueueConfig;
-  #runs = new Map<string, Promise<RunResult>>();
-  #stack?: StackLike;
+  #runs = new RunBook("queue orchestrator", {
+    hint: "use `flowyml runs show <id>`, or `flowyml runs resume <id>` to continue it",
+  });
   #queues = new Map<string, Promise<Queue>>();
   #events = new Map<string, Promise<QueueEvents>>();
   #waiters = new Map<string, Waiter>();
@@ -334,52 +330,34 @@ export class QueueOrchestrator extends Orchestrator {
       );
     }
     const stack = options.stack;
-    this.#stack = stack;
     const hash = pipelineHash(pipeline);
-    const runId = options.resumeRunId ?? newRunId(pipeline.name);
-    let recorded!: () => void;
-    const isRecorded = new Promise<void>((r) => (recorded = r));
-    const run = executeRun(pipeline, {
-      ...options,
+    this.#active++;
+    return await this.#runs.start(pipeline, options, {
       concurrency: options.concurrency ?? this.config.maxInFlight,
-      runningRecordDelayMs: this.config.runningRecordMs,
-      dispatchEnforcesTimeout: true, // workers time each step from its start, not from submission
-      runId,
-      onRecorded: recorded,
-      dispatch: (task, step, signal) =>
+      engine: {
+        runningRecordDelayMs: this.config.runningRecordMs,
+        dispatchEnforcesTimeout: true, // workers time each step from its start, not from submission
+      },
+      dispatch: () => (task, step, signal) =>
         this.#dispatch(task, step, signal, {
           source,
           hash,
           resources: options.resources,
           uriFor: (path) => stack.artifactStore.uriFor(path),
         }),
+      // Connections close when no run is active, so a script using Pipeline.run() can exit.
+      onSettled: () => {
+        if (--this.#active === 0) this.close().catch(() => {});
+      },
     });
-    this.#runs.set(runId, run);
-    this.#active++;
-    // Connections close when no run is active, so a script using Pipeline.run() can exit.
-    run.catch(() => {}).finally(() => {
-      if (--this.#active === 0) this.close().catch(() => {});
-    });
-    await Promise.race([isRecorded, run]);
-    return runId;
   }
 
-  override async getRunStatus(runId: string): Promise<RunStatus> {
-    const r = await this.#stack?.metadataStore.getRun(runId);
-    if (!r) throw new ComponentError(`queue orchestrator: unknown run ${runId}`);
-    return r.status;
+  override getRunStatus(runId: string): Promise<RunStatus> {
+    return this.#runs.status(runId);
   }
 
   override waitForRun(runId: string): Promise<RunResult> {
-    const p = this.#runs.get(runId);
-    if (!p) {
-      return Promise.reject(
-        new ComponentError(`queue orchestrator: run ${runId} was not started by this process`, {
-          hint: "use `flowyml runs show <id>`, or `flowyml runs resume <id>` to continue it",
-        }),
-      );
-    }
-    return p.finally(() => this.#runs.delete(runId));
+    return this.#runs.wait(runId);
   }
 
   /** This orchestrator's own Redis client (liveness queries, cancel messages), opened on first use. */

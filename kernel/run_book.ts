@@ -1,35 +1,48 @@
 /**
- * Runs executed in this process: what the local and WASM orchestrators
- * share. Starts the run engine with in-process dispatch (`runStepTask`),
- * keeps each run's promise for `waitForRun`, and reads statuses from the
- * metadata store.
+ * The runs an orchestrator drives from this process: what the local, WASM
+ * and queue orchestrators share. Starts the run engine (by default with
+ * in-process dispatch through `runStepTask`), keeps each run's promise for
+ * `waitForRun`, and reads statuses from the metadata store.
  * @module
  */
 import type { PipelineSpec, RunPipelineOptions, RunResult, StackLike } from "./contracts.ts";
-import { executeRun, newRunId } from "./engine.ts";
+import { type Dispatch, executeRun, type ExecuteRunOptions, newRunId } from "./engine.ts";
 import { ComponentError } from "./errors.ts";
 import type { RunStatus } from "./records.ts";
 import type { StepScheduler } from "./scheduling.ts";
 import { runStepTask, type ValueCache } from "./step_runner.ts";
 
-/** Options of {@linkcode InProcessRuns.start}. */
+/** Options of {@linkcode RunBook.start}. */
 export interface StartRunOptions {
   /** Max steps running at once. */
   concurrency: number;
+  /** Where step attempts go (default: run them in this process with `runStepTask`). */
+  dispatch?: (runId: string) => Dispatch;
+  /** Further engine options (e.g. `dispatchEnforcesTimeout` for remote workers). */
+  engine?: Pick<ExecuteRunOptions, "runningRecordDelayMs" | "dispatchEnforcesTimeout">;
+  /** Called once the run has ended, successfully or not. */
+  onSettled?: () => void;
   /** An external scheduler for the run, built once its id and log are known. */
   scheduler?: (runId: string, log: (source: string) => (message: string) => void) => StepScheduler;
 }
 
-/** The runs one orchestrator instance started in this process. */
-export class InProcessRuns {
+/** The runs one orchestrator instance started from this process. */
+export class RunBook {
   /** Used in messages, e.g. `local orchestrator`. */
   readonly owner: string;
+  /** Fix hint for `wait` on a run this process did not start. */
+  readonly #hint: string;
   #runs = new Map<string, Promise<RunResult>>();
   #stack?: StackLike;
 
   /** Runs of the orchestrator described as `owner` in messages. */
-  constructor(owner: string) {
+  constructor(
+    owner: string,
+    options: { hint?: string } = {},
+  ) {
     this.owner = owner;
+    this.#hint = options.hint ??
+      "use `flowyml runs show <id>` to inspect runs from other processes";
   }
 
   /** Start a run; resolves with its id once the run is recorded, before it ends. */
@@ -50,12 +63,13 @@ export class InProcessRuns {
     };
     const run = executeRun(pipeline, {
       ...options,
+      ...start.engine,
       concurrency: start.concurrency,
       runId,
       values,
       onRecorded: recorded,
       scheduler: start.scheduler?.(runId, log),
-      dispatch: (task, step, signal) =>
+      dispatch: start.dispatch?.(runId) ?? ((task, step, signal) =>
         runStepTask(step, task, {
           store: stack.artifactStore,
           executor: stack.executor,
@@ -64,10 +78,10 @@ export class InProcessRuns {
           worker: "local",
           log: log(step.name),
           stack,
-        }),
+        })),
     });
     this.#runs.set(runId, run);
-    run.catch(() => {});
+    run.catch(() => {}).finally(() => start.onSettled?.());
     await Promise.race([isRecorded, run]);
     return runId;
   }
@@ -85,7 +99,7 @@ export class InProcessRuns {
     if (!p) {
       return Promise.reject(
         new ComponentError(`${this.owner}: run ${runId} was not started by this process`, {
-          hint: "use `flowyml runs show <id>` to inspect runs from other processes",
+          hint: this.#hint,
         }),
       );
     }
