@@ -13,21 +13,30 @@ import {
 } from "../kernel/errors.ts";
 import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
 import { buildStack, type Stack } from "../kernel/stack.ts";
-import { loadPersistedComponents } from "./lockfile.ts";
+import { loadPersistedComponents, type LoadPersistedOptions, type Lockfile } from "./lockfile.ts";
 import { configurePlugins } from "../kernel/sandbox/runtime.ts";
 
-/** Load `flowyml.yaml` and register the component plugins recorded by `component load`. */
-export async function loadProject(): Promise<FlowymlConfig> {
+/** A loaded project: its config and the lockfile of its trusted component modules. */
+export interface Project {
+  config: FlowymlConfig;
+  lock: Lockfile;
+}
+
+/**
+ * Load `flowyml.yaml`, validate its WASM plugins' grants (so a bad grant fails
+ * before any step runs) and register the component modules recorded by
+ * `component load`, each checked against its pinned integrity.
+ */
+export async function loadProject(options: LoadPersistedOptions = {}): Promise<Project> {
   const config = await loadConfig(configPath());
-  // Validate the WASM plugins' grants now, so a bad grant fails before any step runs.
   configurePlugins(config.plugins, { file: config.path });
-  await loadPersistedComponents(config);
-  return config;
+  const lock = await loadPersistedComponents(config, options);
+  return { config, lock };
 }
 
 /** Load the project and build a stack (default: `default_stack`, else `local`). */
 export async function openStack(name?: string): Promise<{ config: FlowymlConfig; stack: Stack }> {
-  const config = await loadProject();
+  const { config } = await loadProject();
   const stack = await buildStack(config, name ?? config.default_stack ?? "local");
   return { config, stack };
 }

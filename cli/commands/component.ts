@@ -35,8 +35,7 @@ export function registerComponentCommands(program: Command): Command {
 
   component.command("list").description("every registered component: kind, name, origin, version")
     .action(async () => {
-      const config = await loadProject();
-      const lock = await readLockfile(lockfilePath(config));
+      const { lock } = await loadProject();
       const pinOf = (kind: string, type: string) =>
         lock.components.find((c) => c.entries.some((x) => x.kind === kind && x.type === type));
       console.log(table(
@@ -147,8 +146,8 @@ export function registerComponentCommands(program: Command): Command {
     .action(async (what: string) => {
       const config = await loadConfig(configPath());
       const path = lockfilePath(config);
-      const found = findLocked(await readLockfile(path), what) ??
-        findLocked(await readLockfile(path), storedSource(path, what));
+      const locked = await readLockfile(path);
+      const found = findLocked(locked, what) ?? findLocked(locked, storedSource(path, what));
       if (!found) {
         throw new ConfigError(`no loaded module "${what}" in ${path}`, {
           hint:

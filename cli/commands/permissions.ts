@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../../kernel/component.ts";
-import { configPath, type FlowymlConfig, loadConfig } from "../../kernel/config.ts";
+import { configPath, type FlowymlConfig } from "../../kernel/config.ts";
 import { ConfigError } from "../../kernel/errors.ts";
 import {
   importHostOf,
@@ -23,7 +23,8 @@ import {
 import { toSpecifier } from "../../kernel/registry.ts";
 import { buildStack } from "../../kernel/stack.ts";
 import { walkModuleGraph } from "../integrity.ts";
-import { loadPersistedComponents, type Lockfile, lockfilePath, sourceModule } from "../lockfile.ts";
+import { type Lockfile, lockfilePath, sourceModule } from "../lockfile.ts";
+import { loadProject } from "../_common.ts";
 import { parsePluginConfig } from "../../kernel/sandbox/grants.ts";
 import { pluginPermissions } from "../../kernel/sandbox/permissions.ts";
 
@@ -201,8 +202,7 @@ export function registerPermissionsCommand(program: Command): void {
         pipeline: string | undefined,
         flags: { stack?: string; format: string; explain?: boolean },
       ) => {
-        const config = await loadConfig(configPath());
-        const lock = await loadPersistedComponents(config);
+        const { config, lock } = await loadProject();
         const stackName = flags.stack ?? config.default_stack ?? "local";
         const p = await computePermissions(config, stackName, { pipeline, lock });
         if (flags.explain) {

@@ -10,14 +10,11 @@
 import { type Command, Option } from "commander";
 import { resolve } from "node:path";
 import "../../mod.ts"; // preload flowyml's API: the pipeline's `import "flowyml"` needs no read grant
-import { configPath, loadConfig } from "../../kernel/config.ts";
-import { configurePlugins } from "../../kernel/sandbox/runtime.ts";
 import { FlowymlError, isPermissionError } from "../../kernel/errors.ts";
 import { parsePermissionMessage } from "../../kernel/permissions.ts";
 import { buildStack } from "../../kernel/stack.ts";
-import { importPipeline, parseParams } from "../_common.ts";
+import { importPipeline, loadProject, parseParams } from "../_common.ts";
 import {
-  loadPersistedComponents,
   type Lockfile,
   lockfilePath,
   pinnedNpmPackages,
@@ -99,9 +96,7 @@ export function registerRunCommand(program: Command): void {
 
 /** Run the pipeline in this process. */
 async function runHere(file: string, flags: RunFlags): Promise<void> {
-  const config = await loadConfig(configPath());
-  configurePlugins(config.plugins, { file: config.path });
-  const lock = await loadPersistedComponents(config, { verify: !flags.verifiedPlugins });
+  const { config, lock } = await loadProject({ verify: !flags.verifiedPlugins });
   const ctx = {
     lock,
     lockPath: lockfilePath(config),
@@ -149,9 +144,7 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
 
 /** Run the pipeline in a child `deno run` holding exactly the computed permissions. */
 async function runInChild(exe: string, file: string, flags: RunFlags): Promise<void> {
-  const config = await loadConfig(configPath());
-  configurePlugins(config.plugins, { file: config.path }); // bad grants fail before the child starts
-  const lock = await loadPersistedComponents(config);
+  const { config, lock } = await loadProject(); // bad grants fail before the child starts
   const stackName = flags.stack ?? config.default_stack ?? "local";
   const extra = parseGrants(flags.grant);
   const perms = await computePermissions(config, stackName, { pipeline: file, lock, extra });

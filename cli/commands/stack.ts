@@ -15,7 +15,7 @@ export function registerStackCommands(program: Command): void {
     "list, show and validate stacks from flowyml.yaml",
   );
   stack.command("list").description("list the stacks").action(async () => {
-    const config = await loadProject();
+    const { config } = await loadProject();
     const names = ["local", ...Object.keys(config.stacks)].filter((v, i, a) => a.indexOf(v) === i);
     const def = config.default_stack ?? "local";
     console.log(table(
@@ -35,14 +35,14 @@ export function registerStackCommands(program: Command): void {
   });
   stack.command("show").description("show a stack's components and config (never secrets)")
     .argument("<name>").action(async (name: string) => {
-      const config = await loadProject();
+      const { config } = await loadProject();
       const s = await buildStack(config, name);
       console.log(stringify({ [name]: s.toDict() }).trimEnd());
       await s.close();
     });
   stack.command("validate").description("check every component of a stack can work")
     .argument("<name>").action(async (name: string) => {
-      const config = await loadProject();
+      const { config } = await loadProject();
       const s = await buildStack(config, name);
       try {
         await s.validate();
