@@ -317,8 +317,10 @@ export abstract class MetadataStore extends StackComponent {
   abstract listAudit(runId: string): Promise<AuditEvent[]>;
   /** Record step metrics. */
   abstract logMetrics(metrics: MetricRecord[]): Promise<void>;
-  /** Metrics of a run (or, with `name`, one metric across runs), oldest first. */
-  abstract listMetrics(query: { runId?: string; name?: string }): Promise<MetricRecord[]>;
+  /** Metrics of a run (narrowed to one `step`), or with `name` one metric across runs, oldest first. */
+  abstract listMetrics(
+    query: { runId?: string; step?: string; name?: string },
+  ): Promise<MetricRecord[]>;
 
   /**
    * Record everything a finished step produced. Stores override this to write

@@ -224,8 +224,7 @@ export async function executeRun(
       };
       if (!prev) {
         // The run that computed these outputs logged metrics for them: show them on this run too.
-        const earlier = (await meta.listMetrics({ runId: hit.runId }))
-          .filter((m) => m.step === s.name);
+        const earlier = await meta.listMetrics({ runId: hit.runId, step: s.name });
         await meta.recordStepCompletion({
           stepRun: rec,
           metrics: earlier.map((m) => ({ ...m, runId, at: rec.endedAt! })),

@@ -356,11 +356,14 @@ export class PostgresMetadataStore extends MetadataStore {
   }
 
   /** Metrics of a run and/or with a name, oldest first. */
-  override async listMetrics(q: { runId?: string; name?: string }): Promise<MetricRecord[]> {
+  override async listMetrics(
+    q: { runId?: string; step?: string; name?: string },
+  ): Promise<MetricRecord[]> {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM metrics
         WHERE (${q.runId ?? null}::text IS NULL OR run_id = ${q.runId ?? null})
           AND (${q.name ?? null}::text IS NULL OR name = ${q.name ?? null})
+          AND (${q.step ?? null}::text IS NULL OR step = ${q.step ?? null})
         ORDER BY id`
     );
     return rows.map(toMetric);

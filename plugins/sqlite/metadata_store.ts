@@ -434,11 +434,15 @@ export class SQLiteMetadataStore extends MetadataStore {
   }
 
   /** Metrics of a run and/or with a name, oldest first. */
-  override listMetrics(q: { runId?: string; name?: string }): Promise<MetricRecord[]> {
+  override listMetrics(
+    q: { runId?: string; step?: string; name?: string },
+  ): Promise<MetricRecord[]> {
     const rows = this.#all(
-      "SELECT * FROM metrics WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY id",
+      `SELECT * FROM metrics WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR name = ?2)
+       AND (?3 IS NULL OR step = ?3) ORDER BY id`,
       q.runId ?? null,
       q.name ?? null,
+      q.step ?? null,
     );
     return Promise.resolve(rows.map(toMetric));
   }
