@@ -1,9 +1,12 @@
 /**
  * The step cache: a step is reused when its code, its inputs' content
  * hashes, the serializers' versions and the params it read all match an
- * earlier run, and every stored output still exists.
+ * earlier run, and every stored output is present in this stack's artifact
+ * store and hashes to the hash recorded for it. A missing or corrupt output
+ * makes the entry a miss (the step re-runs and rewrites it), never a hit.
  * @module
  */
+import { checkObject } from "./artifacts.ts";
 import type { StackLike } from "./contracts.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
 import type { ArtifactRef, CacheEntry } from "./records.ts";
@@ -27,7 +30,38 @@ function paramHashes(params: Record<string, unknown>, names: string[]): Record<s
   return out;
 }
 
-/** The newest cache entry for `key` whose read params match and whose outputs all exist. */
+/**
+ * The entry's outputs as stored in `stack`'s artifact store (URIs of this
+ * store), or `undefined` when one is missing there or does not verify.
+ */
+async function verifiedOutputs(
+  stack: StackLike,
+  e: CacheEntry,
+): Promise<Record<string, ArtifactRef> | undefined> {
+  const store = stack.artifactStore;
+  const names = Object.keys(e.outputs);
+  const checks = await Promise.all(names.map((n) => checkObject(store, e.outputs[n])));
+  const out: Record<string, ArtifactRef> = {};
+  for (const [i, n] of names.entries()) {
+    const c = checks[i];
+    const r = e.outputs[n];
+    if (c.status === "corrupt") {
+      console.warn(
+        `flowyml: cached output "${n}" of step "${e.step}" at ${store.uriFor(r.path)} is ` +
+          `corrupt (sha256 ${c.actual}, recorded ${r.hash}); not using it, the step re-runs`,
+      );
+    }
+    if (c.status !== "ok") return undefined;
+    out[n] = { ...r, uri: store.uriFor(r.path) };
+  }
+  return out;
+}
+
+/**
+ * The newest cache entry for `key` whose read params match and whose outputs
+ * all exist and verify in this stack's artifact store. The entry returned
+ * carries this store's URIs, so a run records the objects it really uses.
+ */
 export async function lookupCache(
   stack: StackLike,
   key: string,
@@ -40,11 +74,8 @@ export async function lookupCache(
       ? e.paramHashes["*"] === allHash
       : Object.entries(e.paramHashes).every(([k, h]) => hashValue(params[k] ?? null) === h);
     if (!paramsMatch) continue;
-    // A hit counts only when every stored output still exists.
-    const present = await Promise.all(
-      Object.values(e.outputs).map((r) => stack.artifactStore.exists(r.path)),
-    );
-    if (present.every(Boolean)) return e;
+    const outputs = await verifiedOutputs(stack, e);
+    if (outputs) return { ...e, outputs };
   }
   return undefined;
 }

@@ -3,11 +3,19 @@
  *
  * Each serializer is registered by name with a `canHandle` test; the first
  * match in priority order wins. Built-ins: typed arrays (raw bytes, no JSON or
- * base64), `Uint8Array`, strings and JSON-able values. The serializer name and
- * version are part of the cache key.
+ * base64), `Uint8Array`, strings, plain data that JSON gives back unchanged
+ * (`json`) and everything else `node:v8` gives back unchanged (`v8`: Map, Set,
+ * Date, bigint, `NaN`, `-0`, sparse arrays, nested typed arrays …). Values no
+ * serializer stores exactly (class instances, functions …) are refused with
+ * {@linkcode UnstorableValueError}. The serializer names and versions are part
+ * of the cache key. See docs/artifacts.md.
  * @module
  */
+import { deserialize as v8Deserialize, serialize as v8Serialize } from "node:v8";
 import { ConfigError } from "./errors.ts";
+import { storableFormat } from "./storable.ts";
+
+export { storableFormat, UnstorableValueError } from "./storable.ts";
 
 /** Serialized form: bytes plus whatever the serializer needs to load them back. */
 export interface Serialized {
@@ -91,14 +99,24 @@ export const stringSerializer: Serializer = {
   deserialize: (bytes) => dec.decode(bytes),
 };
 
-/** JSON-able values (objects, arrays, numbers, booleans, null). */
+function jsonExact(v: unknown): boolean {
+  try {
+    return storableFormat(v) === "json";
+  } catch {
+    return false; // the v8 serializer refuses it, naming the offending part
+  }
+}
+
+/**
+ * Plain data that JSON gives back unchanged: objects, arrays without holes,
+ * finite numbers other than `-0`, strings, booleans, null. Anything else goes
+ * to {@linkcode v8Serializer}. Artifacts written by earlier versions, which
+ * stored any JSON-able value here, still load.
+ */
 export const jsonSerializer: Serializer = {
   name: "json",
   version: 1,
-  canHandle(v) {
-    const t = typeof v;
-    return v === null || t === "number" || t === "boolean" || t === "object";
-  },
+  canHandle: jsonExact,
   serialize(v) {
     const text = JSON.stringify(v);
     if (text === undefined) throw new ConfigError("json serializer: value is not JSON-able");
@@ -107,17 +125,37 @@ export const jsonSerializer: Serializer = {
   deserialize: (bytes) => JSON.parse(dec.decode(bytes)),
 };
 
+/**
+ * Structured values in the `node:v8` format (Node's structured serialization):
+ * Map, Set, Date, RegExp, bigint, `NaN`/`±Infinity`, `-0`, `undefined`, sparse
+ * arrays, shared and cyclic references, and typed arrays nested anywhere
+ * (stored as raw bytes). Class instances, null-prototype objects, functions,
+ * symbols and WeakMaps are refused: v8 would give them back changed.
+ */
+export const v8Serializer: Serializer = {
+  name: "v8",
+  version: 1,
+  canHandle: (v) => v !== undefined,
+  serialize(v) {
+    storableFormat(v); // throws UnstorableValueError for what v8 would change
+    const b = v8Serialize(v);
+    return { bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) };
+  },
+  deserialize: (bytes) => v8Deserialize(bytes),
+};
+
 /** Ordered collection of serializers. Custom ones go before the built-ins. */
 export class SerializerRegistry {
   #list: Serializer[] = [];
   #byName = new Map<string, Serializer>();
 
-  /** A registry holding `builtins` (default: typed arrays, bytes, strings, JSON), in that order. */
+  /** A registry holding `builtins` (default: typed arrays, bytes, strings, JSON, v8), in that order. */
   constructor(builtins: Serializer[] = [
     typedArraySerializer,
     bytesSerializer,
     stringSerializer,
     jsonSerializer,
+    v8Serializer,
   ]) {
     for (const s of builtins) this.register(s, { last: true });
   }
@@ -143,10 +181,11 @@ export class SerializerRegistry {
     return s;
   }
 
-  /** The first serializer that can handle `value`. */
+  /** The first serializer that can handle `value`; {@linkcode UnstorableValueError} when none. */
   forValue(value: unknown): Serializer {
     const s = this.#list.find((x) => x.canHandle(value));
     if (!s) {
+      if (value === undefined) storableFormat(value); // throws, saying what to return instead
       const t = value === undefined ? "undefined" : value?.constructor?.name ?? typeof value;
       throw new ConfigError(`no serializer can store a value of type ${t}`, {
         hint:

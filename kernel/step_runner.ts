@@ -134,6 +134,58 @@ export function checkMetrics(step: string, m: Record<string, number>): Record<st
   return m;
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (!v || typeof v !== "object") return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Strict outputs: what a step returns must match the outputs it declares.
+ * - several outputs: an object with exactly those keys (extra keys are an error naming them);
+ * - one output `x`: the value itself; a plain object whose only key is `x` is an error, as it
+ *   is almost always a forgotten unwrap (`return { x }` instead of `return x`);
+ * - no outputs: an object of named values is an error (undeclared outputs); other values are
+ *   ignored.
+ */
+export function checkReturned(step: Step, returned: unknown): unknown {
+  const outs = step.outputs;
+  const s = `step "${step.name}"`;
+  if (outs.length === 1) {
+    if (isPlainObject(returned)) {
+      const keys = Object.keys(returned);
+      if (keys.length === 1 && keys[0] === outs[0]) {
+        throw new PipelineDefinitionError(
+          `${s} has one output "${outs[0]}" and returned an object whose only key is ` +
+            `"${outs[0]}"; a single-output step returns the value itself`,
+          {
+            hint: `return the value (return ${outs[0]}), not { ${outs[0]} }; to store such an ` +
+              `object on purpose, give the output another name than its key`,
+          },
+        );
+      }
+    }
+    return returned;
+  }
+  // A non-object from a step without outputs (e.g. a count from a side effect) is ignored.
+  if (!isPlainObject(returned)) return returned;
+  checkExtraKeys(s, Object.keys(returned), outs);
+  return returned;
+}
+
+function checkExtraKeys(s: string, keys: string[], outs: readonly string[]): void {
+  const extra = keys.filter((k) => !outs.includes(k));
+  if (!extra.length) return;
+  const declared = outs.length ? `declares outputs ${outs.join(", ")}` : "declares no outputs";
+  throw new PipelineDefinitionError(
+    `${s} returned undeclared output(s) ${extra.join(", ")}; it ${declared}`,
+    {
+      hint: `add ${extra.map((k) => `"${k}"`).join(", ")} to the step's outputs, or stop ` +
+        "returning them",
+    },
+  );
+}
+
 /** Run one attempt of `step` for `task`. */
 export async function runStepTask(
   step: Step,
@@ -145,7 +197,7 @@ export async function runStepTask(
     Object.entries(task.inputs).map(async ([name, ref]) => {
       inputs[name] = deps.values?.has(ref.hash)
         ? deps.values.get(ref.hash)
-        : await loadValue(deps.store, ref);
+        : await loadValue(deps.store, ref, { label: `"${name}" (input of step "${step.name}")` });
     }),
   );
   const metrics: Record<string, number> = {};
@@ -164,11 +216,13 @@ export async function runStepTask(
   };
   const returned = await deps.executor.executeStep(step, inputs, ctx);
   deps.signal.throwIfAborted();
-  const values = collectOutputs(step, returned);
+  const values = collectOutputs(step, checkReturned(step, returned));
   const outputs: Record<string, ArtifactRef> = {};
   await Promise.all(
     Object.entries(values).map(async ([name, v]) => {
-      outputs[name] = await putValue(deps.store, v);
+      outputs[name] = await putValue(deps.store, v, {
+        label: `step "${step.name}" output "${name}"`,
+      });
       deps.values?.set(outputs[name].hash, v);
     }),
   );
