@@ -3,6 +3,13 @@
  * grants, served on the kernel's side and written to the audit trail —
  * allowed or denied. A denied request returns a structured error to the
  * plugin; a malformed or oversized one ends the call.
+ *
+ * Everything the broker says — answers, audit rows, log lines, errors — is
+ * redacted by value (redact.ts), so no secret value comes back in clear.
+ * Audit rows and log lines are bounded per call (broker_audit.ts); bytes the
+ * plugin pulls into host-side handles (`artifacts.get`, `http.fetch`
+ * bodies) count against a per-call quota of `grants.memory`; HTTP goes
+ * through a net helper process (broker_http.ts, net_helper.ts).
  * @module
  */
 import { z } from "zod";
@@ -13,8 +20,12 @@ import type { AuditEvent } from "../records.ts";
 import { getComponentRegistry } from "../registry.ts";
 import type { ComponentKind } from "../component.ts";
 import { type RunControl, SchedulingError } from "../scheduling.ts";
-import { anyMatch, checkArtifactPath, globMatch, type Grants } from "./grants.ts";
+import { anyMatch, checkArtifactPath, type Grants } from "./grants.ts";
 import { type BrokerResponse, type ErrorCode, PROTOCOL_VERSION } from "./protocol.ts";
+import { type AuditLimits, AuditTrail } from "./broker_audit.ts";
+import { brokeredFetch } from "./broker_http.ts";
+import { NetHelper } from "./net_helper.ts";
+import { Redactor } from "./redact.ts";
 
 const path = z.string();
 /** Schema of every request a plugin can send. */
@@ -100,8 +111,12 @@ export interface BrokerContext {
   log?: (message: string) => void;
   /** Records metrics of the calling step (`metadata.log`); without it they go to the store. */
   logMetrics?: (metrics: Record<string, number>) => void;
-  /** HTTP client for `http.fetch` (default: global fetch). */
-  fetch?: typeof fetch;
+  /** Who the audit rows name (default: `plugin`), e.g. `store_plugin@train`. */
+  actor?: string;
+  /** Caps of the call's audit rows and log lines (default {@linkcode AUDIT_LIMITS}). */
+  auditLimits?: Partial<AuditLimits>;
+  /** Max handles a call may pull in with `artifacts.get`/`http.fetch`. Default 1,024. */
+  maxHandles?: number;
   /** The run this call schedules (orchestrator plugins): enables submit and await. */
   orchestration?: RunControl;
   /** When the call's time runs out (epoch ms); `orchestration.await` never blocks past it. */
@@ -115,37 +130,89 @@ const dec = new TextDecoder();
 /** Serves one call's requests and collects its audit events. */
 export class Broker {
   readonly ctx: BrokerContext;
-  /** Audit events not yet written to the metadata store. */
-  events: AuditEvent[] = [];
+  /** The call's audit rows and log lines, bounded. */
+  readonly trail: AuditTrail;
+  /** Redacts the values of the secrets this call may use. */
+  readonly redactor: Redactor = new Redactor();
   /** The last denial, e.g. `artifacts.get secrets/x: not granted`. */
   lastDenial?: string;
+  /** Host-side handle bytes and count pulled in during this call (quota: grants.memory). */
+  held = { bytes: 0, count: 0 };
   #secrets = new Map<string, string>();
+  #net?: NetHelper;
 
   constructor(ctx: BrokerContext) {
     this.ctx = ctx;
+    for (const name of ctx.grants.secrets) {
+      const value = /[*?]/.test(name) ? undefined : Deno.env.get(name);
+      if (value !== undefined) this.redactor.add(name, value);
+    }
+    this.trail = new AuditTrail(
+      { runId: ctx.runId, actor: ctx.actor ?? ctx.plugin },
+      {
+        redactor: this.redactor,
+        sink: ctx.stack ? (e) => ctx.stack!.metadataStore.recordAudit(e) : undefined,
+        log: ctx.log,
+        limits: ctx.auditLimits,
+      },
+    );
   }
 
+  /** Audit events not yet written (the caller may append its own before {@linkcode flush}). */
+  get events(): AuditEvent[] {
+    return this.trail.events;
+  }
+
+  /** `text` redacted (secret values) and safe to display. */
+  clean(text: string): string {
+    return this.trail.clean(text, 10_000);
+  }
+
+  /** A plugin log line (Extism `log_*` or the `log` op), capped, redacted and made safe. */
+  pluginLog = (level: string, message: string): void => {
+    this.trail.log(`${level}: ${message}`);
+  };
+
   #audit(op: string, resource: string, allowed: boolean, detail?: string): void {
-    this.events.push({
-      runId: this.ctx.runId,
-      actor: this.ctx.plugin,
-      op,
-      resource,
-      allowed,
-      ...(detail ? { detail } : {}),
-      at: Date.now(),
-    });
+    this.trail.record(op, resource, allowed, detail);
   }
 
   #deny(op: string, resource: string, why: string, code: ErrorCode = "denied"): BrokerResponse {
     this.#audit(op, resource, false, why);
-    this.lastDenial = `${op} ${resource}: ${why}`;
-    return { json: { ok: false, error: { code, message: `${op} ${resource}: ${why}` } } };
+    const message = this.clean(`${op} ${resource}: ${why}`);
+    this.lastDenial = message;
+    return { json: { ok: false, error: { code, message } } };
   }
 
   #fatal(op: string, resource: string, code: ErrorCode, why: string): BrokerResponse {
     this.#audit(op, resource, false, `${code}: ${why}`);
-    return { json: { error: { code, message: why } }, fatal: true };
+    return { json: { error: { code, message: this.clean(why) } }, fatal: true };
+  }
+
+  /** Counts `bytes` in a new host-side handle against the call's quota; a denial if over. */
+  #hold(op: string, resource: string, bytes: number): BrokerResponse | undefined {
+    const quota = this.ctx.grants.memory;
+    const max = this.ctx.maxHandles ?? 1024;
+    if (this.held.count + 1 > max) {
+      return this.#deny(
+        op,
+        resource,
+        `more than ${max} handles pulled in by one call`,
+        "oversized",
+      );
+    }
+    if (this.held.bytes + bytes > quota) {
+      return this.#deny(
+        op,
+        resource,
+        `${bytes} more bytes would hold ${this.held.bytes + bytes} bytes of host-side handles in ` +
+          `this call, over the plugin's memory grant of ${quota} bytes (grants.memory)`,
+        "oversized",
+      );
+    }
+    this.held.count++;
+    this.held.bytes += bytes;
+    return undefined;
   }
 
   #ok(
@@ -203,7 +270,9 @@ export class Broker {
     } catch (err) {
       const op = r.data.op;
       this.#audit(op, "(error)", true, `failed: ${describeError(err)}`);
-      return { json: { ok: false, error: { code: "failed", message: describeError(err) } } };
+      return {
+        json: { ok: false, error: { code: "failed", message: this.clean(describeError(err)) } },
+      };
     }
   };
 
@@ -231,13 +300,7 @@ export class Broker {
         if (q.op === "artifacts.exists") {
           return this.#ok(q.op, p.path, { exists: await store.exists(p.path) });
         }
-        if (q.op === "artifacts.get") {
-          if (!(await store.exists(p.path))) {
-            return this.#deny(q.op, p.path, "no such artifact", "not_found");
-          }
-          const bytes = await store.readBytes(p.path);
-          return this.#ok(q.op, p.path, { size: bytes.length }, bytes, `${bytes.length} bytes`);
-        }
+        if (q.op === "artifacts.get") return await this.#get(q.op, p.path);
         if (!payload.length && q.handle) {
           // the worker attaches the handle's bytes; none means the handle does not exist or is empty
         }
@@ -254,17 +317,16 @@ export class Broker {
         if (!store) {
           return this.#deny(q.op, q.prefix, "no artifact store in this context", "unsupported");
         }
-        const all = await store.list(q.prefix);
-        const visible = all.filter((o) => anyMatch(g.artifacts.read, o.path));
-        if (!visible.length && all.length) {
-          return this.#deny(q.op, q.prefix, "no readable path under this prefix");
-        }
+        // Only names inside the grant, and the same answer whether others exist or not.
+        const visible = (await store.list(q.prefix))
+          .filter((o) => anyMatch(g.artifacts.read, o.path))
+          .map((o) => ({ path: o.path, size: o.size }));
         return this.#ok(q.op, q.prefix, { items: visible }, undefined, `${visible.length} items`);
       }
       case "metadata.log": {
         if (!g.metadata) return this.#deny(q.op, "metrics", "not granted (grants.metadata: false)");
         const detail = JSON.stringify({ metrics: q.metrics ?? {}, params: q.params ?? {} });
-        this.ctx.log?.(`metrics ${detail}`);
+        this.trail.log(`metrics ${detail}`);
         const metrics = q.metrics ?? {};
         const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
         if (bad) return this.#deny(q.op, `metrics.${bad[0]}`, "a metric must be a finite number");
@@ -343,12 +405,13 @@ export class Broker {
       case "orchestration.await":
         return await this.#orchestrate(q);
       case "log": {
-        this.ctx.log?.(q.message.slice(0, 10_000));
+        this.trail.log(q.message.slice(0, 10_000));
         this.#audit(q.op, q.level ?? "info", true);
         return { json: { ok: true } };
       }
       case "config.get": {
-        if (!(q.key in g.config)) {
+        // Own keys only: __proto__, constructor, toString … are unknown keys.
+        if (!Object.hasOwn(g.config, q.key)) {
           return this.#deny(q.op, q.key, "not granted (not in grants.config)");
         }
         return this.#ok(q.op, q.key, { value: g.config[q.key] });
@@ -373,6 +436,8 @@ export class Broker {
       }
       case "http.fetch":
         return await this.#fetch(q, payload);
+      default:
+        return this.#deny((q as { op: string }).op, "(request)", "unknown op", "malformed");
     }
   }
 
@@ -420,64 +485,66 @@ export class Broker {
     }
   }
 
+  async #get(op: string, path: string): Promise<BrokerResponse> {
+    const store = this.ctx.stack!.artifactStore;
+    if (!(await store.exists(path))) return this.#deny(op, path, "no such artifact", "not_found");
+    // Read as a stream, against the quota as the bytes arrive: a hoarding plugin cannot make
+    // the kernel hold more than its memory grant in one call.
+    const left = this.ctx.grants.memory - this.held.bytes;
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const c of await store.readStream(path)) {
+      size += c.length;
+      if (size > left) return this.#hold(op, path, size)!;
+      chunks.push(c);
+    }
+    const refused = this.#hold(op, path, size);
+    if (refused) return refused;
+    const bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
+    if (chunks.length !== 1) {
+      let o = 0;
+      for (const c of chunks) bytes.set(c, (o += c.length) - c.length);
+    }
+    return this.#ok(op, path, { size }, bytes, `${size} bytes`);
+  }
+
   async #fetch(
     q: Extract<BrokerRequest, { op: "http.fetch" }>,
     payload: Uint8Array,
   ): Promise<BrokerResponse> {
-    let url: URL;
-    try {
-      url = new URL(q.url);
-    } catch {
-      return this.#deny(q.op, q.url, "not a URL", "malformed");
-    }
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      return this.#deny(q.op, q.url, "only http(s) URLs");
-    }
-    const net = this.ctx.grants.net;
-    const hostOk = net.some((p) => globMatch(p, url.hostname) || globMatch(p, url.host));
-    if (!hostOk) {
-      return this.#deny(q.op, url.host, `host not granted (grants.net: ${JSON.stringify(net)})`);
-    }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(q.headers ?? {})) {
-      if (typeof v === "string") headers[k] = v;
-      else {
-        const name = this.#secrets.get(v.secret);
-        if (!name) return this.#deny(q.op, url.host, `unknown secret handle in header ${k}`);
-        const value = Deno.env.get(name);
-        if (value === undefined) {
-          return this.#deny(q.op, url.host, `secret ${name} is not set`, "not_found");
-        }
-        headers[k] = value;
-      }
-    }
-    const res = await (this.ctx.fetch ?? fetch)(url, {
-      method: q.method ?? "GET",
-      headers,
-      ...(payload.length ? { body: payload.slice() } : {}),
+    const g = this.ctx.grants;
+    const out = await brokeredFetch(q, payload, {
+      grants: g,
+      secrets: this.#secrets,
+      redactor: this.redactor,
+      audit: (op, res, allowed, detail) => this.#audit(op, res, allowed, detail),
+      maxBytes: Math.min(g.max_output, g.memory - this.held.bytes),
+      timeLeft: () =>
+        this.ctx.deadline ? this.ctx.deadline() - Date.now() : Number.POSITIVE_INFINITY,
+      signal: this.ctx.signal,
+      helper: () => (this.#net ??= NetHelper.spawn(g.net)),
+      dropHelper: () => {
+        this.#net?.close();
+        this.#net = undefined;
+      },
     });
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (body.length > this.ctx.grants.max_output) {
-      return this.#deny(
-        q.op,
-        url.host,
-        `response of ${body.length} bytes exceeds max_output`,
-        "oversized",
-      );
-    }
-    return this.#ok(
-      q.op,
-      url.host,
-      { status: res.status, headers: Object.fromEntries(res.headers) },
-      body,
-      `${q.method ?? "GET"} ${url.pathname} -> ${res.status}`,
-    );
+    if (out.denied) return this.#deny(q.op, out.resource, out.why, out.code);
+    const refused = this.#hold(q.op, out.resource, out.body.length);
+    if (refused) return refused;
+    const json = this.redactor.empty
+      ? out.json
+      : JSON.parse(this.redactor.redact(JSON.stringify(out.json)));
+    return this.#ok(q.op, out.resource, json, out.body, out.detail);
   }
 
-  /** Write collected audit events to the run's metadata store. */
+  /**
+   * End of the call: stop its net helper, write pending audit rows (batched, with the
+   * summary rows of aggregated events) and the `… dropped` log line.
+   */
   async flush(): Promise<void> {
-    const events = this.events;
-    this.events = [];
-    if (events.length && this.ctx.stack) await this.ctx.stack.metadataStore.recordAudit(events);
+    const net = this.#net;
+    this.#net = undefined;
+    await net?.dispose();
+    await this.trail.flush();
   }
 }

@@ -9,8 +9,9 @@
  *     sha256: 3f1c…
  *     grants:
  *       artifacts: { read: ["datasets/*"], write: ["features/*"] }
- *       net: []
+ *       net: [api.example.com]
  *       env: []
+ *       secrets: [{ name: API_KEY, hosts: [api.example.com] }]
  *       memory: 64Mi
  *       timeout: 30s
  * ```
@@ -19,6 +20,9 @@
 import { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { formatZodIssues, type Schema } from "../schema.ts";
+import { globMatch } from "./net_match.ts";
+
+export { globMatch } from "./net_match.ts";
 
 const UNITS: Record<string, number> = {
   "": 1,
@@ -81,9 +85,19 @@ export interface Grants {
   net: string[];
   /** Environment variables the plugin may read. */
   env: string[];
-  /** Secrets (env vars) the plugin may use as opaque handles in HTTP headers to granted hosts. */
+  /**
+   * Secrets (env vars) the plugin may use as opaque handles in HTTP headers to granted hosts:
+   * the names (globs) of every entry, whether written as a plain string or as
+   * `{ name, hosts }`.
+   */
   secrets: string[];
-  /** Config values the plugin may read with `config.get`. */
+  /**
+   * Host binding of secrets written as `{ name: API_KEY, hosts: [api.example.com] }`: the
+   * secret is only ever sent to these hosts (globs, optionally `host:port`), which must also be
+   * in `net`. A secret written as a plain string may be sent to any host in `net`.
+   */
+  secret_hosts: Record<string, string[]>;
+  /** Config values the plugin may read with `config.get` (own keys only). */
   config: Record<string, unknown>;
   /** Metadata: log metrics/params and read run info. */
   metadata: boolean;
@@ -118,11 +132,20 @@ export interface PluginConfig {
   description?: string;
 }
 
-const grantsObject = z.object({
+const secretEntry = z.union([
+  z.string().min(1, "a secret name must not be empty"),
+  z.object({
+    name: z.string().min(1, "a secret name must not be empty"),
+    hosts: z.array(z.string().min(1, "a host must not be empty"))
+      .min(1, "list the hosts this secret may be sent to (or write the name alone)"),
+  }).strict(),
+]);
+
+const grantsFields = z.object({
   artifacts: z.object({ read: globs, write: globs }).strict().default({ read: [], write: [] }),
   net: globs,
   env: globs,
-  secrets: globs,
+  secrets: z.array(secretEntry).default([]),
   config: z.record(z.string(), z.unknown()).default({}),
   metadata: z.boolean().default(false),
   registry: z.boolean().default(false),
@@ -133,6 +156,32 @@ const grantsObject = z.object({
   max_message: size.default(1024 ** 2),
 }).strict();
 
+const grantsObject = grantsFields.transform((g, ctx): Grants => {
+  const secret_hosts: Record<string, string[]> = Object.create(null);
+  const secrets: string[] = [];
+  for (const [i, s] of g.secrets.entries()) {
+    if (typeof s === "string") {
+      secrets.push(s);
+      continue;
+    }
+    secrets.push(s.name);
+    secret_hosts[s.name] = s.hosts;
+    const outside = s.hosts.filter((h) => !g.net.some((n) => n === h || globMatch(n, h)));
+    if (outside.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["secrets", i, "hosts"],
+        message: `secret ${s.name} is bound to ${
+          outside.join(", ")
+        }, which grants.net does not allow; add them to net or remove them here`,
+      });
+    }
+  }
+  // config keys are looked up as own properties only; a null prototype keeps it that way.
+  const config = Object.assign(Object.create(null), g.config) as Record<string, unknown>;
+  return { ...g, secrets, secret_hosts, config };
+});
+
 /** Schema of `grants:`; parses sizes and durations to bytes and ms (output: {@linkcode Grants}). */
 export const grantsSchema: Schema<Grants> = grantsObject;
 
@@ -140,7 +189,7 @@ const pluginConfigObject = z.object({
   source: z.string().min(1, "source must name a .wasm file or an https:// URL"),
   sha256: z.string().regex(/^[0-9a-f]{64}$/i, "sha256 must be 64 hex digits").optional(),
   op: z.string().optional(),
-  grants: grantsObject.default(grantsObject.parse({})),
+  grants: grantsObject.default(() => grantsObject.parse({})),
   description: z.string().optional(),
 }).strict();
 
@@ -161,24 +210,6 @@ export function parsePluginConfig(name: string, raw: unknown, file = "flowyml.ya
 /** Grants with every default (nothing granted). */
 export function denyAll(): Grants {
   return grantsSchema.parse({});
-}
-
-/**
- * Match a path against a glob: `*` matches within one path segment, `**`
- * across segments, `?` one character.
- */
-export function globMatch(pattern: string, value: string): boolean {
-  let re = "^";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === "*" && pattern[i + 1] === "*") {
-      re += ".*";
-      i++;
-    } else if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(re + "$").test(value);
 }
 
 /** A normalized artifact path, or an error message when it is unsafe. */

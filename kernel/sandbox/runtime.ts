@@ -115,6 +115,8 @@ export interface InvokeOptions {
   config?: PluginConfig;
   /** The run this call schedules, for orchestrator plugins (`orchestration.submit`/`await`). */
   orchestration?: RunControl;
+  /** Who the audit rows name (default: the plugin name), e.g. `store_plugin@train`. */
+  actor?: string;
 }
 
 /**
@@ -144,6 +146,7 @@ export async function invokePlugin(
     log: options.log,
     logMetrics: options.logMetrics,
     orchestration: options.orchestration,
+    actor: options.actor,
     deadline: () => host.deadline,
     signal: options.signal,
   });
@@ -157,7 +160,7 @@ export async function invokePlugin(
         broker: broker.handle,
         timeoutMs,
         signal: options.signal,
-        log: (level, m) => options.log?.(`${level}: ${m}`),
+        log: broker.pluginLog,
         lastDenial: () => broker.lastDenial,
       },
     );
@@ -169,12 +172,16 @@ export async function invokePlugin(
         throw new PluginViolationError(name, "malformed", `output of "${fn}" is not valid JSON`);
       }
     }
+    const actor = options.actor ?? name;
     broker.events.push(
-      callEvent(name, fn, options.runId, true, `${(performance.now() - t0).toFixed(1)} ms`),
+      callEvent(actor, fn, options.runId, true, `${(performance.now() - t0).toFixed(1)} ms`),
     );
     return { ...res, json };
   } catch (err) {
-    broker.events.push(callEvent(name, fn, options.runId, false, describeError(err)));
+    const actor = options.actor ?? name;
+    broker.events.push(
+      callEvent(actor, fn, options.runId, false, broker.clean(describeError(err))),
+    );
     throw err;
   } finally {
     await broker.flush();
