@@ -8,10 +8,9 @@
 
 // C0 controls (but tab), DEL, C1 controls (0x80–0x9f, incl. the one-byte CSI 0x9b), the bidi
 // embeddings/overrides/isolates and marks, and the Unicode line/paragraph separators.
-const UNSAFE =
-  /[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const UNSAFE_MULTILINE =
-  /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const BIDI = "\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069";
+const UNSAFE = new RegExp(`[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f${BIDI}]`, "g");
+const UNSAFE_MULTILINE = new RegExp(`[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f${BIDI}]`, "g");
 
 function escapeChar(c: string): string {
   const code = c.charCodeAt(0);

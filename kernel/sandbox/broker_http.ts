@@ -8,7 +8,7 @@
  */
 import type { Grants } from "./grants.ts";
 import { globMatch, hostGranted } from "./net_match.ts";
-import { NetHelper, type NetResult } from "./net_helper.ts";
+import type { NetHelper, NetResult } from "./net_helper.ts";
 import type { ErrorCode } from "./protocol.ts";
 import type { Redactor } from "./redact.ts";
 

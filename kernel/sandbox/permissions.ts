@@ -1,8 +1,9 @@
 /**
  * The Deno permissions the kernel needs to host a WASM plugin: read its
  * file (or reach its download host), use the plugin cache, read the two
- * variables Extism reads at load, and perform the HTTP requests and secret
- * lookups it was granted (the kernel makes them on the plugin's behalf).
+ * variables Extism reads at load, read the secrets it was granted, and start
+ * the net helper process that makes its granted HTTP requests (the kernel
+ * itself gets no network access from a plugin's grants).
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -28,9 +29,9 @@ export function pluginPermissions(cfg: PluginConfig): PermissionNeeds {
   };
   if (/^https?:\/\//.test(cfg.source)) needs.net.push(new URL(cfg.source).host);
   else needs.read.push(cfg.source.replace(/^file:\/\//, ""));
-  for (const host of cfg.grants.net) {
-    // Deno flags take exact hosts; a glob grant needs the broad flag (the broker still checks it).
-    needs.net.push(/[*?]/.test(host) ? "*" : host);
-  }
+  // No --allow-net for the plugin's grants.net: its brokered HTTP runs in a net helper process
+  // (net_helper.ts) that holds them, never in the kernel where pipeline code runs. The kernel
+  // only needs to start that helper (Deno itself).
+  if (cfg.grants.net.length) (needs as PermissionNeeds).run = [Deno.execPath()];
   return needs;
 }
