@@ -19,6 +19,7 @@ import { registerRunCommand } from "./commands/run.ts";
 import { registerStackCommands } from "./commands/stack.ts";
 import { registerComponentCommands } from "./commands/component.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
+import { registerArtifactsCommands } from "./commands/artifacts.ts";
 import { registerPermissionsCommand } from "./commands/permissions.ts";
 import { registerPluginCommands } from "./commands/plugin.ts";
 import { registerImageCommands } from "./commands/image.ts";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerPermissionsCommand(program);
   registerPluginCommands(program);
   registerImageCommands(program);
+  registerArtifactsCommands(program);
   return program;
 }
 

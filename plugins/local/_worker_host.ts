@@ -2,9 +2,17 @@
  * Inside a worker of the `WorkerExecutor`: imports the pipeline module by
  * its specifier, finds the step by name and runs its function. Param reads
  * are tracked and reported back so the cache key stays exact.
+ *
+ * Outputs cross back by structured clone, which turns class instances into
+ * plain objects. So each output is checked here first: one a registered
+ * (non-built-in) serializer handles is serialized here and sent as bytes;
+ * any other value must be one the built-in serializers store exactly, or the
+ * step fails naming the output, the type and where it is.
  * @module
  */
 /// <reference lib="deno.worker" />
+import { getSerializers } from "../../kernel/serializers.ts";
+import { storableFormat, UnstorableValueError } from "../../kernel/storable.ts";
 
 interface Job {
   id: number;
@@ -17,7 +25,45 @@ interface Job {
   attempt: number;
 }
 
-type StepLike = { name: string; fn: (inputs: unknown, ctx: unknown) => unknown };
+type StepLike = {
+  name: string;
+  outputs?: readonly string[];
+  fn: (inputs: unknown, ctx: unknown) => unknown;
+};
+
+/** An output serialized in the worker by a registered serializer. */
+export interface PackedOutput {
+  serializer: string;
+  bytes: Uint8Array;
+  meta?: Record<string, unknown>;
+}
+
+const BUILT_IN = new Set(["typed_array", "bytes", "string", "json", "v8"]);
+
+/** Check each declared output; serialize those a registered serializer handles. */
+function packOutputs(s: StepLike, value: unknown): Record<string, PackedOutput> {
+  const outs = s.outputs ?? [];
+  const packed: Record<string, PackedOutput> = {};
+  for (const o of outs) {
+    const v = outs.length === 1
+      ? value
+      : value && typeof value === "object"
+      ? (value as Record<string, unknown>)[o]
+      : undefined;
+    if (v === undefined) continue; // reported by the caller, which knows the declared outputs
+    try {
+      const ser = getSerializers().forValue(v);
+      if (BUILT_IN.has(ser.name)) storableFormat(v);
+      else packed[o] = { serializer: ser.name, ...ser.serialize(v) };
+    } catch (err) {
+      if (err instanceof UnstorableValueError) {
+        throw err.withLabel(`step "${s.name}" output "${o}"`);
+      }
+      throw err;
+    }
+  }
+  return packed;
+}
 type PipelineLike = { name: string; steps: readonly StepLike[] };
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
@@ -62,8 +108,18 @@ self.onmessage = async (e: MessageEvent<Job>) => {
       logMetrics: (metrics: Record<string, number>) =>
         self.postMessage({ id: job.id, type: "metrics", metrics }),
     };
-    const value = await s.fn(job.inputs, ctx);
-    self.postMessage({ id: job.id, type: "done", value, read: all ? "*" : [...read] });
+    let value = await s.fn(job.inputs, ctx);
+    const packed = packOutputs(s, value);
+    if (Object.keys(packed).length) {
+      // The packed outputs travel as bytes; their values stay behind.
+      value = (s.outputs ?? []).length === 1 ? null : {
+        ...(value as Record<string, unknown>),
+        ...Object.fromEntries(
+          Object.keys(packed).map((k) => [k, null]),
+        ),
+      };
+    }
+    self.postMessage({ id: job.id, type: "done", value, packed, read: all ? "*" : [...read] });
   } catch (err) {
     const e2 = err as Error;
     self.postMessage({

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { Executor } from "../../kernel/contracts.ts";
 import { ConfigError } from "../../kernel/errors.ts";
+import { getSerializers } from "../../kernel/serializers.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
 import { untrackedParams } from "../../kernel/step_runner.ts";
 
@@ -29,6 +30,22 @@ interface Pending {
 interface Slot {
   worker: Worker;
   busy: boolean;
+}
+
+/** Put back the outputs the worker serialized itself (see _worker_host.ts). */
+function unpack(
+  value: unknown,
+  packed: Record<string, { serializer: string; bytes: Uint8Array; meta?: Record<string, unknown> }>,
+): unknown {
+  const names = Object.keys(packed ?? {});
+  if (!names.length) return value;
+  const load = (n: string) =>
+    getSerializers().get(packed[n].serializer).deserialize(packed[n].bytes, packed[n].meta);
+  // A single-output step's value was sent as bytes alone (a multi-output step sends an object).
+  if (value === null) return load(names[0]);
+  const obj = { ...(value as Record<string, unknown>) };
+  for (const n of names) obj[n] = load(n);
+  return obj;
 }
 
 /** Runs steps on a pool of Deno Workers. */
@@ -69,7 +86,7 @@ export class WorkerExecutor extends Executor {
         // Replay the worker's param reads on the tracked params, so the cache key is exact.
         if (m.read === "*") Object.keys(p.ctx.params);
         else for (const k of m.read as string[]) void p.ctx.params[k];
-        p.resolve(m.value);
+        p.resolve(unpack(m.value, m.packed));
       } else {
         const err = new Error(m.message);
         err.name = m.name;
