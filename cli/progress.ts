@@ -5,6 +5,7 @@
  */
 import type { RunEvent } from "../kernel/contracts.ts";
 import { ms } from "./_common.ts";
+import { safeText } from "../kernel/display.ts";
 
 const ICON: Record<string, string> = {
   pending: "·",
@@ -70,19 +71,25 @@ export function createProgress(options: ProgressOptions = {}): (e: RunEvent) => 
         if (!tty) write(`  ▶ ${e.step} started${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}\n`);
         break;
       case "step_retry":
-        if (!tty) write(`  ! ${e.step} attempt ${e.attempt} failed: ${e.error}; retrying\n`);
+        if (!tty) {
+          write(`  ! ${e.step} attempt ${e.attempt} failed: ${safeText(e.error)}; retrying\n`);
+        }
         break;
       case "step_finished": {
         state.set(e.step, { status: e.status, took: e.durationMs });
         if (!tty) write(`  ${ICON[e.status]} ${e.step} ${e.status} (${ms(e.durationMs)})\n`);
         break;
       }
-      case "step_log":
+      case "step_log": {
+        // Log lines may come from a plugin: escape control characters (no cursor moves, no
+        // rewritten lines, no OSC titles or bidi tricks).
+        const line = `  [${safeText(e.step)}] ${safeText(e.message)}\n`;
         if (tty) {
-          write(`\x1b[${drawn}A\x1b[J  [${e.step}] ${e.message}\n`);
+          write(`\x1b[${drawn}A\x1b[J${line}`);
           drawn = 0;
-        } else write(`  [${e.step}] ${e.message}\n`);
+        } else write(line);
         break;
+      }
       case "run_finished":
         if (timer !== undefined) clearInterval(timer);
         if (tty) draw();

@@ -4,6 +4,7 @@
  */
 import type { MetadataStore } from "../kernel/contracts.ts";
 import { bytes, ms, table } from "./_common.ts";
+import { safeText } from "../kernel/display.ts";
 
 /** Render a run's summary from the metadata store. */
 export async function renderRunSummary(
@@ -20,7 +21,8 @@ export async function renderRunSummary(
   out.push(`pipeline  ${run.pipeline}   stack ${run.stack}   status ${run.status}   took ${took}`);
   if (Object.keys(run.params).length) out.push(`params    ${JSON.stringify(run.params)}`);
   if (run.image) out.push(`image     ${run.image}`);
-  if (run.error) out.push(`error     ${run.error}`);
+  // Errors may quote a plugin: escape control characters.
+  if (run.error) out.push(`error     ${safeText(run.error, { multiline: true })}`);
   const hits = steps.filter((s) => s.cached).length;
   out.push(`steps     ${steps.length} (${hits} cache hit${hits === 1 ? "" : "s"})`);
   out.push("");
@@ -36,7 +38,7 @@ export async function renderRunSummary(
     ]),
   ));
   const failed = steps.filter((s) => s.error);
-  for (const s of failed) out.push(`\n${s.step} failed: ${s.error}`);
+  for (const s of failed) out.push(`\n${s.step} failed: ${safeText(s.error, { multiline: true })}`);
   const metrics = await meta.listMetrics({ runId });
   if (metrics.length) {
     out.push("\nmetrics");

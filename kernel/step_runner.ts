@@ -9,6 +9,7 @@ import type { ArtifactStore, Executor, StackLike } from "./contracts.ts";
 import type { ArtifactRef } from "./records.ts";
 import { PipelineDefinitionError } from "./errors.ts";
 import { collectOutputs, type Step, type StepContext } from "./step.ts";
+import { withRunContext } from "./run_context.ts";
 
 /** A step attempt, as data: can be sent to another process or machine. */
 export interface StepTask {
@@ -186,8 +187,20 @@ function checkExtraKeys(s: string, keys: string[], outs: readonly string[]): voi
   );
 }
 
-/** Run one attempt of `step` for `task`. */
-export async function runStepTask(
+/**
+ * Run one attempt of `step` for `task`, with the run and step as the current run context
+ * (kernel/run_context.ts), so stores called from inside it audit under them.
+ */
+export function runStepTask(
+  step: Step,
+  task: StepTask,
+  deps: StepRunnerDeps,
+): Promise<StepTaskResult> {
+  const ctx = { runId: task.runId, step: step.name, ...(deps.stack ? { stack: deps.stack } : {}) };
+  return withRunContext(ctx, () => runStepAttempt(step, task, deps));
+}
+
+async function runStepAttempt(
   step: Step,
   task: StepTask,
   deps: StepRunnerDeps,

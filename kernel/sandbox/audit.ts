@@ -4,17 +4,21 @@
  * @module
  */
 import type { AuditEvent } from "../records.ts";
+import { safeText } from "../display.ts";
 
-/** Render audit events as an aligned table, one line per event, with a summary line. */
+/**
+ * Render audit events as an aligned table, one line per event, with a summary line. Every cell
+ * is shown with control characters escaped (plugins choose resources, details and log text).
+ */
 export function formatAudit(events: AuditEvent[]): string {
   if (!events.length) return "no audit events (this run made no brokered plugin calls)";
   const rows = events.map((e) => [
     new Date(e.at).toISOString().slice(11, 23),
-    e.actor,
+    safeText(e.actor),
     e.allowed ? "allowed" : "DENIED",
-    e.op,
-    e.resource,
-    e.detail ?? "",
+    safeText(e.op),
+    safeText(e.resource),
+    safeText(e.detail ?? ""),
   ]);
   const head = ["time", "plugin", "decision", "op", "resource", "detail"];
   const widths = head.map((h, i) =>
@@ -32,7 +36,7 @@ export function formatAudit(events: AuditEvent[]): string {
     )
       .join("  ").trimEnd();
   const denied = events.filter((e) => !e.allowed).length;
-  const actors = [...new Set(events.map((e) => e.actor))].join(", ");
+  const actors = [...new Set(events.map((e) => safeText(e.actor)))].join(", ");
   return [
     fmt(head),
     ...rows.map(fmt),

@@ -5,6 +5,11 @@
  * fetches the encoded objects in an inner store through the broker, limited
  * by its grants. Listing and deleting go to the inner store directly.
  *
+ * Its brokered calls are audited under the run and step they serve (the
+ * step runner's run context, kernel/run_context.ts), as actor
+ * `<plugin>@<step>`, in that run's metadata store; calls outside any run
+ * (e.g. `flowyml artifacts get`) keep a bounded in-memory trail, `audit`.
+ *
  * ```yaml
  * stacks:
  *   sealed:
@@ -16,6 +21,7 @@ import { z } from "zod";
 import { ArtifactStore, type StackLike, type StoredObject } from "../contracts.ts";
 import { ConfigError } from "../errors.ts";
 import type { AuditEvent } from "../records.ts";
+import { currentRunContext } from "../run_context.ts";
 import { getComponentRegistry } from "../registry.ts";
 import { PluginViolationError } from "./errors.ts";
 import { invokePlugin } from "./runtime.ts";
@@ -65,20 +71,28 @@ export class WasmArtifactStore extends ArtifactStore {
     return this.#inner;
   }
 
-  #stack(inner: ArtifactStore): StackLike {
+  /** What a plugin call needs: the inner store, and where its audit goes (the run's store). */
+  #call(inner: ArtifactStore): { runId: string; actor: string; stack: StackLike } {
     const audit = this.audit;
+    const ctx = currentRunContext();
+    const local = {
+      recordAudit: (e: AuditEvent[]) => {
+        audit.push(...e);
+        if (audit.length > 10_000) audit.splice(0, audit.length - 10_000);
+        return Promise.resolve();
+      },
+    };
     // The broker needs only the artifact store and somewhere to write audit events.
-    return {
+    const stack = {
       name: `wasm:${this.plugin}`,
       artifactStore: inner,
-      metadataStore: {
-        recordAudit: (e: AuditEvent[]) => {
-          audit.push(...e);
-          if (audit.length > 10_000) audit.splice(0, audit.length - 10_000);
-          return Promise.resolve();
-        },
-      },
+      metadataStore: ctx?.stack?.metadataStore ?? local,
     } as unknown as StackLike;
+    return {
+      runId: ctx?.runId ?? "(store)",
+      actor: ctx?.step ? `${this.plugin}@${ctx.step}` : this.plugin,
+      stack,
+    };
   }
 
   /** `wasm+<plugin>:<path>`. */
@@ -91,8 +105,7 @@ export class WasmArtifactStore extends ArtifactStore {
     const inner = await this.#store();
     await invokePlugin(this.plugin, "write", {
       input: { v: 1, path },
-      runId: "(store)",
-      stack: this.#stack(inner),
+      ...this.#call(inner),
       inputs: [data.slice().buffer as ArrayBuffer],
     });
   }
@@ -102,8 +115,7 @@ export class WasmArtifactStore extends ArtifactStore {
     const inner = await this.#store();
     const res = await invokePlugin(this.plugin, "read", {
       input: { v: 1, path },
-      runId: "(store)",
-      stack: this.#stack(inner),
+      ...this.#call(inner),
     });
     const h = (res.json as { handle?: number } | null)?.handle;
     const buf = typeof h === "number" ? res.handles[h] : undefined;
