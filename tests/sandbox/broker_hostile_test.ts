@@ -15,9 +15,10 @@ import {
   invokePlugin,
   parsePluginConfig,
 } from "../../kernel/sandbox/mod.ts";
-import type { Stack } from "../../mod.ts";
+import { Pipeline, type Stack, step } from "../../mod.ts";
+import { pluginStep } from "../../kernel/sandbox/mod.ts";
 import { tempDir } from "../_helpers.ts";
-import { pluginEntry, rssBytes, tempStack, wat } from "./_fixtures.ts";
+import { echoWat, pluginEntry, requestsWat, rssBytes, tempStack, wat } from "./_fixtures.ts";
 import { ask, floodWat, makeBroker, PEM, startServer } from "./_broker_fixtures.ts";
 
 async function withStack(fn: (stack: Stack, dir: string) => Promise<void>): Promise<void> {
@@ -382,4 +383,48 @@ Deno.test("audit and log floods are bounded: aggregated rows, batched, and a dro
     assert.match(lines.at(-1)!, /^… 4000 log line\(s\) dropped/);
     assert.ok(lines.every((l) => !l.includes("\x1b")), "control characters reached the log");
   });
+});
+
+Deno.test("a plugin step calling a server that never answers fails at its timeout; the next run works", async () => {
+  let aborted = 0;
+  const never = startServer((r) =>
+    new Promise((resolve) =>
+      r.signal.addEventListener("abort", () => {
+        aborted++;
+        resolve(new Response("late"));
+      })
+    )
+  );
+  try {
+    await withStack(async (stack, dir) => {
+      const req = `{"v":1,"op":"http.fetch","url":"${never.url}/hang"}`;
+      configurePlugins({
+        hang: await pluginEntry(dir, "hang", await wat(requestsWat([req])), {
+          net: [never.host],
+          timeout: "1s",
+        }),
+        echo_ok: await pluginEntry(dir, "echo_ok", await wat(echoWat())),
+      });
+      const r = await new Pipeline("hang", { stack, cache: false })
+        .add(pluginStep("hang", { outputs: ["out"] })).run();
+      assert.equal(r.status, "failed");
+      // The request is aborted at the call's deadline (= grants.timeout): the step fails naming it.
+      assert.match(
+        r.error!.message,
+        /plugin "hang" (was stopped at its timeout: exceeded its timeout of 1000 ms|was denied: http\.fetch 127\.0\.0\.1:\d+: no complete answer within \d+ ms)/,
+      );
+      assert.equal(never.hits, 1);
+      const audit = await stack.metadataStore.listAudit(r.runId);
+      assert.ok(audit.some((e) => e.op === "call" && !e.allowed), JSON.stringify(audit));
+      // The same kernel runs the next pipeline correctly.
+      const next = await new Pipeline("next", { stack, cache: false })
+        .add(step({ name: "load", outputs: ["raw"] }, () => new Uint8Array([1, 2, 3])))
+        .add(pluginStep("echo_ok", { inputs: ["raw"], outputs: ["out"] })).run();
+      assert.equal(next.status, "completed", next.error?.message);
+      assert.deepEqual(next.outputs.out, new Uint8Array([1, 2, 3]));
+    });
+  } finally {
+    await never.close();
+  }
+  assert.equal(aborted, 1);
 });
