@@ -35,13 +35,14 @@ export function formatAudit(events: AuditEvent[]): string {
       : c.padEnd(widths[i]))
     )
       .join("  ").trimEnd();
-  const denied = events.filter((e) => !e.allowed).length;
+  // A summary row (past the per-call cap) stands for the N events it counts.
+  const weight = (e: AuditEvent) => Number(/^aggregated: (\d+)/.exec(e.detail ?? "")?.[1] ?? 1);
+  const total = events.reduce((n, e) => n + weight(e), 0);
+  const denied = events.reduce((n, e) => n + (e.allowed ? 0 : weight(e)), 0);
   const actors = [...new Set(events.map((e) => safeText(e.actor)))].join(", ");
   return [
     fmt(head),
     ...rows.map(fmt),
-    `${events.length} brokered call(s) by ${actors}: ${
-      events.length - denied
-    } allowed, ${denied} denied`,
+    `${total} brokered call(s) by ${actors}: ${total - denied} allowed, ${denied} denied`,
   ].join("\n");
 }

@@ -6,6 +6,10 @@
  * @module
  */
 export { formatAudit } from "./audit.ts";
+export { AUDIT_LIMITS, type AuditLimits } from "./broker_audit.ts";
+export { MAX_HOPS, NetHelper, netHelperArgs } from "./net_helper.ts";
+export { Redactor } from "./redact.ts";
+export { safeText, type SafeTextOptions } from "../display.ts";
 export { PluginViolationError, SandboxError, type ViolationKind } from "./errors.ts";
 export {
   checkArtifactPath,

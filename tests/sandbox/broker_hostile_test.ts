@@ -12,6 +12,7 @@ import { netHelperArgs } from "../../kernel/sandbox/net_helper.ts";
 import {
   closePluginHosts,
   configurePlugins,
+  formatAudit,
   invokePlugin,
   parsePluginConfig,
 } from "../../kernel/sandbox/mod.ts";
@@ -379,6 +380,10 @@ Deno.test("audit and log floods are bounded: aggregated rows, batched, and a dro
     assert.equal(count("artifacts.get"), N, "every denied request is counted");
     assert.equal(count("log"), N);
     assert.ok(inserts <= 4, `${inserts} inserts`);
+    assert.match(
+      formatAudit(audit),
+      /10001 brokered call\(s\) by flood: 5001 allowed, 5000 denied/,
+    );
     assert.equal(lines.length, 1001);
     assert.match(lines.at(-1)!, /^… 4000 log line\(s\) dropped/);
     assert.ok(lines.every((l) => !l.includes("\x1b")), "control characters reached the log");
