@@ -23,6 +23,9 @@ import { UnstorableValueError } from "./storable.ts";
 /** Objects at least this large are looked up (and verified) before writing. */
 const DEDUP_CHECK_MIN = 64 * 1024;
 
+/** Objects up to this size (as recorded) are verified with one read instead of a stream. */
+const READ_WHOLE_MAX = 1 << 20;
+
 /** Path of a content hash in any store. */
 export function objectPath(hash: string): string {
   return `objects/${hash.slice(0, 2)}/${hash}`;
@@ -67,13 +70,16 @@ export type ObjectCheck =
  */
 export async function checkObject(
   store: ArtifactStore,
-  ref: Pick<ArtifactRef, "hash" | "path">,
+  ref: Pick<ArtifactRef, "hash" | "path"> & { size?: number },
 ): Promise<ObjectCheck> {
   const h = sha256Stream();
   try {
     if (!(await store.exists(ref.path))) return { status: "missing" };
-    const stream = await store.readStream(ref.path);
-    for await (const chunk of stream) h.update(chunk);
+    if (ref.size !== undefined && ref.size <= READ_WHOLE_MAX) {
+      h.update(await store.readBytes(ref.path)); // one call: cheaper than a stream for small objects
+    } else {
+      for await (const chunk of await store.readStream(ref.path)) h.update(chunk);
+    }
   } catch (err) {
     if (err instanceof MissingPermissionError) throw err;
     if (isPermissionError(err)) {

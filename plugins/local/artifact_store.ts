@@ -156,10 +156,14 @@ export class LocalArtifactStore extends ArtifactStore {
     }
   }
 
-  /** Reads the whole file; a missing file throws with a hint to re-run the producing step. */
+  /**
+   * Reads the whole file (sync calls up to 1 MiB, like writes); a missing file throws with a hint
+   * to re-run the producing step.
+   */
   override async readBytes(path: string): Promise<Uint8Array> {
     const abs = this.#abs(path);
     try {
+      if (Deno.statSync(abs).size <= SMALL) return Deno.readFileSync(abs);
       const f = await Deno.open(abs, { read: true });
       try {
         const size = (await f.stat()).size;
