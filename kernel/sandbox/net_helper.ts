@@ -65,7 +65,8 @@ export class NetHelper {
   #child: Deno.ChildProcess;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #buf = new Uint8Array(0);
+  #chunks: Uint8Array[] = [];
+  #len = 0;
   #closed = false;
   /** Resolves when the process has exited. */
   readonly exited: Promise<Deno.CommandStatus>;
@@ -172,28 +173,48 @@ export class NetHelper {
 
   async #frame(maxBody: number): Promise<{ json: unknown; body: Uint8Array } | undefined> {
     if (!(await this.#fill(8))) return undefined;
-    const dv = new DataView(this.#buf.buffer, this.#buf.byteOffset, 8);
+    const head = this.#take(8);
+    const dv = new DataView(head.buffer, head.byteOffset, 8);
     const jl = dv.getUint32(0), bl = dv.getUint32(4);
     if (jl > 1 << 22 || bl > Math.min(maxBody, 1 << 20) + 1) {
       throw new Error(`frame of ${jl}+${bl} bytes is out of bounds`);
     }
-    if (!(await this.#fill(8 + jl + bl))) return undefined;
-    const json = JSON.parse(new TextDecoder().decode(this.#buf.subarray(8, 8 + jl)));
-    const body = this.#buf.slice(8 + jl, 8 + jl + bl);
-    this.#buf = this.#buf.slice(8 + jl + bl);
-    return { json, body };
+    if (!(await this.#fill(jl + bl))) return undefined;
+    const json = JSON.parse(new TextDecoder().decode(this.#take(jl)));
+    return { json, body: this.#take(bl) };
   }
 
+  /** Read until `n` bytes are buffered; false at the end of the stream. */
   async #fill(n: number): Promise<boolean> {
-    while (this.#buf.length < n) {
+    while (this.#len < n) {
       const r = await this.#reader.read();
       if (r.done) return false;
-      const next = new Uint8Array(this.#buf.length + r.value.length);
-      next.set(this.#buf);
-      next.set(r.value, this.#buf.length);
-      this.#buf = next;
+      this.#chunks.push(r.value);
+      this.#len += r.value.length;
     }
     return true;
+  }
+
+  /** The next `n` buffered bytes (copied once, only when they span chunks). */
+  #take(n: number): Uint8Array {
+    const first = this.#chunks[0];
+    this.#len -= n;
+    if (first && first.length >= n) {
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = new Uint8Array(n);
+    let o = 0;
+    while (o < n) {
+      const c = this.#chunks[0];
+      const k = Math.min(c.length, n - o);
+      out.set(c.subarray(0, k), o);
+      o += k;
+      if (k === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+    }
+    return out;
   }
 
   /** Kill the helper (SIGKILL); safe to call twice. */

@@ -36,12 +36,12 @@ const out = Deno.stdout;
 
 function send(msg: Record<string, unknown>, body?: Uint8Array): void {
   const json = enc.encode(JSON.stringify(msg));
-  const head = new Uint8Array(8);
-  const dv = new DataView(head.buffer);
+  const frame = new Uint8Array(8 + json.length);
+  const dv = new DataView(frame.buffer);
   dv.setUint32(0, json.length);
   dv.setUint32(4, body?.length ?? 0);
-  writeAll(head);
-  writeAll(json);
+  frame.set(json, 8);
+  writeAll(frame);
   if (body?.length) writeAll(body);
 }
 
@@ -98,21 +98,34 @@ function hopHeaders(q: NetRequest, first: URL, url: URL): { headers: Headers; dr
   return { headers, dropped };
 }
 
-/** Streams `res`'s body back in chunks; false if it passed `max` (the rest is not read). */
+/** Streams `res`'s body back in chunks of up to 1 MiB; false if it passed `max` (the rest is not read). */
 async function streamBody(res: Response, max: number): Promise<number | false> {
   let total = 0;
   if (!res.body) return 0;
   const reader = res.body.getReader();
+  const pending = new Uint8Array(CHUNK);
+  let fill = 0;
   for (;;) {
     const r = await reader.read();
-    if (r.done) return total;
+    if (r.done) {
+      if (fill) send({ type: "chunk" }, pending.subarray(0, fill));
+      return total;
+    }
     total += r.value.length;
     if (total > max) {
       await reader.cancel().catch(() => {});
       return false;
     }
-    for (let o = 0; o < r.value.length; o += CHUNK) {
-      send({ type: "chunk" }, r.value.subarray(o, o + CHUNK));
+    let v = r.value;
+    while (v.length) {
+      const k = Math.min(v.length, CHUNK - fill);
+      pending.set(v.subarray(0, k), fill);
+      fill += k;
+      v = v.subarray(k);
+      if (fill === CHUNK) {
+        send({ type: "chunk" }, pending);
+        fill = 0;
+      }
     }
   }
 }
