@@ -26,6 +26,7 @@ export {
   type StepScheduler,
 } from "./scheduling.ts";
 export * from "./artifacts.ts";
+export * from "./verify.ts";
 export * from "./step_runner.ts";
 export { hashValue, sha256Hex } from "./hash.ts";
 export type { Schema, SchemaLike } from "./schema.ts";
