@@ -14,6 +14,7 @@ import {
   Pipeline,
   putValue,
   registerSerializer,
+  sha256Hex,
   SQLiteMetadataStore,
   Stack,
   step,
@@ -384,6 +385,28 @@ Deno.test("serializers: a custom serializer for a class is used", async () => {
     const store = new LocalArtifactStore({ path: t.path });
     const back = await loadValue(store, await putValue(store, new Box(9)));
     assert.ok(back instanceof Box && back.v === 9);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("serializers: artifacts written by the old json serializer still load", async () => {
+  const t = await tempDir();
+  try {
+    const store = new LocalArtifactStore({ path: t.path });
+    // What the old json serializer wrote for { when: new Date(0), m: new Map() }.
+    const bytes = new TextEncoder().encode('{"when":"1970-01-01T00:00:00.000Z","m":{}}');
+    const hash = sha256Hex(bytes);
+    await store.writeBytes(objectPath(hash), bytes);
+    const ref = {
+      hash,
+      path: objectPath(hash),
+      uri: store.uriFor(objectPath(hash)),
+      size: bytes.length,
+      serializer: "json",
+      serializerVersion: 1,
+    };
+    assert.deepEqual(await loadValue(store, ref), { when: "1970-01-01T00:00:00.000Z", m: {} });
   } finally {
     await t.cleanup();
   }
