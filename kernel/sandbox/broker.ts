@@ -173,6 +173,14 @@ export class Broker {
     this.trail.log(`${level}: ${message}`);
   };
 
+  /**
+   * Audit a read the plugin made through an Extism host function rather than a request
+   * (`config_get`, `var_get`): the plugin host reports each one here, as `extism.<fn> <key>`.
+   */
+  hostRead = (fn: string, key: string, found: boolean): void => {
+    this.#audit(`extism.${fn}`, key, true, found ? undefined : "not set");
+  };
+
   #audit(op: string, resource: string, allowed: boolean, detail?: string): void {
     this.trail.record(op, resource, allowed, detail);
   }

@@ -290,8 +290,11 @@ Deno.test("config keys are own properties only: __proto__, constructor, toString
       const r = await ask(b, { op: "config.get", key });
       assert.equal(err(r)?.code, "denied", key);
     }
+    // Reads through Extism host functions are audited too, as the plugin host reports them.
+    b.hostRead("config_get", "mode", true);
     await b.flush();
     const audit = await stack.metadataStore.listAudit("run-hostile");
+    assert.ok(audit.some((e) => e.op === "extism.config_get" && e.resource === "mode"));
     assert.equal(audit.filter((e) => e.op === "config.get" && !e.allowed).length, 5);
     assert.equal(audit.filter((e) => e.op === "config.get" && e.allowed).length, 1);
   });
@@ -334,12 +337,27 @@ Deno.test("a glob net grant gives the pipeline child no --allow-net; the brokere
     // The net helper alone holds the broad flag; exact grants stay exact.
     assert.ok(netHelperArgs(["127.0.0.*:*"]).includes("--allow-net"));
     assert.ok(netHelperArgs([api.host]).includes(`--allow-net=${api.host}`));
+    // A process with only those flags (pipeline code): brokered HTTP works, its own fetch does not.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--allow-run=${Deno.execPath()}`,
+        new URL("./_net_child.ts", import.meta.url).pathname,
+        String(api.port),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const seen = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.deepEqual(seen, { brokered: "hello", direct: "NotCapable" });
+    assert.deepEqual(api.seen.map((x) => x.path), ["/brokered"]);
     await withStack(async (stack) => {
       const b = makeBroker(stack, { net: ["127.0.0.*:*"] });
       const r = await ask(b, { op: "http.fetch", url: `${api.url}/hi` });
       assert.equal(r.json.ok, true, JSON.stringify(r.json));
       assert.equal(new TextDecoder().decode(r.payload), "hello");
-      assert.equal(api.hits, 1);
+      assert.equal(api.hits, 2);
       await b.flush();
     });
   } finally {
