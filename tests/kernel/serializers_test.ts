@@ -11,6 +11,7 @@ import {
   loadValue,
   LocalArtifactStore,
   LocalOrchestrator,
+  objectPath,
   Pipeline,
   putValue,
   registerSerializer,
