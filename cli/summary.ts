@@ -44,7 +44,7 @@ export async function renderRunSummary(
     out.push("\nmetrics");
     out.push(table(
       ["step", "metric", "value"],
-      metrics.map((m) => [m.step, m.name, formatMetric(m.value)]),
+      metrics.map((m) => [m.step, safeText(m.name), formatMetric(m.value)]),
     ));
   }
   const arts = steps.flatMap((s) =>

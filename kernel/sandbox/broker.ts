@@ -144,7 +144,13 @@ export class Broker {
   constructor(ctx: BrokerContext) {
     this.ctx = ctx;
     for (const name of ctx.grants.secrets) {
-      const value = /[*?]/.test(name) ? undefined : Deno.env.get(name);
+      if (/[*?]/.test(name)) continue; // a glob: its values are added as they are resolved
+      let value: string | undefined;
+      try {
+        value = Deno.env.get(name);
+      } catch {
+        // no env permission here: http.fetch says so when the secret is used
+      }
       if (value !== undefined) this.redactor.add(name, value);
     }
     this.trail = new AuditTrail(
