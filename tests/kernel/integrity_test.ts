@@ -12,10 +12,12 @@ import { MinIOArtifactStore } from "../../plugins/s3/store.ts";
 import {
   ArtifactIntegrityError,
   type ArtifactRef,
+  loadStream,
   loadValue,
   LocalExecutor,
   LocalOrchestrator,
   Pipeline,
+  putStream,
   runStepTask,
   SQLiteMetadataStore,
   Stack,
@@ -154,6 +156,20 @@ Deno.test("integrity: every read verifies; a worker's input read fails naming th
         }, { store: stack.artifactStore, executor: stack.executor, signal: AbortSignal.any([]) }),
       /artifact "rows" \(input of step "sum"\) at file:\/\/.* is corrupt: its bytes hash to sha256 [0-9a-f]{64}, but the metadata recorded [0-9a-f]{64}/,
     );
+    // A streamed read errors at the end instead of closing like a whole artifact.
+    const chunks = await loadStream(stack.artifactStore, ref, { label: '"rows"' });
+    await assert.rejects(
+      () => Array.fromAsync(chunks),
+      (e: Error) => e instanceof ArtifactIntegrityError && e.message.includes('artifact "rows" at'),
+    );
+    // Storing the same content again replaces the corrupt copy instead of trusting it.
+    const again1 = await putStream(
+      stack.artifactStore,
+      ReadableStream.from([new TextEncoder().encode("[1,2,3]")]),
+    );
+    assert.equal(again1.hash, ref.hash);
+    assert.equal(await Deno.readTextFile(file), "[1,2,3]");
+    assert.deepEqual(await loadValue(stack.artifactStore, ref), [1, 2, 3]);
     // A missing object is a miss too, and verify names it.
     await Deno.remove(file);
     const bad = (await verifyArtifacts(stack)).filter((o) => o.check.status !== "ok");
