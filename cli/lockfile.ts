@@ -144,6 +144,11 @@ export interface LoadPersistedOptions {
   verify?: boolean;
   /** Sources not to load (e.g. the one being updated). */
   skip?: string[];
+  /**
+   * Import and register the modules (default true). `false` only verifies
+   * them: the parent of a least-privilege child never executes plugin code.
+   */
+  load?: boolean;
 }
 
 /**
@@ -160,6 +165,7 @@ export async function loadPersistedComponents(
   for (const c of lock.components) {
     if (options.skip?.includes(c.source)) continue;
     if (options.verify !== false) await verifyLocked(path, c);
+    if (options.load === false) continue;
     try {
       await reg.loadComponent(lockedSpecifier(path, c.source), c.name);
     } catch (err) {

@@ -6,11 +6,12 @@
  * @module
  */
 import type { Command } from "commander";
-import { dirname, relative, resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { configPath, type FlowymlConfig } from "../../kernel/config.ts";
 import { ConfigError } from "../../kernel/errors.ts";
+import { sha256Hex } from "../../kernel/hash.ts";
 import {
   importHostOf,
   type MergedNeeds,
@@ -21,18 +22,16 @@ import {
   toPermissionSet,
 } from "../../kernel/permissions.ts";
 import { toSpecifier } from "../../kernel/registry.ts";
-import { buildStack } from "../../kernel/stack.ts";
 import { walkModuleGraph } from "../integrity.ts";
 import { type Lockfile, lockfilePath, sourceModule } from "../lockfile.ts";
 import { loadProject } from "../_common.ts";
 import { parsePluginConfig } from "../../kernel/sandbox/grants.ts";
 import { pluginPermissions } from "../../kernel/sandbox/permissions.ts";
+import { installRoot } from "../install.ts";
+import { type PermissionReason, planComponentNeeds, type RunLock, writeRunLock } from "../plan.ts";
 
-/** One contributor to the permission set and what it asked for. */
-export interface PermissionReason {
-  by: string;
-  needs: PermissionNeeds;
-}
+export { installConfig, installRoot, projectStateDir } from "../install.ts";
+export type { PermissionReason } from "../plan.ts";
 
 /** The computed permission set of a stack (and pipeline). */
 export interface ComputedPermissions {
@@ -40,29 +39,19 @@ export interface ComputedPermissions {
   reasons: PermissionReason[];
   /** `deno run` flags, with `--no-prompt`. */
   flags: string[];
+  /**
+   * The pipeline's remote modules (URL → sha256 hex) as the parent fetched
+   * them: pinned in the child's frozen lockfile beside the plugins.
+   */
+  pipelineRemote: Record<string, string>;
 }
 
 /** Environment variables the flowyml CLI itself may read in the pipeline process. */
 export const CLI_ENV = ["FLOWYML_CONFIG", "FLOWYML_HOME"];
 
-/** Folder holding flowyml's own sources (`…/cli/..`), when run from files. */
-export function installRoot(): string | undefined {
-  const u = new URL("../../", import.meta.url);
-  return u.protocol === "file:" ? fileURLToPath(u).replace(/\/$/, "") : undefined;
-}
-
 function rel(path: string): string {
   const r = relative(Deno.cwd(), path);
   return r === "" ? "." : r.startsWith("..") ? path : r;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** `${VAR}` names used in a config file's text. */
@@ -78,33 +67,43 @@ export function referencedEnv(text: string): string[] {
 export interface ComputeOptions {
   /** Pipeline module whose local imports must be readable. */
   pipeline?: string;
-  /** The lockfile already loaded (plugins registered). */
+  /** The lockfile, verified; its modules need not (and should not) be imported here. */
   lock: Lockfile;
   /** Extra grants, e.g. from `flowyml run --grant env=TOKEN`. */
   extra?: PermissionNeeds;
+  /** The frozen lockfile the planner runs under (default: written for `lock`). */
+  runLock?: RunLock;
 }
 
 /**
  * Compute the least-privilege permission set of running `pipeline` on the
- * stack `stackName`. The components' plugins must already be registered.
+ * stack `stackName`. The components' `permissions()` are asked in a planner
+ * process without permissions (see cli/plan.ts): this process never imports
+ * the locked component modules nor the pipeline.
  */
 export async function computePermissions(
   config: FlowymlConfig,
   stackName: string,
   options: ComputeOptions,
 ): Promise<ComputedPermissions> {
-  const reasons: PermissionReason[] = [];
-  const stack = await buildStack(config, stackName);
-  try {
-    for (const [kind, c] of stack.components()) {
-      const n = c.permissions();
-      if (PERMISSION_KINDS.some((k) => n[k]?.length)) {
-        reasons.push({ by: `${kind} "${c.name}"`, needs: n });
-      }
-    }
-  } finally {
-    await stack.close();
+  const runLock = options.runLock ??
+    (options.lock.components.length ? await writeRunLock(config, options.lock) : undefined);
+  const reasons = await planComponentNeeds(config, stackName, { lock: options.lock, runLock });
+  reasons.push(...await staticNeeds(config, options.lock));
+  let pipelineRemote: Record<string, string> = {};
+  if (options.pipeline) {
+    const p = await pipelineNeeds(options.pipeline);
+    pipelineRemote = p.remote;
+    reasons.push({ by: `pipeline ${options.pipeline}`, needs: p.needs });
   }
+  if (options.extra) reasons.push({ by: "--grant", needs: options.extra });
+  const needs = mergeNeeds(reasons.map((r) => r.needs));
+  return { needs, reasons, flags: toDenoFlags(needs, { noPrompt: true }), pipelineRemote };
+}
+
+/** Needs known without running any component: the config, the CLI, the pinned and WASM plugins. */
+async function staticNeeds(config: FlowymlConfig, lock: Lockfile): Promise<PermissionReason[]> {
+  const reasons: PermissionReason[] = [];
   const cfgFile = config.path ?? configPath();
   const lockPath = lockfilePath(config);
   // Both are read even when missing (a missing file is not an error).
@@ -115,8 +114,12 @@ export async function computePermissions(
       env = [...env, ...referencedEnv(await Deno.readTextFile(config.path))];
     } catch { /* unreadable config: loadConfig already reported it */ }
   }
-  reasons.push({ by: `config ${cfgFile} and flowyml CLI`, needs: { read, env } });
-  for (const rec of options.lock.components) {
+  // sys=hostname: the run records its host, so `runs list` can tell a crashed run (docs/runs.md).
+  reasons.push({
+    by: `config ${cfgFile} and flowyml CLI`,
+    needs: { read, env, sys: ["hostname"] },
+  });
+  for (const rec of lock.components) {
     const root = sourceModule(lockPath, rec.source);
     const imp = new Set<string>();
     const readMods: string[] = [];
@@ -136,15 +139,7 @@ export async function computePermissions(
     const cfg = parsePluginConfig(name, raw, config.path);
     reasons.push({ by: `WASM plugin "${name}"`, needs: pluginPermissions(cfg) });
   }
-  if (options.pipeline) {
-    reasons.push({
-      by: `pipeline ${options.pipeline}`,
-      needs: await pipelineNeeds(options.pipeline),
-    });
-  }
-  if (options.extra) reasons.push({ by: "--grant", needs: options.extra });
-  const needs = mergeNeeds(reasons.map((r) => r.needs));
-  return { needs, reasons, flags: toDenoFlags(needs, { noPrompt: true }) };
+  return reasons;
 }
 
 function isFlowymlSource(url: string, root: string | undefined): boolean {
@@ -154,8 +149,14 @@ function isFlowymlSource(url: string, root: string | undefined): boolean {
     ["kernel", "plugins", "cli"].some((d) => p.startsWith(`${root}/${d}/`));
 }
 
-/** Read access to the pipeline module's local files; import access to its remote hosts. */
-async function pipelineNeeds(file: string): Promise<PermissionNeeds> {
+/**
+ * Read access to the pipeline module's local files; import access to its
+ * remote hosts, and the sha256 of each remote module as fetched now (the
+ * child's frozen lockfile pins them).
+ */
+async function pipelineNeeds(
+  file: string,
+): Promise<{ needs: PermissionNeeds; remote: Record<string, string> }> {
   const root = installRoot();
   const spec = toSpecifier(file);
   const graph = await walkModuleGraph(spec, {
@@ -164,11 +165,15 @@ async function pipelineNeeds(file: string): Promise<PermissionNeeds> {
   });
   const read: string[] = [];
   const imp: string[] = [];
-  for (const url of graph.keys()) {
+  const remote: Record<string, string> = {};
+  for (const [url, bytes] of graph) {
     if (url.startsWith("file:")) read.push(rel(fileURLToPath(url)));
-    else if (importHostOf(url)) imp.push(importHostOf(url)!);
+    else if (importHostOf(url)) {
+      imp.push(importHostOf(url)!);
+      remote[url] = sha256Hex(bytes);
+    }
   }
-  return { read, import: imp };
+  return { needs: { read, import: imp }, remote };
 }
 
 /** Parse `--grant kind=resource` values into needs. */
@@ -202,7 +207,8 @@ export function registerPermissionsCommand(program: Command): void {
         pipeline: string | undefined,
         flags: { stack?: string; format: string; explain?: boolean },
       ) => {
-        const { config, lock } = await loadProject();
+        // Verified, not imported: their code runs only in the planner process.
+        const { config, lock } = await loadProject({ load: false });
         const stackName = flags.stack ?? config.default_stack ?? "local";
         const p = await computePermissions(config, stackName, { pipeline, lock });
         if (flags.explain) {
@@ -246,17 +252,4 @@ export function registerPermissionsCommand(program: Command): void {
         }
       },
     );
-}
-
-/** Where the CLI's `deno.json` is (for the child process's import map), if readable. */
-export async function installConfig(): Promise<string | undefined> {
-  const root = installRoot();
-  if (!root) return undefined;
-  const p = resolve(root, "deno.json");
-  return (await exists(p)) ? p : undefined;
-}
-
-/** Folder for flowyml's generated files next to the lockfile. */
-export function projectStateDir(config: FlowymlConfig): string {
-  return resolve(dirname(lockfilePath(config)), ".flowyml");
 }

@@ -249,7 +249,7 @@ Deno.test("plugins by URL: pin, list, run least-privilege, refuse tampering, upd
       assert.match(r.stdout, /status completed/);
       assert.match(
         r.stderr,
-        /run --allow-read=\S+ --allow-write=\.flowyml .*--allow-import=127\.0\.0\.1:\d+ --no-prompt/,
+        /run --allow-read=\S+ --allow-write=\.flowyml .*--allow-import=127\.0\.0\.1:\d+ (--allow-sys=\S+ )?--no-prompt .*--lock=\S+\.deno\.lock --frozen /,
       );
       assert.equal(
         await Deno.readTextFile(`${dir}/.flowyml/artifacts/TAG`),

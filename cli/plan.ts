@@ -1,0 +1,277 @@
+/**
+ * Permission planning without executing plugin code in the CLI process.
+ *
+ * A stack's components declare what they need in `permissions()`, but the
+ * trusted component modules of `flowyml.lock` are code: their top level runs
+ * when they are imported. The parent of a least-privilege child therefore
+ * never imports them. {@linkcode planComponentNeeds} asks a planner process
+ * (`cli/plan_main.ts`) instead: a `deno run` holding no write, net, run,
+ * sys or ffi permission, reading only flowyml's own files and the locked
+ * local modules, under the frozen lockfile of {@linkcode writeRunLock}. It
+ * imports the modules, builds the stack and prints the components' needs,
+ * which are validated here.
+ * @module
+ */
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import type { PermissionNeeds } from "../kernel/component.ts";
+import type { FlowymlConfig } from "../kernel/config.ts";
+import { safeText } from "../kernel/display.ts";
+import { ComponentError, describeError } from "../kernel/errors.ts";
+import { sha256Hex } from "../kernel/hash.ts";
+import { importHostOf, PERMISSION_KINDS, toDenoFlags } from "../kernel/permissions.ts";
+import { buildStack } from "../kernel/stack.ts";
+import { parsePluginConfig } from "../kernel/sandbox/grants.ts";
+import { loadPlugin } from "../kernel/sandbox/loader.ts";
+import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
+import {
+  type Lockfile,
+  lockfilePath,
+  pinnedNpmPackages,
+  pinnedRemoteModules,
+  sourceModule,
+  writeDenoLock,
+} from "./lockfile.ts";
+
+/** One contributor to the permission set and what it asked for. */
+export interface PermissionReason {
+  by: string;
+  needs: PermissionNeeds;
+}
+
+const needsSchema = z.strictObject(
+  Object.fromEntries(PERMISSION_KINDS.map((k) => [k, z.array(z.string().max(4096)).optional()])),
+);
+
+/** What the planner prints (after its nonce): the components' needs, or why it failed. */
+export const planSchema: z.ZodType<{ reasons?: PermissionReason[]; error?: string }> = z
+  .strictObject({
+    reasons: z.array(z.strictObject({ by: z.string().max(1000), needs: needsSchema })).optional(),
+    error: z.string().optional(),
+  });
+
+/** What the parent sends the planner on stdin. */
+export interface PlanRequest {
+  nonce: string;
+  config: FlowymlConfig;
+  stack: string;
+  lockPath: string;
+  components: { source: string; name?: string }[];
+}
+
+/** The needs of every component of the stack, from their `permissions()` (built here). */
+export async function componentNeedsHere(
+  config: FlowymlConfig,
+  stackName: string,
+): Promise<PermissionReason[]> {
+  const reasons: PermissionReason[] = [];
+  const stack = await buildStack(config, stackName);
+  try {
+    for (const [kind, c] of stack.components()) {
+      const n = c.permissions();
+      if (PERMISSION_KINDS.some((k) => n[k]?.length)) {
+        reasons.push({ by: `${kind} "${c.name}"`, needs: n });
+      }
+    }
+  } finally {
+    await stack.close();
+  }
+  return reasons;
+}
+
+/** `--lock`/`--frozen` flags for a child, from {@linkcode writeRunLock}. */
+export interface RunLock {
+  /** The generated Deno lockfile. */
+  path: string;
+  /** `deno run` flags that make the child load only what it pins. */
+  flags: string[];
+}
+
+/**
+ * Write the Deno lockfile a least-privilege child (or the planner) runs
+ * under: flowyml's own `deno.lock` plus every module and npm package pinned in
+ * `flowyml.lock`, plus `remote` (e.g. the pipeline's own remote imports,
+ * hashed by the parent). The child runs it with `--frozen`, so a module that
+ * is not pinned (a computed `import()` of any other URL) is refused.
+ * Content-addressed under `.flowyml/locks/`, so concurrent runs never race.
+ * `undefined` when flowyml does not run from files (no `deno.json` to start from).
+ */
+export async function writeRunLock(
+  config: FlowymlConfig,
+  lock: Lockfile,
+  options: { remote?: Record<string, string> } = {},
+): Promise<RunLock | undefined> {
+  const cfg = await installConfig();
+  if (!cfg) return undefined;
+  let base: Record<string, unknown> = { version: "5" };
+  try {
+    base = JSON.parse(await Deno.readTextFile(resolve(installRoot()!, "deno.lock")));
+  } catch {
+    // no readable deno.lock beside flowyml's deno.json: pins only
+  }
+  const remote = { ...pinnedRemoteModules(lock), ...options.remote };
+  const npm = pinnedNpmPackages(lock);
+  const key = sha256Hex(new TextEncoder().encode(JSON.stringify({ base, remote, npm })));
+  const path = resolve(projectStateDir(config), "locks", `${key.slice(0, 24)}.deno.lock`);
+  try {
+    await Deno.stat(path);
+  } catch {
+    await writeDenoLock(path, { base: resolve(installRoot()!, "deno.lock"), remote, npm });
+  }
+  return { path, flags: [`--lock=${path}`, "--frozen"] };
+}
+
+/** Hosts the locked remote plugin modules are imported from (for `--allow-import`). */
+export function lockedImportHosts(lock: Lockfile): string[] {
+  const hosts = new Set<string>();
+  for (const rec of lock.components) {
+    for (const key of Object.keys(rec.modules ?? {})) {
+      const h = importHostOf(key);
+      if (h) hosts.add(h);
+    }
+    if (/^jsr:/.test(rec.source)) hosts.add("jsr.io");
+  }
+  return [...hosts].sort();
+}
+
+/** Local files of the locked modules (the planner reads them to import them). */
+function lockedLocalFiles(lock: Lockfile, lockPath: string): string[] {
+  const out: string[] = [];
+  for (const rec of lock.components) {
+    const root = sourceModule(lockPath, rec.source);
+    for (const key of Object.keys(rec.modules ?? { [root]: "" })) {
+      if (key.startsWith("./")) out.push(fileURLToPath(new URL(key, root)));
+      else if (key.startsWith("/")) out.push(key);
+      else if (key.startsWith("file:")) out.push(fileURLToPath(key));
+    }
+  }
+  return out;
+}
+
+/** Options of {@linkcode planComponentNeeds}. */
+export interface PlanOptions {
+  /** The verified (not imported) lockfile. */
+  lock: Lockfile;
+  /** The frozen lockfile the planner runs under. */
+  runLock?: RunLock;
+}
+
+/**
+ * The needs of every component of the stack. With locked component modules,
+ * they are imported and asked only in the planner process (no write, net,
+ * run, sys, ffi or env access beyond flowyml's own two variables); with
+ * built-in components only, nothing untrusted runs and they are asked here.
+ */
+export async function planComponentNeeds(
+  config: FlowymlConfig,
+  stackName: string,
+  options: PlanOptions,
+): Promise<PermissionReason[]> {
+  if (!options.lock.components.length) return await componentNeedsHere(config, stackName);
+  const exe = runnableDeno();
+  if (!exe) {
+    throw new ComponentError(
+      "cannot plan permissions: the stack uses component modules from flowyml.lock, whose " +
+        "code flowyml runs only in a planner process without permissions, and this process " +
+        "may not start deno",
+      { hint: `run flowyml with --allow-run=${Deno.execPath()}` },
+    );
+  }
+  const lockPath = lockfilePath(config);
+  const root = installRoot();
+  const flags = toDenoFlags({
+    read: [...(root ? [root] : []), ...lockedLocalFiles(options.lock, lockPath)],
+    write: [],
+    net: [],
+    env: ["FLOWYML_CONFIG", "FLOWYML_HOME"],
+    run: [],
+    import: lockedImportHosts(options.lock),
+    sys: [],
+    ffi: [],
+  }, { noPrompt: true });
+  const cfg = await installConfig();
+  const args = [
+    "run",
+    ...flags,
+    ...(cfg ? [`--config=${cfg}`] : []),
+    ...options.runLock?.flags ?? [],
+  ];
+  args.push(fileURLToPath(new URL("./plan_main.ts", import.meta.url)));
+  const nonce = `@@flowyml-plan-${crypto.randomUUID()}@@`;
+  const request: PlanRequest = {
+    nonce,
+    config,
+    stack: stackName,
+    lockPath,
+    components: options.lock.components.map((c) => ({ source: c.source, name: c.name })),
+  };
+  return await runPlanner(exe, args, request);
+}
+
+async function runPlanner(
+  exe: string,
+  args: string[],
+  request: PlanRequest,
+): Promise<PermissionReason[]> {
+  const child = new Deno.Command(exe, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(JSON.stringify(request)));
+  await w.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  const lines = dec.decode(out.stdout).split("\n");
+  const planLine = lines.findLast((l) => l.startsWith(request.nonce));
+  // Anything else the modules printed is shown, escaped, on stderr.
+  const noise = lines.filter((l) => l && !l.startsWith(request.nonce));
+  for (const l of noise) console.error(safeText(l));
+  let plan: z.infer<typeof planSchema> | undefined;
+  if (planLine) {
+    try {
+      plan = planSchema.parse(JSON.parse(planLine.slice(request.nonce.length)));
+    } catch (err) {
+      throw new ComponentError(
+        `the permission planner printed an invalid plan: ${describeError(err)}`,
+      );
+    }
+  }
+  if (!plan?.reasons) {
+    const why = plan?.error ?? safeText(dec.decode(out.stderr).trim().slice(-2000), {
+      multiline: true,
+    });
+    throw new ComponentError(
+      `could not plan the permissions of the stack's components: ${why}`,
+      {
+        hint: "the planner imports the modules of flowyml.lock with no write, net, run, sys or " +
+          "env access; a component module must not need them at import time or in " +
+          "permissions(). Check it with `flowyml component show <name>`",
+      },
+    );
+  }
+  return plan.reasons;
+}
+
+/**
+ * Fill the plugin cache for every WASM plugin of the config (download,
+ * verify against its pinned sha256, check, instrument), so a child that may
+ * only read the cache finds them prepared. A plugin that cannot be prepared is
+ * reported and left to fail, with the same error, in the step that uses it.
+ */
+export async function prepareWasmPlugins(
+  config: FlowymlConfig,
+  options: { quiet?: boolean } = {},
+): Promise<void> {
+  for (const [name, raw] of Object.entries(config.plugins)) {
+    try {
+      const cfg = parsePluginConfig(name, raw, config.path);
+      await loadPlugin(name, cfg);
+    } catch (err) {
+      if (!options.quiet) {
+        console.error(
+          `warning: WASM plugin "${name}" could not be prepared: ${describeError(err)}`,
+        );
+      }
+    }
+  }
+}
