@@ -53,8 +53,10 @@ function packOutputs(s: StepLike, value: unknown): Record<string, PackedOutput> 
     if (v === undefined) continue; // reported by the caller, which knows the declared outputs
     try {
       const ser = getSerializers().forValue(v);
-      if (BUILT_IN.has(ser.name)) storableFormat(v);
-      else packed[o] = { serializer: ser.name, ...ser.serialize(v) };
+      // json, typed_array, bytes and string values came through canHandle checks already; v8 takes
+      // anything, so check here what structured clone would change.
+      if (ser.name === "v8") storableFormat(v);
+      else if (!BUILT_IN.has(ser.name)) packed[o] = { serializer: ser.name, ...ser.serialize(v) };
     } catch (err) {
       if (err instanceof UnstorableValueError) {
         throw err.withLabel(`step "${s.name}" output "${o}"`);
