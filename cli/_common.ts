@@ -15,6 +15,8 @@ import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts"
 import { buildStack, type Stack } from "../kernel/stack.ts";
 import { loadPersistedComponents, type LoadPersistedOptions, type Lockfile } from "./lockfile.ts";
 import { configurePlugins } from "../kernel/sandbox/runtime.ts";
+import type { MetadataStore } from "../kernel/contracts.ts";
+import { withLiveStatus } from "../kernel/run_liveness.ts";
 
 /** A loaded project: its config and the lockfile of its trusted component modules. */
 export interface Project {
@@ -105,4 +107,23 @@ export function table(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) => r.map((c, i) => (c ?? "").padEnd(w[i])).join("  ").trimEnd();
   return [line(head), line(w.map((n) => "-".repeat(n))), ...rows.map(line)].join("\n");
+}
+
+/**
+ * `meta` as readers should see it: a `running` run whose driving process is
+ * gone reads as `crashed` (kernel/run_liveness.ts). Everything else is `meta`'s.
+ */
+export function liveRunsView(meta: MetadataStore): MetadataStore {
+  return new Proxy(meta, {
+    get(target, key) {
+      if (key === "getRun") {
+        return async (runId: string) => {
+          const run = await target.getRun(runId);
+          return run && withLiveStatus(run);
+        };
+      }
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
 }

@@ -18,6 +18,7 @@ import {
   explainPermission,
   isPermissionError,
 } from "../kernel/errors.ts";
+import { importSpecifiers, resolveImport } from "../kernel/module_graph.ts";
 
 /** The hashed module graph of one plugin source. */
 export interface GraphIntegrity {
@@ -54,35 +55,8 @@ export function npmRegistryUrl(): string {
   return url.endsWith("/") ? url : `${url}/`;
 }
 
-const IMPORT_RE = new RegExp(
-  [
-    String.raw`\bimport\s+(?:type\s+)?[^'"\`;]*?\bfrom\s*(['"])([^'"\n]+)\1`,
-    String.raw`\bexport\s+(?:type\s+)?[^'"\`;]*?\bfrom\s*(['"])([^'"\n]+)\3`,
-    String.raw`\bimport\s*(['"])([^'"\n]+)\5`,
-    String.raw`\bimport\s*\(\s*(['"])([^'"\n]+)\7\s*[,)]`,
-  ].join("|"),
-  "g",
-);
-
-/** Static (and string-literal dynamic) import specifiers of a JS/TS source. */
-export function importSpecifiers(source: string): string[] {
-  const text = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
-  const out = new Set<string>();
-  for (const m of text.matchAll(IMPORT_RE)) out.add(m[2] ?? m[4] ?? m[6] ?? m[8]);
-  return [...out];
-}
-
-/** Resolve an import against its importer; `undefined` for bare, `npm:`, `jsr:`, `node:` specifiers. */
-export function resolveImport(spec: string, importer: string): string | undefined {
-  if (/^(\.{1,2})?\//.test(spec)) {
-    const u = new URL(spec, importer);
-    // Deno forbids remote modules importing local files; so do we.
-    if (u.protocol === "file:" && !importer.startsWith("file:")) return undefined;
-    return u.href;
-  }
-  if (/^(https?|file):/.test(spec)) return spec;
-  return undefined;
-}
+/** The import scanner lives in the kernel (step code identity uses it too). */
+export { importSpecifiers, resolveImport };
 
 async function readModule(url: string): Promise<Uint8Array> {
   try {

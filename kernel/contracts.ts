@@ -95,6 +95,11 @@ export interface Step {
   readonly fn: StepFn;
   /** Source of `fn` plus options; hashed into the cache key. */
   readonly codeHashInput: string;
+  /**
+   * Module that defined the step (the caller of `step()`); its local imports, transitively,
+   * are part of the step's code identity (kernel/code_identity.ts).
+   */
+  readonly module?: string;
 }
 
 /** What an orchestrator needs to know about a pipeline. */

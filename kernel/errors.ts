@@ -52,9 +52,9 @@ export class StepFailedError extends FlowymlError {
 /** A step exceeded its `timeoutMs`. */
 export class StepTimeoutError extends FlowymlError {
   /** The message names the step and the limit (ms) it exceeded. */
-  constructor(step: string, timeoutMs: number) {
-    super(`step "${step}" timed out after ${timeoutMs} ms`, {
-      hint: `raise the step's timeoutMs, or make it finish sooner`,
+  constructor(step: string, timeoutMs: number, options: { detail?: string; hint?: string } = {}) {
+    super(`step "${step}" timed out after ${timeoutMs} ms${options.detail ?? ""}`, {
+      hint: options.hint ?? `raise the step's timeoutMs, or make it finish sooner`,
     });
     this.name = "StepTimeoutError";
   }

@@ -5,11 +5,21 @@
  * @module
  */
 
-/** Status of a run. */
-export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+/**
+ * Status of a run. `crashed` is never written: readers show a `running` run
+ * as `crashed` when the process driving it is gone (see kernel/run_liveness.ts).
+ */
+export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled" | "crashed";
 
-/** Status of one step within a run. */
-export type StepStatus = "pending" | "running" | "completed" | "failed" | "skipped" | "cached";
+/** Status of one step within a run; `cancelled` when the run was cancelled while it ran. */
+export type StepStatus =
+  | "pending"
+  | "running"
+  | "completed"
+  | "failed"
+  | "skipped"
+  | "cached"
+  | "cancelled";
 
 /** A reference to a stored, content-addressed artifact. */
 export interface ArtifactRef {
@@ -53,6 +63,14 @@ export interface RunRecord {
   image?: string;
   /** Free-form extras (e.g. the module specifier for remote workers). */
   extra?: Record<string, unknown>;
+  /** Process id of the process driving the run (its engine), while it runs. */
+  pid?: number;
+  /** Host name of that process, when it may read it (`--allow-sys=hostname`). */
+  host?: string;
+  /** Last heartbeat of the driving process, ms since the Unix epoch (see docs/runs.md). */
+  heartbeatAt?: number;
+  /** `false` when the run ignores the step cache (`--no-cache`); kept by `runs resume`. */
+  cache?: boolean;
 }
 
 /** One step's execution within a run. */

@@ -6,6 +6,7 @@
  */
 import type { Step, StepFn, StepOptions } from "./contracts.ts";
 import { PipelineDefinitionError } from "./errors.ts";
+import { callerModule } from "./code_identity.ts";
 
 export type { ExecutionOptions, Step, StepContext, StepFn, StepOptions } from "./contracts.ts";
 
@@ -19,7 +20,9 @@ export type { ExecutionOptions, Step, StepContext, StepFn, StepOptions } from ".
  * ```
  *
  * A step with one output returns the value itself; with several outputs it
- * returns an object keyed by output name.
+ * returns an object keyed by output name. The module calling `step()` is
+ * recorded: it and the local modules it imports are part of the step's code
+ * identity (see docs/caching.md).
  */
 export function step(options: StepOptions, fn: StepFn): Step {
   if (!options || typeof options.name !== "string" || !options.name) {
@@ -57,6 +60,7 @@ export function step(options: StepOptions, fn: StepFn): Step {
     options: { ...options },
     fn,
     codeHashInput,
+    module: callerModule(),
   });
 }
 

@@ -5,7 +5,8 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../kernel/errors.ts";
 import type { RunStatus } from "../../kernel/records.ts";
-import { ms, openStack, table } from "../_common.ts";
+import { liveRunsView, ms, openStack, table } from "../_common.ts";
+import { withLiveStatus } from "../../kernel/run_liveness.ts";
 import { renderRunSummary } from "../summary.ts";
 import { formatAudit } from "../../kernel/sandbox/audit.ts";
 
@@ -15,16 +16,23 @@ export function registerRunsCommands(program: Command): Command {
   runs.command("list").description("recent runs, newest first")
     .option("-s, --stack <name>", "stack whose metadata store to read")
     .option("--pipeline <name>", "only this pipeline")
-    .option("--status <status>", "only runs with this status")
+    .option(
+      "--status <status>",
+      "only runs with this status (running, completed, failed, cancelled, crashed)",
+    )
     .option("-n, --limit <n>", "how many", "20")
     .action(
       async (flags: { stack?: string; pipeline?: string; status?: RunStatus; limit: string }) => {
         const { stack } = await openStack(flags.stack);
-        const list = await stack.metadataStore.listRuns({
+        // A `running` run whose process is gone shows as `crashed` (docs/runs.md).
+        const derived = flags.status === "crashed" || flags.status === "running";
+        const list = (await stack.metadataStore.listRuns({
           pipeline: flags.pipeline,
-          status: flags.status,
-          limit: Number(flags.limit),
-        });
+          status: derived ? "running" : flags.status,
+          limit: derived ? 10_000 : Number(flags.limit),
+        })).map((r) => withLiveStatus(r))
+          .filter((r) => !flags.status || r.status === flags.status)
+          .slice(0, Number(flags.limit));
         console.log(table(
           ["run", "pipeline", "status", "started", "took"],
           list.map((r) => [
@@ -47,7 +55,7 @@ export function registerRunsCommands(program: Command): Command {
     .option("--json", "print JSON")
     .action(async (runId: string, flags: { stack?: string; audit?: boolean; json?: boolean }) => {
       const { stack } = await openStack(flags.stack);
-      const meta = stack.metadataStore;
+      const meta = liveRunsView(stack.metadataStore);
       const run = await meta.getRun(runId);
       if (!run) {
         await stack.close();

@@ -6,6 +6,7 @@
  */
 import type { Command } from "commander";
 import { ConfigError } from "../../kernel/errors.ts";
+import { assertNotLive } from "../../kernel/run_liveness.ts";
 import { pipelineHash } from "../../kernel/graph.ts";
 import type { Stack } from "../../kernel/stack.ts";
 import type { QueueOrchestrator } from "../../plugins/queue/orchestrator.ts";
@@ -145,8 +146,13 @@ export function registerResumeCommand(runs: Command): void {
     .option("-s, --stack <name>", "stack to run on (default: the stack the run used)")
     .option("--allow-changed", "resume even if the pipeline code changed since the run started")
     .option("-q, --quiet", "no live progress")
+    .option("--cache", "use the step cache, even if the run was started with --no-cache")
+    .option("--no-cache", "ignore the step cache (default: the run's own setting)")
     .action(
-      async (runId: string, flags: { stack?: string; allowChanged?: boolean; quiet?: boolean }) => {
+      async (
+        runId: string,
+        flags: { stack?: string; allowChanged?: boolean; quiet?: boolean; cache?: boolean },
+      ) => {
         let { stack } = await openStack(flags.stack);
         let run = await stack.metadataStore.getRun(runId);
         if (run && !flags.stack && run.stack !== stack.name) {
@@ -164,6 +170,7 @@ export function registerResumeCommand(runs: Command): void {
             console.log(`run ${runId} already completed; nothing to resume`);
             return;
           }
+          assertNotLive(run); // a crashed run is taken over; a live one is refused
           const source = run.extra?.source;
           if (typeof source !== "string") {
             throw new ConfigError(
@@ -191,6 +198,7 @@ export function registerResumeCommand(runs: Command): void {
             stack,
             params: run.params,
             resumeRunId: runId,
+            cache: flags.cache, // undefined: the run's own recorded setting
             onEvent: flags.quiet ? undefined : createProgress(),
           });
           console.log("\n" + await renderRunSummary(stack.metadataStore, result.runId));

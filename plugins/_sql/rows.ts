@@ -47,8 +47,25 @@ export function toRun(r: Row, json: JsonDecode): RunRecord {
     pipelineHash: str(r.pipeline_hash),
     image: str(r.image),
     extra: json(r.extra),
+    ...(r.pid != null ? { pid: Number(r.pid) } : {}),
+    ...(r.host != null ? { host: String(r.host) } : {}),
+    ...(r.heartbeat_at != null ? { heartbeatAt: Number(r.heartbeat_at) } : {}),
+    ...(r.cache != null ? { cache: bool(r.cache) } : {}),
   };
 }
+
+/** `runs` columns a run patch may set, by record field (shared by the SQL stores). */
+export const RUN_PATCH_COLUMNS: Readonly<Record<string, string>> = {
+  status: "status",
+  endedAt: "ended_at",
+  error: "error",
+  image: "image",
+  stack: "stack",
+  pipelineHash: "pipeline_hash",
+  pid: "pid",
+  host: "host",
+  heartbeatAt: "heartbeat_at",
+};
 
 /** A `step_runs` row. */
 export function toStepRun(r: Row, json: JsonDecode): StepRunRecord {

@@ -35,6 +35,7 @@ import { MIGRATIONS } from "./migrations.ts";
 import {
   decodeJsonValue,
   type Row,
+  RUN_PATCH_COLUMNS,
   toArtifact,
   toAudit,
   toCacheEntry,
@@ -193,26 +194,22 @@ export class PostgresMetadataStore extends MetadataStore {
   override async createRun(r: RunRecord): Promise<void> {
     await this.#q((sql) =>
       sql`INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error,
-        pipeline_hash, image, extra)
+        pipeline_hash, image, extra, pid, host, heartbeat_at, cache)
       VALUES (${r.runId}, ${r.pipeline}, ${r.status}, ${r.stack}, ${
         json(sql, r.params)
       }, ${r.startedAt},
         ${r.endedAt ?? null}, ${r.error ?? null}, ${r.pipelineHash ?? null}, ${r.image ?? null},
-        ${json(sql, r.extra)})`
+        ${json(sql, r.extra)}, ${r.pid ?? null}, ${r.host ?? null}, ${r.heartbeatAt ?? null},
+        ${r.cache ?? null})`
     );
   }
 
   override async updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
-    const cols: Record<string, string> = {
-      status: "status",
-      endedAt: "ended_at",
-      error: "error",
-      image: "image",
-      stack: "stack",
-      pipelineHash: "pipeline_hash",
-    };
     const set: Record<string, unknown> = {};
-    for (const [k, c] of Object.entries(cols)) if (k in patch) set[c] = (patch as Row)[k] ?? null;
+    for (const [k, c] of Object.entries(RUN_PATCH_COLUMNS)) {
+      if (k in patch) set[c] = (patch as Row)[k] ?? null;
+    }
+    if ("cache" in patch) set.cache = patch.cache ?? null;
     await this.#q(async (sql) => {
       if ("extra" in patch) set.extra = json(sql, patch.extra);
       if (!Object.keys(set).length) return;

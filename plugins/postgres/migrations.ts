@@ -43,4 +43,7 @@ export const MIGRATIONS: readonly string[] = [
      value DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL);
    CREATE INDEX metrics_run ON metrics (run_id);
    CREATE INDEX metrics_name ON metrics (name);`,
+  // 4: run liveness (who drives the run, its last heartbeat) and the run's cache setting.
+  `ALTER TABLE runs ADD COLUMN pid INTEGER, ADD COLUMN host TEXT, ADD COLUMN heartbeat_at BIGINT,
+     ADD COLUMN cache BOOLEAN;`,
 ];

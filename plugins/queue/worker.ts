@@ -15,6 +15,7 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import type { StackLike } from "../../kernel/contracts.ts";
 import { describeError, FlowymlError, StepTimeoutError } from "../../kernel/errors.ts";
+import { checkDeadline } from "../../kernel/timeouts.ts";
 import { runStepTask } from "../../kernel/step_runner.ts";
 import {
   cancelChannel,
@@ -300,6 +301,8 @@ export class QueueWorker {
         }),
         aborted,
       ]);
+      // A step that blocked this worker's event loop past its deadline returns late: a timeout.
+      checkDeadline(task.step, task.timeoutMs, { t0, executor: this.stack.executor.name });
       this.#stats.done++;
       line("ok");
       return {

@@ -26,6 +26,7 @@ import { MIGRATIONS } from "./migrations.ts";
 import {
   decodeJsonText,
   type Row,
+  RUN_PATCH_COLUMNS,
   toArtifact,
   toAudit,
   toCacheEntry,
@@ -165,8 +166,9 @@ export class SQLiteMetadataStore extends MetadataStore {
   /** Inserts the run; fails if the run id already exists. */
   override createRun(r: RunRecord): Promise<void> {
     this.#run(
-      `INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error, pipeline_hash, image, extra)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error, pipeline_hash, image, extra,
+         pid, host, heartbeat_at, cache)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       r.runId,
       r.pipeline,
       r.status,
@@ -178,23 +180,23 @@ export class SQLiteMetadataStore extends MetadataStore {
       r.pipelineHash ?? null,
       r.image ?? null,
       j(r.extra),
+      r.pid ?? null,
+      r.host ?? null,
+      r.heartbeatAt ?? null,
+      r.cache === undefined ? null : r.cache ? 1 : 0,
     );
     return Promise.resolve();
   }
 
   /** Sets only the columns whose fields appear in `patch`. */
   override updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
-    const cols: Record<string, string> = {
-      status: "status",
-      endedAt: "ended_at",
-      error: "error",
-      image: "image",
-      stack: "stack",
-      pipelineHash: "pipeline_hash",
-    };
     const sets: string[] = [];
     const vals: unknown[] = [];
-    for (const [k, c] of Object.entries(cols)) {
+    if ("cache" in patch) {
+      sets.push("cache = ?");
+      vals.push(patch.cache === undefined ? null : patch.cache ? 1 : 0);
+    }
+    for (const [k, c] of Object.entries(RUN_PATCH_COLUMNS)) {
       if (k in patch) {
         sets.push(`${c} = ?`);
         vals.push((patch as Row)[k] ?? null);

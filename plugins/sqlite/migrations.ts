@@ -39,4 +39,9 @@ export const MIGRATIONS: readonly string[] = [
      value REAL NOT NULL, at INTEGER NOT NULL);
    CREATE INDEX metrics_run ON metrics (run_id);
    CREATE INDEX metrics_name ON metrics (name);`,
+  // 4: run liveness (who drives the run, its last heartbeat) and the run's cache setting.
+  `ALTER TABLE runs ADD COLUMN pid INTEGER;
+   ALTER TABLE runs ADD COLUMN host TEXT;
+   ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
+   ALTER TABLE runs ADD COLUMN cache INTEGER;`,
 ];
