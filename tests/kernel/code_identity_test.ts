@@ -1,0 +1,99 @@
+/**
+ * Issue 10, case 3: editing a helper module the steps import re-runs exactly
+ * the steps defined in modules that depend on it (directly or transitively);
+ * a step in a module that does not import it stays a cache hit.
+ */
+import assert from "node:assert/strict";
+import { tempDir } from "../_helpers.ts";
+import { flowyml, showRun } from "./_cli.ts";
+import { moduleClosureHash } from "../../kernel/code_identity.ts";
+
+const FILES: Record<string, string> = {
+  "ml.ts": `export function scale(x: number): number { return x * 2; }\n`,
+  // features imports ml.ts directly; train through lib/model.ts; stamp not at all.
+  "features.ts": `import { step } from "flowyml";
+import { scale } from "./ml.ts";
+export const features = step({ name: "features", outputs: ["feats"] }, () => [1, 2, 3].map(scale));
+`,
+  "lib/model.ts": `export { scale as weight } from "../ml.ts";\n`,
+  "train.ts": `import { step } from "flowyml";
+import { weight } from "./lib/model.ts";
+export const train = step({ name: "train", outputs: ["model"] }, () => ({ w: weight(1) }));
+`,
+  "stamp.ts": `import { step } from "flowyml";
+export const stamp = step({ name: "stamp", outputs: ["stamp"] }, () => "v1");
+`,
+  "pipeline.ts": `import { Pipeline } from "flowyml";
+import { features } from "./features.ts";
+import { train } from "./train.ts";
+import { stamp } from "./stamp.ts";
+export default new Pipeline("identity").add(features).add(train).add(stamp);
+`,
+};
+
+function runIdOf(stdout: string): string {
+  return /run\s+(identity-\S+)/.exec(stdout)![1];
+}
+
+Deno.test("code identity (CLI): editing ml.ts re-runs exactly the steps whose modules import it", async () => {
+  const t = await tempDir();
+  try {
+    await Deno.mkdir(`${t.path}/lib`);
+    for (const [f, text] of Object.entries(FILES)) await Deno.writeTextFile(`${t.path}/${f}`, text);
+    const r1 = await flowyml(t.path, ["run", "pipeline.ts"]);
+    assert.equal(r1.code, 0, r1.stderr + r1.stdout);
+    const r2 = await flowyml(t.path, ["run", "pipeline.ts"]);
+    assert.match(r2.stdout, /steps\s+3 \(3 cache hits\)/, r2.stdout);
+    // Edit a function in ml.ts.
+    await Deno.writeTextFile(
+      `${t.path}/ml.ts`,
+      `export function scale(x: number): number { return x * 3; }\n`,
+    );
+    const r3 = await flowyml(t.path, ["run", "pipeline.ts"]);
+    assert.equal(r3.code, 0, r3.stderr + r3.stdout);
+    const steps = Object.fromEntries(
+      (await showRun(t.path, runIdOf(r3.stdout))).steps.map((s) => [s.step, s]),
+    );
+    assert.equal(steps.features.cached, false, "features imports ml.ts: re-run");
+    assert.equal(steps.train.cached, false, "train imports ml.ts through lib/model.ts: re-run");
+    assert.equal(steps.stamp.cached, true, "stamp does not import ml.ts: still a cache hit");
+    assert.equal(steps.features.status, "completed");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("code identity: the closure covers import/export-from, dynamic imports and JSON; not flowyml", async () => {
+  const t = await tempDir();
+  try {
+    const root = `file://${t.path}/main.ts`;
+    await Deno.writeTextFile(
+      `${t.path}/main.ts`,
+      `import "flowyml";\nexport * from "./a.ts";\nconst b = await import("./b.ts");\n` +
+        `import data from "./data.json" with { type: "json" };\nimport "npm:zod@3.23.8";\n`,
+    );
+    await Deno.writeTextFile(`${t.path}/a.ts`, `export const a = 1;\n`);
+    await Deno.writeTextFile(`${t.path}/b.ts`, `export const b = 1;\n`);
+    await Deno.writeTextFile(`${t.path}/data.json`, `{"x": 1}`);
+    const h0 = await moduleClosureHash(root);
+    assert.equal(await moduleClosureHash(root), h0, "stable");
+    for (
+      const [f, text] of [["a.ts", "export const a = 2;\n"], ["b.ts", "export const b = 2;\n"], [
+        "data.json",
+        `{"x": 2}`,
+      ]]
+    ) {
+      const before = await moduleClosureHash(root);
+      await Deno.writeTextFile(`${t.path}/${f}`, text);
+      assert.notEqual(await moduleClosureHash(root), before, `${f} is covered`);
+    }
+    const before = await moduleClosureHash(root);
+    await Deno.writeTextFile(
+      `${t.path}/main.ts`,
+      (await Deno.readTextFile(`${t.path}/main.ts`)).replace("zod@3.23.8", "zod@3.23.7"),
+    );
+    assert.notEqual(await moduleClosureHash(root), before, "npm: modules enter by version");
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -1,0 +1,58 @@
+/**
+ * Issue 10, case 6: `runs resume` keeps the run's own cache setting: a run
+ * started with `--no-cache` serves no step from the cache when resumed,
+ * unless `--cache` is passed to resume.
+ */
+import assert from "node:assert/strict";
+import { tempDir } from "../_helpers.ts";
+import { flowyml, showRun } from "./_cli.ts";
+
+// `b` fails while a file named `fail` exists (runs in this process: --inherit-permissions).
+const PIPELINE = `
+import { Pipeline, step } from "flowyml";
+const a = step({ name: "a", outputs: ["x"] }, () => 1);
+const b = step({ name: "b", inputs: ["x"], outputs: ["y"] }, async ({ x }) => {
+  if (await Deno.stat("fail").then(() => true, () => false)) throw new Error("b failed on purpose");
+  return x + 1;
+});
+const c = step({ name: "c", inputs: ["y"], outputs: ["z"] }, ({ y }) => y * 10);
+export default new Pipeline("resume").add(a).add(b).add(c);
+`;
+
+async function failedNoCacheRun(dir: string): Promise<string> {
+  await Deno.writeTextFile(`${dir}/fail`, "");
+  const r = await flowyml(dir, ["run", "pipeline.ts", "--no-cache", "--inherit-permissions"]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  await Deno.remove(`${dir}/fail`);
+  return /run\s+(resume-\S+)/.exec(r.stdout)![1];
+}
+
+Deno.test("resume (CLI): a --no-cache run stays uncached when resumed; --cache overrides", async () => {
+  const t = await tempDir();
+  try {
+    await Deno.writeTextFile(`${t.path}/pipeline.ts`, PIPELINE);
+    // Fill the cache for every step.
+    const warm = await flowyml(t.path, ["run", "pipeline.ts", "--inherit-permissions"]);
+    assert.equal(warm.code, 0, warm.stdout + warm.stderr);
+
+    const id = await failedNoCacheRun(t.path);
+    assert.equal((await showRun(t.path, id)).run.cache, false, "the run records --no-cache");
+    const res = await flowyml(t.path, ["runs", "resume", id, "--quiet"]);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    const shown = await showRun(t.path, id);
+    assert.equal(shown.run.status, "completed");
+    assert.deepEqual(shown.steps.filter((s) => s.cached).map((s) => s.step), [], "no cache hit");
+
+    const id2 = await failedNoCacheRun(t.path);
+    const res2 = await flowyml(t.path, ["runs", "resume", id2, "--quiet", "--cache"]);
+    assert.equal(res2.code, 0, res2.stdout + res2.stderr);
+    const shown2 = await showRun(t.path, id2);
+    assert.deepEqual(
+      shown2.steps.filter((s) => s.cached).map((s) => s.step).sort(),
+      ["b", "c"],
+      "--cache on resume uses the cache",
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
