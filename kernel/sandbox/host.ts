@@ -1,27 +1,25 @@
 /**
- * The kernel side of a plugin host: one Deno Worker with narrowed
- * permissions per loaded plugin, a SharedArrayBuffer channel that the kernel
- * serves while a call runs, and timeouts that really stop the plugin (the
- * cooperative interrupt rewritten into the module unwinds it; a worker that
- * still does not answer is terminated and replaced).
+ * The kernel side of a plugin host: one OS process per loaded plugin
+ * (plugin_process.ts), length-prefixed frames on its pipes that the kernel
+ * serves with the broker while a call runs, and limits the OS enforces. A
+ * call that passes its deadline is interrupted inside the process (the
+ * cooperative interrupt rewritten into the module) and, if it does not
+ * answer within {@linkcode GRACE_MS}, SIGKILLed; a process over its memory
+ * limit is killed by the OS (or the watchdog). A killed process is replaced
+ * by a fresh one at the next call.
  * @module
  */
 import { PluginViolationError, SandboxError, type ViolationKind } from "./errors.ts";
 import type { Grants } from "./grants.ts";
 import type { LoadedPlugin } from "./loader.ts";
+import { type BrokerResponse, FRAME, type LoadMeta } from "./protocol.ts";
 import {
-  type BrokerResponse,
-  DATA_BYTE,
-  DEADLINE_BYTE,
-  type FromWorker,
-  SLOT,
-  STATE,
-  type ToWorker,
-} from "./protocol.ts";
-import { takeWorker } from "./spare.ts";
-import { setImmediate } from "node:timers";
-
-export { WORKER_PERMISSIONS } from "./spare.ts";
+  type Frame,
+  HEAP_BASE_MIB,
+  type PluginProcess,
+  RUNTIME_OVERHEAD,
+} from "./plugin_process.ts";
+import { takeProcess } from "./spare.ts";
 
 /** Serves one brokered request (raw JSON bytes plus optional payload). */
 export type BrokerFn = (req: Uint8Array, payload: Uint8Array) => Promise<BrokerResponse>;
@@ -30,7 +28,7 @@ export type BrokerFn = (req: Uint8Array, payload: Uint8Array) => Promise<BrokerR
 export interface CallResult {
   /** The plugin's JSON output bytes, or `null` when it produced none. */
   output: Uint8Array | null;
-  /** Handles the plugin created and wrote during the call, by handle id (buffers transferred). */
+  /** Handles the plugin created and wrote during the call, by handle id. */
   handles: Record<number, ArrayBuffer>;
   /** Counters of the call: brokered requests, bytes read from and written to handles. */
   stats: { calls: number; bytesIn: number; bytesOut: number };
@@ -40,9 +38,9 @@ export interface CallResult {
 export interface CallOptions {
   /** Answers the plugin's requests (usually a broker's `handle`). */
   broker: BrokerFn;
-  /** Time limit of the call in ms; a plugin that does not stop 1.5 s later loses its worker. */
+  /** Time limit of the call in ms; a process that has not answered GRACE_MS later is killed. */
   timeoutMs: number;
-  /** Cancels the call (the plugin is interrupted). */
+  /** Cancels the call (the process is killed). */
   signal?: AbortSignal;
   /** Plugin log lines. */
   log?: (level: string, message: string) => void;
@@ -50,47 +48,36 @@ export interface CallOptions {
   lastDenial?: () => string | undefined;
 }
 
-const GRACE_MS = 1500;
-// Channel waiting (see docs/sandbox.md, "Measured"): after answering, spin at most
-// SPIN_MS for the next request, then Atomics.waitAsync. The kernel keeps spinning even
-// on a loaded machine (the worker is the side that backs off: a blocked worker is woken
-// with a scheduler boost, a spinning kernel keeps its core). The event loop runs at
-// least every YIELD_EVERY_MS while a plugin makes calls in a row.
-const SPIN_MS = 0.1;
-const YIELD_EVERY_MS = 2;
-
-/** Let timers and I/O of the kernel's event loop run (a macrotask turn). */
-function yieldToEventLoop(): Promise<void> {
-  // setImmediate runs after pending I/O; setTimeout(0) would cost ~2 ms (nesting clamp).
-  return new Promise((resolve) => setImmediate(resolve));
-}
+/** How long past its deadline a call may take to unwind before its process is killed. */
+export const GRACE_MS = 500;
+/** Time a host process gets to compile and instantiate a module. */
+export const LOAD_TIMEOUT_MS = 15_000;
+const MiB = 1024 ** 2;
 const enc = new TextEncoder();
+const dec = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
-/** Spin up to `ms` while STATE is `s`; true if it changed. */
-function spinWhile(ctrl: Int32Array, s: number, ms: number): boolean {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) if (Atomics.load(ctrl, SLOT.STATE) !== s) return true;
-  return false;
+/** `n` bytes as `16 MiB` / `1.5 MiB` / `300 bytes`. */
+export function formatBytes(n: number): string {
+  if (n >= MiB) return `${+(n / MiB).toFixed(1)} MiB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
 }
 
-/** A loaded plugin in its own worker. Calls are serialized. */
+/** A loaded plugin in its own OS process. Calls are serialized. */
 export class PluginHost {
   /** Plugin name as configured under `plugins:`. */
   readonly name: string;
-  /** The compiled plugin this host runs. */
+  /** The prepared plugin this host runs. */
   readonly plugin: LoadedPlugin;
   /** What the plugin may do; the broker checks every request against these. */
   readonly grants: Grants;
-  #worker!: Worker;
-  #sab!: SharedArrayBuffer;
-  #ctrl!: Int32Array;
-  #ids = 0;
-  #pending = new Map<number, (m: FromWorker) => void>();
-  #queue: Promise<unknown> = Promise.resolve();
-  #log?: (level: string, message: string) => void;
-  #closed = false;
-  /** Workers replaced after they failed to stop (should stay 0). */
+  /** Processes killed (timeout not honoured, memory, cancel, protocol) and replaced. */
   terminations = 0;
+  #proc?: PluginProcess;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #deadline = 0;
 
   private constructor(name: string, plugin: LoadedPlugin, grants: Grants) {
     this.name = name;
@@ -98,77 +85,82 @@ export class PluginHost {
     this.grants = grants;
   }
 
-  /** Start a worker and instantiate the plugin in it. */
+  /** Start a host process and instantiate the plugin in it. */
   static async start(name: string, plugin: LoadedPlugin, grants: Grants): Promise<PluginHost> {
     const h = new PluginHost(name, plugin, grants);
-    await h.#boot();
+    h.#proc = await h.#boot(RUNTIME_OVERHEAD + grants.memory);
     return h;
   }
 
-  async #boot(): Promise<void> {
-    const w = await takeWorker();
-    this.#worker = w;
-    let failed: (err: Error) => void = () => {};
-    const crashed = new Promise<never>((_, reject) => (failed = reject));
-    crashed.catch(() => {});
-    w.onmessage = (ev: MessageEvent<FromWorker>) => {
-      const m = ev.data;
-      if (m.type === "log") return this.#log?.(m.level, m.message);
-      if ("id" in m) {
-        const cb = this.#pending.get(m.id);
-        this.#pending.delete(m.id);
-        cb?.(m);
-      }
+  /** Process id of the current host process (undefined once closed). */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  /** Deadline (epoch ms) of the call in progress (calls are serialized). */
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  async #boot(limit: number): Promise<PluginProcess> {
+    const heapMiB = HEAP_BASE_MIB + Math.ceil(this.grants.memory / MiB);
+    const proc = await takeProcess(heapMiB, limit);
+    return await proc.hold(() => this.#load(proc));
+  }
+
+  async #load(proc: PluginProcess): Promise<PluginProcess> {
+    const meta: LoadMeta = {
+      name: this.name,
+      config: Object.fromEntries(
+        Object.entries(this.grants.config).map((
+          [k, v],
+        ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+      ),
+      maxPages: this.plugin.maxPages,
+      maxOutput: this.grants.max_output,
+      maxMessage: this.grants.max_message,
     };
-    w.onerror = (e) => {
-      e.preventDefault();
-      failed(new SandboxError(`plugin "${this.name}": host worker failed: ${e.message}`));
-      for (const [, cb] of this.#pending) {
-        cb({ type: "error", id: -1, kind: "crashed", message: e.message });
-      }
-      this.#pending.clear();
-    };
-    const maxMsg = this.grants.max_message;
-    this.#sab = new SharedArrayBuffer(DATA_BYTE + Math.min(maxMsg, 1 << 20), {
-      maxByteLength: DATA_BYTE + maxMsg + this.grants.max_output,
-    });
-    this.#ctrl = new Int32Array(this.#sab, 0, 8);
-    const loaded = await Promise.race([
-      crashed,
-      this.#send({
-        type: "load",
-        id: ++this.#ids,
-        name: this.name,
-        module: this.plugin.module,
-        sab: this.#sab,
-        config: Object.fromEntries(
-          Object.entries(this.grants.config).map((
-            [k, v],
-          ) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-        ),
-        maxPages: this.plugin.maxPages,
-        maxOutput: this.grants.max_output,
-        maxMessage: this.grants.max_message,
-      }),
-    ]);
-    if (loaded.type === "error") {
-      this.#worker.terminate();
-      throw new PluginViolationError(
-        this.name,
-        "crashed",
-        `could not be instantiated: ${loaded.message}`,
-      );
+    const timer = setTimeout(() => proc.kill("timeout"), LOAD_TIMEOUT_MS);
+    let f: Frame | undefined;
+    try {
+      await proc.send(FRAME.LOAD, meta, this.plugin.bytes);
+      f = await proc.next(64 * 1024, () => 0);
+    } catch {
+      f = undefined;
+    } finally {
+      clearTimeout(timer);
     }
+    if (f?.type === FRAME.LOADED) return proc;
+    proc.kill("protocol");
+    const why = f?.type === FRAME.ERROR
+      ? String(JSON.parse(dec.decode(f.meta)).message)
+      : proc.killedFor === "timeout"
+      ? `it did not load within ${LOAD_TIMEOUT_MS} ms`
+      : (await this.#death(proc, LOAD_TIMEOUT_MS)).message;
+    await proc.close();
+    throw new PluginViolationError(this.name, "crashed", `could not be instantiated: ${why}`);
   }
 
-  #send(m: ToWorker, transfer: Transferable[] = []): Promise<FromWorker> {
-    return new Promise((resolve) => {
-      this.#pending.set(m.id, resolve);
-      this.#worker.postMessage(m, transfer);
-    });
+  /** A live process with the module loaded and a memory limit fit for `inputBytes`. */
+  async #ready(inputBytes: number): Promise<PluginProcess> {
+    const limit = RUNTIME_OVERHEAD + this.grants.memory + inputBytes;
+    let proc = this.#proc;
+    if (proc?.alive && proc.confinement.limit !== limit) {
+      try {
+        proc.confinement.setLimit(limit);
+      } catch {
+        // Still holds more than the new limit (garbage of a bigger call): start afresh.
+        await proc.close();
+      }
+    }
+    if (!proc?.alive) {
+      if (proc) void proc.close();
+      proc = this.#proc = await this.#boot(limit);
+    }
+    return proc;
   }
 
-  /** Call export `fn`; `inputs` become read handles 1…n (their buffers are transferred). */
+  /** Call export `fn`; `inputs` become read handles 1…n (sent to the process, not kept). */
   call(
     fn: string,
     input: Uint8Array,
@@ -180,148 +172,165 @@ export class PluginHost {
     return run;
   }
 
-  async #call(
+  async #call(fn: string, input: Uint8Array, inputs: ArrayBuffer[], o: CallOptions) {
+    if (this.#closed) throw new SandboxError(`plugin "${this.name}": host is closed`);
+    o.signal?.throwIfAborted();
+    const inputBytes = inputs.reduce((n, b) => n + b.byteLength, 0);
+    const proc = await this.#ready(inputBytes);
+    return await proc.hold(() => this.#run(proc, fn, input, inputs, o, inputBytes));
+  }
+
+  async #run(
+    proc: PluginProcess,
     fn: string,
     input: Uint8Array,
     inputs: ArrayBuffer[],
     o: CallOptions,
+    inputBytes: number,
   ): Promise<CallResult> {
-    if (this.#closed) throw new SandboxError(`plugin "${this.name}": host is closed`);
-    o.signal?.throwIfAborted();
-    this.#log = o.log;
-    const ctrl = this.#ctrl;
-    Atomics.store(ctrl, SLOT.STATE, STATE.IDLE);
-    Atomics.store(ctrl, SLOT.CANCEL, 0);
-    new Float64Array(this.#sab, DEADLINE_BYTE, 1)[0] = Date.now() + o.timeoutMs;
-    const id = ++this.#ids;
-    let active = true;
-    const onAbort = () => Atomics.store(ctrl, SLOT.CANCEL, 1);
+    const deadline = this.#deadline = Date.now() + o.timeoutMs;
+    const timer = setTimeout(() => proc.kill("timeout"), o.timeoutMs + GRACE_MS);
+    const onAbort = () => proc.kill("cancelled");
     o.signal?.addEventListener("abort", onAbort);
-    const serving = this.#serve(o.broker, () => active);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const hardStop = new Promise<FromWorker>((resolve) => {
-      timer = setTimeout(() => {
-        // The interrupt did not unwind the plugin: replace the worker.
-        this.terminations++;
-        this.#pending.delete(id);
-        this.#worker.terminate();
-        resolve({ type: "error", id, kind: "timeout", message: "did not stop; worker terminated" });
-        this.#boot().catch(() => (this.#closed = true));
-      }, o.timeoutMs + GRACE_MS);
-    });
-    const inputMsg: ToWorker = { type: "call", id, fn, input, inputs };
-    const reply = await Promise.race([this.#send(inputMsg, inputs), hardStop]);
-    clearTimeout(timer);
-    active = false;
-    Atomics.store(ctrl, SLOT.STATE, STATE.DONE);
-    Atomics.notify(ctrl, SLOT.STATE);
-    await serving;
-    o.signal?.removeEventListener("abort", onAbort);
-    if (reply.type === "result") return reply;
-    if (reply.type !== "error") {
-      throw new SandboxError(`plugin "${this.name}": unexpected reply ${reply.type}`);
+    try {
+      // The kernel keeps no copy: each buffer is taken over (the caller's is detached, as a
+      // transfer would), goes down the pipe and is dropped.
+      for (let i = 0; i < inputs.length; i++) {
+        const own = inputs[i].transfer();
+        inputs[i] = new ArrayBuffer(0);
+        await proc.send(FRAME.INPUT, EMPTY, new Uint8Array(own));
+      }
+      await proc.send(FRAME.CALL, { fn, deadline }, input);
+      return await this.#serve(proc, o, inputBytes);
+    } catch (err) {
+      if (err instanceof PluginViolationError || err === o.signal?.reason) throw err;
+      throw await this.#death(proc, o.timeoutMs, o.signal);
+    } finally {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+      if (!proc.alive) this.terminations++;
     }
+  }
+
+  /** Read frames until the call ends, answering requests with the broker. */
+  async #serve(proc: PluginProcess, o: CallOptions, inputBytes: number): Promise<CallResult> {
+    const g = this.grants;
+    const handles: Record<number, ArrayBuffer> = {};
+    let outBytes = 0;
+    const maxData = (type: number) =>
+      type === FRAME.REQUEST
+        ? g.max_output + inputBytes + g.memory
+        : type === FRAME.HANDLE
+        ? g.max_output - outBytes
+        : type === FRAME.RESULT
+        ? g.max_message
+        : 0;
+    const gone = proc.exited.then(() => undefined);
+    for (;;) {
+      const f = await proc.next(g.max_message + 65_536, maxData);
+      if (!f) throw await this.#death(proc, o.timeoutMs, o.signal);
+      if (f.type === FRAME.REQUEST) {
+        const res = await Promise.race([answer(o.broker, f), gone]);
+        if (!res) throw await this.#death(proc, o.timeoutMs, o.signal);
+        const json = enc.encode(
+          JSON.stringify(res.fatal ? { ok: false, fatal: true, ...res.json } : res.json),
+        );
+        await proc.send(FRAME.RESPONSE, json, res.payload);
+      } else if (f.type === FRAME.LOG) {
+        const m = JSON.parse(dec.decode(f.meta));
+        o.log?.(String(m.level), String(m.message));
+      } else if (f.type === FRAME.HANDLE) {
+        outBytes += f.data.length;
+        handles[JSON.parse(dec.decode(f.meta)).id] = f.data.buffer as ArrayBuffer;
+      } else if (f.type === FRAME.RESULT) {
+        const m = JSON.parse(dec.decode(f.meta));
+        return { output: m.hasOutput ? f.data : null, handles, stats: m.stats };
+      } else if (f.type === FRAME.ERROR) {
+        throw this.#violation(JSON.parse(dec.decode(f.meta)), o);
+      } else {
+        proc.kill("protocol");
+        throw new PluginViolationError(this.name, "crashed", `unexpected frame type ${f.type}`);
+      }
+    }
+  }
+
+  /** The error of a call the process answered with an ERROR frame. */
+  #violation(reply: { kind: string; message: string }, o: CallOptions): Error {
     if (reply.kind === "cancelled") {
-      throw o.signal?.reason ?? new PluginViolationError(this.name, "timeout", "cancelled");
+      return o.signal?.reason ?? new PluginViolationError(this.name, "timeout", "cancelled");
     }
     const denial = o.lastDenial?.();
     if (denial && ["plugin_error", "abort", "trap", "crashed"].includes(reply.kind)) {
-      throw new PluginViolationError(this.name, "denied", `${denial} (then: ${reply.message})`);
+      return new PluginViolationError(this.name, "denied", `${denial} (then: ${reply.message})`);
     }
     const kind: ViolationKind = reply.kind === "abort"
       ? "trap"
-      : reply.kind === "timeout"
-      ? "timeout"
-      : (["memory", "trap", "oversized", "malformed", "denied", "plugin_error"].includes(reply.kind)
+      : (["timeout", "memory", "trap", "oversized", "malformed", "denied", "plugin_error"]
+          .includes(reply.kind)
         ? reply.kind
         : "crashed") as ViolationKind;
     const detail = kind === "timeout"
-      ? `exceeded its timeout of ${o.timeoutMs} ms (${reply.message})`
+      ? `exceeded its timeout of ${o.timeoutMs} ms (interrupted: ${reply.message})`
+      : kind === "memory"
+      ? `exceeded its memory grant of ${formatBytes(this.grants.memory)}: ${reply.message}`
       : reply.message;
-    throw new PluginViolationError(this.name, kind, detail);
+    return new PluginViolationError(this.name, kind, detail);
   }
 
-  async #serve(broker: BrokerFn, active: () => boolean): Promise<void> {
-    const ctrl = this.#ctrl;
-    let lastYield = performance.now();
-    while (active()) {
-      const s = Atomics.load(ctrl, SLOT.STATE);
-      if (s === STATE.DONE) return;
-      if (s === STATE.REQUEST) {
-        await this.#answer(broker, active);
-        continue;
-      }
-      // A plugin making calls in a row must not starve the kernel's event loop.
-      if (performance.now() - lastYield > YIELD_EVERY_MS) {
-        await yieldToEventLoop();
-        lastYield = performance.now();
-        continue;
-      }
-      if (spinWhile(ctrl, s, SPIN_MS)) continue;
-      const w = Atomics.waitAsync(ctrl, SLOT.STATE, s, 250);
-      if (w.async) await w.value;
-      lastYield = performance.now();
+  /** Why the process is gone, as the error of the call (or load) it was serving. */
+  async #death(proc: PluginProcess, timeoutMs: number, signal?: AbortSignal): Promise<Error> {
+    proc.kill("protocol"); // no-op when it is already gone; else it broke the channel
+    const status = await proc.exited;
+    const why = proc.killedFor;
+    if (why === "cancelled" && signal?.aborted) return signal.reason;
+    if (why === "timeout") {
+      return new PluginViolationError(
+        this.name,
+        "timeout",
+        `exceeded its timeout of ${timeoutMs} ms (its process was killed)`,
+      );
     }
-  }
-
-  async #answer(broker: BrokerFn, active: () => boolean): Promise<void> {
-    const ctrl = this.#ctrl;
-    const rl = Atomics.load(ctrl, SLOT.REQ_LEN);
-    const pl = Atomics.load(ctrl, SLOT.REQ_PAYLOAD);
-    const data = new Uint8Array(this.#sab, DATA_BYTE, rl + pl);
-    const req = data.slice(0, rl);
-    const payload = pl ? data.subarray(rl, rl + pl) : new Uint8Array(0);
-    let res: BrokerResponse;
-    try {
-      res = await broker(req, payload);
-    } catch (err) {
-      res = {
-        json: {
-          ok: false,
-          error: { code: "failed", message: String((err as Error)?.message ?? err) },
-        },
-      };
+    const tail = await proc.stderrTail();
+    const heap = /out of memory|heap limit|allocation failed/i.test(tail);
+    if (why === "memory" || proc.memoryKilled || heap) {
+      const by = proc.confinement.mode === "watchdog"
+        ? `the watchdog killed its process over ${formatBytes(proc.confinement.limit)} RSS`
+        : heap
+        ? `its process reached its V8 heap cap of ${proc.heapMiB} MiB`
+        : `the OS killed its process at its cgroup limit of ${formatBytes(proc.confinement.limit)}`;
+      return new PluginViolationError(
+        this.name,
+        "memory",
+        `exceeded its memory grant of ${formatBytes(this.grants.memory)} (${by})`,
+      );
     }
-    if (!active()) return;
-    const json = enc.encode(
-      JSON.stringify(res.fatal ? { ok: false, fatal: true, ...res.json } : res.json),
+    const last = tail.trim().split("\n").slice(-3).join(" | ").slice(0, 500);
+    return new PluginViolationError(
+      this.name,
+      "crashed",
+      `its host process ${why ? `was killed (${why})` : "exited"} with ${
+        status.signal ?? `code ${status.code}`
+      }${last ? `: ${last}` : ""}`,
     );
-    const body = res.payload ?? new Uint8Array(0);
-    const need = DATA_BYTE + json.length + body.length;
-    if (need > this.#sab.byteLength) {
-      if (need > this.#sab.maxByteLength) {
-        const msg = {
-          ok: false,
-          fatal: true,
-          error: { code: "oversized", message: "response too large" },
-        };
-        new Uint8Array(this.#sab, DATA_BYTE).set(enc.encode(JSON.stringify(msg)));
-        Atomics.store(ctrl, SLOT.RESP_LEN, JSON.stringify(msg).length);
-        Atomics.store(ctrl, SLOT.RESP_PAYLOAD, 0);
-        Atomics.store(ctrl, SLOT.STATE, STATE.RESPONSE);
-        Atomics.notify(ctrl, SLOT.STATE);
-        return;
-      }
-      this.#sab.grow(need);
-    }
-    const out = new Uint8Array(this.#sab, DATA_BYTE, json.length + body.length);
-    out.set(json, 0);
-    out.set(body, json.length);
-    Atomics.store(ctrl, SLOT.RESP_LEN, json.length);
-    Atomics.store(ctrl, SLOT.RESP_PAYLOAD, body.length);
-    Atomics.store(ctrl, SLOT.STATE, STATE.RESPONSE);
-    Atomics.notify(ctrl, SLOT.STATE);
   }
 
-  /** Deadline (epoch ms) of the call in progress (calls are serialized). */
-  get deadline(): number {
-    return new Float64Array(this.#sab, DEADLINE_BYTE, 1)[0];
-  }
-
-  /** Stop the worker. */
-  close(): void {
+  /** Stop the host process. */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#worker.terminate();
+    await this.#proc?.close();
+  }
+}
+
+async function answer(broker: BrokerFn, f: Frame): Promise<BrokerResponse> {
+  try {
+    return await broker(f.meta, f.data);
+  } catch (err) {
+    return {
+      json: {
+        ok: false,
+        error: { code: "failed", message: String((err as Error)?.message ?? err) },
+      },
+    };
   }
 }

@@ -17,7 +17,7 @@ export const INTERRUPT_IMPORT = { module: "extism:host/user", name: "flowyml_int
 /** Ticks (function entries + loop iterations) between two interrupt checks. */
 export const INTERRUPT_EVERY = 65_536;
 /** Bumped when the rewrite changes; part of the prepared-module cache key. */
-export const INSTRUMENT_VERSION = 1;
+export const INSTRUMENT_VERSION = 2;
 
 // deno-lint-ignore no-explicit-any
 type Binaryen = any;

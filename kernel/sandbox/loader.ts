@@ -1,8 +1,11 @@
 /**
  * Loading a plugin: fetch (file or https URL, downloads cached by hash),
  * check the pinned sha256 before anything parses the bytes, check imports
- * against the allowlist, rewrite in the cooperative interrupt (cached by
- * hash), cap the declared memory, then compile.
+ * against the allowlist (a bounded linear scan), have the instrumenter
+ * process validate it and rewrite in the cooperative interrupt (prepare.ts:
+ * off the event loop, budgeted, cached with an integrity manifest), then
+ * cap the declared memory. The kernel never compiles untrusted bytes: the
+ * plugin's own host process does.
  * @module
  */
 import { dirname, join, resolve } from "node:path";
@@ -10,7 +13,7 @@ import { explainPermission } from "../errors.ts";
 import { sha256Hex } from "../hash.ts";
 import { PluginViolationError, SandboxError } from "./errors.ts";
 import type { PluginConfig } from "./grants.ts";
-import { INSTRUMENT_VERSION, instrumentInterrupts } from "./instrument.ts";
+import { clearPrepared, preparedBytes } from "./prepare.ts";
 import { IMPORT_ALLOWLIST } from "./protocol.ts";
 import {
   capMemory,
@@ -55,8 +58,8 @@ export interface LoadedPlugin {
   exports: string[];
   /** Memory cap in 64 KiB pages. */
   maxPages: number;
-  /** The compiled module, instantiated once per host worker. */
-  module: WebAssembly.Module;
+  /** The prepared module (instrumented, memory capped), compiled by the plugin's host process. */
+  bytes: Uint8Array;
 }
 
 /** Options of {@linkcode loadPlugin}. */
@@ -128,7 +131,8 @@ export async function fetchPluginBytes(
       throw new SandboxError(`could not download plugin ${source}: HTTP ${res.status}`);
     }
     const bytes = new Uint8Array(await res.arrayBuffer());
-    await writeAtomic(join(cacheDir, "blobs", `${sha256Hex(bytes)}.wasm`), bytes);
+    // Best effort: the least-privilege pipeline child may only read the cache.
+    await writeAtomic(join(cacheDir, "blobs", `${sha256Hex(bytes)}.wasm`), bytes).catch(() => {});
     return bytes;
   }
   try {
@@ -174,15 +178,19 @@ export function readManifest(bytes: Uint8Array): PluginManifest {
   }
 }
 
-const compiled = new Map<string, WebAssembly.Module>();
-
 /** Options of {@linkcode preparePlugin}. */
 export interface PrepareOptions extends LoadOptions {
   /** The plugin's configured source, pinned sha256 and grants. */
   config: Pick<PluginConfig, "source" | "sha256" | "grants">;
 }
 
-/** Verify, check, rewrite, cap and compile a plugin. */
+/**
+ * Verify, check, instrument (in the instrumenter process) and cap a plugin.
+ * Fills the prepared-module cache when it is writable: the parent `flowyml
+ * run` calls this (through {@linkcode loadPlugin}) before it spawns the
+ * least-privilege child, which may only read the cache; without a cache the
+ * module is prepared in memory.
+ */
 export async function preparePlugin(
   name: string,
   bytes: Uint8Array,
@@ -206,22 +214,8 @@ export async function preparePlugin(
   const manifest = readManifest(bytes);
   const exports = listFunctionExports(bytes);
   const maxPages = Math.max(1, Math.floor(config.grants.memory / 65536));
-  const key = `${actual}:${maxPages}`;
-  let module = compiled.get(key);
-  if (!module) {
-    const cacheDir = options.cacheDir ?? defaultCacheDir();
-    const prepPath = join(cacheDir, "prepared", `${actual}-i${INSTRUMENT_VERSION}.wasm`);
-    let prepared = await readMaybe(prepPath);
-    if (!prepared) {
-      if (!WebAssembly.validate(bytes as BufferSource)) {
-        throw new PluginViolationError(name, "malformed", "the module is not valid WebAssembly");
-      }
-      prepared = await instrumentInterrupts(bytes);
-      await writeAtomic(prepPath, prepared);
-    }
-    module = await WebAssembly.compile(capMemory(prepared, maxPages) as BufferSource);
-    compiled.set(key, module);
-  }
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const prepared = await preparedBytes(name, bytes, { pin: actual, cacheDir });
   return {
     name,
     source: config.source,
@@ -230,11 +224,15 @@ export async function preparePlugin(
     imports,
     exports,
     maxPages,
-    module,
+    bytes: capMemory(prepared, maxPages),
   };
 }
 
-/** Load the plugin `name` configured as `config`. */
+/**
+ * Load the plugin `name` configured as `config`: fetch, verify the pin and
+ * prepare it (see {@linkcode preparePlugin}; this is what the parent CLI
+ * calls to fill the prepared-module cache before it spawns the child).
+ */
 export async function loadPlugin(
   name: string,
   config: Pick<PluginConfig, "source" | "sha256" | "grants">,
@@ -247,7 +245,7 @@ export async function loadPlugin(
   return preparePlugin(name, bytes, { ...options, config });
 }
 
-/** Forget compiled modules (tests, benches). */
+/** Forget prepared modules held in memory (tests, benches); the disk cache stays. */
 export function clearCompiledPlugins(): void {
-  compiled.clear();
+  clearPrepared();
 }

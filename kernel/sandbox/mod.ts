@@ -1,6 +1,6 @@
 /**
- * The WASM sandbox: untrusted components as Extism plugins, run off the main
- * thread under narrowed Deno permissions, with every request brokered by the
+ * The WASM sandbox: untrusted components as Extism plugins, each run in its
+ * own OS process with no Deno permissions and OS-enforced limits, with every request brokered by the
  * kernel against the grants in `flowyml.yaml` and written to the audit trail.
  * See docs/sandbox.md and docs/protocol.md.
  * @module
@@ -28,8 +28,9 @@ export {
   type CallOptions,
   type CallResult,
   PluginHost,
-  WORKER_PERMISSIONS,
 } from "./host.ts";
+export { EXTISM_ENV, hostProcessArgs, RUNTIME_OVERHEAD } from "./plugin_process.ts";
+export { forceLimitMode, type LimitMode, limitMode } from "./limits.ts";
 export {
   checkImports,
   clearCompiledPlugins,
@@ -54,7 +55,7 @@ export {
   pluginHost,
   resolvePluginConfig,
 } from "./runtime.ts";
-export { closeSpareWorker } from "./spare.ts";
+export { closeSpareProcess, closeSpareWorker } from "./spare.ts";
 export { WasmArtifactStore } from "./wasm_store.ts";
 export { SCHEDULE_EXPORT, type ScheduleInput, WasmOrchestrator } from "./wasm_orchestrator.ts";
 export {

@@ -1,32 +1,71 @@
 /**
  * The kernel ↔ plugin protocol (version 1), shared by the kernel side and the
- * plugin host worker. See docs/protocol.md.
+ * plugin host process. See docs/protocol.md.
  *
  * A plugin calls `flowyml_call(ptr, len)` with a JSON request in its own
- * memory; the worker copies it into a SharedArrayBuffer channel and the
- * kernel answers there. Bulk bytes never travel as JSON: they are handles
- * read and written with direct copies into guest memory.
+ * memory; its host process (a separate OS process, host_process.ts) sends
+ * it to the kernel as a REQUEST frame on its stdout and blocks reading the
+ * RESPONSE frame on its stdin. Bulk bytes never travel as JSON: they are
+ * raw frame data, copied straight into and out of guest memory.
  * @module
  */
 /** Protocol version; requests carry it as `v`. */
 export const PROTOCOL_VERSION = 1;
 
-/** Int32 slots at the start of the channel buffer. */
-export const SLOT = {
-  STATE: 0,
-  REQ_LEN: 1,
-  REQ_PAYLOAD: 2,
-  RESP_LEN: 3,
-  RESP_PAYLOAD: 4,
-  CANCEL: 5,
-} as const;
-/** Byte offset of the Float64 deadline (epoch ms). */
-export const DEADLINE_BYTE = 32;
-/** Byte offset where message bytes start. */
-export const DATA_BYTE = 64;
+/**
+ * Frames on the kernel ↔ plugin-process pipes (stdin/stdout of the plugin
+ * process). Every frame is a 12-byte header — `u32 metaLen`, `u32 dataLen`
+ * (little-endian), `u8 type`, three zero bytes — then `metaLen` bytes of
+ * meta (JSON or raw request/response JSON) and `dataLen` raw bytes (module,
+ * handle contents, payloads: never JSON or base64).
+ */
+export const FRAME_HEADER = 12;
 
-/** Values of the STATE slot. */
-export const STATE = { IDLE: 0, REQUEST: 1, RESPONSE: 2, DONE: 3 } as const;
+/** Frame types. Kernel → plugin process: LOAD, INPUT, CALL, RESPONSE. The rest go the other way. */
+export const FRAME = {
+  /** meta: {@linkcode LoadMeta}; data: the prepared module bytes. */
+  LOAD: 1,
+  /** data: bytes of the next read handle (1, 2, … in order) of the coming CALL. */
+  INPUT: 2,
+  /** meta: `{fn, deadline}`; data: the call's input JSON. */
+  CALL: 3,
+  /** meta: the broker's JSON answer; data: payload bytes (become a read handle). */
+  RESPONSE: 4,
+  /** The process has loaded Extism and waits for LOAD. */
+  READY: 16,
+  /** meta: `{exports}`. */
+  LOADED: 17,
+  /** meta: the raw request JSON; data: the bytes of the handle it names, if any. */
+  REQUEST: 18,
+  /** meta: `{level, message}`. */
+  LOG: 19,
+  /** meta: `{id}`; data: the bytes of a handle the plugin wrote. Sent before RESULT. */
+  HANDLE: 20,
+  /** meta: `{stats, hasOutput}`; data: the output JSON. Ends a call. */
+  RESULT: 21,
+  /** meta: `{kind, message}`. Ends a load or a call. */
+  ERROR: 22,
+} as const;
+
+/** Meta of a LOAD frame. */
+export interface LoadMeta {
+  name: string;
+  config: Record<string, string>;
+  maxPages: number;
+  maxOutput: number;
+  maxMessage: number;
+}
+
+/** Encode a frame header plus meta (data is written separately, uncopied). */
+export function frameHead(type: number, meta: Uint8Array, dataLen: number): Uint8Array {
+  const out = new Uint8Array(FRAME_HEADER + meta.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, meta.length, true);
+  v.setUint32(4, dataLen, true);
+  out[8] = type;
+  out.set(meta, FRAME_HEADER);
+  return out;
+}
 
 /** Host functions a plugin may import from `extism:host/user`. */
 export const FLOWYML_IMPORTS = [
@@ -93,7 +132,7 @@ export type ErrorCode =
   | "unsupported"
   | "conflict";
 
-/** A response: JSON, plus optional bytes that the worker turns into a read handle. */
+/** A response: JSON, plus optional bytes that the host process turns into a read handle. */
 export interface BrokerResponse {
   /** The JSON answer the plugin reads back. */
   json: Record<string, unknown>;
@@ -103,36 +142,5 @@ export interface BrokerResponse {
   fatal?: boolean;
 }
 
-/** Ops whose request `handle` the worker attaches as payload bytes. */
+/** Ops whose request `handle` the host process attaches as payload bytes. */
 export const PAYLOAD_OPS = new Set(["artifacts.put", "http.fetch"]);
-
-/** Messages kernel → worker. */
-export type ToWorker =
-  | {
-    type: "load";
-    id: number;
-    name: string;
-    module: WebAssembly.Module;
-    sab: SharedArrayBuffer;
-    config: Record<string, string>;
-    maxPages: number;
-    maxOutput: number;
-    maxMessage: number;
-  }
-  | { type: "call"; id: number; fn: string; input: Uint8Array; inputs: ArrayBuffer[] }
-  | { type: "unload"; id: number };
-
-/** Messages worker → kernel. */
-export type FromWorker =
-  | { type: "ready" }
-  | { type: "loaded"; id: number; exports: string[] }
-  | {
-    type: "result";
-    id: number;
-    output: Uint8Array | null;
-    /** Buffers of handles the plugin created, by handle id. */
-    handles: Record<number, ArrayBuffer>;
-    stats: { calls: number; bytesIn: number; bytesOut: number };
-  }
-  | { type: "error"; id: number; kind: string; message: string }
-  | { type: "log"; level: string; message: string };

@@ -1,6 +1,6 @@
 /**
  * Plugin runtime: resolves a plugin's config (`flowyml.yaml` `plugins:`),
- * keeps one host worker per loaded plugin, and runs brokered calls with the
+ * keeps one host process per loaded plugin, and runs brokered calls with the
  * audit trail written to the run's metadata store.
  * @module
  */
@@ -15,7 +15,7 @@ import { PluginViolationError } from "./errors.ts";
 import { parsePluginConfig, type PluginConfig } from "./grants.ts";
 import { type CallResult, PluginHost } from "./host.ts";
 import { type LoadOptions, loadPlugin } from "./loader.ts";
-import { closeSpareWorker } from "./spare.ts";
+import { closeSpareProcess } from "./spare.ts";
 
 const configured = new Map<string, PluginConfig>();
 const hosts = new Map<string, Promise<PluginHost>>();
@@ -71,8 +71,8 @@ export async function pluginHost(
   return await p;
 }
 
-// Plugin host workers keep the process alive, so they are closed when the last run in this
-// process finishes (a script that runs a pipeline then exits). The next run starts them again.
+// Plugin host processes are closed when the last run in this process finishes (a script that
+// runs a pipeline then exits leaves none behind). The next run starts them again.
 let activeRuns = 0;
 addRunListener({
   started: () => void activeRuns++,
@@ -82,13 +82,13 @@ addRunListener({
   },
 });
 
-/** Stop every plugin host worker, and the warm spare (end of tests, CLI exit). */
+/** Stop every plugin host process, and the warm spare (end of tests, CLI exit). */
 export async function closePluginHosts(): Promise<void> {
   const all = [...hosts.values()];
   hosts.clear();
-  closeSpareWorker();
-  for (const p of all) (await p.catch(() => undefined))?.close();
-  closeSpareWorker(); // again: a host that was still starting may have asked for one
+  await closeSpareProcess();
+  await Promise.all(all.map(async (p) => await (await p.catch(() => undefined))?.close()));
+  await closeSpareProcess(); // again: a host that was still starting may have asked for one
 }
 
 /** Options of {@linkcode invokePlugin}. */

@@ -1,92 +1,86 @@
 /**
- * A warm spare plugin host worker. `new Worker()` blocks the kernel thread
- * for 12–30 ms on our VMs and the worker then needs tens of milliseconds to
- * load its module, so a cold plugin load that starts a worker misses its
- * budget. After a plugin host starts, one idle worker (same narrowed
- * permissions, no plugin in it) is started in the background; the next load
- * takes it and only has to send the compiled module and instantiate it.
+ * A warm spare plugin host process. Starting `deno run` and loading Extism
+ * takes ~20–60 ms here, so after a plugin host starts, one idle process
+ * (no permissions, no plugin, already in its own cgroup) is started in the
+ * background; the next load takes it and only sends the module.
  *
+ * The spare is started with the V8 heap cap of the last load (the cap is
+ * fixed when a process starts); a load with another cap starts its own.
  * A spare is never started before the first plugin host, so a process that
- * runs no plugin never pays for one; `closeSpareWorker()` (called by
+ * runs no plugin never pays for one; `closeSpareProcess()` (called by
  * `closePluginHosts()`) stops it.
  * @module
  */
-import type { FromWorker } from "./protocol.ts";
-
-/** Deno permissions of the plugin host worker (see docs/sandbox.md). */
-export const WORKER_PERMISSIONS = {
-  read: false,
-  write: false,
-  net: false,
-  run: false,
-  ffi: false,
-  sys: false,
-  import: false,
-  // Extism reads these two when its module loads.
-  env: ["EXTISM_ENABLE_WASI_OUTPUT", "__MINIMATCH_TESTING_PLATFORM__"],
-} as const;
+import { PluginProcess, RUNTIME_OVERHEAD } from "./plugin_process.ts";
+import { SandboxError } from "./errors.ts";
 
 interface Booting {
-  worker: Worker;
-  ready: Promise<Worker>;
+  proc: PluginProcess;
+  ready: Promise<boolean>;
 }
 
 let spare: Booting | undefined;
 let timer: ReturnType<typeof setTimeout> | undefined;
+let closed = false;
 
-/** Start a host worker; resolves once its module has loaded (`ready`). */
-function spawn(): Booting {
-  const worker = new Worker(new URL("./worker.ts", import.meta.url), {
-    type: "module",
-    name: "flowyml-plugin-host",
-    // deno-lint-ignore no-explicit-any
-    deno: { permissions: WORKER_PERMISSIONS } as any,
+function spawn(heapMiB: number): Booting {
+  const proc = new PluginProcess(heapMiB, RUNTIME_OVERHEAD + heapMiB * 1024 ** 2);
+  const ready = proc.hold(() => proc.ready());
+  return { proc, ready };
+}
+
+async function failure(proc: PluginProcess): Promise<SandboxError> {
+  proc.kill("closed");
+  await proc.exited.catch(() => {});
+  const tail = (await proc.stderrTail()).trim().split("\n").slice(-5).join("\n");
+  return new SandboxError(`the plugin host process failed to start: ${tail || "no output"}`, {
+    hint: "check that flowyml's node_modules are installed (deno install) and deno.json is intact",
   });
-  const ready = new Promise<Worker>((resolve, reject) => {
-    worker.onmessage = (ev: MessageEvent<FromWorker>) => {
-      if (ev.data.type === "ready") resolve(worker);
-    };
-    worker.onerror = (e) => {
-      e.preventDefault();
-      worker.terminate();
-      reject(new Error(`plugin host worker failed to start: ${e.message}`));
-    };
-  });
-  ready.catch(() => {});
-  return { worker, ready };
 }
 
 /**
- * A ready host worker: the warm spare if there is one, else a new one. A new
- * spare is started in the background (after the current task) for the next load.
+ * A ready host process with V8 heap cap `heapMiB` and memory limit
+ * `memoryBytes`: the warm spare if it fits, else a new one. A new spare is
+ * started in the background (after the current task) for the next load.
  */
-export async function takeWorker(): Promise<Worker> {
-  const b = spare ?? spawn();
+export async function takeProcess(heapMiB: number, memoryBytes: number): Promise<PluginProcess> {
+  closed = false;
+  let b = spare;
   spare = undefined;
-  let w: Worker;
-  try {
-    w = await b.ready;
-  } catch {
-    w = await spawn().ready; // the spare died: one retry with a fresh worker
+  if (b && b.proc.heapMiB !== heapMiB) {
+    b.proc.close();
+    b = undefined;
   }
-  w.onmessage = null;
-  w.onerror = null;
-  scheduleSpare();
-  return w;
+  b ??= spawn(heapMiB);
+  const first = b;
+  if (!(await first.proc.hold(() => first.ready)) || !first.proc.alive) {
+    await b.proc.close();
+    b = spawn(heapMiB); // the spare died: one retry with a fresh process
+    const again = b;
+    if (!(await again.proc.hold(() => again.ready))) throw await failure(again.proc);
+  }
+  b.proc.confinement.setLimit(memoryBytes);
+  scheduleSpare(heapMiB);
+  return b.proc;
 }
 
-function scheduleSpare(): void {
+function scheduleSpare(heapMiB: number): void {
   if (timer !== undefined || spare) return;
   timer = setTimeout(() => {
     timer = undefined;
-    spare ??= spawn();
+    if (!closed) spare ??= spawn(heapMiB);
   }, 0);
 }
 
-/** Stop the spare worker and any pending start of one. */
-export function closeSpareWorker(): void {
+/** Stop the spare process and any pending start of one. */
+export async function closeSpareProcess(): Promise<void> {
+  closed = true;
   if (timer !== undefined) clearTimeout(timer);
   timer = undefined;
-  spare?.worker.terminate();
+  const s = spare;
   spare = undefined;
+  await s?.proc.close();
 }
+
+/** Former name of {@linkcode closeSpareProcess}. */
+export const closeSpareWorker: () => Promise<void> = closeSpareProcess;

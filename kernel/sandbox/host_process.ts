@@ -1,22 +1,21 @@
 /**
- * The plugin host worker. It runs Extism in-process inside a Deno Worker
- * started with narrowed permissions (no read, write, net, run, ffi, sys or
- * import), so a plugin never runs on the kernel's thread. Brokered calls go
- * to the kernel through a SharedArrayBuffer channel; bulk bytes are copied
- * straight between handle buffers and guest memory.
+ * The plugin host process: the entry module of the separate OS process one
+ * untrusted plugin instance runs in (started by plugin_process.ts with no
+ * `--allow-*` flag except the two env variables Extism reads at load, a
+ * memory cgroup or watchdog, a V8 heap cap, and a SIGKILL deadline).
+ *
+ * Extism runs in-process on this process's main thread, so host functions
+ * are synchronous: a brokered call writes a REQUEST frame to stdout with
+ * `writeSync` and blocks in `readSync` on stdin for the RESPONSE frame.
+ * Handles are raw frame bytes copied straight into and out of guest memory.
+ * Frame format: protocol.ts ({@linkcode FRAME}).
  * @module
  */
-/// <reference lib="deno.worker" />
 import createPlugin from "@extism/extism";
-import {
-  DATA_BYTE,
-  DEADLINE_BYTE,
-  type FromWorker,
-  PAYLOAD_OPS,
-  SLOT,
-  STATE,
-  type ToWorker,
-} from "./protocol.ts";
+import { FRAME, FRAME_HEADER, frameHead, type LoadMeta, PAYLOAD_OPS } from "./protocol.ts";
+
+// Nothing but frames may reach stdout: console output goes to stderr.
+console.log = console.info = console.debug = console.error;
 
 // deno-lint-ignore no-explicit-any
 type Plugin = any;
@@ -25,13 +24,21 @@ interface Handle {
   len: number;
   writable: boolean;
 }
+interface Frame {
+  type: number;
+  meta: Uint8Array;
+  data: Uint8Array;
+}
 
 const MAX_HANDLES = 4096;
+const MAX_META = 64 << 20;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
 let plugin: Plugin | undefined;
 let memory: WebAssembly.Memory | undefined;
-let load: Extract<ToWorker, { type: "load" }> | undefined;
-let ctrl: Int32Array;
-let dead: Float64Array;
+let module: WebAssembly.Module | undefined;
+let load: LoadMeta | undefined;
+let deadline = 0;
 let handles = new Map<number, Handle>();
 let nextHandle = 1;
 let input: Uint8Array = new Uint8Array(0);
@@ -40,14 +47,52 @@ let response: Uint8Array = new Uint8Array(0);
 let outBytes = 0;
 let stats = { calls: 0, bytesIn: 0, bytesOut: 0 };
 
-const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
-
 /** A violation that ends the call; `kind` tells the kernel which. */
 class Stop extends Error {
   constructor(readonly kind: string, message: string) {
     super(message);
   }
 }
+
+// ---------- frames on stdin/stdout ----------
+
+function readFull(buf: Uint8Array): void {
+  let o = 0;
+  while (o < buf.length) {
+    const n = Deno.stdin.readSync(buf.subarray(o));
+    if (n === null) Deno.exit(0); // the kernel closed the channel
+    o += n;
+  }
+}
+
+const head = new Uint8Array(FRAME_HEADER);
+const headView = new DataView(head.buffer);
+
+function readFrame(): Frame {
+  readFull(head);
+  const metaLen = headView.getUint32(0, true);
+  const dataLen = headView.getUint32(4, true);
+  if (metaLen > MAX_META) throw new Error(`frame meta of ${metaLen} bytes`);
+  const meta = new Uint8Array(metaLen);
+  readFull(meta);
+  // Data gets its own buffer: it becomes a handle (or the module) as is.
+  const data = new Uint8Array(dataLen);
+  readFull(data);
+  return { type: head[8], meta, data };
+}
+
+function writeAll(b: Uint8Array): void {
+  let o = 0;
+  while (o < b.length) o += Deno.stdout.writeSync(b.subarray(o));
+}
+
+function send(type: number, meta: unknown, data?: Uint8Array): void {
+  const m = meta instanceof Uint8Array ? meta : enc.encode(JSON.stringify(meta ?? {}));
+  writeAll(frameHead(type, m, data?.length ?? 0));
+  if (data?.length) writeAll(data);
+}
+
+// ---------- host functions ----------
 
 function guest(): Uint8Array {
   if (!memory) throw new Stop("crashed", "plugin has no exported memory");
@@ -61,84 +106,30 @@ function checkRange(ptr: number, len: number): void {
   }
 }
 
-function sab(): SharedArrayBuffer {
-  return load!.sab;
-}
-
-function ensureSab(bytes: number): void {
-  const s = sab();
-  if (DATA_BYTE + bytes > s.byteLength) {
-    if (DATA_BYTE + bytes > s.maxByteLength) {
-      throw new Stop("oversized", `message of ${bytes} bytes exceeds the channel limit`);
-    }
-    s.grow(DATA_BYTE + bytes);
-  }
-}
-
-const SPIN_MIN_MS = 0.002;
-const SPIN_MAX_MS = 0.1;
-const PROBE_EVERY = 32;
-let spinMs = SPIN_MAX_MS;
-let misses = 0;
-
-/** Send raw request bytes (plus payload) to the kernel and wait for its answer. */
-function roundTrip(
-  req: Uint8Array,
-  payload?: Uint8Array,
-): { json: Uint8Array; payload: Uint8Array } {
-  ensureSab(req.length + (payload?.length ?? 0));
-  const data = new Uint8Array(sab(), DATA_BYTE);
-  data.set(req, 0);
-  if (payload) data.set(payload, req.length);
-  Atomics.store(ctrl, SLOT.REQ_LEN, req.length);
-  Atomics.store(ctrl, SLOT.REQ_PAYLOAD, payload?.length ?? 0);
-  Atomics.store(ctrl, SLOT.STATE, STATE.REQUEST);
-  Atomics.notify(ctrl, SLOT.STATE);
-  // Spin briefly (the kernel usually answers within microseconds), then sleep.
-  // The spin adapts: when answers stop arriving within it (the kernel thread is
-  // waiting for a core on a loaded machine), spinning only steals that core.
-  const t0 = performance.now();
-  let slept = false;
-  while (Atomics.load(ctrl, SLOT.STATE) === STATE.REQUEST) {
-    if (performance.now() - t0 > spinMs) {
-      slept = true;
-      Atomics.wait(ctrl, SLOT.STATE, STATE.REQUEST, 50);
-    }
-    checkInterrupt();
-  }
-  // Hot while answers arrive within the spin; after a miss, spin minimally but
-  // probe with a full spin every PROBE_EVERY round trips to notice the load is gone.
-  spinMs = !slept || ++misses % PROBE_EVERY === 0 ? SPIN_MAX_MS : SPIN_MIN_MS;
-  const rl = Atomics.load(ctrl, SLOT.RESP_LEN);
-  const pl = Atomics.load(ctrl, SLOT.RESP_PAYLOAD);
-  const all = new Uint8Array(sab(), DATA_BYTE, rl + pl);
-  const out = { json: all.slice(0, rl), payload: pl ? all.slice(rl) : new Uint8Array(0) };
-  Atomics.store(ctrl, SLOT.STATE, STATE.IDLE);
-  Atomics.notify(ctrl, SLOT.STATE); // the kernel may be in a short blocking wait
-  return out;
-}
-
 function checkInterrupt(): void {
-  if (Atomics.load(ctrl, SLOT.CANCEL)) throw new Stop("cancelled", "call cancelled by the kernel");
-  if (Date.now() > dead[0]) throw new Stop("timeout", "deadline passed");
+  if (Date.now() > deadline) throw new Stop("timeout", "deadline passed");
 }
 
-const dec = new TextDecoder();
-const enc = new TextEncoder();
+/** Send a request (plus payload) to the kernel and block until its answer arrives. */
+function roundTrip(req: Uint8Array, payload?: Uint8Array): Frame {
+  send(FRAME.REQUEST, req, payload);
+  const f = readFrame();
+  if (f.type !== FRAME.RESPONSE) throw new Stop("crashed", `unexpected frame ${f.type}`);
+  return f;
+}
 
 /** `flowyml_call(ptr, len) -> i32`: send a request, return the response length. */
 function call(_ctx: unknown, ptr: number, len: number): number {
   stats.calls++;
+  checkInterrupt();
   if (len > load!.maxMessage) {
-    const r = roundTrip(enc.encode(JSON.stringify({ v: 1, op: "__oversized", size: len })));
-    response = r.json;
+    response = roundTrip(enc.encode(JSON.stringify({ v: 1, op: "__oversized", size: len }))).meta;
     throw new Stop("oversized", `request of ${len} bytes exceeds max_message ${load!.maxMessage}`);
   }
   checkRange(ptr, len);
   const req = guest().slice(ptr, ptr + len);
   let payload: Uint8Array | undefined;
-  // Attach the bytes of a handle the request names (trusted-side convenience;
-  // the kernel validates the request itself).
+  // Attach the bytes of a handle the request names (the kernel validates the request itself).
   try {
     const peek = JSON.parse(dec.decode(req));
     if (peek && PAYLOAD_OPS.has(peek.op) && typeof peek.handle === "number") {
@@ -149,16 +140,15 @@ function call(_ctx: unknown, ptr: number, len: number): number {
     // malformed: the kernel refuses it
   }
   const r = roundTrip(req, payload);
-  let json = r.json;
-  if (r.payload.length) {
-    const h = newHandle(r.payload.buffer as ArrayBuffer, r.payload.length, false);
+  let json = r.meta;
+  if (r.data.length) {
+    const h = newHandle(r.data.buffer as ArrayBuffer, r.data.length, false);
     const obj = JSON.parse(dec.decode(json));
     obj.handle = h;
     json = enc.encode(JSON.stringify(obj));
   }
   response = json;
-  const head = dec.decode(json.subarray(0, 64));
-  if (head.startsWith('{"ok":false,"fatal":true')) {
+  if (dec.decode(json.subarray(0, 64)).startsWith('{"ok":false,"fatal":true')) {
     const obj = JSON.parse(dec.decode(json));
     throw new Stop(obj.error?.code ?? "malformed", obj.error?.message ?? "protocol violation");
   }
@@ -170,6 +160,12 @@ function newHandle(buf: ArrayBuffer, len: number, writable: boolean): number {
   const id = nextHandle++;
   handles.set(id, { buf, len, writable });
   return id;
+}
+
+function getHandle(id: number): Handle {
+  const h = handles.get(id);
+  if (!h) throw new Stop("malformed", `handle ${id} does not exist`);
+  return h;
 }
 
 function addOutput(bytes: number): void {
@@ -190,9 +186,7 @@ function writeAt(h: number, off: number, ptr: number, len: number): number {
   if (end > hd.len) addOutput(end - hd.len);
   checkRange(ptr, len);
   if (end > hd.buf.byteLength) {
-    const grown = new ArrayBuffer(
-      Math.min(Math.max(hd.buf.byteLength * 2, end), load!.maxOutput),
-    );
+    const grown = new ArrayBuffer(Math.min(Math.max(hd.buf.byteLength * 2, end), load!.maxOutput));
     new Uint8Array(grown).set(new Uint8Array(hd.buf, 0, hd.len));
     hd.buf = grown;
   }
@@ -200,12 +194,6 @@ function writeAt(h: number, off: number, ptr: number, len: number): number {
   if (end > hd.len) hd.len = end;
   stats.bytesOut += len;
   return len;
-}
-
-function getHandle(id: number): Handle {
-  const h = handles.get(id);
-  if (!h) throw new Stop("malformed", `handle ${id} does not exist`);
-  return h;
 }
 
 const userFns = {
@@ -240,6 +228,7 @@ const userFns = {
     return n;
   },
   flowyml_create(_ctx: unknown, sizeHint: bigint): number {
+    checkInterrupt();
     const hint = Math.min(Number(sizeHint), load!.maxOutput);
     return newHandle(new ArrayBuffer(Math.max(hint, 0)), 0, true);
   },
@@ -250,8 +239,7 @@ const userFns = {
     return writeAt(h, Number(offset), ptr, len);
   },
   flowyml_take(_ctx: unknown, h: number): number {
-    // The buffer is this worker's own copy (transferred input or a response),
-    // so it can become an output in place; its bytes count as produced output.
+    // Every buffer here is this process's own copy, so it can become an output in place.
     const hd = getHandle(h);
     if (hd.writable) return h;
     addOutput(hd.len);
@@ -266,24 +254,28 @@ const userFns = {
 function readAsString(ptr: number): string {
   if (!ptr || !memory) return "";
   const g = guest();
+  if (ptr < 4 || ptr > g.length) return "";
   const len = new DataView(g.buffer).getUint32(ptr - 4, true);
   if (ptr + len > g.length) return "";
   return String.fromCharCode(...new Uint16Array(g.buffer.slice(ptr, ptr + Math.min(len, 2048))));
 }
 
+const logTo = (level: string) => (m: string) =>
+  send(FRAME.LOG, { level, message: String(m).slice(0, 16_384) });
+
 async function instantiate(): Promise<void> {
   const l = load!;
-  plugin = await createPlugin({ wasm: [{ module: l.module }], config: l.config }, {
+  plugin = await createPlugin({ wasm: [{ module: module! }], config: l.config }, {
     useWasi: false,
     runInWorker: false,
     allowedHosts: [],
     memory: { maxPages: l.maxPages },
     logger: {
       ...console,
-      info: (m: string) => post({ type: "log", level: "info", message: String(m) }),
-      warn: (m: string) => post({ type: "log", level: "warn", message: String(m) }),
-      error: (m: string) => post({ type: "log", level: "error", message: String(m) }),
-      debug: (m: string) => post({ type: "log", level: "debug", message: String(m) }),
+      info: logTo("info"),
+      warn: logTo("warn"),
+      error: logTo("error"),
+      debug: logTo("debug"),
       trace: () => {},
       // deno-lint-ignore no-explicit-any
     } as any,
@@ -326,65 +318,52 @@ function classify(err: unknown): { kind: string; message: string } {
   return { kind: "crashed", message };
 }
 
-function resetCall(): void {
+async function onLoad(f: Frame): Promise<void> {
+  try {
+    load = JSON.parse(dec.decode(f.meta)) as LoadMeta;
+    module = new WebAssembly.Module(f.data as BufferSource);
+    await instantiate();
+    send(FRAME.LOADED, { exports: WebAssembly.Module.exports(module).map((e) => e.name) });
+  } catch (err) {
+    send(FRAME.ERROR, classify(err));
+  }
+}
+
+function capFailure(failed: { kind: string; message: string }) {
+  const cap = load!.maxPages * 65536;
+  if (
+    failed.kind !== "timeout" && memory &&
+    memory.buffer.byteLength >= cap - Math.max(1 << 20, cap / 16)
+  ) {
+    // Memory is (nearly) at its cap, so the failure is the cap being hit.
+    return {
+      kind: "memory",
+      message: `linear memory reached its cap of ${cap / 2 ** 20} MiB (${failed.message})`,
+    };
+  }
+  return failed;
+}
+
+async function onCall(f: Frame, inputs: Uint8Array[]): Promise<void> {
+  const meta = JSON.parse(dec.decode(f.meta)) as { fn: string; deadline: number };
   handles = new Map();
   nextHandle = 1;
   output = null;
   outBytes = 0;
-  response = new Uint8Array(0) as Uint8Array;
+  response = new Uint8Array(0);
   stats = { calls: 0, bytesIn: 0, bytesOut: 0 };
-}
-
-self.onmessage = async (ev: MessageEvent<ToWorker>) => {
-  const m = ev.data;
-  if (m.type === "load") {
-    try {
-      load = m;
-      ctrl = new Int32Array(m.sab, 0, 8);
-      dead = new Float64Array(m.sab, DEADLINE_BYTE, 1);
-      await instantiate();
-      post({
-        type: "loaded",
-        id: m.id,
-        exports: WebAssembly.Module.exports(m.module).map((e) => e.name),
-      });
-    } catch (err) {
-      post({ type: "error", id: m.id, ...classify(err) });
-    }
-    return;
-  }
-  if (m.type === "unload") {
-    plugin = undefined;
-    memory = undefined;
-    load = undefined;
-    return;
-  }
-  // call
-  resetCall();
-  input = m.input;
-  m.inputs.forEach((b) => newHandle(b, b.byteLength, false));
+  deadline = meta.deadline;
+  input = f.data;
+  for (const b of inputs) newHandle(b.buffer as ArrayBuffer, b.length, false);
   let failed: { kind: string; message: string } | undefined;
   let extismOut: Uint8Array | null = null;
   try {
     if (!plugin) await instantiate();
-    const out = await plugin.call(m.fn, input);
+    const out = await plugin.call(meta.fn, input);
     if (out && output === null) extismOut = out.bytes().slice();
   } catch (err) {
-    failed = classify(err);
-    const cap = load!.maxPages * 65536;
-    if (
-      failed.kind !== "timeout" && memory &&
-      memory.buffer.byteLength >= cap - Math.max(1 << 20, cap / 16)
-    ) {
-      // Memory is (nearly) at its cap, so the failure is the cap being hit.
-      failed = {
-        kind: "memory",
-        message: `linear memory reached its cap of ${cap / 2 ** 20} MiB (${failed.message})`,
-      };
-    }
+    failed = capFailure(classify(err));
   }
-  Atomics.store(ctrl, SLOT.STATE, STATE.DONE);
-  Atomics.notify(ctrl, SLOT.STATE);
   if (failed) {
     // The instance may be corrupt after a trap or an interrupt: re-create it (< 1 ms).
     handles = new Map();
@@ -394,20 +373,30 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
     } catch {
       // reported at the next call
     }
-    post({ type: "error", id: m.id, ...failed });
+    send(FRAME.ERROR, failed);
     return;
   }
-  const out: Record<number, ArrayBuffer> = {};
-  const transfer: ArrayBuffer[] = [];
   for (const [id, h] of handles) {
-    if (!h.writable) continue;
-    const b = h.len === h.buf.byteLength ? h.buf : h.buf.slice(0, h.len);
-    out[id] = b;
-    transfer.push(b);
+    if (h.writable) send(FRAME.HANDLE, { id }, new Uint8Array(h.buf, 0, h.len));
   }
-  const result = output ?? extismOut;
   handles = new Map();
-  post({ type: "result", id: m.id, output: result, handles: out, stats }, transfer);
-};
+  const result = output ?? extismOut;
+  send(FRAME.RESULT, { stats, hasOutput: result !== null }, result ?? undefined);
+}
 
-post({ type: "ready" });
+async function main(): Promise<void> {
+  send(FRAME.READY, {});
+  let inputs: Uint8Array[] = [];
+  for (;;) {
+    const f = readFrame();
+    if (f.type === FRAME.LOAD) await onLoad(f);
+    else if (f.type === FRAME.INPUT) inputs.push(f.data);
+    else if (f.type === FRAME.CALL) {
+      const taken = inputs;
+      inputs = [];
+      await onCall(f, taken);
+    } else throw new Error(`unexpected frame type ${f.type}`);
+  }
+}
+
+await main();

@@ -1,0 +1,253 @@
+/**
+ * OS-enforced limits of a plugin process (or of the instrumenter process).
+ *
+ * In order of preference:
+ * - **cgroup v1** (this machine kind: `/sys/fs/cgroup/memory` and `/pids`
+ *   writable by root): one `flowyml/<id>` group per process in the memory
+ *   and pids hierarchies, `memory.limit_in_bytes` and `pids.max`; the
+ *   kernel's OOM killer ends a process that passes its limit.
+ * - **cgroup v2** (`/sys/fs/cgroup/cgroup.controllers` listing `memory`):
+ *   `memory.max`, `memory.swap.max = 0`, `pids.max`.
+ * - **watchdog** (no writable cgroups: a non-root user, a container): the
+ *   kernel samples `/proc/<pid>/status` `VmRSS` every
+ *   {@linkcode WATCH_EVERY_MS} ms and SIGKILLs a process over its limit.
+ *   Said once on stderr.
+ *
+ * The pid is written to `cgroup.procs` right after spawn, before the process
+ * is sent any untrusted bytes; the group is removed when the process is gone.
+ * @module
+ */
+
+/** How limits are enforced on this machine. */
+export type LimitMode = "cgroup-v1" | "cgroup-v2" | "watchdog";
+
+/** Sampling period of the watchdog fallback. */
+export const WATCH_EVERY_MS = 20;
+/** Threads + processes one plugin process may have (Deno needs ~20; see docs/sandbox.md). */
+export const PIDS_MAX = 64;
+
+const V1_MEM = "/sys/fs/cgroup/memory/flowyml";
+const V1_PIDS = "/sys/fs/cgroup/pids/flowyml";
+const V2 = "/sys/fs/cgroup/flowyml";
+
+let mode: LimitMode | undefined;
+let forced: LimitMode | undefined;
+let seq = 0;
+
+/** Force a mode (tests prove the watchdog path contains attacks too); `undefined` = detect. */
+export function forceLimitMode(m: LimitMode | undefined): void {
+  forced = m;
+}
+
+function tryMkdir(path: string): boolean {
+  try {
+    Deno.mkdirSync(path, { recursive: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function write(path: string, value: string | number): void {
+  Deno.writeTextFileSync(path, String(value));
+}
+
+/** Remove empty groups left by kernels that died (older than a minute, so never a live one). */
+function sweep(dir: string): void {
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (!e.isDirectory) continue;
+      try {
+        const st = Deno.statSync(`${dir}/${e.name}`);
+        if (Date.now() - (st.mtime?.getTime() ?? Date.now()) > 60_000) {
+          Deno.removeSync(`${dir}/${e.name}`);
+        }
+      } catch {
+        // populated or gone
+      }
+    }
+  } catch {
+    // not readable
+  }
+}
+
+function v2Usable(): boolean {
+  try {
+    const ctl = Deno.readTextFileSync("/sys/fs/cgroup/cgroup.controllers");
+    if (!/\bmemory\b/.test(ctl)) return false;
+    write("/sys/fs/cgroup/cgroup.subtree_control", "+memory +pids");
+    if (!tryMkdir(V2)) return false;
+    write(`${V2}/cgroup.subtree_control`, "+memory +pids");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The mode in use (detected once; says so on stderr when it falls back to the watchdog). */
+export function limitMode(): LimitMode {
+  if (forced) return forced;
+  if (mode) return mode;
+  if (tryMkdir(V1_MEM) && tryMkdir(V1_PIDS)) {
+    mode = "cgroup-v1";
+    sweep(V1_MEM);
+    sweep(V1_PIDS);
+  } else if (v2Usable()) {
+    mode = "cgroup-v2";
+    sweep(V2);
+  } else {
+    mode = "watchdog";
+    console.error(
+      "flowyml: cgroups are not writable here, so plugin memory is bounded by a watchdog that " +
+        `samples /proc/<pid>/status every ${WATCH_EVERY_MS} ms (run as root with cgroups for the ` +
+        "OS-enforced limit; see docs/sandbox.md)",
+    );
+  }
+  return mode;
+}
+
+/** Resident set size of process `pid` in bytes, or undefined when it is gone. */
+export function processRss(pid: number): number | undefined {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(s);
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The limits on one process. */
+export class Confinement {
+  /** How they are enforced. */
+  readonly mode: LimitMode;
+  /** Set when the watchdog killed the process for its memory. */
+  watchdogKilled = false;
+  #pid: number;
+  #limit: number;
+  #dirs: string[] = [];
+  #timer?: ReturnType<typeof setInterval>;
+  #onBreach: () => void;
+
+  private constructor(pid: number, limit: number, onBreach: () => void, mode: LimitMode) {
+    this.#pid = pid;
+    this.#limit = limit;
+    this.#onBreach = onBreach;
+    this.mode = mode;
+  }
+
+  /**
+   * Put process `pid` under a memory limit of `bytes` (and {@linkcode PIDS_MAX});
+   * `onBreach` kills it (the watchdog's breach; the cgroup's OOM killer needs no help).
+   */
+  static attach(pid: number, bytes: number, onBreach: () => void): Confinement {
+    const mode = limitMode();
+    const c = new Confinement(pid, bytes, onBreach, mode);
+    try {
+      if (mode === "cgroup-v1") c.#attachV1();
+      else if (mode === "cgroup-v2") c.#attachV2();
+    } catch (err) {
+      c.release();
+      throw new Error(`could not put plugin process ${pid} in its cgroup: ${err}`);
+    }
+    if (mode === "watchdog") c.#watch();
+    return c;
+  }
+
+  #attachV1(): void {
+    const id = `${Deno.pid}-${++seq}`;
+    const mem = `${V1_MEM}/${id}`;
+    const pids = `${V1_PIDS}/${id}`;
+    Deno.mkdirSync(mem);
+    this.#dirs.push(mem);
+    Deno.mkdirSync(pids);
+    this.#dirs.push(pids);
+    write(`${mem}/memory.limit_in_bytes`, this.#limit);
+    try {
+      // Charges the process made before it moved here move with it (gone from newer kernels:
+      // the process moves a few ms after spawn, before the runtime has loaded, so little stays).
+      write(`${mem}/memory.move_charge_at_immigrate`, 1);
+    } catch {
+      // not supported
+    }
+    write(`${pids}/pids.max`, PIDS_MAX);
+    write(`${mem}/cgroup.procs`, this.#pid);
+    write(`${pids}/cgroup.procs`, this.#pid);
+  }
+
+  #attachV2(): void {
+    const dir = `${V2}/${Deno.pid}-${++seq}`;
+    Deno.mkdirSync(dir);
+    this.#dirs.push(dir);
+    write(`${dir}/memory.max`, this.#limit);
+    try {
+      write(`${dir}/memory.swap.max`, 0);
+    } catch {
+      // no swap accounting
+    }
+    write(`${dir}/pids.max`, PIDS_MAX);
+    write(`${dir}/cgroup.procs`, this.#pid);
+  }
+
+  #watch(): void {
+    const timer = this.#timer = setInterval(() => {
+      const rss = processRss(this.#pid);
+      if (rss === undefined) return this.#stopWatch();
+      if (rss > this.#limit) {
+        this.watchdogKilled = true;
+        this.#stopWatch();
+        this.#onBreach();
+      }
+    }, WATCH_EVERY_MS);
+    Deno.unrefTimer(timer);
+  }
+
+  #stopWatch(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The memory limit in bytes. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** Change the memory limit (before the process gets its module). */
+  setLimit(bytes: number): void {
+    this.#limit = bytes;
+    if (this.mode === "cgroup-v1") write(`${this.#dirs[0]}/memory.limit_in_bytes`, bytes);
+    else if (this.mode === "cgroup-v2") write(`${this.#dirs[0]}/memory.max`, bytes);
+  }
+
+  /** Whether the OS (OOM killer in the group) or the watchdog stopped the process for memory. */
+  memoryKilled(): boolean {
+    if (this.watchdogKilled) return true;
+    try {
+      if (this.mode === "cgroup-v1") {
+        const oom = Deno.readTextFileSync(`${this.#dirs[0]}/memory.oom_control`);
+        const kills = Number(/oom_kill (\d+)/.exec(oom)?.[1] ?? 0);
+        const fail = Number(Deno.readTextFileSync(`${this.#dirs[0]}/memory.failcnt`));
+        return kills > 0 || fail > 0;
+      }
+      if (this.mode === "cgroup-v2") {
+        const ev = Deno.readTextFileSync(`${this.#dirs[0]}/memory.events`);
+        return Number(/oom_kill (\d+)/.exec(ev)?.[1] ?? 0) > 0;
+      }
+    } catch {
+      // group already gone
+    }
+    return false;
+  }
+
+  /** Stop watching and remove the groups (call once the process has exited). */
+  release(): void {
+    this.#stopWatch();
+    for (const d of this.#dirs.splice(0)) {
+      try {
+        Deno.removeSync(d);
+      } catch {
+        // still populated (should not happen once the process is gone) or already removed
+      }
+    }
+  }
+}
