@@ -233,8 +233,34 @@ export async function writeDenoLock(
   }
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(data, null, 2) + "\n");
+  await Deno.writeTextFile(tmp, formatDenoLock(data));
   await Deno.rename(tmp, path);
+}
+
+const LOCK_KEY_ORDER = ["version", "specifiers", "jsr", "npm", "redirects", "remote", "workspace"];
+
+function sortedKeys(v: unknown): unknown {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return v;
+  return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * A Deno lockfile's text exactly as Deno writes it (section order, sorted
+ * entries, `os`/`cpu` arrays inline), so that when a frozen lockfile refuses a
+ * module, Deno's diff shows only what was added.
+ */
+export function formatDenoLock(data: Record<string, unknown>): string {
+  const ordered: Record<string, unknown> = {};
+  for (const k of LOCK_KEY_ORDER) {
+    if (k in data) {
+      ordered[k] = ["specifiers", "npm", "remote"].includes(k) ? sortedKeys(data[k]) : data[k];
+    }
+  }
+  for (const [k, v] of Object.entries(data)) if (!(k in ordered)) ordered[k] = v;
+  return JSON.stringify(ordered, null, 2).replace(
+    /("(?:os|cpu)": )\[\s*([^\]]*?)\s*\]/g,
+    (_, key: string, body: string) => `${key}[${body.split(/,\s*/).join(", ")}]`,
+  ) + "\n";
 }
 
 /**

@@ -18,7 +18,7 @@ import { z } from "zod";
 import type { PermissionNeeds } from "../kernel/component.ts";
 import type { FlowymlConfig } from "../kernel/config.ts";
 import { safeText } from "../kernel/display.ts";
-import { ComponentError, describeError } from "../kernel/errors.ts";
+import { ComponentError, describeError, FlowymlError } from "../kernel/errors.ts";
 import { sha256Hex } from "../kernel/hash.ts";
 import { importHostOf, PERMISSION_KINDS, toDenoFlags } from "../kernel/permissions.ts";
 import { buildStack } from "../kernel/stack.ts";
@@ -223,8 +223,11 @@ async function runPlanner(
   const dec = new TextDecoder();
   const lines = dec.decode(out.stdout).split("\n");
   const planLine = lines.findLast((l) => l.startsWith(request.nonce));
-  // Anything else the modules printed is shown, escaped, on stderr.
-  const noise = lines.filter((l) => l && !l.startsWith(request.nonce));
+  // Anything else the planner or the modules printed is shown, escaped, on stderr.
+  const noise = [
+    ...lines.filter((l) => l && !l.startsWith(request.nonce)),
+    ...dec.decode(out.stderr).split("\n").filter(Boolean),
+  ];
   for (const l of noise) console.error(safeText(l));
   let plan: z.infer<typeof planSchema> | undefined;
   if (planLine) {
@@ -237,9 +240,7 @@ async function runPlanner(
     }
   }
   if (!plan?.reasons) {
-    const why = plan?.error ?? safeText(dec.decode(out.stderr).trim().slice(-2000), {
-      multiline: true,
-    });
+    const why = plan?.error ?? `the planner exited with code ${out.code} (its output is above)`;
     throw new ComponentError(
       `could not plan the permissions of the stack's components: ${why}`,
       {
@@ -274,4 +275,44 @@ export async function prepareWasmPlugins(
       }
     }
   }
+}
+
+/**
+ * When `err` (or a cause) is Deno refusing a module the frozen lockfile does
+ * not pin, an error naming the module(s) and the lockfile.
+ */
+export function explainUnpinnedImport(err: unknown, lockPath?: string): FlowymlError | undefined {
+  let e: unknown = err;
+  for (let i = 0; e && i < 10; i++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (msg.includes("lockfile is out of date")) {
+      // deno-lint-ignore no-control-regex
+      const plain = msg.replace(/\x1b\[[0-9;]*m/g, "")
+        // the message may have been serialized once (a step error from another process)
+        .replaceAll("\\n", "\n").replaceAll('\\"', '"');
+      // Deno's diff of the lockfile: URLs on added lines that no removed line had.
+      const added = new Set<string>();
+      const removed = new Set<string>();
+      for (const line of plain.split("\n")) {
+        const m = /\|\s*([+-]).*?"((?:https?|npm|jsr):[^"]+)"/.exec(line);
+        if (m) (m[1] === "+" ? added : removed).add(m[2]);
+      }
+      const urls = [...added].filter((u) => !removed.has(u));
+      return new FlowymlError(
+        `refused to load ${urls.length ? urls.map((u) => safeText(u)).join(", ") : "a module"}: ` +
+          `it is not pinned in the frozen Deno lockfile ${
+            lockPath ?? "of this run"
+          }, which holds ` +
+          "only flowyml's own dependencies, the modules of flowyml.lock and the pipeline's static " +
+          "imports",
+        {
+          hint: "import it statically from the pipeline module (the parent pins it), or pin a " +
+            "component module with `flowyml component load <url>`",
+          cause: err,
+        },
+      );
+    }
+    e = (e as { cause?: unknown })?.cause;
+  }
+  return undefined;
 }

@@ -154,3 +154,24 @@ export function parsePermissionMessage(message: string): RefusedAccess | undefin
   const resource = m[2] ?? "";
   return { kind, resource, flag: permissionFlag(kind, resource) };
 }
+
+/**
+ * True when `err` (or one of its causes) can only fail the same way again: a
+ * missing Deno permission (also as the message of an error from another
+ * process) or a module the frozen lockfile refuses. Such step failures are
+ * never retried.
+ */
+export function isUnretryable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let i = 0; e && i < 10; i++) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      return true;
+    }
+    const msg = e instanceof Error ? e.message : typeof e === "string" ? e : "";
+    if (/Requires \w+ access\b.*--allow-\w+/.test(msg) || msg.includes("lockfile is out of date")) {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

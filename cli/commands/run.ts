@@ -8,29 +8,17 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { resolve } from "node:path";
 import "../../mod.ts"; // preload flowyml's API: the pipeline's `import "flowyml"` needs no read grant
 import { FlowymlError, isPermissionError } from "../../kernel/errors.ts";
 import { parsePermissionMessage } from "../../kernel/permissions.ts";
 import { buildStack } from "../../kernel/stack.ts";
 import { importPipeline, loadProject, parseParams } from "../_common.ts";
-import {
-  type Lockfile,
-  lockfilePath,
-  pinnedNpmPackages,
-  pinnedRemoteModules,
-  sourceModule,
-  writeDenoLock,
-} from "../lockfile.ts";
+import { type Lockfile, lockfilePath, sourceModule } from "../lockfile.ts";
+import { runnableDeno } from "../install.ts";
+import { explainUnpinnedImport, prepareWasmPlugins, writeRunLock } from "../plan.ts";
 import { createProgress } from "../progress.ts";
 import { renderRunSummary } from "../summary.ts";
-import {
-  computePermissions,
-  installConfig,
-  installRoot,
-  parseGrants,
-  projectStateDir,
-} from "./permissions.ts";
+import { computePermissions, installConfig, installRoot, parseGrants } from "./permissions.ts";
 
 /** Options of the run command. */
 interface RunFlags {
@@ -44,6 +32,7 @@ interface RunFlags {
   grant?: string[];
   showFlags?: boolean;
   verifiedPlugins?: boolean;
+  runLock?: string;
 }
 
 /** Register `flowyml run`. */
@@ -76,6 +65,10 @@ export function registerRunCommand(program: Command): void {
     .option("--show-flags", "print the child's `deno run` command before running it")
     .addOption(
       new Option("--verified-plugins", "internal: the parent already verified the plugins")
+        .hideHelp(),
+    )
+    .addOption(
+      new Option("--run-lock <path>", "internal: the frozen Deno lockfile the child runs under")
         .hideHelp(),
     )
     .action(async (file: string, flags: RunFlags) => {
@@ -118,7 +111,7 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
     });
   } catch (err) {
     await stack?.close();
-    throw explainRunPermission(err, ctx) ?? err;
+    throw explainRunPermission(err, ctx) ?? explainUnpinnedImport(err, flags.runLock) ?? err;
   }
   if (flags.json) {
     console.log(JSON.stringify(
@@ -136,7 +129,8 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
   }
   await stack.close();
   if (result.status !== "completed") {
-    const why = explainRunPermission(result.error, ctx);
+    const why = explainRunPermission(result.error, ctx) ??
+      explainUnpinnedImport(result.error, flags.runLock);
     if (why) console.error(`error: ${why.message}`);
     Deno.exitCode = 1;
   }
@@ -144,27 +138,27 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
 
 /** Run the pipeline in a child `deno run` holding exactly the computed permissions. */
 async function runInChild(exe: string, file: string, flags: RunFlags): Promise<void> {
-  const { config, lock } = await loadProject(); // bad grants fail before the child starts
+  // Bad grants fail before the child starts. The locked component modules are
+  // verified, never imported here: their code runs only in the planner and the child.
+  const { config, lock } = await loadProject({ load: false });
   const stackName = flags.stack ?? config.default_stack ?? "local";
   const extra = parseGrants(flags.grant);
-  const perms = await computePermissions(config, stackName, { pipeline: file, lock, extra });
+  const pluginLock = lock.components.length ? await writeRunLock(config, lock) : undefined;
+  const perms = await computePermissions(config, stackName, {
+    pipeline: file,
+    lock,
+    extra,
+    runLock: pluginLock,
+  });
   const args = ["run", ...perms.flags];
   const cfg = await installConfig();
   if (cfg) args.push(`--config=${cfg}`);
-  const remote = pinnedRemoteModules(lock);
-  const npm = pinnedNpmPackages(lock);
-  if (Object.keys(remote).length || npm.length) {
-    // Deno checks every remote module (cache or network) and npm tarball it
-    // loads against this lockfile, so the child executes exactly the bytes
-    // flowyml verified, and resolves no npm version of its own.
-    const denoLock = resolve(projectStateDir(config), "plugins.deno.lock");
-    await writeDenoLock(denoLock, {
-      base: cfg ? resolve(installRoot()!, "deno.lock") : undefined,
-      remote,
-      npm,
-    });
-    args.push(`--lock=${denoLock}`);
-  }
+  // A frozen lockfile: Deno checks every remote module and npm tarball the child
+  // loads against it, and refuses any module it does not pin (a computed import()).
+  const runLock = await writeRunLock(config, lock, { remote: perms.pipelineRemote });
+  if (runLock) args.push(...runLock.flags);
+  // The child may only read the plugin cache: prepare the WASM plugins here.
+  await prepareWasmPlugins(config, { quiet: flags.quiet || flags.json });
   const main = new URL("../main.ts", import.meta.url);
   args.push(
     main.protocol === "file:" ? main.pathname : main.href,
@@ -173,6 +167,7 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
     "--inherit-permissions",
   );
   args.push("--verified-plugins", "--stack", stackName);
+  if (runLock) args.push("--run-lock", runLock.path);
   for (const p of flags.param ?? []) args.push("--param", p);
   if (!flags.cache) args.push("--no-cache");
   if (flags.concurrency) args.push("--concurrency", flags.concurrency);
@@ -187,14 +182,6 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
   }).spawn();
   const status = await child.status;
   if (!status.success) Deno.exitCode = status.code || 1;
-}
-
-/** The deno binary this process may start (its own, else `deno` on PATH), if any. */
-function runnableDeno(): string | undefined {
-  for (const cmd of [Deno.execPath(), "deno"]) {
-    if (Deno.permissions.querySync({ name: "run", command: cmd }).state === "granted") return cmd;
-  }
-  return undefined;
 }
 
 /** Context for naming who was refused a permission. */

@@ -77,3 +77,23 @@ import { z } from "zod";
   assert.equal(graphIntegrity({ b: "2", a: "1" }), graphIntegrity({ a: "1", b: "2" }));
   assert.notEqual(graphIntegrity({ a: "1" }), graphIntegrity({ a: "2" }));
 });
+
+Deno.test("permissions: a plugin's glob net grant never becomes --allow-net of the pipeline child", async () => {
+  const { parseConfig } = await import("../../kernel/config.ts");
+  const { computePermissions } = await import("../../cli/commands/permissions.ts");
+  await import("../../plugins/mod.ts");
+  const source =
+    new URL("../../examples/plugins/normalize/normalize.wasm", import.meta.url).pathname;
+  const config = parseConfig(`plugins:
+  wild:
+    source: ${source}
+    grants:
+      net: ["*.example.com", "api.example.org:443"]
+      secrets: []
+`);
+  const p = await computePermissions(config, "local", { lock: { version: 1, components: [] } });
+  assert.ok(!p.flags.some((f) => f.startsWith("--allow-net")), p.flags.join(" "));
+  assert.deepEqual(p.needs.net, []);
+  // The brokered HTTP runs in a net helper process the kernel starts (Deno itself).
+  assert.ok(p.flags.includes(`--allow-run=${Deno.execPath()}`), p.flags.join(" "));
+});
