@@ -451,3 +451,23 @@ Deno.test("a plugin step calling a server that never answers fails at its timeou
   }
   assert.equal(aborted, 1);
 });
+
+Deno.test("a secret bound to a host outside grants.net is a config error naming the key path", () => {
+  assert.throws(
+    () =>
+      parsePluginConfig("p", {
+        source: "p.wasm",
+        grants: { net: ["api.example.com"], secrets: [{ name: "K", hosts: ["evil.example"] }] },
+      }),
+    /plugins\.p\.grants\.secrets\.0\.hosts: secret K is bound to evil\.example, which grants\.net does not allow/,
+  );
+  const ok = parsePluginConfig("p", {
+    source: "p.wasm",
+    grants: {
+      net: ["*.example.com"],
+      secrets: ["PLAIN", { name: "K", hosts: ["api.example.com"] }],
+    },
+  });
+  assert.deepEqual(ok.grants.secrets, ["PLAIN", "K"]);
+  assert.deepEqual({ ...ok.grants.secret_hosts }, { K: ["api.example.com"] });
+});
