@@ -6,9 +6,9 @@
  * @module
  */
 import type { RunEvent, RunPipelineOptions, RunResult, StepResult } from "./contracts.ts";
-import { describeError, FlowymlError, StepFailedError, StepTimeoutError } from "./errors.ts";
+import { describeError, FlowymlError, StepFailedError } from "./errors.ts";
 import { isUnretryable } from "./permissions.ts";
-import { buildGraph, pipelineHash, type PipelineSpec } from "./graph.ts";
+import { buildGraph, type PipelineSpec } from "./graph.ts";
 import type { ArtifactRecord, ArtifactRef, LineageEdge, StepRunRecord } from "./records.ts";
 import type { Step } from "./step.ts";
 import {
@@ -21,6 +21,10 @@ import { loadValue } from "./artifacts.ts";
 import { notifyRunFinished, notifyRunStarted } from "./lifecycle.ts";
 import { ScheduleGate, type StepScheduler } from "./scheduling.ts";
 import { cacheKey, cacheParamHashes, lookupCache } from "./cache.ts";
+import { codeIdentities, withCodeIdentity } from "./code_identity.ts";
+import { type RunLiveness, startRunLiveness } from "./run_liveness.ts";
+import { cancelMessage, recordRunStart, type RunStart } from "./run_start.ts";
+import { checkDeadline, raceAbort } from "./timeouts.ts";
 
 /** Steps still running after this long get a "running" step record. */
 const RUNNING_RECORD_DELAY_MS = 50;
@@ -63,60 +67,43 @@ export function newRunId(pipeline: string): string {
   return `${pipeline.replace(/[^\w.-]/g, "_")}-${t}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-function withTimeout<T>(
-  p: Promise<T>,
-  ms: number | undefined,
-  step: string,
-  ctl: AbortController,
-): Promise<T> {
-  if (!ms) return p;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const e = new StepTimeoutError(step, ms);
-      ctl.abort(e);
-      reject(e);
-    }, ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
 /**
  * Execute a pipeline run to completion and return its result. Failed steps
  * mark the run failed and their downstream steps skipped; independent
- * branches continue, and completed outputs are kept and recorded.
+ * branches continue, and completed outputs are kept and recorded. The run is
+ * cancelled (recorded `cancelled`, running steps aborted) by
+ * `cancelActiveRuns()` (kernel/run_liveness.ts), e.g. on SIGINT.
  */
 export async function executeRun(
   pipeline: PipelineSpec,
   options: ExecuteRunOptions,
 ): Promise<RunResult> {
+  const start = await recordRunStart(pipeline, options);
+  const live = startRunLiveness(options.stack.metadataStore, options.runId);
+  try {
+    return await driveRun(pipeline, options, { ...start, live });
+  } finally {
+    live.stop();
+  }
+}
+
+async function driveRun(
+  pipeline: PipelineSpec,
+  options: ExecuteRunOptions,
+  run: RunStart & { live: RunLiveness },
+): Promise<RunResult> {
   const t0 = performance.now();
   const { stack, runId } = options;
+  const { previous, live } = run;
   const meta = stack.metadataStore;
   const params = options.params ?? {};
   const graph = buildGraph(pipeline.name, pipeline.steps);
   const emit = (e: RunEvent) => options.onEvent?.(e);
   const values: ValueCache = options.values ?? new Map();
-
-  // Resume: reuse outputs of steps that completed in the earlier attempt of this run.
-  const previous = new Map<string, StepRunRecord>();
-  if (options.resumeRunId) {
-    for (const r of await meta.listStepRuns(options.resumeRunId)) {
-      if ((r.status === "completed" || r.status === "cached") && r.outputs) previous.set(r.step, r);
-    }
-    await meta.updateRun(runId, { status: "running", endedAt: undefined, error: undefined });
-  } else {
-    await meta.createRun({
-      runId,
-      pipeline: pipeline.name,
-      status: "running",
-      stack: stack.name,
-      params,
-      startedAt: Date.now(),
-      pipelineHash: pipelineHash(pipeline),
-      extra: pipeline.source ? { source: pipeline.source } : undefined,
-    });
-  }
+  const identities = await codeIdentities(pipeline.steps);
+  const executorType = (stack.executor.constructor as { type?: string }).type ??
+    stack.executor.name;
+  const interrupted: string[] = [];
   options.onRecorded?.();
   notifyRunStarted(runId);
   emit({
@@ -191,9 +178,8 @@ export async function executeRun(
     const inputs: Record<string, ArtifactRef> = {};
     for (const i of s.inputs) inputs[i] = refs.get(i)!;
     const visible = visibleParams(s, params);
-    const useCache = options.cache !== false && pipeline.options.cache !== false &&
-      s.options.cache !== false;
-    const key = cacheKey(s, inputs);
+    const useCache = run.cache && pipeline.options.cache !== false && s.options.cache !== false;
+    const key = cacheKey(withCodeIdentity(s, identities), inputs);
     const inputEdges: LineageEdge[] = Object.entries(inputs).map(([name, r]) => ({
       runId,
       step: s.name,
@@ -282,7 +268,11 @@ export async function executeRun(
       }, attempt > 1 ? 0 : runningDelay);
       emit({ type: "step_started", runId, step: s.name, attempt });
       const ctl = new AbortController();
+      const cancel = () => ctl.abort(live.signal.reason);
+      live.signal.addEventListener("abort", cancel, { once: true });
+      const attemptT0 = performance.now();
       try {
+        live.signal.throwIfAborted();
         const task: StepTask = {
           runId,
           pipeline: pipeline.name,
@@ -293,14 +283,16 @@ export async function executeRun(
           timeoutMs,
           ...(pipeline.source ? { source: pipeline.source } : {}),
         };
-        const res = await withTimeout(
-          options.dispatch(task, s, ctl.signal),
-          // A dispatcher that enforces timeouts itself (remote workers time the step from its
-          // start) is not also timed here, where time waiting in a queue would count.
-          options.dispatchEnforcesTimeout ? undefined : timeoutMs,
-          s.name,
-          ctl,
-        );
+        // A dispatcher that enforces timeouts itself (remote workers time the step from its
+        // start) is not also timed here, where time waiting in a queue would count.
+        const timed = options.dispatchEnforcesTimeout ? undefined : timeoutMs;
+        const res = await raceAbort(options.dispatch(task, s, ctl.signal), ctl, {
+          step: s.name,
+          timeoutMs: timed,
+        });
+        // Synchronous code in this process blocks the timer: a late return is still a timeout.
+        checkDeadline(s.name, timed, { t0: attemptT0, executor: executorType });
+        live.signal.removeEventListener("abort", cancel);
         for (const message of res.logs ?? []) {
           emit({ type: "step_log", runId, step: s.name, message });
         }
@@ -374,12 +366,14 @@ export async function executeRun(
         });
         return;
       } catch (err) {
+        live.signal.removeEventListener("abort", cancel);
         clearTimeout(runningRecord);
         await runningWrite;
         ctl.abort(err);
         lastErr = err;
+        if (live.signal.aborted) return await recordCancelled(s.name, started, attempt, key);
         if (isUnretryable(err)) {
-          attempts = attempt;
+          attempts = attempt; // a missing permission or an unpinned module fails the same way again
           break;
         }
         if (attempt < attempts) {
@@ -421,12 +415,48 @@ export async function executeRun(
     throw error;
   };
 
+  // A step interrupted by cancellation: recorded `cancelled`, and the run stops.
+  const recordCancelled = async (
+    step: string,
+    started: number,
+    attempt: number,
+    key: string,
+  ): Promise<never> => {
+    interrupted.push(step);
+    const ended = Date.now();
+    const error = cancelMessage(live.signal.reason, [step]);
+    await meta.upsertStepRun({
+      runId,
+      step,
+      status: "cancelled",
+      cached: false,
+      attempts: attempt,
+      startedAt: started,
+      endedAt: ended,
+      durationMs: ended - started,
+      cacheKey: key,
+      error,
+    });
+    results[step] = {
+      status: "cancelled",
+      cached: false,
+      durationMs: ended - started,
+      attempts: attempt,
+      error,
+      outputs: {},
+    };
+    emit({ type: "step_finished", runId, step, status: "cancelled", durationMs: ended - started });
+    throw live.signal.reason;
+  };
+
+  live.signal.addEventListener("abort", () => pump(), { once: true });
   await new Promise<void>((resolveAll) => {
     pump = () => {
       // With an external scheduler, only submitted steps start, in submission order.
       const source = gate ? gate.queue : ready;
+      const stop = live.signal.aborted; // cancelled: start nothing more
       let taken = 0;
-      for (; taken < source.length && running < concurrency; taken++) {
+      for (; !stop && taken < source.length && running < concurrency; taken++) {
         const s = source[taken];
         if (state.get(s.name) !== "waiting") continue;
         state.set(s.name, "running");
@@ -457,13 +487,16 @@ export async function executeRun(
           pump();
         });
       }
-      source.splice(0, taken);
-      if (running === 0 && (!gate || (gate.closed && !gate.queue.length))) resolveAll();
+      source.splice(0, stop ? source.length : taken);
+      if (running === 0 && (stop || !gate || (gate.closed && !gate.queue.length))) resolveAll();
     };
     gate?.start(options.scheduler!);
     pump();
   });
-  if (gate) {
+  if (live.signal.aborted) {
+    const waiting = [...state].filter(([, st]) => st === "waiting").map(([n]) => n);
+    await Promise.all(waiting.map((n) => skip(n, "the run was cancelled before it started")));
+  } else if (gate) {
     // Steps the scheduler never submitted are skipped; a scheduler failure fails the run.
     const left = gate.leftOut();
     const who = options.scheduler!.name;
@@ -483,7 +516,9 @@ export async function executeRun(
     }
   }
 
-  const status = firstError ? "failed" : "completed";
+  const cancelled = live.signal.aborted;
+  const status = cancelled ? "cancelled" : firstError ? "failed" : "completed";
+  if (cancelled) firstError = new FlowymlError(cancelMessage(live.signal.reason, interrupted));
   await meta.updateRun(runId, { status, endedAt: Date.now(), error: firstError?.message });
   await stack.executor.runFinished(runId);
   await notifyRunFinished(runId);
