@@ -11,7 +11,9 @@ import { type Command, Option } from "commander";
 import "../../mod.ts"; // preload flowyml's API: the pipeline's `import "flowyml"` needs no read grant
 import { FlowymlError, isPermissionError } from "../../kernel/errors.ts";
 import { parsePermissionMessage } from "../../kernel/permissions.ts";
-import { buildStack } from "../../kernel/stack.ts";
+import { buildStack, type Stack } from "../../kernel/stack.ts";
+import type { RunResult } from "../../kernel/contracts.ts";
+import { forwardStopSignals, SIGNAL_EXIT, watchStopSignals } from "../signals.ts";
 import { importPipeline, loadProject, parseParams } from "../_common.ts";
 import { type Lockfile, lockfilePath, sourceModule } from "../lockfile.ts";
 import { runnableDeno } from "../install.ts";
@@ -98,6 +100,8 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
   };
   let stack;
   let result;
+  // SIGINT/SIGTERM cancel the run; the child of `flowyml run` also stops when its parent dies.
+  const stop = watchStopSignals({ watchParent: ctx.child });
   try {
     const pipeline = await importPipeline(file);
     stack = await buildStack(config, flags.stack ?? config.default_stack ?? "local");
@@ -110,8 +114,13 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
       loadOutputs: false, // the summary comes from the metadata store
     });
   } catch (err) {
+    stop.dispose();
     await stack?.close();
     throw explainRunPermission(err, ctx) ?? explainUnpinnedImport(err, flags.runLock) ?? err;
+  }
+  stop.dispose();
+  if (result.status === "cancelled" || stop.reason) {
+    return await exitCancelled(result, { stack, flags, code: stop.exitCode || 1 });
   }
   if (flags.json) {
     console.log(JSON.stringify(
@@ -180,8 +189,32 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
+  const forwarded = forwardStopSignals(child); // the child dies with this process
   const status = await child.status;
+  const sig = forwarded();
   if (!status.success) Deno.exitCode = status.code || 1;
+  if (sig) Deno.exit(status.code || SIGNAL_EXIT[sig as keyof typeof SIGNAL_EXIT]);
+}
+
+/** A cancelled run: one line on stderr (and the JSON result), then exit 130/143. */
+async function exitCancelled(
+  result: RunResult,
+  options: { stack: Stack; flags: RunFlags; code: number },
+): Promise<never> {
+  if (options.flags.json) {
+    console.log(JSON.stringify({
+      runId: result.runId,
+      status: result.status,
+      steps: result.steps,
+      error: result.error?.message,
+    }));
+  }
+  console.error(
+    `flowyml: ${result.runId}: ${result.error?.message ?? "run cancelled"}; continue it with ` +
+      `\`flowyml runs resume ${result.runId}\``,
+  );
+  await options.stack.close();
+  Deno.exit(options.code);
 }
 
 /** Context for naming who was refused a permission. */
