@@ -9,6 +9,7 @@ import { pipelineHash, type PipelineSpec } from "./graph.ts";
 import type { StepRunRecord } from "./records.ts";
 import { driverFields, RunCancelled } from "./run_liveness.ts";
 import type { RunPipelineOptions } from "./contracts.ts";
+import { pipelineShape } from "./pipeline_shape.ts";
 
 /** What {@linkcode recordRunStart} found and decided. */
 export interface RunStart {
@@ -39,7 +40,11 @@ export async function recordRunStart(
       params: options.params ?? {},
       startedAt: Date.now(),
       pipelineHash: pipelineHash(pipeline),
-      extra: pipeline.source ? { source: pipeline.source } : undefined,
+      // The DAG's shape, so readers (flowyml ui) can draw pending steps too.
+      extra: {
+        ...(pipeline.source ? { source: pipeline.source } : {}),
+        graph: pipelineShape(pipeline),
+      },
       ...driverFields(),
       cache,
     });
