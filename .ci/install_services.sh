@@ -2,7 +2,7 @@
 # Installs the real servers the integration tests start on 127.0.0.1 (Debian packages).
 # Idempotent: skips what is already installed. The tests start and stop the servers themselves.
 set -euo pipefail
-pkgs=(redis-server postgresql-15 docker-registry apache2-utils skopeo swift-proxy swift-object swift-container swift-account)
+pkgs=(redis-server postgresql-15 docker-registry apache2-utils skopeo swift-proxy swift-object swift-container swift-account chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
