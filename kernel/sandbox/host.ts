@@ -17,7 +17,7 @@ import {
   type Frame,
   HEAP_BASE_MIB,
   type PluginProcess,
-  RUNTIME_OVERHEAD,
+  runtimeOverhead,
 } from "./plugin_process.ts";
 import { takeProcess } from "./spare.ts";
 
@@ -88,7 +88,7 @@ export class PluginHost {
   /** Start a host process and instantiate the plugin in it. */
   static async start(name: string, plugin: LoadedPlugin, grants: Grants): Promise<PluginHost> {
     const h = new PluginHost(name, plugin, grants);
-    h.#proc = await h.#boot(RUNTIME_OVERHEAD + grants.memory);
+    h.#proc = await h.#boot(runtimeOverhead() + grants.memory);
     return h;
   }
 
@@ -143,7 +143,7 @@ export class PluginHost {
 
   /** A live process with the module loaded and a memory limit fit for `inputBytes`. */
   async #ready(inputBytes: number): Promise<PluginProcess> {
-    const limit = RUNTIME_OVERHEAD + this.grants.memory + inputBytes;
+    const limit = runtimeOverhead() + this.grants.memory + inputBytes;
     let proc = this.#proc;
     if (proc?.alive && proc.confinement.limit !== limit) {
       try {

@@ -23,8 +23,11 @@ export type LimitMode = "cgroup-v1" | "cgroup-v2" | "watchdog";
 
 /** Sampling period of the watchdog fallback. */
 export const WATCH_EVERY_MS = 20;
-/** Threads + processes one plugin process may have (Deno needs ~20; see docs/sandbox.md). */
-export const PIDS_MAX = 64;
+/**
+ * Threads + processes one plugin process may have: Deno starts ~35 on a
+ * 2-core VM (its thread pools grow with the cores), so 48 plus 8 per core.
+ */
+export const PIDS_MAX = 48 + 8 * (navigator.hardwareConcurrency || 2);
 
 const V1_MEM = "/sys/fs/cgroup/memory/flowyml";
 const V1_PIDS = "/sys/fs/cgroup/pids/flowyml";
@@ -97,13 +100,34 @@ export function limitMode(): LimitMode {
     sweep(V2);
   } else {
     mode = "watchdog";
+    const proc = processRss(Deno.pid) !== undefined;
     console.error(
       "flowyml: cgroups are not writable here, so plugin memory is bounded by a watchdog that " +
         `samples /proc/<pid>/status every ${WATCH_EVERY_MS} ms (run as root with cgroups for the ` +
-        "OS-enforced limit; see docs/sandbox.md)",
+        "OS-enforced limit; see docs/sandbox.md)" +
+        (proc ? "" : ". /proc is not readable either (grant --allow-read=/proc): only the V8 " +
+          "heap cap and the declared linear-memory cap bound a plugin"),
     );
   }
   return mode;
+}
+
+/**
+ * Paths the kernel reads and writes to enforce limits in the mode this
+ * machine offers (for `pluginPermissions()`): the cgroup folders it uses, or
+ * `/proc` for the watchdog.
+ */
+export function limitPaths(): { read: string[]; write: string[] } {
+  const m = limitMode();
+  if (m === "cgroup-v1") return { read: [V1_MEM, V1_PIDS], write: [V1_MEM, V1_PIDS] };
+  if (m === "cgroup-v2") {
+    const root = "/sys/fs/cgroup";
+    return {
+      read: [V2, `${root}/cgroup.controllers`],
+      write: [V2, `${root}/cgroup.subtree_control`],
+    };
+  }
+  return { read: ["/proc"], write: [] };
 }
 
 /** Resident set size of process `pid` in bytes, or undefined when it is gone. */

@@ -11,19 +11,30 @@
  */
 import { fileURLToPath } from "node:url";
 import { FRAME, FRAME_HEADER, frameHead } from "./protocol.ts";
-import { Confinement } from "./limits.ts";
+import { Confinement, limitMode } from "./limits.ts";
 
 /** flowyml's own folder (deno.json, node_modules and the host module live under it). */
 export const FLOWYML_ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 /** Env variables `@extism/extism` reads when it loads: the host process's only permission. */
 export const EXTISM_ENV = ["EXTISM_ENABLE_WASI_OUTPUT", "__MINIMATCH_TESTING_PLATFORM__"] as const;
 /**
- * Memory of an idle host process with Extism loaded and a small plugin
- * instantiated (measured ~55–75 MiB RSS on our VMs), plus head room. The
- * process's memory limit is this plus the plugin's `grants.memory` plus the
- * bytes of the call's inputs.
+ * Fixed memory of a host process that its cgroup counts beyond the plugin's
+ * grant: the runtime's own growth after it moved into the group (measured
+ * ~20 MiB: Extism, a compiled module, JIT code; what Deno mapped before the
+ * move stays charged to the parent group) plus head room. The memory limit is
+ * this plus `grants.memory` plus the bytes of the call's inputs.
  */
-export const RUNTIME_OVERHEAD = 112 * 1024 ** 2;
+export const RUNTIME_OVERHEAD = 64 * 1024 ** 2;
+/**
+ * The same for the watchdog, which sees the whole RSS of the process
+ * (measured ~58–75 MiB for an idle host process with a small plugin).
+ */
+export const WATCHDOG_OVERHEAD = 112 * 1024 ** 2;
+
+/** The fixed overhead for the limit mode in use. */
+export function runtimeOverhead(): number {
+  return limitMode() === "watchdog" ? WATCHDOG_OVERHEAD : RUNTIME_OVERHEAD;
+}
 /** V8 old-space of the host process beyond the plugin's grant, MiB (`--max-old-space-size`). */
 export const HEAP_BASE_MIB = 48;
 const STDERR_KEEP = 8192;

@@ -28,6 +28,13 @@ import { FLOWYML_ROOT } from "./plugin_process.ts";
 export const PREPARE_TIMEOUT_MS = 10_000;
 /** Memory budget of the instrumenter process (Binaryen's own memory included). */
 export const PREPARE_MEMORY = 1024 ** 3;
+const budget = { timeoutMs: PREPARE_TIMEOUT_MS, memory: PREPARE_MEMORY };
+
+/** Change the instrumenter's budget (tests); omitted fields go back to the defaults. */
+export function setPrepareBudget(b: { timeoutMs?: number; memory?: number } = {}): void {
+  budget.timeoutMs = b.timeoutMs ?? PREPARE_TIMEOUT_MS;
+  budget.memory = b.memory ?? PREPARE_MEMORY;
+}
 
 /** What the cache manifest beside a prepared module records. */
 interface PreparedManifest {
@@ -170,14 +177,14 @@ export async function instrumentInProcess(bytes: Uint8Array): Promise<Uint8Array
     });
   }
   let reason: "time" | "memory" | undefined;
-  const conf = Confinement.attach(child.pid, PREPARE_MEMORY, () => {
+  const conf = Confinement.attach(child.pid, budget.memory, () => {
     reason = "memory";
     child.kill("SIGKILL");
   });
   const timer = setTimeout(() => {
     reason ??= "time";
     child.kill("SIGKILL");
-  }, PREPARE_TIMEOUT_MS);
+  }, budget.timeoutMs);
   try {
     const w = child.stdin.getWriter();
     await w.write(bytes).catch(() => {});
@@ -185,10 +192,10 @@ export async function instrumentInProcess(bytes: Uint8Array): Promise<Uint8Array
     const out = await child.output();
     if (conf.memoryKilled()) reason ??= "memory";
     if (reason === "time") {
-      return `instrumentation exceeded its time budget of ${PREPARE_TIMEOUT_MS} ms`;
+      return `instrumentation exceeded its time budget of ${budget.timeoutMs} ms`;
     }
     if (reason === "memory") {
-      return `instrumentation exceeded its memory budget of ${PREPARE_MEMORY / 1024 ** 2} MiB`;
+      return `instrumentation exceeded its memory budget of ${budget.memory / 1024 ** 2} MiB`;
     }
     if (out.stdout[0] === 0 && out.code === 0) return out.stdout.slice(1);
     if (out.stdout[0] === 1) return new TextDecoder().decode(out.stdout.subarray(1));

@@ -11,7 +11,7 @@
  * `closePluginHosts()`) stops it.
  * @module
  */
-import { PluginProcess, RUNTIME_OVERHEAD } from "./plugin_process.ts";
+import { PluginProcess, runtimeOverhead } from "./plugin_process.ts";
 import { SandboxError } from "./errors.ts";
 
 interface Booting {
@@ -24,7 +24,7 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let closed = false;
 
 function spawn(heapMiB: number): Booting {
-  const proc = new PluginProcess(heapMiB, RUNTIME_OVERHEAD + heapMiB * 1024 ** 2);
+  const proc = new PluginProcess(heapMiB, runtimeOverhead() + heapMiB * 1024 ** 2);
   const ready = proc.hold(() => proc.ready());
   return { proc, ready };
 }

@@ -135,3 +135,28 @@ export function processCpuSeconds(): number {
 export function rssBytes(): number {
   return Deno.memoryUsage().rss;
 }
+
+/** Pids of this process's live children (plugin host processes, the spare, helpers). */
+export function childPids(): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // f[0] = state, f[1] = ppid; zombies (Z) are already dead.
+      if (Number(f[1]) === Deno.pid && f[0] !== "Z") out.push(Number(e.name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** CPU this process uses over `ms` ms, in cores (1 = one core busy the whole time). */
+export async function cpuLoad(ms = 1000): Promise<number> {
+  const c0 = processCpuSeconds();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  return (processCpuSeconds() - c0) / ((performance.now() - t0) / 1000);
+}
