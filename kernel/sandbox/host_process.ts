@@ -140,6 +140,7 @@ function call(_ctx: unknown, ptr: number, len: number): number {
     // malformed: the kernel refuses it
   }
   const r = roundTrip(req, payload);
+  checkInterrupt(); // a request that blocked until the deadline (e.g. orchestration.await)
   let json = r.meta;
   if (r.data.length) {
     const h = newHandle(r.data.buffer as ArrayBuffer, r.data.length, false);
