@@ -12,6 +12,9 @@ import { z } from "zod";
 import { COMPONENT_KINDS, type ComponentKind, type ResourceConfig } from "./component.ts";
 import { ConfigError, isPermissionError } from "./errors.ts";
 import { formatZodIssues } from "./schema.ts";
+import { findConfigFile, projectRelative } from "./project.ts";
+
+export { findConfigFile } from "./project.ts";
 
 /** One component's config: its registry `type` plus options. */
 export interface ComponentConfig {
@@ -178,7 +181,11 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
   return { default_stack: data.default_stack, stacks, resources, plugins, path: options.file };
 }
 
-/** Where the config file is: `$FLOWYML_CONFIG`, else `./flowyml.yaml`. */
+/**
+ * Where the config file is: `$FLOWYML_CONFIG`, else the nearest
+ * `flowyml.yaml` in the current folder or one of its parents (as git and deno
+ * find theirs; see {@linkcode findConfigFile}), else `./flowyml.yaml`.
+ */
 export function configPath(): string {
   let p: string | undefined;
   try {
@@ -186,7 +193,7 @@ export function configPath(): string {
   } catch {
     // no env permission: use the default path
   }
-  return p || "flowyml.yaml";
+  return p || findConfigFile() || "flowyml.yaml";
 }
 
 /**
@@ -217,7 +224,7 @@ export async function loadConfig(
 export function stackConfig(config: FlowymlConfig, name: string): StackConfig {
   const s = config.stacks[name];
   if (!s) {
-    if (name === "local") return defaultLocalStack();
+    if (name === "local") return projectRelative(defaultLocalStack(), config.path);
     const known = ["local", ...Object.keys(config.stacks)].filter((v, i, a) => a.indexOf(v) === i);
     throw new ConfigError(`no stack named "${name}"${config.path ? ` in ${config.path}` : ""}`, {
       hint: `use one of: ${known.join(", ")}`,
@@ -229,5 +236,5 @@ export function stackConfig(config: FlowymlConfig, name: string): StackConfig {
   for (const k of COMPONENT_KINDS as readonly ComponentKind[]) {
     if (!out[k] && base[k]) out[k] = base[k];
   }
-  return out;
+  return projectRelative(out, config.path);
 }

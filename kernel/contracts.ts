@@ -18,6 +18,15 @@ import type {
 } from "./records.ts";
 import { getSerializers } from "./serializers.ts";
 import { ComponentError } from "./errors.ts";
+import {
+  bytesFromLoaded,
+  implementsOwn,
+  notSupported,
+  pollRunStatus,
+  readWhole,
+  streamOfBytes,
+  typeOfComponent,
+} from "./contract_defaults.ts";
 
 // ---- The pipeline model (types only; `step()` lives in step.ts, graphs in graph.ts) ----
 
@@ -207,19 +216,73 @@ export interface RunResult {
   durationMs: number;
 }
 
-/** Runs pipelines (the seed's `Orchestrator`). */
+/** Options of {@linkcode Orchestrator.waitForRun}. */
+export interface WaitForRunOptions {
+  /** The stack the run used: the default `waitForRun` reads step results from its metadata store. */
+  stack?: StackLike;
+  /** Stops waiting (the run itself goes on). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs pipelines (the seed's `Orchestrator`). Required: `runPipeline` and
+ * `getRunStatus` (plus `toDict`). `waitForRun` defaults to polling
+ * `getRunStatus` with backoff; `cancelRun` to "not supported".
+ */
 export abstract class Orchestrator extends StackComponent {
   /** Registry kind of every orchestrator. */
   static override readonly kind = "orchestrator" as const;
   /** Start a run; resolves with its run id once the run is recorded. */
   abstract runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string>;
-  /** Status of a run. */
+  /**
+   * Status of a run. The default `waitForRun` also understands other systems'
+   * words (`success`, `queued`, `canceled`…).
+   */
   abstract getRunStatus(runId: string): Promise<RunStatus>;
-  /** Wait for a run started by this orchestrator and return its result. */
-  abstract waitForRun(runId: string): Promise<RunResult>;
+  /**
+   * Wait for a run and return its result. Default: poll `getRunStatus` with
+   * backoff (50 ms growing to 2 s) until the run ends, then read the step
+   * results from `options.stack`'s metadata store. `Pipeline.run()` loads the
+   * final outputs from the artifact store.
+   */
+  async waitForRun(runId: string, options: WaitForRunOptions = {}): Promise<RunResult> {
+    const t0 = performance.now();
+    const status = await pollRunStatus((id) => this.getRunStatus(id), runId, {
+      signal: options.signal,
+      owner: `orchestrator "${this.name}"`,
+    });
+    const steps: Record<string, StepResult> = {};
+    const records = await options.stack?.metadataStore.listStepRuns(runId) ?? [];
+    for (const r of records) {
+      steps[r.step] = {
+        status: r.status,
+        cached: r.cached,
+        durationMs: r.durationMs ?? 0,
+        attempts: r.attempts,
+        error: r.error,
+        worker: r.worker,
+        outputs: r.outputs ?? {},
+      };
+    }
+    const failed = records.find((r) => r.error);
+    return {
+      runId,
+      status: status === "completed"
+        ? "completed"
+        : status === "cancelled"
+        ? "cancelled"
+        : "failed",
+      outputs: {},
+      steps,
+      error: status === "completed" ? undefined : new ComponentError(
+        `run ${runId} ended ${status}${failed ? `: step "${failed.step}": ${failed.error}` : ""}`,
+      ),
+      durationMs: performance.now() - t0,
+    };
+  }
   /** Cancel a running run. */
   cancelRun(_runId: string): Promise<void> {
-    return Promise.reject(new ComponentError(`${this.name}: cancel is not supported`));
+    return Promise.reject(notSupported(this, "cancelRun", { needs: "cancelRun(runId)" }));
   }
 }
 
@@ -231,31 +294,67 @@ export interface StoredObject {
   size: number;
 }
 
+const STORE_SHAPES = "save(artifact, path)/load(path)/exists(path), or writeBytes(path, bytes)/" +
+  "readBytes(path)/exists(path)/uriFor(path)";
+
 /**
- * Stores bytes under paths (the seed's `ArtifactStore`). Implementations
- * provide the byte and stream primitives; `save`/`load` are built on them
- * with the serializer registry. The engine stores step outputs content-addressed
- * under `objects/<aa>/<sha256>`, identically on every store.
+ * Stores bytes under paths (the seed's `ArtifactStore`). A store implements
+ * one of two small shapes (plus `toDict`):
+ *
+ * - the seed's: `save(artifact, path)`, `load(path)`, `exists(path)`; flowyml
+ *   then stores serialized bytes through `save(bytes, path)`, so `load` must
+ *   give the `Uint8Array` back;
+ * - the byte primitives: `writeBytes`, `readBytes`, `exists`, `uriFor`;
+ *   `save`/`load` are then built on them with the serializer registry.
+ *
+ * Streams default to whole reads and writes, `move` to copy then delete, and
+ * `list`/`delete` to a "not supported" error (garbage collection, artifact
+ * verification and the WASM broker's list need them). The engine stores step
+ * outputs content-addressed under `objects/<aa>/<sha256>` on every store.
  */
 export abstract class ArtifactStore extends StackComponent {
   /** Registry kind of every artifact store. */
   static override readonly kind = "artifact_store" as const;
-  /** Full URI of a path, e.g. `file:///…`, `s3://bucket/…`. */
-  abstract uriFor(path: string): string;
-  /** Write bytes atomically: readers never see a partial object. */
-  abstract writeBytes(path: string, data: Uint8Array): Promise<void>;
-  /** Read all bytes. */
-  abstract readBytes(path: string): Promise<Uint8Array>;
-  /** Write a stream atomically, without buffering it whole. Returns bytes written. */
-  abstract writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number>;
-  /** Read as a stream. */
-  abstract readStream(path: string): Promise<ReadableStream<Uint8Array>>;
+  /** Full URI of a path, e.g. `file:///…`, `s3://bucket/…`. Default: `<name>://<path>`. */
+  uriFor(path: string): string {
+    return `${this.name}://${path}`;
+  }
+  /** Write bytes atomically: readers never see a partial object. Default: `save(bytes, path)`. */
+  async writeBytes(path: string, data: Uint8Array): Promise<void> {
+    if (!implementsOwn(this, "save", ArtifactStore)) throw this.#neither("writeBytes");
+    await this.save(data, path);
+  }
+  /** Read all bytes. Default: `load(path)`, which must return a `Uint8Array`. */
+  async readBytes(path: string): Promise<Uint8Array> {
+    if (!implementsOwn(this, "load", ArtifactStore)) throw this.#neither("readBytes");
+    return bytesFromLoaded(await this.load(path), `${typeOfComponent(this)}.load("${path}")`);
+  }
+  /** Write a stream atomically. Returns bytes written. Default: read it whole, then `writeBytes`. */
+  async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
+    const bytes = await readWhole(stream);
+    await this.writeBytes(path, bytes);
+    return bytes.byteLength;
+  }
+  /** Read as a stream. Default: `readBytes` as one chunk. */
+  async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    return streamOfBytes(await this.readBytes(path));
+  }
   /** True when an object exists at `path`. */
   abstract exists(path: string): Promise<boolean>;
-  /** Objects under a prefix. */
-  abstract list(prefix?: string): Promise<StoredObject[]>;
-  /** Delete an object; deleting a missing object is not an error. */
-  abstract delete(path: string): Promise<void>;
+  /** Objects under a prefix. Default: not supported. */
+  list(_prefix?: string): Promise<StoredObject[]> {
+    return Promise.reject(notSupported(this, "list", {
+      needs: "list(prefix)",
+      usedBy: "`flowyml artifacts verify`, garbage collection and the WASM broker's list",
+    }));
+  }
+  /** Delete an object; deleting a missing object is not an error. Default: not supported. */
+  delete(_path: string): Promise<void> {
+    return Promise.reject(notSupported(this, "delete", {
+      needs: "delete(path)",
+      usedBy: "garbage collection and stream outputs (written to a temporary path, then moved)",
+    }));
+  }
 
   /** Move an object (used to publish content-addressed uploads). Default: copy then delete. */
   async move(from: string, to: string): Promise<void> {
@@ -263,8 +362,12 @@ export abstract class ArtifactStore extends StackComponent {
     await this.delete(from);
   }
 
-  /** Serialize `artifact` with the serializer registry and store it at `path`. Returns its URI. */
+  /**
+   * Serialize `artifact` with the serializer registry and store it at `path`
+   * (a `.flowyml.json` side file records the serializer). Returns its URI.
+   */
   async save(artifact: unknown, path: string): Promise<string> {
+    if (!implementsOwn(this, "writeBytes", ArtifactStore)) throw this.#neither("save");
     const ser = getSerializers().forValue(artifact);
     const { bytes, meta } = ser.serialize(artifact);
     await this.writeBytes(path, bytes);
@@ -275,12 +378,17 @@ export abstract class ArtifactStore extends StackComponent {
 
   /** Load what {@linkcode save} stored. */
   async load(path: string): Promise<unknown> {
+    if (!implementsOwn(this, "readBytes", ArtifactStore)) throw this.#neither("load");
     const bytes = await this.readBytes(path);
     let side: { serializer: string; meta?: Record<string, unknown> } = { serializer: "bytes" };
     if (await this.exists(`${path}.flowyml.json`)) {
       side = JSON.parse(new TextDecoder().decode(await this.readBytes(`${path}.flowyml.json`)));
     }
     return getSerializers().get(side.serializer).deserialize(bytes, side.meta);
+  }
+
+  #neither(method: string): ComponentError {
+    return notSupported(this, method, { needs: STORE_SHAPES });
   }
 }
 

@@ -10,6 +10,7 @@
 import type { RunEvent, RunResult } from "./contracts.ts";
 import { PipelineDefinitionError } from "./errors.ts";
 import { buildGraph, type PipelineGraph, type PipelineSpec } from "./graph.ts";
+import { withFinalOutputs } from "./run_outputs.ts";
 import { resolveStack, type Stack } from "./stack.ts";
 import type { ExecutionOptions, Step } from "./step.ts";
 
@@ -110,6 +111,9 @@ export class Pipeline implements PipelineSpec {
       resumeRunId: options.resumeRunId,
       loadOutputs: options.loadOutputs,
     });
-    return stack.orchestrator.waitForRun(runId);
+    const result = await stack.orchestrator.waitForRun(runId, { stack });
+    // An orchestrator relying on the default waitForRun returns step results without values.
+    if (options.loadOutputs === false || Object.keys(result.outputs).length) return result;
+    return withFinalOutputs(this, stack, result);
   }
 }

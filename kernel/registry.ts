@@ -30,9 +30,35 @@ import {
   Orchestrator,
 } from "./contracts.ts";
 import { formatZodIssues, type SchemaLike } from "./schema.ts";
+import {
+  type ComponentOrigin,
+  defaultTypeName,
+  kindOf,
+  missingMethods,
+  originOf,
+  packageVersion,
+  toSpecifier,
+} from "./component_shapes.ts";
+import {
+  adoptInstance,
+  type ComponentFactory,
+  factoryClass,
+  factoryOf,
+  isComponentFactory,
+} from "./component_factory.ts";
+import { knownOptions, unknownKeyWarning, unknownOptions } from "./known_options.ts";
 
-/** Where a component came from. */
-export type ComponentOrigin = "builtin" | "file" | "url" | "jsr" | "npm" | "wasm" | "code";
+export {
+  type ComponentOrigin,
+  defaultTypeName,
+  kindOf,
+  originOf,
+  packageVersion,
+  REQUIRED_SHAPES,
+  toSpecifier,
+} from "./component_shapes.ts";
+export { type ComponentFactory, isComponentFactory } from "./component_factory.ts";
+export { knownOptions, unknownKeyWarning, unknownOptions } from "./known_options.ts";
 
 /** A registry entry. */
 export interface ComponentEntry {
@@ -54,93 +80,6 @@ export interface ComponentEntry {
   cls?: ComponentClass;
   /** Loads the class on first use. */
   load?: () => Promise<ComponentClass>;
-}
-
-const REQUIRED: Record<ComponentKind, string[]> = {
-  orchestrator: ["runPipeline", "getRunStatus", "waitForRun", "toDict"],
-  artifact_store: [
-    "uriFor",
-    "writeBytes",
-    "readBytes",
-    "writeStream",
-    "readStream",
-    "exists",
-    "list",
-    "delete",
-    "toDict",
-  ],
-  metadata_store: [
-    "createRun",
-    "updateRun",
-    "getRun",
-    "listRuns",
-    "upsertStepRun",
-    "listStepRuns",
-    "recordArtifact",
-    "listArtifacts",
-    "recordLineage",
-    "getLineage",
-    "putCacheEntry",
-    "findCacheEntries",
-    "recordAudit",
-    "listAudit",
-    "logMetrics",
-    "listMetrics",
-    "toDict",
-  ],
-  container_registry: ["pushImage", "pullImage", "getImageUri", "toDict"],
-  executor: ["executeStep", "toDict"],
-};
-
-const BASES: [ComponentKind, abstract new (...a: never[]) => StackComponent][] = [
-  ["orchestrator", Orchestrator],
-  ["artifact_store", ArtifactStore],
-  ["metadata_store", MetadataStore],
-  ["container_registry", ContainerRegistry],
-  ["executor", Executor],
-];
-
-/** The kind of a component class, from its base class. */
-export function kindOf(cls: unknown): ComponentKind | undefined {
-  if (typeof cls !== "function") return undefined;
-  for (const [kind, base] of BASES) if (cls.prototype instanceof base) return kind;
-  // A plugin built against another copy of flowyml (e.g. from JSR) extends a
-  // base class that is equal but not identical: recognise it by name and kind.
-  for (
-    let p = Object.getPrototypeOf(cls);
-    p && p !== Function.prototype;
-    p = Object.getPrototypeOf(p)
-  ) {
-    const hit = BASES.find(([k, b]) =>
-      p.name === b.name && Object.hasOwn(p, "kind") && p.kind === k
-    );
-    if (hit) return hit[0];
-  }
-  return undefined;
-}
-
-const SUFFIXES = [
-  "ContainerRegistry",
-  "ArtifactStore",
-  "MetadataStore",
-  "Orchestrator",
-  "Registry",
-  "Executor",
-  "Store",
-];
-
-/** Default registry name of a class: `MinIOArtifactStore` → `minio`. */
-export function defaultTypeName(cls: ComponentClass): string {
-  if (Object.hasOwn(cls, "type") && cls.type) return cls.type;
-  let n = cls.name;
-  for (const s of SUFFIXES) {
-    if (n.endsWith(s) && n.length > s.length) {
-      n = n.slice(0, -s.length);
-      break;
-    }
-  }
-  return n.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
-    .toLowerCase();
 }
 
 /** Options of {@linkcode ComponentRegistry.register}. */
@@ -181,21 +120,29 @@ export class ComponentRegistry {
    * Register a component class. The kind comes from its base class. Missing
    * required methods and name conflicts are refused with a clear error.
    */
-  register(cls: ComponentClass, name?: string, options: RegisterOptions = {}): ComponentEntry {
+  register(
+    component: ComponentClass | ComponentFactory,
+    name?: string,
+    options: RegisterOptions = {},
+  ): ComponentEntry {
+    const cls = isComponentFactory(component) ? factoryClass(component) : component;
     const kind = kindOf(cls);
     if (!kind) {
       throw new ComponentError(
-        `cannot register ${cls?.name ?? String(cls)}: it does not extend a component base class`,
+        `cannot register ${
+          (cls as { name?: string })?.name || String(cls)
+        }: it neither extends a component base class nor is a { kind, type, create } object`,
         {
-          hint: "extend Orchestrator, ArtifactStore, MetadataStore, ContainerRegistry or Executor",
+          hint: "extend Orchestrator, ArtifactStore, MetadataStore, ContainerRegistry or " +
+            'Executor, or register { kind: "artifact_store", type: "mine", create(config) { … } }',
         },
       );
     }
-    const missing = REQUIRED[kind].filter((m) => typeof cls.prototype[m] !== "function");
-    if (missing.length) {
+    const missing = factoryOf(cls) ? undefined : missingMethods(cls.prototype, kind);
+    if (missing) {
       throw new ComponentError(
-        `cannot register ${cls.name} as ${kind}: missing required method(s) ${missing.join(", ")}`,
-        { hint: `implement ${missing.map((m) => `${m}()`).join(", ")} in ${cls.name}` },
+        `cannot register ${cls.name} as ${kind}: missing required method(s) ${missing}`,
+        { hint: `implement ${missing} in ${cls.name} (see "Contracts" in docs/plugins.md)` },
       );
     }
     const type = name ?? defaultTypeName(cls);
@@ -347,11 +294,27 @@ export class ComponentRegistry {
     type: string,
     options: Record<string, unknown> = {},
   ): Promise<T> {
-    const valid = this.validateConfig(kind, type, options, options.__where as string | undefined);
+    const { __where, ...given } = options;
+    const where = typeof __where === "string" ? __where : undefined;
+    const valid = this.validateConfig(kind, type, given, where);
     const cls = await this.get(kind, type);
-    const { __where: _, ...rest } = valid;
-    return new cls({ name: type, ...rest }) as T;
+    const config = { name: type, ...valid };
+    const f = factoryOf(cls);
+    const raw = f ? await f.create(config) : new cls(config);
+    const made = f ? adoptInstance(f, raw, String(config.name)) : raw;
+    if (!this.#entries.get(`${kind}:${type}`)?.schema && !cls.configSchema) {
+      const known = knownOptions(f ? f.create : cls, raw as Partial<StackComponent>);
+      const unknown = unknownOptions(given, known);
+      if (unknown.length) this.#warn(unknownKeyWarning({ kind, type, where, unknown, known }));
+    }
+    return made as T;
   }
+
+  /** Where warnings go (default `console.warn`); e.g. unknown config keys of schemaless components. */
+  onWarning(handler: (message: string) => void): void {
+    this.#warn = handler;
+  }
+  #warn: (message: string) => void = (m) => console.warn(m);
 
   /**
    * Import a module and register every component it exports: its
@@ -377,17 +340,20 @@ export class ComponentRegistry {
       );
     }
     const origin = options.origin ?? originOf(specifier);
-    const classes = new Set<ComponentClass>();
+    const classes = new Set<ComponentClass | ComponentFactory>();
     const list = await this.#componentsOf(mod, specifier);
     if (Array.isArray(list)) { for (const c of list) classes.add(c); }
-    for (const v of Object.values(mod)) if (kindOf(v)) classes.add(v as ComponentClass);
+    for (const v of Object.values(mod)) {
+      if (kindOf(v) || isComponentFactory(v)) classes.add(v as ComponentClass);
+    }
     if (classes.size === 0) {
       throw new ComponentError(`module ${specifier} exports no components`, {
         hint: "export `components = [MyStore, …]` or the component classes themselves",
       });
     }
     const out: ComponentEntry[] = [];
-    for (const cls of classes) {
+    for (const c of classes) {
+      const cls = isComponentFactory(c) ? factoryClass(c) : c;
       const existing = this.entries().find((e) => e.cls === cls);
       const name = existing?.type ?? defaultTypeName(cls);
       out.push(
@@ -469,27 +435,6 @@ export class ComponentRegistry {
     }
     return entries;
   }
-}
-
-/** Classify a module specifier. */
-export function originOf(specifier: string): ComponentOrigin {
-  if (specifier.startsWith("jsr:")) return "jsr";
-  if (specifier.startsWith("npm:")) return "npm";
-  if (/^https?:/.test(specifier)) return "url";
-  if (specifier.endsWith(".wasm")) return "wasm";
-  return "file";
-}
-
-/** The exact version an `npm:`/`jsr:` specifier names (`npm:pkg@1.2.3/sub` → `1.2.3`), if any. */
-export function packageVersion(specifier: string): string | undefined {
-  return /^(?:npm|jsr):\/?@?[^@/]+(?:\/[^@/]+)?@(\d+\.\d+\.\d+[^/]*)/.exec(specifier)?.[1];
-}
-
-/** Turn a path into an importable specifier (absolute file URL); leave others alone. */
-export function toSpecifier(source: string): string {
-  if (/^(jsr:|npm:|https?:|file:|data:)/.test(source)) return source;
-  const abs = source.startsWith("/") ? source : `${Deno.cwd()}/${source}`;
-  return new URL(`file://${abs}`).href;
 }
 
 const globalRegistry = new ComponentRegistry();

@@ -127,7 +127,7 @@ export async function buildStack(
     registry.validateConfig(kind, type, opts, where);
     try {
       // deno-lint-ignore no-explicit-any
-      (parts as any)[KEY[kind]] = await registry.create(kind, type, opts);
+      (parts as any)[KEY[kind]] = await registry.create(kind, type, { ...opts, __where: where });
     } catch (err) {
       if (err instanceof FlowymlError) throw err;
       throw new ConfigError(`${where}: could not create ${kind} "${type}": ${describeError(err)}`, {

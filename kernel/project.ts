@@ -1,0 +1,71 @@
+/**
+ * Finding the project: the nearest `flowyml.yaml` in the current folder or a
+ * parent, and resolving a stack's relative paths against that file's folder,
+ * so a command run from `src/` uses the project's stores, never a fresh
+ * `src/.flowyml`.
+ * @module
+ */
+import { dirname, join, resolve } from "node:path";
+
+/** The config file name looked for in each folder. */
+export const CONFIG_FILE = "flowyml.yaml";
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    // missing, or not readable with this process's permissions: keep looking
+    return false;
+  }
+}
+
+/**
+ * The nearest `flowyml.yaml`, looking in `from` (default: the current folder)
+ * and then each parent up to the file-system root. Returns `flowyml.yaml`
+ * when it is in the current folder, the absolute path when it is in a parent,
+ * and `undefined` when there is none.
+ */
+export function findConfigFile(from?: string): string | undefined {
+  let cwd: string;
+  try {
+    cwd = Deno.cwd();
+  } catch {
+    return undefined; // no read permission on the current folder: only ./flowyml.yaml is tried
+  }
+  const start = resolve(cwd, from ?? ".");
+  for (let dir = start;; dir = dirname(dir)) {
+    const p = join(dir, CONFIG_FILE);
+    if (isFile(p)) return dir === cwd ? CONFIG_FILE : p;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Option names holding file-system paths: `path`, `dir`, `*_path`, `*Dir`, `dag_folder`, … */
+const PATH_KEY =
+  /^(?:path|dir|folder|home|file|root)$|[_-](?:path|dir|folder|home|file|root)$|[a-z](?:Path|Dir|Folder|Home|File|Root)$/;
+
+/** A relative path: not absolute, not `~…`, not a URI or `:memory:`, not empty. */
+function isRelativePath(v: unknown): v is string {
+  return typeof v === "string" && v !== "" && !v.startsWith("/") && !v.startsWith("~") &&
+    !v.startsWith(":") && !/^[A-Za-z][\w+.-]*:/.test(v);
+}
+
+/**
+ * `stack` with every relative path option (see `PATH_KEY`) resolved against
+ * the folder of `configFile`. Unchanged when the file is in the current
+ * folder, or when there is no file.
+ */
+export function projectRelative<T extends object>(stack: T, configFile?: string): T {
+  const dir = configFile ? dirname(configFile) : ".";
+  if (dir === "." || dir === "") return stack;
+  const out = { ...stack } as Record<string, unknown>;
+  for (const [kind, cc] of Object.entries(stack)) {
+    if (!cc || typeof cc !== "object") continue;
+    const fixed = { ...cc } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(fixed)) {
+      if (PATH_KEY.test(k) && isRelativePath(v)) fixed[k] = join(dir, v);
+    }
+    out[kind] = fixed;
+  }
+  return out as T;
+}
