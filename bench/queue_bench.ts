@@ -41,7 +41,7 @@ const BENCH_DIR = Deno.env.get("BENCH_DIR") ??
   (await Deno.stat("/dev/shm").then((s) => s.isDirectory, () => false) ? "/dev/shm" : undefined);
 const SELF = fileURLToPath(import.meta.url);
 const STEPS_MODULE = new URL("./queue_bench_steps.ts", import.meta.url).href;
-const WORKER_MAIN = fileURLToPath(new URL("../plugins/queue/worker_main.ts", import.meta.url));
+const WORKER_MAIN = fileURLToPath(new URL("../cli/worker_main.ts", import.meta.url));
 /** `BENCH_CPU_PROF=dir`: workers write V8 CPU profiles there (run the bench itself with --cpu-prof). */
 const PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
 const PROF = PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROF_DIR}`] : [];

@@ -155,6 +155,13 @@ export function parsePermissionMessage(message: string): RefusedAccess | undefin
   return { kind, resource, flag: permissionFlag(kind, resource) };
 }
 
+const UNRETRYABLE = [
+  /Requires \w+ access\b.*--allow-\w+/, // Deno's own message
+  /\(Deno flag --allow-\w+/, // flowyml's explanation (flowyml run, flowyml worker)
+  /was refused: Deno permission missing/, // MissingPermissionError
+  /lockfile is out of date/, // a frozen lockfile refusing an unpinned module
+];
+
 /**
  * True when `err` (or one of its causes) can only fail the same way again: a
  * missing Deno permission (also as the message of an error from another
@@ -168,9 +175,7 @@ export function isUnretryable(err: unknown): boolean {
       return true;
     }
     const msg = e instanceof Error ? e.message : typeof e === "string" ? e : "";
-    if (/Requires \w+ access\b.*--allow-\w+/.test(msg) || msg.includes("lockfile is out of date")) {
-      return true;
-    }
+    if (UNRETRYABLE.some((re) => re.test(msg))) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;

@@ -4,18 +4,29 @@
  * when one of these runs, so the rest of the CLI stays light.
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { dirname, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../kernel/errors.ts";
 import { assertNotLive } from "../../kernel/run_liveness.ts";
 import { pipelineHash } from "../../kernel/graph.ts";
 import type { Stack } from "../../kernel/stack.ts";
 import type { QueueOrchestrator } from "../../plugins/queue/orchestrator.ts";
-import { importPipeline, ms, openStack, table } from "../_common.ts";
+import { importPipeline, loadProject, ms, openStack, table } from "../_common.ts";
+import { runnableDeno } from "../install.ts";
+import { lockfilePath } from "../lockfile.ts";
+import { prepareWasmPlugins, writeRunLock } from "../plan.ts";
+import { forwardStopSignals } from "../signals.ts";
+import { computePermissions, installConfig, parseGrants } from "./permissions.ts";
 import { createProgress } from "../progress.ts";
 import { renderRunSummary } from "../summary.ts";
 
 interface WorkerFlags {
   stack?: string;
+  inheritPermissions?: boolean;
+  grant?: string[];
+  showFlags?: boolean;
+  watchParent?: boolean;
   queues?: string[];
   concurrency?: string;
   id?: string;
@@ -66,32 +77,30 @@ export function registerWorkerCommands(program: Command): void {
       "--grace-ms <ms>",
       "on SIGTERM, let running steps finish this long, then hand them back",
     )
+    .option(
+      "--inherit-permissions",
+      "run steps in this process with its permissions, not in a least-privilege child",
+    )
+    .option(
+      "-g, --grant <kind=resource>",
+      "extra permission for the worker child, e.g. read=/data; repeatable",
+      collect,
+      [],
+    )
+    .option("--show-flags", "print the child's `deno run` command before starting it")
+    .addOption(
+      new Option("--watch-parent", "internal: exit when the parent process exits").hideHelp(),
+    )
     .action(async (flags: WorkerFlags) => {
-      const { stack } = await openStack(flags.stack);
-      const orch = queueOrchestrator(stack);
-      await stack.artifactStore.validate();
-      const { QueueWorker } = await import("../../plugins/queue/worker.ts");
-      const worker = new QueueWorker(stack, orch.config, {
-        queues: flags.queues,
-        concurrency: positive(flags.concurrency, "--concurrency"),
-        id: flags.id,
-      });
-      const graceMs = positive(flags.graceMs, "--grace-ms");
-      let stopped!: () => void;
-      const done = new Promise<void>((r) => (stopped = r));
-      const onSignal = () => worker.stop({ graceMs }).then(stopped);
-      const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
-      for (const s of signals) Deno.addSignalListener(s, onSignal);
-      try {
-        await worker.start();
-        await done;
-      } finally {
-        for (const s of signals) Deno.removeSignalListener(s, onSignal);
-        await stack.close();
+      if (!flags.inheritPermissions) {
+        const exe = runnableDeno();
+        if (exe) return await workerInChild(exe, flags);
+        console.error(
+          "note: running steps in this process with its own permissions; start flowyml with " +
+            `--allow-run=${Deno.execPath()} to run them in a child holding only the computed flags`,
+        );
       }
-      // Steps handed back may still be running here (a step that ignores its abort signal):
-      // another worker owns them now, so end this process instead of letting them finish.
-      if (worker.info().handedBack > 0) Deno.exit(0);
+      await workerHere(flags);
     });
 
   const workers = program.command("workers").description("inspect queue workers");
@@ -136,6 +145,120 @@ export function registerWorkerCommands(program: Command): void {
         await stack.close();
       }
     });
+}
+
+/** Run the worker (and so its steps) in this process. */
+async function workerHere(flags: WorkerFlags): Promise<void> {
+  const { stack } = await openStack(flags.stack);
+  const orch = queueOrchestrator(stack);
+  await stack.artifactStore.validate();
+  const { QueueWorker } = await import("../../plugins/queue/worker.ts");
+  const worker = new QueueWorker(stack, orch.config, {
+    queues: flags.queues,
+    concurrency: positive(flags.concurrency, "--concurrency"),
+    id: flags.id,
+  });
+  const graceMs = positive(flags.graceMs, "--grace-ms");
+  let stopped!: () => void;
+  const done = new Promise<void>((r) => (stopped = r));
+  const onSignal = () => worker.stop({ graceMs }).then(stopped);
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  // The child of `flowyml worker` ends like a killed worker when its parent vanishes
+  // (kill -9): another worker reruns its steps once their locks expire.
+  const parent = Deno.ppid;
+  const watch = flags.watchParent
+    ? setInterval(() => Deno.ppid !== parent && Deno.exit(1), 1000)
+    : undefined;
+  try {
+    await worker.start();
+    await done;
+  } finally {
+    clearInterval(watch);
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await stack.close();
+  }
+  // Steps handed back may still be running here (a step that ignores its abort signal):
+  // another worker owns them now, so end this process instead of letting them finish.
+  if (worker.info().handedBack > 0) Deno.exit(0);
+}
+
+/**
+ * `flowyml worker` with the boundary of `flowyml run`: the steps run in a
+ * child `deno run` holding only the stack's computed permissions (Redis and
+ * the stores), read access to the project folder (where pipeline modules
+ * live) and `--grant`s, under the frozen lockfile. This process imports no
+ * locked component module and no pipeline; it forwards SIGTERM/SIGINT.
+ */
+async function workerInChild(exe: string, flags: WorkerFlags): Promise<void> {
+  const { config, lock } = await loadProject({ load: false });
+  const stackName = flags.stack ?? config.default_stack ?? "local";
+  const grants = parseGrants(flags.grant);
+  const project = relative(Deno.cwd(), dirname(lockfilePath(config))) || ".";
+  const extra = { ...grants, read: [...grants.read ?? [], project] };
+  const runLock = await writeRunLock(config, lock);
+  const perms = await computePermissions(config, stackName, { lock, extra, runLock });
+  await prepareWasmPlugins(config);
+  const cfg = await installConfig();
+  // BullMQ's dependencies enumerate the environment (`debug` reads Object.keys(process.env)),
+  // which needs --allow-env for all variables. The child therefore gets a cleared
+  // environment holding only the granted variables (and Deno's own), so that access to
+  // "all" of it is access to exactly the grant.
+  const allow = perms.flags.filter((f) => !f.startsWith("--allow-env"));
+  allow.splice(allow.indexOf("--no-prompt"), 0, "--allow-env");
+  const env = grantedEnv([...perms.needs.env, ...DENO_ENV]);
+  const args = ["run", ...allow, ...(cfg ? [`--config=${cfg}`] : []), ...runLock?.flags ?? []];
+  args.push(fileURLToPath(new URL("../worker_main.ts", import.meta.url)), "worker");
+  args.push("--inherit-permissions", "--watch-parent", "--stack", stackName);
+  if (flags.queues?.length) args.push("--queues", flags.queues.join(","));
+  if (flags.concurrency) args.push("--concurrency", flags.concurrency);
+  if (flags.id) args.push("--id", flags.id);
+  if (flags.graceMs) args.push("--grace-ms", flags.graceMs);
+  if (flags.showFlags) console.error(`$ ${exe} ${args.join(" ")}`);
+  const child = new Deno.Command(exe, {
+    args,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const unforward = forwardStopSignals(child);
+  const status = await child.status;
+  unforward();
+  if (!status.success) Deno.exitCode = status.code || 1;
+}
+
+/** Variables Deno itself (not the child's code) reads to find its caches, registry and TLS. */
+const DENO_ENV = [
+  "HOME",
+  "PATH",
+  "TMPDIR",
+  "DENO_DIR",
+  "XDG_CACHE_HOME",
+  "NO_COLOR",
+  "NPM_CONFIG_REGISTRY",
+  "DENO_CERT",
+  "HTTPS_PROXY",
+  "HTTP_PROXY",
+  "NO_PROXY",
+];
+
+/** The values of `names` (a `*` grant is ignored: the child sees only named variables). */
+function grantedEnv(names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of new Set(names)) {
+    if (n === "*") continue;
+    try {
+      const v = Deno.env.get(n);
+      if (v !== undefined) out[n] = v;
+    } catch { /* not readable here: not passed on */ }
+  }
+  return out;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
 }
 
 /** Register `flowyml runs resume <runId>` on the `runs` command group. */

@@ -14,6 +14,7 @@
 import { type Job, Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import { Orchestrator, type RunPipelineOptions, type RunResult } from "../../kernel/contracts.ts";
+import type { PermissionNeeds } from "../../kernel/component.ts";
 import { RunBook } from "../../kernel/run_book.ts";
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
@@ -390,6 +391,12 @@ export class QueueOrchestrator extends Orchestrator {
       clearTimeout(timer);
     }
     return true;
+  }
+
+  /** Redis (drivers and workers), and the host name for `host:pid` ids. */
+  override permissions(): PermissionNeeds {
+    const c = redisConnection(this.config.redis);
+    return { net: [`${c.host}:${c.port}`], sys: ["hostname"] };
   }
 
   override toDict(): Record<string, unknown> {

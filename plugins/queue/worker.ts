@@ -14,7 +14,13 @@ import { Redis } from "ioredis";
 import process from "node:process";
 import { setImmediate } from "node:timers";
 import type { StackLike } from "../../kernel/contracts.ts";
-import { describeError, FlowymlError, StepTimeoutError } from "../../kernel/errors.ts";
+import {
+  describeError,
+  FlowymlError,
+  isPermissionError,
+  StepTimeoutError,
+} from "../../kernel/errors.ts";
+import { parsePermissionMessage } from "../../kernel/permissions.ts";
 import { checkDeadline } from "../../kernel/timeouts.ts";
 import { runStepTask } from "../../kernel/step_runner.ts";
 import {
@@ -319,7 +325,8 @@ export class QueueWorker {
       }
       this.#stats.failed++;
       line("failed", ` error=${JSON.stringify(describeError(err).split("\n")[0])}`);
-      const e = err instanceof Error ? err : new Error(String(err));
+      const explained = explainStepPermission(err, task.step, this.id);
+      const e = explained instanceof Error ? explained : new Error(String(explained));
       e.stack = `${e.stack ?? `${e.name}: ${e.message}`}\n    on flowyml worker ${this.id}`;
       throw e;
     } finally {
@@ -411,4 +418,28 @@ function cpuMs(): number {
 
 function ts(): string {
   return new Date().toISOString();
+}
+
+/**
+ * A Deno permission error of a step (or one of its causes) as an error naming
+ * the exact flag and the `flowyml worker --grant` that adds it; else `err`.
+ */
+function explainStepPermission(err: unknown, step: string, worker: string): unknown {
+  let e: unknown = err;
+  for (let i = 0; e && i < 10 && !isPermissionError(e); i++) e = (e as { cause?: unknown }).cause;
+  const access = e && isPermissionError(e)
+    ? parsePermissionMessage((e as Error).message)
+    : undefined;
+  if (!access) return err;
+  const grant = access.resource ? `${access.kind}=${access.resource}` : access.kind;
+  return new FlowymlError(
+    `step "${step}" on flowyml worker ${worker} needs ${access.kind} access` +
+      `${access.resource ? ` to "${access.resource}"` : ""}, which the worker's permission set ` +
+      `lacks (Deno flag ${access.flag})`,
+    {
+      hint: `start the worker with \`flowyml worker --grant ${grant}\` (adds ${access.flag} ` +
+        "to its step process), or with --inherit-permissions",
+      cause: err,
+    },
+  );
 }

@@ -8,7 +8,7 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Entry point running `worker`, `workers list` and `runs resume` (same code as the CLI). */
 export const WORKER_MAIN = fromFileUrl(
-  new URL("../../plugins/queue/worker_main.ts", import.meta.url),
+  new URL("../../cli/worker_main.ts", import.meta.url),
 );
 /** Test driver process (`driver.ts <module> <stack> [params]`). */
 export const DRIVER = fromFileUrl(new URL("./fixtures/driver.ts", import.meta.url));
@@ -109,6 +109,9 @@ export function spawnWorker(id: string, config: string, extra: string[] = []): P
     "cluster",
     "--id",
     id,
+    // These tests exercise the queue itself; the worker's least-privilege child
+    // process is tested in worker_boundary_test.ts.
+    "--inherit-permissions",
     ...extra,
   ], {
     FLOWYML_CONFIG: config,

@@ -1,17 +1,18 @@
 /**
  * A small entry point running only the scale-out commands (`worker`,
  * `workers list`, `runs resume`), with the same code as the `flowyml` CLI.
- * Tests and benches spawn it; users run `flowyml worker`.
+ * Tests and benches spawn it; users run `flowyml worker`. (It lives in cli/,
+ * not in plugins/queue/, so that no module of plugins/ imports the CLI.)
  *
  * ```sh
- * deno run -A plugins/queue/worker_main.ts worker --stack cluster
+ * deno run -A cli/worker_main.ts worker --stack cluster
  * ```
  * @module
  */
 import { Command } from "commander";
-import "../mod.ts";
-import { FlowymlError } from "../../kernel/errors.ts";
-import { registerResumeCommand, registerWorkerCommands } from "../../cli/commands/worker.ts";
+import "../plugins/mod.ts";
+import { FlowymlError } from "../kernel/errors.ts";
+import { registerResumeCommand, registerWorkerCommands } from "./commands/worker.ts";
 
 if (import.meta.main) {
   const program = new Command("flowyml").exitOverride();
