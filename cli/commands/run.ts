@@ -14,7 +14,7 @@ import { parsePermissionMessage } from "../../kernel/permissions.ts";
 import { buildStack, type Stack } from "../../kernel/stack.ts";
 import type { RunResult } from "../../kernel/contracts.ts";
 import { forwardStopSignals, SIGNAL_EXIT, watchStopSignals } from "../signals.ts";
-import { importPipeline, loadProject, parseParams } from "../_common.ts";
+import { checkPipelineFile, importPipeline, loadProject, parseParams } from "../_common.ts";
 import { type Lockfile, lockfilePath, sourceModule } from "../lockfile.ts";
 import { runnableDeno } from "../install.ts";
 import { explainUnpinnedImport, prepareWasmPlugins, writeRunLock } from "../plan.ts";
@@ -74,6 +74,7 @@ export function registerRunCommand(program: Command): void {
         .hideHelp(),
     )
     .action(async (file: string, flags: RunFlags) => {
+      await checkPipelineFile(file); // before any integrity check tries to fetch it
       if (flags.inheritPermissions) return await runHere(file, flags);
       const exe = runnableDeno();
       if (exe) return await runInChild(exe, file, flags);
