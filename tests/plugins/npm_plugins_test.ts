@@ -275,10 +275,13 @@ Deno.test({
           const r = await cli(env, ["run", "pipeline.ts", "--quiet", "--show-flags"]);
           assert.equal(r.code, 0, r.stderr + r.stdout);
           assert.match(r.stdout, /status completed/);
-          assert.match(r.stderr, /--allow-write=\.flowyml .*--lock=\S+plugins\.deno\.lock/);
+          const lockPath = /--lock=(\S+\.deno\.lock) --frozen /.exec(r.stderr)?.[1];
+          assert.ok(lockPath, r.stderr);
+          assert.match(r.stderr, /--allow-write=\.flowyml /);
           assert.equal(await Deno.readTextFile(`${dir}/.flowyml/hello/HELLO`), "1.0.0");
           // The child's Deno lockfile pins the tarball to the registry's integrity.
-          const denoLock = JSON.parse(await Deno.readTextFile(`${dir}/.flowyml/plugins.deno.lock`));
+          // It is frozen: a module or package it does not pin cannot load.
+          const denoLock = JSON.parse(await Deno.readTextFile(lockPath));
           assert.equal(denoLock.specifiers[spec], "1.0.0");
           assert.deepEqual(denoLock.npm[`${PKG}@1.0.0`], { integrity: pinned });
         },
