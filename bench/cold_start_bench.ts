@@ -1,7 +1,9 @@
 /**
  * Cold start of `flowyml run` on a 1-step pipeline: in-process
  * (`--inherit-permissions`) vs the default least-privilege child process,
- * against the raw primitive (`deno run` of an empty module).
+ * against the raw primitive (`deno run` of an empty module); and the child
+ * mode on a stack using a locked component module, whose permissions are
+ * planned in a planner process (the parent never imports it).
  * Usage: `deno task bench cold_start`.
  * @module
  */
@@ -15,22 +17,53 @@ export default new Pipeline("one").add(step({ name: "one", outputs: ["x"] }, () 
 `,
 );
 const cli = ["--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, "run", "pipeline.ts", "--quiet"];
+// A project whose stack uses a locked (trusted) component module from a local file.
+const locked = `${dir}/locked`;
+await Deno.mkdir(locked);
+await Deno.copyFile(`${dir}/pipeline.ts`, `${locked}/pipeline.ts`);
+await Deno.writeTextFile(
+  `${locked}/store.ts`,
+  `import { LocalArtifactStore } from "flowyml";
+export class BenchArtifactStore extends LocalArtifactStore { static override readonly type = "bench"; }
+export const components = [BenchArtifactStore];
+`,
+);
+await Deno.writeTextFile(
+  `${locked}/flowyml.yaml`,
+  "default_stack: b\nstacks:\n  b:\n    artifact_store: { type: bench, path: .flowyml/artifacts }\n",
+);
+const load = await new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "-A",
+    "--config",
+    `${ROOT}deno.json`,
+    `${ROOT}cli/main.ts`,
+    "component",
+    "load",
+    "store.ts",
+  ],
+  cwd: locked,
+  stderr: "piped",
+}).output();
+if (load.code !== 0) throw new Error(new TextDecoder().decode(load.stderr));
 const cases: [string, string[]][] = [
   ["raw: deno run empty.ts", ["run", "empty.ts"]],
   ["flowyml run --inherit-permissions", ["run", "-A", ...cli, "--inherit-permissions"]],
   ["flowyml run (child, computed flags)", ["run", "-A", ...cli]],
+  ["flowyml run (child) + locked component", ["run", "-A", ...cli]],
 ];
 const N = 7;
 const results: Record<string, number> = {};
 for (const [name, args] of cases) {
-  await new Deno.Command(Deno.execPath(), { args, cwd: dir, stdout: "null", stderr: "null" })
-    .output();
+  const cwd = name.includes("locked") ? locked : dir;
+  await new Deno.Command(Deno.execPath(), { args, cwd, stdout: "null", stderr: "null" }).output();
   const times: number[] = [];
   for (let i = 0; i < N; i++) {
     const t0 = performance.now();
     const out = await new Deno.Command(Deno.execPath(), {
       args,
-      cwd: dir,
+      cwd,
       stdout: "null",
       stderr: "piped",
     })
@@ -44,7 +77,7 @@ for (const [name, args] of cases) {
 const raw = results[cases[0][0]];
 for (const [name] of cases) {
   console.log(
-    `${name.padEnd(38)} median ${results[name].toFixed(0).padStart(4)} ms  (${
+    `${name.padEnd(42)} median ${results[name].toFixed(0).padStart(4)} ms  (${
       (results[name] / raw).toFixed(1)
     }× raw)`,
   );
