@@ -385,17 +385,29 @@ async function onCall(f: Frame, inputs: Uint8Array[]): Promise<void> {
   send(FRAME.RESULT, { stats, hasOutput: result !== null }, result ?? undefined);
 }
 
+/**
+ * Drop the call's buffers and collect them now (`--expose-gc`), so the next
+ * call's inputs do not meet this one's garbage under the memory limit.
+ */
+function release(): void {
+  handles = new Map();
+  input = new Uint8Array(0);
+  output = null;
+  response = new Uint8Array(0);
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 async function main(): Promise<void> {
   send(FRAME.READY, {});
-  let inputs: Uint8Array[] = [];
+  const inputs: Uint8Array[] = [];
   for (;;) {
     const f = readFrame();
     if (f.type === FRAME.LOAD) await onLoad(f);
     else if (f.type === FRAME.INPUT) inputs.push(f.data);
     else if (f.type === FRAME.CALL) {
-      const taken = inputs;
-      inputs = [];
-      await onCall(f, taken);
+      const big = inputs.reduce((n, b) => n + b.length, 0) > 4 << 20;
+      await onCall(f, inputs.splice(0)); // no reference to the inputs stays here
+      if (big || outBytes > 4 << 20) release();
     } else throw new Error(`unexpected frame type ${f.type}`);
   }
 }
