@@ -23,6 +23,8 @@ import { registerArtifactsCommands } from "./commands/artifacts.ts";
 import { registerPermissionsCommand } from "./commands/permissions.ts";
 import { registerPluginCommands } from "./commands/plugin.ts";
 import { registerImageCommands } from "./commands/image.ts";
+import { registerUiCommand } from "./commands/ui.ts";
+import { registerStepCommands } from "./commands/step.ts";
 import { registerResumeCommand, registerWorkerCommands } from "./commands/worker.ts";
 import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
 
@@ -40,7 +42,9 @@ export function buildProgram(): Command {
   registerPermissionsCommand(program);
   registerPluginCommands(program);
   registerImageCommands(program);
+  registerStepCommands(program);
   registerArtifactsCommands(program);
+  registerUiCommand(program);
   return program;
 }
 
