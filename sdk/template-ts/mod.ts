@@ -5,8 +5,12 @@
  * @module
  */
 import { HelloArtifactStore } from "./hello_store.ts";
+import { SimpleArtifactStore } from "./simple_store.ts";
 
-export { HelloArtifactStore };
+export { HelloArtifactStore, SimpleArtifactStore };
 
-/** The components this package provides. */
-export const components = [HelloArtifactStore];
+/**
+ * The components this package provides: `simple`, the seed-shaped starting
+ * point (save/load/exists), and `hello`, a store with every method.
+ */
+export const components = [SimpleArtifactStore, HelloArtifactStore];

@@ -18,8 +18,10 @@ Deno.test("sdk/template-ts: tests pass and the module loads as a plugin", async 
       const f of [
         "mod.ts",
         "hello_store.ts",
+        "simple_store.ts",
         "README.md",
         "tests/hello_store_test.ts",
+        "tests/simple_store_test.ts",
       ]
     ) {
       await Deno.copyFile(`${ROOT}sdk/template-ts/${f}`, `${pkg}/${f}`);
@@ -51,7 +53,7 @@ Deno.test("sdk/template-ts: tests pass and the module loads as a plugin", async 
       0,
       dec.decode(test.stdout) + dec.decode(test.stderr),
     );
-    assert.match(dec.decode(test.stdout), /1 passed/);
+    assert.match(dec.decode(test.stdout), /2 passed/);
 
     const proj = `${t.path}/proj`;
     await Deno.mkdir(proj);
@@ -75,6 +77,10 @@ Deno.test("sdk/template-ts: tests pass and the module loads as a plugin", async 
     assert.match(
       dec.decode(load.stdout),
       /loaded artifact_store "hello" 0\.1\.0 .*\(file\)/,
+    );
+    assert.match(
+      dec.decode(load.stdout),
+      /loaded artifact_store "simple" 0\.1\.0 .*\(file\)/,
     );
     const show = await cli([
       "component",
