@@ -97,3 +97,20 @@ Deno.test("permissions: a plugin's glob net grant never becomes --allow-net of t
   // The brokered HTTP runs in a net helper process the kernel starts (Deno itself).
   assert.ok(p.flags.includes(`--allow-run=${Deno.execPath()}`), p.flags.join(" "));
 });
+
+Deno.test("lockfile: the run lockfile is written exactly as Deno writes it", async () => {
+  const { formatDenoLock } = await import("../../cli/lockfile.ts");
+  const text = await Deno.readTextFile(new URL("../../deno.lock", import.meta.url));
+  // So a frozen lockfile's diff names only the module it refused.
+  assert.equal(formatDenoLock(JSON.parse(text)), text);
+});
+
+Deno.test("permissions: missing permissions and unpinned modules are not retryable", async () => {
+  const { isUnretryable } = await import("../../kernel/permissions.ts");
+  assert.ok(isUnretryable(new Deno.errors.NotCapable('Requires read access to "/x"')));
+  assert.ok(isUnretryable(new Error("step failed", { cause: new Deno.errors.NotCapable("x") })));
+  // As the message of an error from another process (a queue worker).
+  assert.ok(isUnretryable(new Error('needs read access to "/x" … (Deno flag --allow-read=/x)')));
+  assert.ok(isUnretryable(new TypeError("The lockfile is out of date. Run `deno install`…")));
+  assert.ok(!isUnretryable(new Error("connection reset")));
+});
