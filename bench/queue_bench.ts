@@ -195,6 +195,7 @@ async function flowymlRound(
         ...PROF,
         WORKER_MAIN,
         "worker",
+        "--inherit-permissions", // the queue's own throughput, as before the worker boundary
         "--stack",
         "cluster",
         "--id",
@@ -247,7 +248,17 @@ async function flowymlRound(
 
 async function restartLatency(yaml: string, config: string, marks: string): Promise<number> {
   const ps = ["k1", "k2"].map((id) =>
-    spawn(["run", "-A", WORKER_MAIN, "worker", "--stack", "cluster", "--id", id], {
+    spawn([
+      "run",
+      "-A",
+      WORKER_MAIN,
+      "worker",
+      "--inherit-permissions",
+      "--stack",
+      "cluster",
+      "--id",
+      id,
+    ], {
       FLOWYML_CONFIG: config,
     })
   );
