@@ -5,7 +5,13 @@
  * and choose how each step attempt is dispatched (in-process, or to a queue).
  * @module
  */
-import type { RunEvent, RunPipelineOptions, RunResult, StepResult } from "./contracts.ts";
+import type {
+  RunEvent,
+  RunPipelineOptions,
+  RunResult,
+  StackLike,
+  StepResult,
+} from "./contracts.ts";
 import { describeError, FlowymlError, StepFailedError } from "./errors.ts";
 import { isUnretryable } from "./permissions.ts";
 import { buildGraph, type PipelineSpec } from "./graph.ts";
@@ -18,6 +24,7 @@ import {
   visibleParams,
 } from "./step_runner.ts";
 import { loadValue } from "./artifacts.ts";
+import { withRunContext } from "./run_context.ts";
 import { notifyRunFinished, notifyRunStarted } from "./lifecycle.ts";
 import { ScheduleGate, type StepScheduler } from "./scheduling.ts";
 import { cacheKey, cacheParamHashes, lookupCache } from "./cache.ts";
@@ -130,7 +137,9 @@ async function driveRun(
   const setRef = (name: string, r: ArtifactRef) => {
     refs.set(name, r);
     if (!wantOutputs || consumed.has(name) || values.has(r.hash)) return;
-    loading.set(name, loadValue(stack.artifactStore, r).catch(() => undefined));
+    const p = loadFinalOutput(stack, runId, name, r);
+    p.catch(() => {}); // awaited (and thrown) when the run returns its outputs
+    loading.set(name, p);
   };
   let firstError: Error | undefined;
   const concurrency = Math.max(1, options.concurrency ?? 8);
@@ -529,8 +538,7 @@ async function driveRun(
   await Promise.all([...refs].map(async ([name, r]) => {
     if (values.has(r.hash)) outputs[name] = values.get(r.hash);
     else if (wantOutputs && !consumed.has(name)) {
-      outputs[name] = await (loading.get(name) ??
-        loadValue(stack.artifactStore, r).catch(() => undefined));
+      outputs[name] = await (loading.get(name) ?? loadFinalOutput(stack, runId, name, r));
     }
   }));
   return {
@@ -541,4 +549,21 @@ async function driveRun(
     error: firstError,
     durationMs: performance.now() - t0,
   };
+}
+
+/**
+ * Load a final output of a run from the store, verified against its recorded hash and under the
+ * run's context (a `type: wasm` store audits the read under this run). A corrupt or missing object
+ * is an error, never a silent `undefined`.
+ */
+function loadFinalOutput(
+  stack: StackLike,
+  runId: string,
+  name: string,
+  ref: ArtifactRef,
+): Promise<unknown> {
+  return withRunContext(
+    { runId, stack },
+    () => loadValue(stack.artifactStore, ref, { label: `final output "${name}" of run ${runId}` }),
+  );
 }
