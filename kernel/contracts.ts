@@ -352,7 +352,7 @@ export abstract class ArtifactStore extends StackComponent {
   delete(_path: string): Promise<void> {
     return Promise.reject(notSupported(this, "delete", {
       needs: "delete(path)",
-      usedBy: "garbage collection and stream outputs (written to a temporary path, then moved)",
+      usedBy: "putStream() (it writes to a temporary path, then moves) and garbage collection",
     }));
   }
 
