@@ -15,6 +15,7 @@ import { register as registerOci } from "./oci/register.ts";
 import { register as registerGcs } from "./gcs/register.ts";
 import { register as registerQueue } from "./queue/register.ts";
 import { register as registerPostgres } from "./postgres/register.ts";
+import { register as registerContainer } from "./container/register.ts";
 
 export {
   LocalArtifactStore,
@@ -45,6 +46,7 @@ export function registerBuiltins(): void {
   registerGcs(reg);
   registerQueue(reg);
   registerPostgres(reg);
+  registerContainer(reg);
 }
 
 registerBuiltins();

@@ -89,6 +89,53 @@ export function registerImageCommands(program: Command): void {
         await stack.close();
       }
     });
+  registerBaseCommand(image);
+}
+
+/** `flowyml image base`: deno + the libraries ldd lists, pushed (for air-gapped machines). */
+function registerBaseCommand(image: Command): void {
+  image
+    .command("base")
+    .description(
+      "make a base image on this machine (the deno binary plus the shared libraries ldd lists) " +
+        "and push it through the stack's container registry; use it with image build --base",
+    )
+    .option("-s, --stack <name>", "stack whose container_registry is used")
+    .option("--name <name>", "image name", "flowyml-base")
+    .option("--tag <tag>", "image tag (default deno-<version>)")
+    .option("--deno <path>", "deno binary to put in (default: the one running)")
+    .option("--no-push", "build into the local image store only")
+    .option("--json", "print the result as JSON")
+    .action(async (flags: BaseFlags) => {
+      const { stack } = await openStack(flags.stack);
+      try {
+        const { OCIContainerRegistry } = await import("../../plugins/oci/registry.ts");
+        const reg = stack.containerRegistry;
+        if (!(reg instanceof OCIContainerRegistry)) {
+          throw new ConfigError(`stack "${stack.name}" has no OCI container_registry`, {
+            hint: "add `container_registry: { type: oci, uri: host/namespace }` to the stack",
+          });
+        }
+        const { buildBaseImage } = await import("../../plugins/oci/base_image.ts");
+        const img = await buildBaseImage({ registry: reg, ...flags });
+        if (flags.json) console.log(JSON.stringify(img, null, 2));
+        else {console.log(
+            `${flags.push ? "pushed" : "stored"} ${img.uri} (${img.files.length} entries)`,
+          );}
+      } finally {
+        await stack.close();
+      }
+    });
+}
+
+/** Options of `image base`. */
+interface BaseFlags {
+  stack?: string;
+  name: string;
+  tag?: string;
+  deno?: string;
+  push: boolean;
+  json?: boolean;
 }
 
 function collect(v: string, prev: string[]): string[] {

@@ -181,7 +181,11 @@ export class PostgresMetadataStore extends MetadataStore {
   }
 
   override permissions(): PermissionNeeds {
-    return { net: [this.#hostPort()], env: [] };
+    // npm:postgres reads PG<OPTION> for every option not set in the URL (PGSSL, PGSSLNEGOTIATION…).
+    const opts = ["MAX", "SSL", "SSLNEGOTIATION", "IDLE_TIMEOUT", "CONNECT_TIMEOUT", "MAX_LIFETIME"]
+      .concat(["MAX_PIPELINE", "BACKOFF", "KEEP_ALIVE", "PREPARE", "DEBUG", "FETCH_TYPES"])
+      .concat(["PUBLICATIONS", "TARGET_SESSION_ATTRS", "APPNAME", "TARGETSESSIONATTRS"]);
+    return { net: [this.#hostPort()], env: opts.map((o) => `PG${o}`) };
   }
 
   override async close(): Promise<void> {

@@ -1,0 +1,226 @@
+/**
+ * `ContainerOrchestrator` (`type: container`): ZenML's `local_docker`,
+ * daemonless. The kernel's engine schedules the DAG in this process (cache,
+ * retries, timeouts, records); each step attempt runs as its own podman
+ * container of the built image, started as `flowyml step run --record none`
+ * with the step task in a mounted folder. The container reads its inputs from
+ * the stack's artifact store (hash-checked), stores its outputs there and
+ * leaves a result file, which this driver records. A failed container's
+ * output tail becomes the step's error, so `flowyml runs show` shows it.
+ * @module
+ */
+import { relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Orchestrator, type RunPipelineOptions, type RunResult } from "../../kernel/contracts.ts";
+import type { PermissionNeeds } from "../../kernel/component.ts";
+import { RunBook } from "../../kernel/run_book.ts";
+import { ComponentError, FlowymlError } from "../../kernel/errors.ts";
+import type { PipelineSpec } from "../../kernel/graph.ts";
+import type { RunStatus } from "../../kernel/records.ts";
+import type { Step } from "../../kernel/step.ts";
+import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
+import type { StepJobOutcome } from "../../kernel/step_job.ts";
+import { type ContainerConfig, containerOrchestratorSchema } from "./config.ts";
+import { podman, pullArgs, runArgs } from "./podman.ts";
+
+export { containerOrchestratorSchema };
+
+/** A step whose container failed; the message ends with the container's output tail. */
+export class ContainerStepError extends FlowymlError {
+  /** Name of the container. */
+  readonly container: string;
+  /** Exit code of `podman run`. */
+  readonly exitCode: number;
+  constructor(message: string, container: string, exitCode: number) {
+    super(message, { hint: `the step ran in podman container ${container}` });
+    this.name = "ContainerStepError";
+    this.container = container;
+    this.exitCode = exitCode;
+  }
+}
+
+interface RunContext {
+  image: string;
+  pipelinePath: string;
+  stackName: string;
+  configFile?: string;
+  options: RunPipelineOptions;
+}
+
+/** Runs every step attempt as its own podman container of the pipeline's image. */
+export class ContainerOrchestrator extends Orchestrator {
+  static readonly type = "container";
+  static readonly configSchema = containerOrchestratorSchema;
+  /** Parsed config. */
+  readonly config: ContainerConfig;
+  #runs = new RunBook("container orchestrator");
+
+  constructor(options: Partial<ContainerConfig> & { name?: string } = {}) {
+    super(options.name ?? "container");
+    this.config = containerOrchestratorSchema.parse({ ...options, name: undefined });
+  }
+
+  override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
+    const image = this.config.image ?? options.docker?.image;
+    if (!image) {
+      throw new ComponentError("container orchestrator: no image to run the steps in", {
+        hint: "build one with `flowyml image build --stack <s> pipeline.ts` and set " +
+          "orchestrator.image (or run with docker.image)",
+      });
+    }
+    const run: RunContext = {
+      image,
+      pipelinePath: this.imagePath(pipeline),
+      stackName: this.config.stack ?? options.stack.name,
+      configFile: await this.#configFile(),
+      options,
+    };
+    await this.#pull(image);
+    return await this.#runs.start(pipeline, options, {
+      concurrency: options.concurrency ?? 8,
+      dispatch: () => (task, step, signal) => this.#dispatch(task, step, signal, run),
+    });
+  }
+
+  /** The pipeline module's path inside the image (`/app/<path relative to the project>`). */
+  imagePath(pipeline: PipelineSpec): string {
+    const source = pipeline.source;
+    if (!source) {
+      throw new ComponentError(
+        `container orchestrator: pipeline "${pipeline.name}" has no source module`,
+        { hint: "create it with new Pipeline(name, { source: import.meta.url })" },
+      );
+    }
+    if (!source.startsWith("file:")) return source;
+    const root = resolve(this.config.project_root ?? Deno.cwd());
+    const rel = relative(root, fileURLToPath(source));
+    if (rel.startsWith("..")) {
+      throw new ComponentError(
+        `container orchestrator: ${source} is outside the project root ${root}`,
+        { hint: "set orchestrator.project_root to the folder `image build` packed" },
+      );
+    }
+    return `${this.config.app_dir}/${rel}`;
+  }
+
+  async #configFile(): Promise<string | undefined> {
+    const f = this.config.config_file ?? Deno.env.get("FLOWYML_CONFIG") ?? "flowyml.yaml";
+    try {
+      return (await Deno.stat(f)).isFile ? resolve(f) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #pull(image: string): Promise<void> {
+    if (this.config.pull === "never") return;
+    const exists = await podman(this.config, ["image", "exists", image.split("@")[0]]);
+    if (this.config.pull === "missing" && exists.code === 0 && !image.includes("@")) return;
+    const out = await podman(this.config, pullArgs(this.config, image));
+    if (out.code !== 0) {
+      throw new ComponentError(
+        `container orchestrator: podman could not pull ${image}: ${out.stderr.trim()}`,
+        { hint: "push it with `flowyml image build --stack <s>`; check the registry is reachable" },
+      );
+    }
+  }
+
+  async #dispatch(
+    task: StepTask,
+    step: Step,
+    signal: AbortSignal,
+    run: RunContext,
+  ): Promise<StepTaskResult> {
+    const io = await Deno.makeTempDir({ prefix: "flowyml-step-" });
+    const name = containerName(task);
+    try {
+      const { source: _, ...bare } = task;
+      await Deno.writeTextFile(`${io}/task.json`, JSON.stringify(bare));
+      const args = runArgs(this.config, {
+        name,
+        image: run.image,
+        ioDir: io,
+        configFile: run.configFile,
+        env: run.options.docker?.env ?? {},
+        resources: step.options.resources ?? run.options.resources,
+        stepArgs: [
+          ...["--run", task.runId, "--step", task.step, "--stack", run.stackName],
+          ...["--attempt", String(task.attempt), "--task", "@/flowyml/io/task.json"],
+          ...["--result-file", "/flowyml/io/result.json", "--record", "none"],
+          ...["--worker", `podman:${name}`, run.pipelinePath],
+        ],
+      });
+      const out = await podman(this.config, args, { signal, container: name });
+      signal.throwIfAborted();
+      return await this.#result(io, name, out);
+    } finally {
+      await Deno.remove(io, { recursive: true }).catch(() => {});
+    }
+  }
+
+  async #result(
+    io: string,
+    name: string,
+    out: { code: number; stdout: string; stderr: string },
+  ): Promise<StepTaskResult> {
+    let outcome: StepJobOutcome | undefined;
+    try {
+      outcome = JSON.parse(await Deno.readTextFile(`${io}/result.json`));
+    } catch {
+      // No result file: the container failed before the step ran.
+    }
+    if (out.code === 0 && outcome?.status === "completed" && outcome.result) {
+      return outcome.result;
+    }
+    const tail = `${out.stdout}\n${out.stderr}`.trim().split("\n").slice(-this.config.log_lines);
+    const why = outcome?.error ?? `podman run exited with code ${out.code}`;
+    throw new ContainerStepError(
+      `${why}\n--- container ${name} output (last ${tail.length} lines) ---\n${tail.join("\n")}`,
+      name,
+      out.code,
+    );
+  }
+
+  override getRunStatus(runId: string): Promise<RunStatus> {
+    return this.#runs.status(runId);
+  }
+
+  override waitForRun(runId: string): Promise<RunResult> {
+    return this.#runs.wait(runId);
+  }
+
+  override async validate(): Promise<boolean> {
+    const out = await podman(this.config, [
+      ...["--runtime", this.config.runtime, "--cgroup-manager", this.config.cgroup_manager],
+      ...["info", "--format", "{{.Host.OCIRuntime.Name}}"],
+    ]).catch((err) => ({ code: -1, stdout: "", stderr: String(err) }));
+    if (out.code !== 0) {
+      throw new ComponentError(`container orchestrator: podman is not usable: ${out.stderr}`, {
+        hint: "apt-get install podman runc (see docs/orchestrators.md for the flags it needs)",
+      });
+    }
+    return true;
+  }
+
+  override permissions(): PermissionNeeds {
+    return {
+      run: [this.config.podman],
+      read: [Deno.env.get("TMPDIR") ?? "/tmp"],
+      write: [Deno.env.get("TMPDIR") ?? "/tmp"],
+      env: ["FLOWYML_CONFIG", "TMPDIR", ...this.config.pass_env],
+    };
+  }
+
+  override toDict(): Record<string, unknown> {
+    const { name: _, ...rest } = this.config;
+    return { type: "container", ...rest };
+  }
+}
+
+/** A podman container name for one step attempt (unique per attempt). */
+function containerName(task: StepTask): string {
+  const clean = (s: string) => s.replace(/[^\w.-]/g, "_").slice(0, 60);
+  return `flowyml-${clean(task.runId)}-${clean(task.step)}-${task.attempt}-${
+    crypto.randomUUID().slice(0, 6)
+  }`;
+}
