@@ -12,7 +12,7 @@ import { z } from "zod";
 import { COMPONENT_KINDS, type ComponentKind, type ResourceConfig } from "./component.ts";
 import { ConfigError, isPermissionError } from "./errors.ts";
 import { formatZodIssues } from "./schema.ts";
-import { findConfigFile, projectRelative } from "./project.ts";
+import { CONFIG_FILE, findConfigFile, projectRelative, warnStrayProject } from "./project.ts";
 
 export { findConfigFile } from "./project.ts";
 
@@ -208,7 +208,10 @@ export async function loadConfig(
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return { stacks: {}, resources: {}, plugins: {} };
+    if (err instanceof Deno.errors.NotFound) {
+      if (path === CONFIG_FILE) warnStrayProject();
+      return { stacks: {}, resources: {}, plugins: {} };
+    }
     if (isPermissionError(err)) {
       throw new ConfigError(`cannot read ${path}: permission denied`, {
         hint: `run again with --allow-read=${path}`,

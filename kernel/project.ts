@@ -69,3 +69,32 @@ export function projectRelative<T extends object>(stack: T, configFile?: string)
   }
   return out as T;
 }
+
+let warned = false;
+
+/**
+ * With no `flowyml.yaml` up the tree, the embedded local stack lives in
+ * `./.flowyml`. When the current folder has none but a parent has a
+ * `.flowyml/metadata.db`, say so once per process (on stderr), so running
+ * from a subfolder does not silently start a fresh, empty history.
+ */
+export function warnStrayProject(): void {
+  if (warned) return;
+  let cwd: string;
+  try {
+    cwd = Deno.cwd();
+  } catch {
+    return;
+  }
+  if (isFile(join(cwd, ".flowyml", "metadata.db"))) return;
+  for (let dir = dirname(cwd); dirname(dir) !== dir; dir = dirname(dir)) {
+    if (!isFile(join(dir, ".flowyml", "metadata.db"))) continue;
+    warned = true;
+    console.warn(
+      `note: no ${CONFIG_FILE} here or above, so the local stack uses ${cwd}/.flowyml; ` +
+        `${dir}/.flowyml holds another project's runs\n  fix: run from ${dir}, or create ` +
+        `${dir}/${CONFIG_FILE} (it may be empty) to make that folder the project root`,
+    );
+    return;
+  }
+}

@@ -160,3 +160,29 @@ Deno.test("cli: run of a pipeline file that does not exist says so", async () =>
     await p.cleanup();
   }
 });
+
+Deno.test("project discovery (CLI): without flowyml.yaml, a parent's .flowyml is named, not silently ignored", async () => {
+  const t = await tempDir("flowyml-stray-");
+  try {
+    const root = await Deno.realPath(t.path);
+    await Deno.mkdir(`${root}/.flowyml`);
+    await Deno.writeFile(`${root}/.flowyml/metadata.db`, new Uint8Array());
+    await Deno.mkdir(`${root}/src`);
+    const r = await cli(`${root}/src`, ["stack", "list"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `note: no flowyml.yaml here or above, so the local stack uses ${root}/src/.flowyml; ` +
+          `${root}/.flowyml holds another project's runs\\n  fix: run from ${root}, or create ` +
+          `${root}/flowyml.yaml`,
+      ),
+    );
+    await Deno.writeTextFile(`${root}/flowyml.yaml`, "");
+    const fixed = await cli(`${root}/src`, ["stack", "list", "--json"]);
+    assert.equal(fixed.stderr, "");
+    assert.equal(JSON.parse(fixed.stdout).config, `${root}/flowyml.yaml`);
+  } finally {
+    await t.cleanup();
+  }
+});
