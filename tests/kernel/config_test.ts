@@ -73,3 +73,34 @@ Deno.test("config: schema errors give the key path; unknown types list the regis
   await assert.rejects(buildStack(bad, "a"), /stacks\.a\.artifact_store.*pth/);
   assert.throws(() => stackConfig(c, "ghost"), /no stack named "ghost"/);
 });
+
+Deno.test("config: stack paths resolve against the config file's folder", () => {
+  const config = parseConfig(
+    `stacks:
+  s:
+    orchestrator: { type: local, dag_folder: dags, cacheDir: ./c, home: "~/h", concurrency: 2 }
+    artifact_store: { type: local, path: art, endpoint: "host:9000" }
+    metadata_store: { type: sqlite, path: ":memory:" }
+    executor: { type: local, root: /abs, url_path: "https://x/y" }
+`,
+    { file: "/proj/flowyml.yaml" },
+  );
+  assert.deepEqual(stackConfig(config, "s"), {
+    orchestrator: {
+      type: "local",
+      dag_folder: "/proj/dags",
+      cacheDir: "/proj/c",
+      home: "~/h",
+      concurrency: 2,
+    },
+    artifact_store: { type: "local", path: "/proj/art", endpoint: "host:9000" },
+    metadata_store: { type: "sqlite", path: ":memory:" },
+    executor: { type: "local", root: "/abs", url_path: "https://x/y" },
+  });
+  assert.equal(stackConfig(config, "local").metadata_store?.path, "/proj/.flowyml/metadata.db");
+  // In the current folder, paths stay as written.
+  const here = parseConfig(`stacks: { s: { artifact_store: { type: local, path: art } } }`, {
+    file: "flowyml.yaml",
+  });
+  assert.equal(stackConfig(here, "s").artifact_store?.path, "art");
+});
