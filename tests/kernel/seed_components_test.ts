@@ -226,3 +226,71 @@ Deno.test({
     await s3.stop();
   }
 });
+
+const PLAIN_MODULE = `
+// A component package with no flowyml import at all: plain objects.
+import v8 from "node:v8";
+
+export const components = [{
+  kind: "artifact_store",
+  type: "plain_files",
+  version: "0.2.0",
+  create({ name, folder = ".flowyml/plain" }) {
+    return {
+      name,
+      async save(artifact, path) {
+        const file = folder + "/" + path;
+        await Deno.mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true });
+        await Deno.writeFile(file + ".tmp", v8.serialize(artifact));
+        await Deno.rename(file + ".tmp", file);
+        return "file://" + file;
+      },
+      async load(path) {
+        return v8.deserialize(await Deno.readFile(folder + "/" + path));
+      },
+      async exists(path) {
+        return await Deno.stat(folder + "/" + path).then(() => true, () => false);
+      },
+      toDict: () => ({ type: "plain_files", folder }),
+      permissions: () => ({ read: [folder], write: [folder] }),
+    };
+  },
+}];
+`;
+
+Deno.test("plain-object components (CLI): component load, list, and a run in the least-privilege child", async () => {
+  const t = await tempDir("flowyml-plain-");
+  try {
+    const root = await Deno.realPath(t.path);
+    await Deno.writeTextFile(`${root}/plain.js`, PLAIN_MODULE);
+    await Deno.writeTextFile(`${root}/pipeline.ts`, PIPELINE);
+    await Deno.writeTextFile(
+      `${root}/flowyml.yaml`,
+      `default_stack: plain\nstacks:\n  plain:\n    artifact_store: { type: plain_files, folder: data }\n`,
+    );
+    const cli = async (args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
+        cwd: root,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    };
+    const load = await cli(["component", "load", "./plain.js"]);
+    assert.equal(load.code, 0, load.stderr);
+    assert.match(load.stdout, /loaded artifact_store "plain_files" 0\.2\.0/);
+    const list = await cli(["component", "list"]);
+    assert.match(list.stdout, /artifact_store\s+plain_files\s+file\s+0\.2\.0/);
+    const r = await cli(["run", "pipeline.ts", "--quiet"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /status completed/);
+    assert.equal(r.stderr.includes("unknown option"), false, "folder is read by create()");
+    const objects = await Array.fromAsync(Deno.readDir(`${root}/data/objects`));
+    assert.ok(objects.length > 0, "artifacts went through the object's save()");
+  } finally {
+    await t.cleanup();
+  }
+});
