@@ -173,8 +173,7 @@ export async function pollRunStatus(
           `${JSON.stringify(raw)}, which is not a run status`,
         {
           hint: `return one of pending, running, completed, failed, cancelled (or ${
-            Object.keys(STATUS_WORDS).filter((w) => !normalizeRunStatus(w) || w !== STATUS_WORDS[w])
-              .join(", ")
+            Object.keys(STATUS_WORDS).filter((w) => w !== STATUS_WORDS[w]).join(", ")
           }), or implement waitForRun()`,
         },
       );
