@@ -117,8 +117,10 @@ export class ComponentRegistry {
   }
 
   /**
-   * Register a component class. The kind comes from its base class. Missing
-   * required methods and name conflicts are refused with a clear error.
+   * Register a component class, or a plain `{ kind, type, create }` object.
+   * A class's kind comes from its base class; it must implement one required
+   * shape of that kind (`REQUIRED_SHAPES`; the contract supplies the rest).
+   * Missing methods and name conflicts are refused with a clear error.
    */
   register(
     component: ComponentClass | ComponentFactory,
@@ -288,7 +290,12 @@ export class ComponentRegistry {
     return r.data as Record<string, unknown>;
   }
 
-  /** Build a component instance from config options (validated first). */
+  /**
+   * Build a component instance from config options, validated first against
+   * its schema. A component without a schema is built as given, and a key it
+   * is not known to take is reported through {@linkcode onWarning}.
+   * `options.__where` (e.g. `flowyml.yaml: stacks.dev.artifact_store`) prefixes messages.
+   */
   async create<T extends StackComponent = StackComponent>(
     kind: ComponentKind,
     type: string,
