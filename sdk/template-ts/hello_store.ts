@@ -13,8 +13,21 @@ import {
 } from "flowyml";
 import { z } from "zod";
 
+/** Options of {@linkcode HelloArtifactStore}: what `flowyml.yaml` may set. */
+export interface HelloArtifactStoreOptions {
+  /** Instance name (default `hello`). */
+  name?: string;
+  /** Folder holding the artifacts (default `.flowyml/artifacts`). */
+  path?: string;
+  /** Sub-folder every artifact goes under (default `hello`). */
+  namespace?: string;
+}
+
 /** Config schema: what `flowyml.yaml` may set; `flowyml component show hello` prints it. */
-export const helloArtifactStoreSchema = z.object({
+export const helloArtifactStoreSchema: z.ZodType<
+  { name?: string; path: string; namespace: string },
+  HelloArtifactStoreOptions
+> = z.object({
   name: z.string().optional(),
   path: z.string().default(".flowyml/artifacts").describe(
     "folder holding the artifacts",
@@ -23,11 +36,6 @@ export const helloArtifactStoreSchema = z.object({
     "sub-folder every artifact goes under",
   ),
 }).strict();
-
-/** Options of {@linkcode HelloArtifactStore}. */
-export type HelloArtifactStoreOptions = z.input<
-  typeof helloArtifactStoreSchema
->;
 
 /** An artifact store: files under `path/namespace`. */
 export class HelloArtifactStore extends ArtifactStore {
