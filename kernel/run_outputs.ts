@@ -6,11 +6,14 @@
  */
 import { loadValue } from "./artifacts.ts";
 import type { PipelineSpec, RunResult, StackLike } from "./contracts.ts";
+import { withRunContext } from "./run_context.ts";
 
 /**
- * Fill `result.outputs` with the outputs no step consumes, loaded (and
- * verified) from the stack's artifact store. Values already present are kept;
- * an output that cannot be loaded is left out.
+ * Fill `result.outputs` with the outputs no step consumes, loaded from the
+ * stack's artifact store, verified against their recorded hashes and under
+ * the run's context, as the engine loads them. Values already present are
+ * kept. A corrupt or missing object is an error naming the output, never a
+ * silent `undefined`.
  */
 export async function withFinalOutputs(
   pipeline: PipelineSpec,
@@ -19,16 +22,15 @@ export async function withFinalOutputs(
 ): Promise<RunResult> {
   const consumed = new Set(pipeline.steps.flatMap((s) => s.inputs));
   const outputs = { ...result.outputs };
-  for (const [step, r] of Object.entries(result.steps)) {
+  const { runId } = result;
+  for (const r of Object.values(result.steps)) {
     for (const [name, ref] of Object.entries(r.outputs ?? {})) {
       if (consumed.has(name) || name in outputs) continue;
-      try {
-        outputs[name] = await loadValue(stack.artifactStore, ref, {
-          label: `output "${name}" of step "${step}"`,
-        });
-      } catch {
-        // not loadable (e.g. deleted since): left out, as the engine does
-      }
+      outputs[name] = await withRunContext(
+        { runId, stack },
+        () =>
+          loadValue(stack.artifactStore, ref, { label: `final output "${name}" of run ${runId}` }),
+      );
     }
   }
   return { ...result, outputs };
