@@ -25,6 +25,7 @@ import { registerPluginCommands } from "./commands/plugin.ts";
 import { registerImageCommands } from "./commands/image.ts";
 import { registerUiCommand } from "./commands/ui.ts";
 import { registerStepCommands } from "./commands/step.ts";
+import { registerCompileCommand } from "./commands/compile.ts";
 import { registerResumeCommand, registerWorkerCommands } from "./commands/worker.ts";
 import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
 
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerPluginCommands(program);
   registerImageCommands(program);
   registerStepCommands(program);
+  registerCompileCommand(program);
   registerArtifactsCommands(program);
   registerUiCommand(program);
   return program;
