@@ -96,7 +96,7 @@ stacks:
     const bad = await flowyml(t.path, ["stack", "show", "a"]);
     assert.match(
       bad.stderr,
-      /unknown orchestrator type "airflowz".*registered orchestrator types: local/s,
+      /unknown orchestrator type "airflowz".*registered orchestrator types: [^\n]*\blocal\b/s,
     );
   } finally {
     await t.cleanup();
