@@ -16,6 +16,7 @@ import { register as registerGcs } from "./gcs/register.ts";
 import { register as registerQueue } from "./queue/register.ts";
 import { register as registerPostgres } from "./postgres/register.ts";
 import { register as registerContainer } from "./container/register.ts";
+import { register as registerVertex } from "./vertex/register.ts";
 
 export {
   LocalArtifactStore,
@@ -47,6 +48,7 @@ export function registerBuiltins(): void {
   registerQueue(reg);
   registerPostgres(reg);
   registerContainer(reg);
+  registerVertex(reg);
 }
 
 registerBuiltins();

@@ -1,0 +1,23 @@
+/**
+ * Lazy registration of `VertexOrchestrator` (`type: vertex`): the schema
+ * now, the REST client and google-auth-library on first use.
+ * @module
+ */
+import type { ComponentClass } from "../../kernel/component.ts";
+import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { vertexOrchestratorSchema } from "./config.ts";
+
+/** Register the Vertex orchestrator lazily. */
+export function register(reg: ComponentRegistry): void {
+  if (reg.entry("orchestrator", "vertex")) return;
+  reg.registerLazy({
+    kind: "orchestrator",
+    type: "vertex",
+    origin: "builtin",
+    source: "plugins/vertex/orchestrator.ts",
+    description: "Vertex AI Pipelines: a KFP v2 PipelineSpec submitted over REST",
+    schema: vertexOrchestratorSchema,
+    load: async () =>
+      (await import("./orchestrator.ts")).VertexOrchestrator as unknown as ComponentClass,
+  });
+}
