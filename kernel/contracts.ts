@@ -160,6 +160,11 @@ export interface RunPipelineOptions {
   /** Resume this existing run: completed steps are reused, not re-run. */
   resumeRunId?: string;
   /**
+   * Take the resumed run over even while its lease looks alive (`runs resume
+   * --force`); the old driver stops at its next heartbeat.
+   */
+  forceResume?: boolean;
+  /**
    * Load final outputs that are not in memory (remote runs) into
    * `RunResult.outputs`. Default `true`; the CLI passes `false`, as it
    * prints the summary from the metadata store and never uses the values.
@@ -434,6 +439,24 @@ export abstract class MetadataStore extends StackComponent {
   abstract listMetrics(
     query: { runId?: string; step?: string; name?: string },
   ): Promise<MetricRecord[]>;
+
+  /**
+   * Apply `patch` to the run only while it holds the lease token `lease`
+   * (`null`: no lease yet); `true` when the row changed. Drivers claim a run
+   * (patch `{ lease: mine }` expecting the old token), renew it with their
+   * heartbeat and record its end through this. SQL stores do it in one
+   * conditional `UPDATE`; this default reads then writes (not atomic).
+   */
+  async updateRunLeased(
+    runId: string,
+    patch: Partial<RunRecord>,
+    options: { lease: string | null },
+  ): Promise<boolean> {
+    const run = await this.getRun(runId);
+    if (!run || (run.lease ?? null) !== options.lease) return false;
+    await this.updateRun(runId, patch);
+    return true;
+  }
 
   /**
    * Record everything a finished step produced. Stores override this to write

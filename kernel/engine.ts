@@ -29,7 +29,7 @@ import { notifyRunFinished, notifyRunStarted } from "./lifecycle.ts";
 import { ScheduleGate, type StepScheduler } from "./scheduling.ts";
 import { cacheKey, cacheParamHashes, lookupCache } from "./cache.ts";
 import { codeIdentities, withCodeIdentity } from "./code_identity.ts";
-import { type RunLiveness, startRunLiveness } from "./run_liveness.ts";
+import { type RunLiveness, startRunLiveness, testCrashPoint } from "./run_liveness.ts";
 import { cancelMessage, recordRunStart, type RunStart } from "./run_start.ts";
 import { checkDeadline, raceAbort } from "./timeouts.ts";
 
@@ -86,7 +86,9 @@ export async function executeRun(
   options: ExecuteRunOptions,
 ): Promise<RunResult> {
   const start = await recordRunStart(pipeline, options);
-  const live = startRunLiveness(options.stack.metadataStore, options.runId);
+  const live = startRunLiveness(options.stack.metadataStore, options.runId, {
+    lease: start.lease,
+  });
   try {
     return await driveRun(pipeline, options, { ...start, live });
   } finally {
@@ -169,7 +171,9 @@ async function driveRun(
     state.set(d, "skipped");
     results[d] = { status: "skipped", cached: false, durationMs: 0, attempts: 0, outputs: {} };
     const rec = { runId, step: d, status: "skipped" as const, cached: false, attempts: 0 };
-    const write = meta.upsertStepRun(error ? { ...rec, error } : rec).catch(() => {});
+    const write = live.lost // another driver owns the run now: write nothing more
+      ? Promise.resolve()
+      : meta.upsertStepRun(error ? { ...rec, error } : rec).catch(() => {});
     emit({ type: "step_finished", runId, step: d, status: "skipped", durationMs: 0 });
     gate?.finished(d);
     return write;
@@ -358,6 +362,7 @@ async function driveRun(
             }
             : undefined,
         });
+        testCrashPoint("completion"); // test-only: a driver dying right after a completion
         results[s.name] = {
           status: "completed",
           cached: false,
@@ -434,18 +439,20 @@ async function driveRun(
     interrupted.push(step);
     const ended = Date.now();
     const error = cancelMessage(live.signal.reason, [step]);
-    await meta.upsertStepRun({
-      runId,
-      step,
-      status: "cancelled",
-      cached: false,
-      attempts: attempt,
-      startedAt: started,
-      endedAt: ended,
-      durationMs: ended - started,
-      cacheKey: key,
-      error,
-    });
+    if (!live.lost) {
+      await meta.upsertStepRun({
+        runId,
+        step,
+        status: "cancelled",
+        cached: false,
+        attempts: attempt,
+        startedAt: started,
+        endedAt: ended,
+        durationMs: ended - started,
+        cacheKey: key,
+        error,
+      });
+    }
     results[step] = {
       status: "cancelled",
       cached: false,
@@ -528,7 +535,12 @@ async function driveRun(
   const cancelled = live.signal.aborted;
   const status = cancelled ? "cancelled" : firstError ? "failed" : "completed";
   if (cancelled) firstError = new FlowymlError(cancelMessage(live.signal.reason, interrupted));
-  await meta.updateRun(runId, { status, endedAt: Date.now(), error: firstError?.message });
+  // The run's end is written only while this process still holds its lease.
+  if (!live.lost) {
+    await meta.updateRunLeased(runId, { status, endedAt: Date.now(), error: firstError?.message }, {
+      lease: run.lease,
+    });
+  }
   await stack.executor.runFinished(runId);
   await notifyRunFinished(runId);
   emit({ type: "run_finished", runId, status });

@@ -38,6 +38,8 @@ export interface RunOptions {
   onEvent?: (e: RunEvent) => void;
   /** Continue this earlier run, reusing its completed steps. */
   resumeRunId?: string;
+  /** Take the resumed run over even while its driver looks alive (`runs resume --force`). */
+  forceResume?: boolean;
   /** Load final outputs computed elsewhere into `result.outputs` (default `true`). */
   loadOutputs?: boolean;
 }
@@ -109,6 +111,7 @@ export class Pipeline implements PipelineSpec {
       concurrency: options.concurrency ?? this.options.concurrency,
       onEvent: options.onEvent,
       resumeRunId: options.resumeRunId,
+      forceResume: options.forceResume,
       loadOutputs: options.loadOutputs,
     });
     const result = await stack.orchestrator.waitForRun(runId, { stack });

@@ -71,6 +71,11 @@ export interface RunRecord {
   heartbeatAt?: number;
   /** `false` when the run ignores the step cache (`--no-cache`); kept by `runs resume`. */
   cache?: boolean;
+  /**
+   * Lease token of the process driving the run: one driver at a time. A driver
+   * writes only while the run still holds its token (see docs/scale_out.md).
+   */
+  lease?: string;
 }
 
 /** One step's execution within a run. */

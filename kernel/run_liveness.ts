@@ -86,30 +86,81 @@ export function driverFields(): Pick<RunRecord, "pid" | "host" | "heartbeatAt"> 
 export interface RunLiveness {
   /** Aborted with a {@linkcode RunCancelled} when the run is cancelled. */
   readonly signal: AbortSignal;
+  /** True once another process took the run's lease: this process must write nothing more. */
+  readonly lost: boolean;
   /** Stop the heartbeat and forget the run. */
   stop(): void;
 }
 
-/** Register `runId` as driven by this process and start its heartbeat. */
+/** Reason of the cancellation of a run whose lease another process took. */
+export const LEASE_LOST = "another process took over the run (runs resume --force)";
+
+/**
+ * Register `runId` as driven by this process and start its heartbeat. With
+ * `lease`, each heartbeat renews the run's lease only while the run still
+ * holds that token; when another process took it, the run is cancelled here
+ * (reason {@linkcode LEASE_LOST}) and `lost` turns true.
+ */
 export function startRunLiveness(
   meta: MetadataStore,
   runId: string,
-  options: { heartbeatMs?: number } = {},
+  options: { heartbeatMs?: number; lease?: string } = {},
 ): RunLiveness {
   const ctl = new AbortController();
   active.set(runId, ctl);
+  let lost = false;
   const every = options.heartbeatMs ?? heartbeatIntervalMs();
-  const timer = setInterval(() => {
-    meta.updateRun(runId, { heartbeatAt: Date.now() }).catch(() => {});
-  }, every);
+  const beat = async () => {
+    const patch = { heartbeatAt: Date.now() };
+    if (options.lease === undefined) return await meta.updateRun(runId, patch);
+    if (await meta.updateRunLeased(runId, patch, { lease: options.lease })) return;
+    lost = true;
+    if (!ctl.signal.aborted) ctl.abort(new RunCancelled(LEASE_LOST));
+  };
+  const timer = setInterval(() => beat().catch(() => {}), every);
   Deno.unrefTimer(timer);
   return {
     signal: ctl.signal,
+    get lost() {
+      return lost;
+    },
     stop() {
       clearInterval(timer);
       active.delete(runId);
     },
   };
+}
+
+/**
+ * Test-only fault injection: when `FLOWYML_TEST_CRASH_AT` (readable) is
+ * `<point>:<n>`, the n-th call with `point` kills this process with SIGKILL,
+ * as a power loss would. Used by tests/queue/chaos_test.ts; never set it
+ * otherwise.
+ */
+export function testCrashPoint(point: string): void {
+  const want = envText("FLOWYML_TEST_CRASH_AT");
+  if (!want?.startsWith(`${point}:`)) return;
+  const n = (crashCounts.get(point) ?? 0) + 1;
+  crashCounts.set(point, n);
+  if (String(n) !== want.slice(point.length + 1)) return;
+  try {
+    Deno.kill(Deno.pid, "SIGKILL");
+  } catch {
+    Deno.exit(137); // no --allow-run: exit at once, without cleanup, all the same
+  }
+}
+
+const crashCounts = new Map<string, number>();
+
+function envText(name: string): string | undefined {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+      return undefined;
+    }
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether process `pid` on this host is alive: `undefined` when it cannot be told. */

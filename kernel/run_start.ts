@@ -4,11 +4,11 @@
  * the message a cancelled run is recorded with.
  * @module
  */
-import { describeError } from "./errors.ts";
+import { ConfigError, describeError } from "./errors.ts";
 import { pipelineHash, type PipelineSpec } from "./graph.ts";
 import type { StepRunRecord } from "./records.ts";
-import { driverFields, RunCancelled } from "./run_liveness.ts";
-import type { RunPipelineOptions } from "./contracts.ts";
+import { assertNotLive, driverFields, RunCancelled } from "./run_liveness.ts";
+import type { ArtifactStore, RunPipelineOptions } from "./contracts.ts";
 import { pipelineShape } from "./pipeline_shape.ts";
 
 /** What {@linkcode recordRunStart} found and decided. */
@@ -17,6 +17,8 @@ export interface RunStart {
   previous: Map<string, StepRunRecord>;
   /** The run-level cache setting (a resumed run keeps its own unless told otherwise). */
   cache: boolean;
+  /** This driver's lease token on the run: it writes the run's end only while it holds it. */
+  lease: string;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function recordRunStart(
   const { stack, runId } = options;
   const meta = stack.metadataStore;
   const previous = new Map<string, StepRunRecord>();
+  const lease = crypto.randomUUID();
   if (!options.resumeRunId) {
     const cache = options.cache !== false;
     await meta.createRun({
@@ -47,22 +50,47 @@ export async function recordRunStart(
       },
       ...driverFields(),
       cache,
+      lease,
     });
-    return { previous, cache };
+    return { previous, cache, lease };
   }
   const before = await meta.getRun(options.resumeRunId);
-  for (const r of await meta.listStepRuns(options.resumeRunId)) {
-    if ((r.status === "completed" || r.status === "cached") && r.outputs) previous.set(r.step, r);
-  }
-  const cache = options.cache ?? before?.cache ?? true;
-  await meta.updateRun(runId, {
+  if (!before) throw new ConfigError(`no run "${runId}" in stack "${stack.name}"`);
+  // One driver at a time: a live driver's run is refused (unless forced), and the takeover is a
+  // compare-and-set on the lease token, so of two resumes racing, one wins.
+  if (!options.forceResume) assertNotLive(before);
+  const cache = options.cache ?? before.cache ?? true;
+  const claimed = await meta.updateRunLeased(runId, {
     status: "running",
     endedAt: undefined,
     error: undefined,
     ...driverFields(),
     cache,
-  });
-  return { previous, cache };
+    lease,
+  }, { lease: before.lease ?? null });
+  if (!claimed) {
+    throw new ConfigError(`run "${runId}" was taken over by another process just now`, {
+      hint: "see `flowyml runs show` for who drives it; resume it once that process is gone",
+    });
+  }
+  const done = (await meta.listStepRuns(runId)).filter((r) =>
+    (r.status === "completed" || r.status === "cached") && r.outputs
+  );
+  const present = await Promise.all(done.map((r) => outputsPresent(stack.artifactStore, r)));
+  for (const [i, r] of done.entries()) if (present[i]) previous.set(r.step, r);
+  return { previous, cache, lease };
+}
+
+/** Whether every recorded output of a step still exists in the store (else it runs again). */
+async function outputsPresent(store: ArtifactStore, r: StepRunRecord): Promise<boolean> {
+  try {
+    const found = await Promise.all(
+      Object.values(r.outputs ?? {}).map((o) => store.exists(o.path)),
+    );
+    return found.every(Boolean);
+  } catch {
+    return false;
+  }
 }
 
 /** The run's error message when it was cancelled, naming the steps it interrupted. */

@@ -13,6 +13,9 @@ import { pipelineHash } from "../../kernel/graph.ts";
 import type { Stack } from "../../kernel/stack.ts";
 import type { QueueOrchestrator } from "../../plugins/queue/orchestrator.ts";
 import { importPipeline, loadProject, ms, openStack, table } from "../_common.ts";
+import { buildStack } from "../../kernel/stack.ts";
+import type { RunRecord } from "../../kernel/records.ts";
+import { describeError } from "../../kernel/errors.ts";
 import { runnableDeno } from "../install.ts";
 import { lockfilePath } from "../lockfile.ts";
 import { prepareWasmPlugins, writeRunLock } from "../plan.ts";
@@ -271,29 +274,29 @@ export function registerResumeCommand(runs: Command): void {
     .option("-q, --quiet", "no live progress")
     .option("--cache", "use the step cache, even if the run was started with --no-cache")
     .option("--no-cache", "ignore the step cache (default: the run's own setting)")
+    .option(
+      "--force",
+      "take the run over even while its driver looks alive (that driver stops at its next heartbeat)",
+    )
     .action(
       async (
         runId: string,
-        flags: { stack?: string; allowChanged?: boolean; quiet?: boolean; cache?: boolean },
+        flags: {
+          stack?: string;
+          allowChanged?: boolean;
+          quiet?: boolean;
+          cache?: boolean;
+          force?: boolean;
+        },
       ) => {
-        let { stack } = await openStack(flags.stack);
-        let run = await stack.metadataStore.getRun(runId);
-        if (run && !flags.stack && run.stack !== stack.name) {
-          await stack.close();
-          ({ stack } = await openStack(run.stack));
-          run = await stack.metadataStore.getRun(runId);
-        }
+        const { stack, run } = await findRun(runId, flags.stack);
         try {
-          if (!run) {
-            throw new ConfigError(`no run "${runId}" in stack "${stack.name}"`, {
-              hint: "list runs with `flowyml runs list` (add --stack if it ran elsewhere)",
-            });
-          }
           if (run.status === "completed") {
             console.log(`run ${runId} already completed; nothing to resume`);
             return;
           }
-          assertNotLive(run); // a crashed run is taken over; a live one is refused
+          // A crashed run is taken over; a live one is refused (the engine claims the lease).
+          if (!flags.force) assertNotLive(run);
           const source = run.extra?.source;
           if (typeof source !== "string") {
             throw new ConfigError(
@@ -321,6 +324,7 @@ export function registerResumeCommand(runs: Command): void {
             stack,
             params: run.params,
             resumeRunId: runId,
+            forceResume: flags.force,
             cache: flags.cache, // undefined: the run's own recorded setting
             onEvent: flags.quiet ? undefined : createProgress(),
           });
@@ -331,4 +335,49 @@ export function registerResumeCommand(runs: Command): void {
         }
       },
     );
+}
+
+/**
+ * The run and the stack it ran on: `--stack`, else the stack its run record names. Without
+ * `--stack`, every stack of the project with its own metadata store is searched, so `runs
+ * resume <id>` finds a run recorded in a shared PostgreSQL store as well as a local one.
+ */
+async function findRun(runId: string, wanted?: string): Promise<{ stack: Stack; run: RunRecord }> {
+  const { config } = await loadProject();
+  const names = wanted ? [wanted] : [
+    ...new Set([config.default_stack ?? "local", ...Object.keys(config.stacks)]),
+  ];
+  const seen = new Set<string>();
+  const trouble: string[] = [];
+  for (const name of names) {
+    const stack = await buildStack(config, name);
+    const where = JSON.stringify(stack.metadataStore.toDict());
+    let run: RunRecord | undefined;
+    if (!seen.has(where)) {
+      seen.add(where);
+      run = await stack.metadataStore.getRun(runId).catch((err) => {
+        trouble.push(`stack "${name}": ${describeError(err).split("\n")[0]}`);
+        return undefined;
+      });
+    }
+    if (run && !wanted && run.stack !== name && config.stacks[run.stack]) {
+      await stack.close(); // the run record names its stack: run on that one
+      const own = await buildStack(config, run.stack);
+      const again = await own.metadataStore.getRun(runId);
+      if (again) return { stack: own, run: again };
+      await own.close();
+      return { stack: await buildStack(config, name), run };
+    }
+    if (run) return { stack, run };
+    await stack.close();
+  }
+  throw new ConfigError(
+    `no run "${runId}" in stack${names.length > 1 ? "s" : ""} ${
+      names.map((n) => `"${n}"`).join(", ")
+    }`,
+    {
+      hint: (trouble.length ? `some stores could not be read: ${trouble.join("; ")}; ` : "") +
+        "list runs with `flowyml runs list --stack NAME`",
+    },
+  );
 }

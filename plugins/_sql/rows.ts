@@ -51,6 +51,7 @@ export function toRun(r: Row, json: JsonDecode): RunRecord {
     ...(r.host != null ? { host: String(r.host) } : {}),
     ...(r.heartbeat_at != null ? { heartbeatAt: Number(r.heartbeat_at) } : {}),
     ...(r.cache != null ? { cache: bool(r.cache) } : {}),
+    ...(r.lease != null ? { lease: String(r.lease) } : {}),
   };
 }
 
@@ -65,6 +66,7 @@ export const RUN_PATCH_COLUMNS: Readonly<Record<string, string>> = {
   pid: "pid",
   host: "host",
   heartbeatAt: "heartbeat_at",
+  lease: "lease",
 };
 
 /** A `step_runs` row. */

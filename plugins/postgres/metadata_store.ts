@@ -13,7 +13,7 @@
 import postgres from "postgres";
 import type { z } from "zod";
 import type { PermissionNeeds } from "../../kernel/component.ts";
-import { MetadataStore } from "../../kernel/contracts.ts";
+import { MetadataStore, type StepCompletion } from "../../kernel/contracts.ts";
 import {
   describeError,
   FlowymlError,
@@ -32,6 +32,7 @@ import type {
 } from "../../kernel/records.ts";
 import { postgresMetadataStoreSchema } from "./config.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { writeCompletions } from "./completions.ts";
 import {
   decodeJsonValue,
   type Row,
@@ -71,6 +72,7 @@ export class PostgresMetadataStore extends MetadataStore {
   readonly ssl?: z.output<typeof postgresMetadataStoreSchema>["ssl"];
   #sql?: Sql;
   #ready?: Promise<Sql>;
+  #pending: { c: StepCompletion; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   constructor(options: z.input<typeof postgresMetadataStoreSchema>) {
     super(options.name ?? "postgres");
@@ -189,6 +191,7 @@ export class PostgresMetadataStore extends MetadataStore {
   }
 
   override async close(): Promise<void> {
+    if (this.#pending.length) await this.#flushCompletions();
     const sql = this.#sql;
     this.#sql = undefined;
     this.#ready = undefined;
@@ -198,26 +201,43 @@ export class PostgresMetadataStore extends MetadataStore {
   override async createRun(r: RunRecord): Promise<void> {
     await this.#q((sql) =>
       sql`INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error,
-        pipeline_hash, image, extra, pid, host, heartbeat_at, cache)
+        pipeline_hash, image, extra, pid, host, heartbeat_at, cache, lease)
       VALUES (${r.runId}, ${r.pipeline}, ${r.status}, ${r.stack}, ${
         json(sql, r.params)
       }, ${r.startedAt},
         ${r.endedAt ?? null}, ${r.error ?? null}, ${r.pipelineHash ?? null}, ${r.image ?? null},
         ${json(sql, r.extra)}, ${r.pid ?? null}, ${r.host ?? null}, ${r.heartbeatAt ?? null},
-        ${r.cache ?? null})`
+        ${r.cache ?? null}, ${r.lease ?? null})`
     );
   }
 
   override async updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
+    await this.#updateRun(runId, patch);
+  }
+
+  /** One conditional `UPDATE`: only while the run holds the lease token `lease`. */
+  override async updateRunLeased(
+    runId: string,
+    patch: Partial<RunRecord>,
+    options: { lease: string | null },
+  ): Promise<boolean> {
+    return await this.#updateRun(runId, patch, options.lease) > 0;
+  }
+
+  async #updateRun(runId: string, patch: Partial<RunRecord>, lease?: string | null) {
     const set: Record<string, unknown> = {};
     for (const [k, c] of Object.entries(RUN_PATCH_COLUMNS)) {
       if (k in patch) set[c] = (patch as Row)[k] ?? null;
     }
     if ("cache" in patch) set.cache = patch.cache ?? null;
-    await this.#q(async (sql) => {
+    return await this.#q(async (sql) => {
       if ("extra" in patch) set.extra = json(sql, patch.extra);
-      if (!Object.keys(set).length) return;
-      await sql`UPDATE runs SET ${sql(set)} WHERE run_id = ${runId}`;
+      if (!Object.keys(set).length) set.run_id = runId;
+      const res = lease === undefined
+        ? await sql`UPDATE runs SET ${sql(set)} WHERE run_id = ${runId}`
+        : await sql`UPDATE runs SET ${sql(set)} WHERE run_id = ${runId}
+            AND lease IS NOT DISTINCT FROM ${lease}::text`;
+      return res.count;
     });
   }
 
@@ -248,8 +268,39 @@ export class PostgresMetadataStore extends MetadataStore {
       ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status, started_at = excluded.started_at,
         ended_at = excluded.ended_at, duration_ms = excluded.duration_ms, cached = excluded.cached,
         attempts = excluded.attempts, error = excluded.error, error_stack = excluded.error_stack,
-        worker = excluded.worker, cache_key = excluded.cache_key, outputs = excluded.outputs`
+        worker = excluded.worker, cache_key = excluded.cache_key, outputs = excluded.outputs
+      WHERE step_runs.status NOT IN ('completed', 'cached')
+        OR excluded.status IN ('completed', 'cached')`
     );
+  }
+
+  /**
+   * Group commit: the completions that arrive in one event-loop turn go to the server as one
+   * statement (one round trip, atomic; see completions.ts). If a shared statement fails, each
+   * completion is retried on its own, so only the faulty one is rejected.
+   */
+  override recordStepCompletion(c: StepCompletion): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#pending.push({ c, resolve, reject }) === 1) {
+        setTimeout(() => this.#flushCompletions(), 0);
+      }
+    });
+  }
+
+  async #flushCompletions(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = [];
+    if (!batch.length) return;
+    try {
+      await this.#q((sql) => writeCompletions(sql, batch.map((p) => p.c)));
+      for (const p of batch) p.resolve();
+      return;
+    } catch (err) {
+      if (batch.length === 1) return batch[0].reject(err);
+    }
+    for (const p of batch) {
+      await this.#q((sql) => writeCompletions(sql, [p.c])).then(p.resolve, p.reject);
+    }
   }
 
   override async listStepRuns(runId: string): Promise<StepRunRecord[]> {
@@ -311,7 +362,9 @@ export class PostgresMetadataStore extends MetadataStore {
     await this.#q((sql) =>
       sql`INSERT INTO cache_entries (key, step, run_id, param_hashes, read_all, outputs, created_at)
       VALUES (${e.key}, ${e.step}, ${e.runId}, ${json(sql, e.paramHashes)}, ${e.readAllParams},
-        ${json(sql, e.outputs)}, ${e.createdAt})`
+        ${json(sql, e.outputs)}, ${e.createdAt})
+      ON CONFLICT (run_id, step, key) DO UPDATE SET param_hashes = excluded.param_hashes,
+        read_all = excluded.read_all, outputs = excluded.outputs, created_at = excluded.created_at`
     );
   }
 
@@ -343,17 +396,21 @@ export class PostgresMetadataStore extends MetadataStore {
     return rows.map(toAudit);
   }
 
-  /** Inserts the metrics in one statement. */
+  /** Upserts the metrics in one statement: one row per (run, step, name), the last value wins. */
   override async logMetrics(metrics: MetricRecord[]): Promise<void> {
     if (!metrics.length) return;
-    const rows = metrics.map((m) => ({
+    const last = new Map(metrics.map((m) => [JSON.stringify([m.runId, m.step, m.name]), m]));
+    const rows = [...last.values()].map((m) => ({
       run_id: m.runId,
       step: m.step,
       name: m.name,
       value: m.value,
       at: m.at,
     }));
-    await this.#q((sql) => sql`INSERT INTO metrics ${sql(rows)}`);
+    await this.#q((sql) =>
+      sql`INSERT INTO metrics ${sql(rows)}
+        ON CONFLICT (run_id, step, name) DO UPDATE SET value = excluded.value, at = excluded.at`
+    );
   }
 
   /** Metrics of a run and/or with a name, oldest first. */

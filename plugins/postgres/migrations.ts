@@ -46,4 +46,11 @@ export const MIGRATIONS: readonly string[] = [
   // 4: run liveness (who drives the run, its last heartbeat) and the run's cache setting.
   `ALTER TABLE runs ADD COLUMN pid INTEGER, ADD COLUMN host TEXT, ADD COLUMN heartbeat_at BIGINT,
      ADD COLUMN cache BOOLEAN;`,
+  // 5: exactly-once step completions and the run lease (as SQLite's version 5).
+  `ALTER TABLE runs ADD COLUMN lease TEXT;
+   DELETE FROM metrics WHERE id NOT IN (SELECT MAX(id) FROM metrics GROUP BY run_id, step, name);
+   CREATE UNIQUE INDEX metrics_step_name ON metrics (run_id, step, name);
+   DELETE FROM cache_entries WHERE id NOT IN
+     (SELECT MAX(id) FROM cache_entries GROUP BY run_id, step, key);
+   CREATE UNIQUE INDEX cache_entries_step ON cache_entries (run_id, step, key);`,
 ];

@@ -107,10 +107,10 @@ export class SQLiteMetadataStore extends MetadataStore {
     return s;
   }
 
-  #run(sql: string, ...args: unknown[]): void {
+  #run(sql: string, ...args: unknown[]): number {
     try {
       // deno-lint-ignore no-explicit-any
-      this.#stmt(sql).run(...(args as any[]));
+      return Number(this.#stmt(sql).run(...(args as any[])).changes);
     } catch (err) {
       throw this.#perm(err);
     }
@@ -167,8 +167,8 @@ export class SQLiteMetadataStore extends MetadataStore {
   override createRun(r: RunRecord): Promise<void> {
     this.#run(
       `INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error, pipeline_hash, image, extra,
-         pid, host, heartbeat_at, cache)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+         pid, host, heartbeat_at, cache, lease)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       r.runId,
       r.pipeline,
       r.status,
@@ -184,12 +184,27 @@ export class SQLiteMetadataStore extends MetadataStore {
       r.host ?? null,
       r.heartbeatAt ?? null,
       r.cache === undefined ? null : r.cache ? 1 : 0,
+      r.lease ?? null,
     );
     return Promise.resolve();
   }
 
   /** Sets only the columns whose fields appear in `patch`. */
   override updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
+    this.#updateRun(runId, patch);
+    return Promise.resolve();
+  }
+
+  /** One conditional `UPDATE`: only while the run holds the lease token `lease`. */
+  override updateRunLeased(
+    runId: string,
+    patch: Partial<RunRecord>,
+    options: { lease: string | null },
+  ): Promise<boolean> {
+    return Promise.resolve(this.#updateRun(runId, patch, options.lease) > 0);
+  }
+
+  #updateRun(runId: string, patch: Partial<RunRecord>, lease?: string | null): number {
     const sets: string[] = [];
     const vals: unknown[] = [];
     if ("cache" in patch) {
@@ -206,10 +221,14 @@ export class SQLiteMetadataStore extends MetadataStore {
       sets.push("extra = ?");
       vals.push(j(patch.extra));
     }
-    if (sets.length) {
-      this.#run(`UPDATE runs SET ${sets.join(", ")} WHERE run_id = ?`, ...vals, runId);
-    }
-    return Promise.resolve();
+    if (!sets.length) sets.push("run_id = run_id");
+    const where = lease === undefined ? "" : " AND lease IS ?";
+    const args = lease === undefined ? [runId] : [runId, lease];
+    return this.#run(
+      `UPDATE runs SET ${sets.join(", ")} WHERE run_id = ?${where}`,
+      ...vals,
+      ...args,
+    );
   }
 
   /** Reads the run row by id. */
@@ -230,7 +249,10 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve(rows.map((r) => toRun(r, decodeJsonText)));
   }
 
-  /** Inserts or replaces the row keyed by run id and step name. */
+  /**
+   * Inserts or replaces the row keyed by run id and step name. A completed (or cached) record is
+   * never replaced by an unfinished one (a late "running", a stale driver's "cancelled").
+   */
   override upsertStepRun(s: StepRunRecord): Promise<void> {
     this.#run(
       `INSERT INTO step_runs (run_id, step, status, started_at, ended_at, duration_ms, cached, attempts, error,
@@ -239,7 +261,8 @@ export class SQLiteMetadataStore extends MetadataStore {
        ON CONFLICT (run_id, step) DO UPDATE SET status=excluded.status, started_at=excluded.started_at,
          ended_at=excluded.ended_at, duration_ms=excluded.duration_ms, cached=excluded.cached,
          attempts=excluded.attempts, error=excluded.error, error_stack=excluded.error_stack,
-         worker=excluded.worker, cache_key=excluded.cache_key, outputs=excluded.outputs`,
+         worker=excluded.worker, cache_key=excluded.cache_key, outputs=excluded.outputs
+       WHERE step_runs.status NOT IN ('completed', 'cached') OR excluded.status IN ('completed', 'cached')`,
       s.runId,
       s.step,
       s.status,
@@ -318,11 +341,16 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve(rows.map(toLineage));
   }
 
-  /** Inserts a cache entry; several entries may share a key (different params). */
+  /**
+   * Inserts a cache entry; several entries may share a key (different params, other runs). One
+   * entry per (run, step, key): recording it again replaces it.
+   */
   override putCacheEntry(e: CacheEntry): Promise<void> {
     this.#run(
       `INSERT INTO cache_entries (key, step, run_id, param_hashes, read_all, outputs, created_at)
-       VALUES (?,?,?,?,?,?,?)`,
+       VALUES (?,?,?,?,?,?,?)
+       ON CONFLICT (run_id, step, key) DO UPDATE SET param_hashes=excluded.param_hashes,
+         read_all=excluded.read_all, outputs=excluded.outputs, created_at=excluded.created_at`,
       e.key,
       e.step,
       e.runId,
@@ -420,11 +448,15 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve(rows.map(toAudit));
   }
 
-  /** Inserts each metric (inside the caller's transaction when there is one). */
+  /**
+   * Inserts each metric (inside the caller's transaction when there is one); one row per (run,
+   * step, name): logging a name again replaces its value.
+   */
   override logMetrics(metrics: MetricRecord[]): Promise<void> {
     for (const m of metrics) {
       this.#run(
-        "INSERT INTO metrics (run_id, step, name, value, at) VALUES (?,?,?,?,?)",
+        `INSERT INTO metrics (run_id, step, name, value, at) VALUES (?,?,?,?,?)
+         ON CONFLICT (run_id, step, name) DO UPDATE SET value=excluded.value, at=excluded.at`,
         m.runId,
         m.step,
         m.name,

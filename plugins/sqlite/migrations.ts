@@ -44,4 +44,13 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE runs ADD COLUMN host TEXT;
    ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
    ALTER TABLE runs ADD COLUMN cache INTEGER;`,
+  // 5: exactly-once step completions and the run lease. A step's metrics and cache entry are
+  // unique per (run, step[, name/key]), so recording a completion twice upserts the same rows;
+  // duplicates left by earlier versions are dropped (the newest row is kept).
+  `ALTER TABLE runs ADD COLUMN lease TEXT;
+   DELETE FROM metrics WHERE id NOT IN (SELECT MAX(id) FROM metrics GROUP BY run_id, step, name);
+   CREATE UNIQUE INDEX metrics_step_name ON metrics (run_id, step, name);
+   DELETE FROM cache_entries WHERE id NOT IN
+     (SELECT MAX(id) FROM cache_entries GROUP BY run_id, step, key);
+   CREATE UNIQUE INDEX cache_entries_step ON cache_entries (run_id, step, key);`,
 ];

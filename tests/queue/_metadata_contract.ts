@@ -175,7 +175,7 @@ export async function checkMetadataContract(store: MetadataStore): Promise<void>
   assert.equal((await store.getLineage({ hash: ref("a").hash })).length, 3);
   assert.equal((await store.getLineage({ runId: "p-2", hash: ref("a").hash })).length, 1);
 
-  // Cache entries: newest first.
+  // Cache entries: newest first; one per (run, step, key), so recording it again replaces it.
   const ce = {
     key: "k1",
     paramHashes: { lr: "h1" },
@@ -188,10 +188,12 @@ export async function checkMetadataContract(store: MetadataStore): Promise<void>
   await store.putCacheEntry(ce);
   await store.putCacheEntry({
     ...ce,
+    runId: "p-2",
     readAllParams: true,
     paramHashes: { "*": "h2" },
     createdAt: 11,
   });
+  await store.putCacheEntry(ce);
   const found = await store.findCacheEntries("k1");
   assert.equal(found.length, 2);
   assert.equal(found[0].readAllParams, true);
@@ -219,4 +221,83 @@ export async function checkMetadataContract(store: MetadataStore): Promise<void>
     "denied",
   ]]);
   assert.deepEqual(await store.listAudit("p-2"), []);
+  await checkExactlyOnce(store);
+}
+
+/**
+ * A step completion is one idempotent unit: recording it twice (a resumed driver, a retried
+ * commit) leaves one step record, one metric row per name, one cache entry and one artifact and
+ * edge per name; a completed record is never downgraded; the run lease is a compare-and-set.
+ */
+async function checkExactlyOnce(store: MetadataStore): Promise<void> {
+  await store.createRun({
+    runId: "x-1",
+    pipeline: "x",
+    status: "running",
+    stack: "s",
+    params: {},
+    startedAt: 1,
+    lease: "L1",
+  });
+  const out = { ...ref("e"), runId: "x-1", step: "s1", name: "o", createdAt: 2 };
+  const completion = (attempt: number, value: number) => ({
+    stepRun: {
+      runId: "x-1",
+      step: "s1",
+      status: "completed" as const,
+      cached: false,
+      attempts: attempt,
+      outputs: { o: ref("e") },
+    },
+    artifacts: [out],
+    lineage: [{ runId: "x-1", step: "s1", direction: "output" as const, name: "o", ...ref("e") }]
+      .map(({ runId, step, direction, name, hash, uri }) => ({
+        runId,
+        step,
+        direction,
+        name,
+        hash,
+        uri,
+      })),
+    metrics: [{ runId: "x-1", step: "s1", name: "m", value, at: 3 }],
+    cacheEntry: {
+      key: "kx",
+      paramHashes: {},
+      readAllParams: false,
+      outputs: { o: ref("e") },
+      runId: "x-1",
+      step: "s1",
+      createdAt: 4,
+    },
+  });
+  // Twice in one batch (same event-loop turn) and once more later.
+  await Promise.all([
+    store.recordStepCompletion(completion(1, 1)),
+    store.recordStepCompletion(completion(1, 1)),
+  ]);
+  await store.recordStepCompletion(completion(2, 2));
+  const steps = await store.listStepRuns("x-1");
+  assert.equal(steps.length, 1);
+  assert.equal(steps[0].attempts, 2);
+  assert.deepEqual((await store.listMetrics({ runId: "x-1" })).map((m) => m.value), [2]);
+  assert.equal((await store.findCacheEntries("kx")).length, 1);
+  assert.equal((await store.listArtifacts("x-1")).length, 1);
+  assert.equal((await store.getLineage({ runId: "x-1" })).length, 1);
+  // A late "running" or a stale driver's "cancelled" never replaces a completed record.
+  await store.upsertStepRun({
+    runId: "x-1",
+    step: "s1",
+    status: "cancelled",
+    cached: false,
+    attempts: 3,
+  });
+  assert.equal((await store.listStepRuns("x-1"))[0].status, "completed");
+  // Lease: only the holder's token updates; a claim names the token it replaces.
+  assert.equal(await store.updateRunLeased("x-1", { heartbeatAt: 9 }, { lease: "L2" }), false);
+  assert.equal(await store.updateRunLeased("x-1", { heartbeatAt: 9 }, { lease: "L1" }), true);
+  assert.equal(await store.updateRunLeased("x-1", { lease: "L2" }, { lease: "L1" }), true);
+  assert.equal(await store.updateRunLeased("x-1", { lease: "L3" }, { lease: "L1" }), false);
+  const run = await store.getRun("x-1");
+  assert.equal(run?.lease, "L2");
+  assert.equal(run?.heartbeatAt, 9);
 }
