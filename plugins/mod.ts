@@ -17,6 +17,7 @@ import { register as registerQueue } from "./queue/register.ts";
 import { register as registerPostgres } from "./postgres/register.ts";
 import { register as registerContainer } from "./container/register.ts";
 import { register as registerVertex } from "./vertex/register.ts";
+import { register as registerAirflow } from "./airflow/register.ts";
 
 export {
   LocalArtifactStore,
@@ -49,6 +50,7 @@ export function registerBuiltins(): void {
   registerPostgres(reg);
   registerContainer(reg);
   registerVertex(reg);
+  registerAirflow(reg);
 }
 
 registerBuiltins();

@@ -1,0 +1,22 @@
+/**
+ * Lazy registration of `AirflowOrchestrator` (`type: airflow`).
+ * @module
+ */
+import type { ComponentClass } from "../../kernel/component.ts";
+import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { airflowOrchestratorSchema } from "./config.ts";
+
+/** Register the Airflow orchestrator lazily. */
+export function register(reg: ComponentRegistry): void {
+  if (reg.entry("orchestrator", "airflow")) return;
+  reg.registerLazy({
+    kind: "orchestrator",
+    type: "airflow",
+    origin: "builtin",
+    source: "plugins/airflow/orchestrator.ts",
+    description: "Apache Airflow 3: a DAG file per pipeline, runs triggered over the REST API",
+    schema: airflowOrchestratorSchema,
+    load: async () =>
+      (await import("./orchestrator.ts")).AirflowOrchestrator as unknown as ComponentClass,
+  });
+}
