@@ -2,7 +2,8 @@
 # Installs the real servers the integration tests start on 127.0.0.1 (Debian packages).
 # Idempotent: skips what is already installed. The tests start and stop the servers themselves.
 set -euo pipefail
-pkgs=(redis-server postgresql-15 docker-registry apache2-utils skopeo swift-proxy swift-object swift-container swift-account chromium)
+pkgs=(redis-server postgresql-15 docker-registry apache2-utils skopeo swift-proxy swift-object swift-container swift-account chromium
+  podman runc protobuf-compiler libprotobuf-dev python3-protobuf python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -12,6 +13,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts some of these as system services on install; the tests run their own instances.
 for s in redis-server postgresql docker-registry; do service "$s" stop >/dev/null 2>&1 || true; done
+# ruff (for the Airflow DAG check, tests/compile/airflow_test.ts) from the machine's local Python index.
+command -v ruff >/dev/null 2>&1 || pip install --quiet ruff >/dev/null 2>&1 || echo "ruff not installed: the AIR check will be skipped"
 # firebase-tools' Node GCS emulator (used as a library by tests/services/gcs.ts), cached outside the repo.
 FIREBASE_TOOLS_VERSION=15.34.2
 FIREBASE_DIR=${FLOWYML_FIREBASE_DIR:-/opt/flowyml-cache/firebase-tools}
