@@ -21,6 +21,7 @@ import { explainUnpinnedImport, prepareWasmPlugins, writeRunLock } from "../plan
 import { createProgress } from "../progress.ts";
 import { renderRunSummary } from "../summary.ts";
 import { computePermissions, installConfig, installRoot, parseGrants } from "./permissions.ts";
+import { clearedEnv, usesQueue } from "../child_env.ts";
 
 /** Options of the run command. */
 interface RunFlags {
@@ -160,7 +161,12 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
     extra,
     runLock: pluginLock,
   });
-  const args = ["run", ...perms.flags];
+  // BullMQ enumerates the environment: a queue stack's child gets --allow-env over a cleared
+  // environment holding only the granted variables (as `flowyml worker`'s child).
+  const cleared = usesQueue(config, stackName)
+    ? clearedEnv(perms.flags, perms.needs.env)
+    : undefined;
+  const args = ["run", ...cleared?.flags ?? perms.flags];
   const cfg = await installConfig();
   if (cfg) args.push(`--config=${cfg}`);
   // A frozen lockfile: Deno checks every remote module and npm tarball the child
@@ -186,6 +192,7 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
   if (flags.showFlags) console.error(`$ ${exe} ${args.join(" ")}`);
   const child = new Deno.Command(exe, {
     args,
+    ...(cleared ? { env: cleared.env, clearEnv: true } : {}),
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",

@@ -20,6 +20,7 @@ import { runnableDeno } from "../install.ts";
 import { lockfilePath } from "../lockfile.ts";
 import { prepareWasmPlugins, writeRunLock } from "../plan.ts";
 import { forwardStopSignals } from "../signals.ts";
+import { clearedEnv } from "../child_env.ts";
 import { computePermissions, installConfig, parseGrants } from "./permissions.ts";
 import { createProgress } from "../progress.ts";
 import { renderRunSummary } from "../summary.ts";
@@ -164,7 +165,9 @@ async function workerHere(flags: WorkerFlags): Promise<void> {
   const graceMs = positive(flags.graceMs, "--grace-ms");
   let stopped!: () => void;
   const done = new Promise<void>((r) => (stopped = r));
-  const onSignal = () => worker.stop({ graceMs }).then(stopped);
+  let started = false;
+  // Before it started (still connecting), a stop signal ends the process at once.
+  const onSignal = () => started ? worker.stop({ graceMs }).then(stopped) : Deno.exit(143);
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   // The child of `flowyml worker` ends like a killed worker when its parent vanishes
@@ -175,6 +178,7 @@ async function workerHere(flags: WorkerFlags): Promise<void> {
     : undefined;
   try {
     await worker.start();
+    started = true;
     await done;
   } finally {
     clearInterval(watch);
@@ -207,9 +211,7 @@ async function workerInChild(exe: string, flags: WorkerFlags): Promise<void> {
   // which needs --allow-env for all variables. The child therefore gets a cleared
   // environment holding only the granted variables (and Deno's own), so that access to
   // "all" of it is access to exactly the grant.
-  const allow = perms.flags.filter((f) => !f.startsWith("--allow-env"));
-  allow.splice(allow.indexOf("--no-prompt"), 0, "--allow-env");
-  const env = grantedEnv([...perms.needs.env, ...DENO_ENV]);
+  const { flags: allow, env } = clearedEnv(perms.flags, perms.needs.env);
   const args = ["run", ...allow, ...(cfg ? [`--config=${cfg}`] : []), ...runLock?.flags ?? []];
   args.push(fileURLToPath(new URL("../worker_main.ts", import.meta.url)), "worker");
   args.push("--inherit-permissions", "--watch-parent", "--stack", stackName);
@@ -230,34 +232,6 @@ async function workerInChild(exe: string, flags: WorkerFlags): Promise<void> {
   const status = await child.status;
   unforward();
   if (!status.success) Deno.exitCode = status.code || 1;
-}
-
-/** Variables Deno itself (not the child's code) reads to find its caches, registry and TLS. */
-const DENO_ENV = [
-  "HOME",
-  "PATH",
-  "TMPDIR",
-  "DENO_DIR",
-  "XDG_CACHE_HOME",
-  "NO_COLOR",
-  "NPM_CONFIG_REGISTRY",
-  "DENO_CERT",
-  "HTTPS_PROXY",
-  "HTTP_PROXY",
-  "NO_PROXY",
-];
-
-/** The values of `names` (a `*` grant is ignored: the child sees only named variables). */
-function grantedEnv(names: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const n of new Set(names)) {
-    if (n === "*") continue;
-    try {
-      const v = Deno.env.get(n);
-      if (v !== undefined) out[n] = v;
-    } catch { /* not readable here: not passed on */ }
-  }
-  return out;
 }
 
 function collect(v: string, prev: string[]): string[] {

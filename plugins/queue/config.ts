@@ -140,6 +140,17 @@ export interface StepJobData {
   pipelineHash: string;
   /** Who submitted it (host:pid), for logs. */
   driver: string;
+  /**
+   * The driver's `pipelineCodeHash`: step code plus the whole local module
+   * graph of the steps; workers refuse a step when theirs differs.
+   */
+  codeHash?: string;
+  /** Identity token of the driver's artifact store; workers refuse a step when theirs differs. */
+  storeId?: string;
+  /** Workers that refused the step (stale code, another store); it went back to the queue. */
+  refusedBy?: string[];
+  /** How many times the step was refused and handed back. */
+  refusals?: number;
 }
 
 /**

@@ -18,6 +18,10 @@ import type { PermissionNeeds } from "../../kernel/component.ts";
 import { RunBook } from "../../kernel/run_book.ts";
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
+import type { ArtifactStore } from "../../kernel/contracts.ts";
+import { probeRedis } from "./connect.ts";
+import { pipelineCodeHash } from "./pipeline_loader.ts";
+import { ensureStoreId } from "./store_id.ts";
 import type { RunStatus } from "../../kernel/records.ts";
 import type { Step } from "../../kernel/step.ts";
 import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
@@ -64,7 +68,11 @@ interface RunContext {
   source: string;
   uriFor: (path: string) => string;
   hash: string;
+  codeHash: string;
+  storeId?: string;
   resources: RunPipelineOptions["resources"];
+  /** A resumed run: jobs of an earlier driver with the same ids are adopted. */
+  resumed?: { store: ArtifactStore };
 }
 
 /** Runs pipelines by submitting their steps to BullMQ queues served by `flowyml worker`. */
@@ -82,8 +90,11 @@ export class QueueOrchestrator extends Orchestrator {
   #batch = new Map<string, Waiter[]>();
   #flushing = false;
   #watchdog?: ReturnType<typeof setInterval>;
-  #session = crypto.randomUUID().slice(0, 8);
   #active = 0;
+  /** Bumped when connections are released: work started before then stops touching Redis. */
+  #generation = 0;
+  #probed = -1;
+  #closed = false;
   #checking = false;
   #warned = new Map<string, number>();
   #redis?: Redis;
@@ -106,6 +117,7 @@ export class QueueOrchestrator extends Orchestrator {
   #queue(name: string): Promise<Queue> {
     let q = this.#queues.get(name);
     if (!q) {
+      if (this.#closed) return Promise.reject(this.#closedError());
       q = (async () => {
         const queue = new Queue(name, {
           connection: redisConnection(this.config.redis),
@@ -240,7 +252,11 @@ export class QueueOrchestrator extends Orchestrator {
 
   async #checkAll(): Promise<void> {
     const now = Date.now();
+    const gen = this.#generation;
     for (const w of [...this.#waiters.values()]) {
+      // A waiter settled meanwhile, or connections released: stop, never reopen them.
+      if (gen !== this.#generation || this.#closed) return;
+      if (!this.#waiters.has(w.jobId)) continue;
       if (!w.submitted || now - w.checkedAt < this.config.pollMs) continue;
       w.checkedAt = now;
       try {
@@ -258,7 +274,9 @@ export class QueueOrchestrator extends Orchestrator {
         if (state === "completed") this.#settle(w, job.returnvalue as StepJobResult);
         else if (state === "failed") await this.#fail(w, job.failedReason, job);
       } catch (err) {
-        this.warn(`checking job ${w.jobId} failed: ${describeError(err)}`);
+        if (gen === this.#generation && this.#waiters.has(w.jobId)) {
+          this.warn(`checking job ${w.jobId} failed: ${describeError(err)}`);
+        }
       }
     }
   }
@@ -272,13 +290,16 @@ export class QueueOrchestrator extends Orchestrator {
   ): Promise<StepTaskResult> {
     const { source, hash, resources } = run;
     const queue = queueFor(step.options.resources ?? resources, this.config.queue);
-    const jobId = `${task.runId}|${task.step}|${task.attempt}|${this.#session}`;
+    // Derived from (run, step, attempt) only: a resumed driver adopts the jobs already queued.
+    const jobId = `${task.runId}|${task.step}|${task.attempt}`;
     const { source: _, ...bare } = task; // the job's `source` says it once
     const data: StepJobData = {
       v: 1,
       task: bare,
       source,
       pipelineHash: hash,
+      codeHash: run.codeHash,
+      ...(run.storeId ? { storeId: run.storeId } : {}),
       driver: this.#driver,
     };
     return new Promise<StepTaskResult>((resolve, reject) => {
@@ -298,12 +319,38 @@ export class QueueOrchestrator extends Orchestrator {
         reject(signal.reason);
         this.#cancel(w, describeError(signal.reason)).catch(() => {});
       }, { once: true });
-      this.#submit(w);
+      if (run.resumed) this.#adopt(w, run.resumed.store).catch(() => this.#submit(w));
+      else this.#submit(w);
       this.#watchdog ??= setInterval(() => {
         if (this.#waiters.size) this.#check();
       }, Math.max(250, Math.floor(this.config.pollMs / 2)));
       Deno.unrefTimer(this.#watchdog);
     });
+  }
+
+  /**
+   * A resumed run's step attempt whose job an earlier driver already queued: a waiting or running
+   * job is waited for (not run twice), a completed one is taken when its outputs still exist in
+   * the store, and a failed or unusable one is removed and submitted afresh.
+   */
+  async #adopt(w: Waiter, store: ArtifactStore): Promise<void> {
+    const job = await (await this.#queue(w.queue)).getJob(w.jobId);
+    if (!job) return this.#submit(w);
+    const state = await job.getState();
+    if (state === "completed") {
+      const r = job.returnvalue as StepJobResult;
+      const refs = Object.values(expandRefs(r.outputs ?? {}, w.uriFor));
+      if ((await Promise.all(refs.map((o) => store.exists(o.path)))).every(Boolean)) {
+        w.submitted = true;
+        return this.#settle(w, r);
+      }
+    } else if (state !== "failed" && state !== "unknown") {
+      w.submitted = true; // waiting, delayed or active: its result arrives as an event
+      w.checkedAt = Date.now();
+      return;
+    }
+    await job.remove().catch(() => {});
+    this.#submit(w);
   }
 
   /** Remove a waiting job, or ask its worker to abort it. */
@@ -332,6 +379,14 @@ export class QueueOrchestrator extends Orchestrator {
     }
     const stack = options.stack;
     const hash = pipelineHash(pipeline);
+    if (this.#closed) throw this.#closedError();
+    // Fail within seconds when Redis cannot be reached, instead of retrying silently forever.
+    if (this.#probed !== this.#generation) {
+      await probeRedis(this.config.redis);
+      this.#probed = this.#generation;
+    }
+    const codeHash = await pipelineCodeHash(pipeline);
+    const storeId = await ensureStoreId(stack.artifactStore);
     this.#active++;
     return await this.#runs.start(pipeline, options, {
       concurrency: options.concurrency ?? this.config.maxInFlight,
@@ -343,12 +398,15 @@ export class QueueOrchestrator extends Orchestrator {
         this.#dispatch(task, step, signal, {
           source,
           hash,
+          codeHash,
+          storeId,
           resources: options.resources,
           uriFor: (path) => stack.artifactStore.uriFor(path),
+          ...(options.resumeRunId ? { resumed: { store: stack.artifactStore } } : {}),
         }),
       // Connections close when no run is active, so a script using Pipeline.run() can exit.
       onSettled: () => {
-        if (--this.#active === 0) this.close().catch(() => {});
+        if (--this.#active === 0) this.#release().catch(() => {});
       },
     });
   }
@@ -363,6 +421,7 @@ export class QueueOrchestrator extends Orchestrator {
 
   /** This orchestrator's own Redis client (liveness queries, cancel messages), opened on first use. */
   client(): Redis {
+    if (this.#closed) throw this.#closedError();
     if (!this.#redis) {
       this.#redis = new Redis(redisConnection(this.config.redis));
       this.#redis.on("error", () => {}); // reconnects by itself; callers see command errors
@@ -370,26 +429,9 @@ export class QueueOrchestrator extends Orchestrator {
     return this.#redis;
   }
 
+  /** One connection attempt to Redis, without retries: fails within seconds naming the fix. */
   override async validate(): Promise<boolean> {
-    const where = redactRedisUrl(this.config.redis);
-    const ping = this.client().ping();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("no answer within 5 s")), 5_000);
-    });
-    try {
-      await Promise.race([ping, timeout]);
-    } catch (err) {
-      throw new FlowymlError(
-        `queue orchestrator: cannot reach Redis at ${where}: ${describeError(err)}`,
-        {
-          hint: "start redis-server there, or fix orchestrator.redis in flowyml.yaml",
-          cause: err,
-        },
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    await probeRedis(this.config.redis);
     return true;
   }
 
@@ -404,7 +446,21 @@ export class QueueOrchestrator extends Orchestrator {
     return { type: "queue", ...rest, redis: redactRedisUrl(this.config.redis) };
   }
 
+  #closedError(): FlowymlError {
+    return new FlowymlError(`queue orchestrator "${this.name}" is closed`, {
+      hint: "build the stack again to start another run",
+    });
+  }
+
+  /** Close every connection and timer, for good: a closed orchestrator opens nothing again. */
   override async close(): Promise<void> {
+    this.#closed = true;
+    await this.#release();
+  }
+
+  /** Close connections and timers (no run is active); a later run opens new ones. */
+  async #release(): Promise<void> {
+    this.#generation++;
     if (this.#watchdog) clearInterval(this.#watchdog);
     this.#watchdog = undefined;
     // Detach everything first, so a new run or query opens fresh connections meanwhile.
@@ -416,6 +472,8 @@ export class QueueOrchestrator extends Orchestrator {
     this.#redis = undefined;
     for (const e of events) await (await e.catch(() => undefined))?.close().catch(() => {});
     for (const q of queues) await (await q.catch(() => undefined))?.close().catch(() => {});
-    await redis?.quit().catch(() => redis.disconnect());
+    // A client that never connected (or lost its server) would wait forever for QUIT's reply.
+    if (redis?.status === "ready") await redis.quit().catch(() => redis.disconnect());
+    else redis?.disconnect();
   }
 }

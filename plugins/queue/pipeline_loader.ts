@@ -12,12 +12,29 @@ import {
 } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
 import type { Step } from "../../kernel/step.ts";
+import { codeIdentities } from "../../kernel/code_identity.ts";
+import { sha256Hex } from "../../kernel/hash.ts";
+
+/**
+ * The code version of a pipeline as drivers and workers compare it: its
+ * {@linkcode pipelineHash} (each step's code and wiring) plus the closure
+ * hash of every local module defining its steps and of every local module
+ * those import, transitively: the same module graph as the step cache key
+ * (kernel/code_identity.ts). A worker with a stale helper module differs.
+ */
+export async function pipelineCodeHash(pipeline: PipelineSpec): Promise<string> {
+  const ids = [...await codeIdentities(pipeline.steps)].sort(([a], [b]) => a.localeCompare(b));
+  const text = [pipelineHash(pipeline), ...ids.map(([m, h]) => `${m} ${h}`)].join("\n");
+  return sha256Hex(new TextEncoder().encode(text));
+}
 
 /** A pipeline module loaded by a worker. */
 export interface LoadedPipeline {
   pipeline: PipelineSpec;
   /** {@linkcode pipelineHash} of it, computed once. */
   hash: string;
+  /** {@linkcode pipelineCodeHash} of it, computed right after the import. */
+  codeHash: string;
   steps: Map<string, Step>;
 }
 
@@ -59,6 +76,7 @@ export function loadPipeline(source: string): Promise<LoadedPipeline> {
       return {
         pipeline,
         hash: pipelineHash(pipeline),
+        codeHash: await pipelineCodeHash(pipeline),
         steps: new Map(pipeline.steps.map((s) => [s.name, s])),
       };
     })();

@@ -9,7 +9,7 @@
  * queue for another worker.
  * @module
  */
-import { type Job, WaitingError, Worker } from "bullmq";
+import { DelayedError, type Job, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import process from "node:process";
 import { setImmediate } from "node:timers";
@@ -36,6 +36,17 @@ import {
   workerKey,
 } from "./config.ts";
 import { loadPipeline } from "./pipeline_loader.ts";
+import { probeRedis } from "./connect.ts";
+import { readStoreId } from "./store_id.ts";
+
+/**
+ * A step this worker must not run (stale code, another artifact store): it
+ * goes back to the queue for another worker, without spending an attempt.
+ */
+class Refusal extends FlowymlError {}
+
+/** Refusals of one step after which it fails anyway (a bound on ping-pong). */
+const MAX_REFUSALS = 50;
 
 /** Options of {@linkcode QueueWorker}. */
 export interface QueueWorkerOptions {
@@ -70,6 +81,8 @@ export interface WorkerInfo {
   done: number;
   failed: number;
   handedBack: number;
+  /** Steps refused (stale code, another store) and handed back. */
+  refused?: number;
   steps: CurrentStep[];
 }
 
@@ -94,7 +107,8 @@ export class QueueWorker {
   #beat?: ReturnType<typeof setInterval>;
   #dirty?: ReturnType<typeof setTimeout>;
   #started = Date.now();
-  #stats = { done: 0, failed: 0, handedBack: 0 };
+  #stats = { done: 0, failed: 0, handedBack: 0, refused: 0 };
+  #storeId?: string;
   #stopping?: Promise<void>;
   #draining = false;
   #stopped = false;
@@ -113,8 +127,12 @@ export class QueueWorker {
 
   /** Connect, announce liveness and start taking steps. */
   async start(): Promise<void> {
+    // A Redis that cannot be reached fails the start within seconds (retries are for outages).
+    await probeRedis(this.config.redis);
     // Preloaded modules are imported before any step is taken.
     for (const m of this.config.preload ?? []) await loadPipeline(moduleSpecifier(m));
+    // The store's identity token, compared with the driver's on each step (see store_id.ts).
+    this.#storeId = await readStoreId(this.stack.artifactStore);
     const conn = redisConnection(this.config.redis);
     this.#redis = new Redis(conn);
     this.#redis.on("error", () => {}); // ioredis reconnects; heartbeats resume then
@@ -152,7 +170,8 @@ export class QueueWorker {
       `${ts()} ${this.id} worker started: queues=${
         this.queues.join(",")
       } concurrency=${this.concurrency} ` +
-        `stack=${this.stack.name} lock=${this.config.lockDurationMs}ms`,
+        `stack=${this.stack.name} lock=${this.config.lockDurationMs}ms` +
+        (this.#storeId ? ` store=${this.#storeId.slice(0, 8)}` : ""),
     );
   }
 
@@ -227,6 +246,40 @@ export class QueueWorker {
     else this.#slots++;
   }
 
+  /**
+   * Hand a refused step back to the queue (delayed a little, so another worker takes it) without
+   * spending an attempt; once every live worker of its queue has refused it, it fails.
+   */
+  async #refuse(job: Job<StepJobData>, token: string | undefined, err: Refusal): Promise<never> {
+    const d = job.data;
+    const refusedBy = [...new Set([...(d.refusedBy ?? []), this.id])];
+    const refusals = (d.refusals ?? 0) + 1;
+    const live = this.#redis
+      ? await listWorkers(this.#redis, this.config.prefix).catch(() => [])
+      : [];
+    const serving = live.filter((w) => w.state === "running" && w.queues.includes(job.queueName));
+    const allRefused = serving.length > 0 && serving.every((w) => refusedBy.includes(w.id));
+    if (refusals >= MAX_REFUSALS || allRefused) throw err;
+    await job.updateData({ ...d, refusedBy, refusals });
+    await job.moveToDelayed(Date.now() + Math.min(100 * refusals, 1_000), token);
+    this.#stats.refused++;
+    throw new DelayedError();
+  }
+
+  /** Refuse a step whose driver uses another artifact store than this worker. */
+  async #checkStore(d: StepJobData): Promise<void> {
+    if (!d.storeId || d.storeId === this.#storeId) return;
+    this.#storeId = await readStoreId(this.stack.artifactStore); // the driver may have just made it
+    if (d.storeId === this.#storeId) return;
+    throw new Refusal(
+      `worker ${this.id} refuses step "${d.task.step}": its artifact store ` +
+        `(${this.stack.artifactStore.uriFor("")}) is not the driver's (store id ` +
+        `${this.#storeId?.slice(0, 8) ?? "none"}, driver ${d.storeId.slice(0, 8)}); ` +
+        "outputs written here could not be read by the others",
+      { hint: "give this worker the same artifact_store as the driver in flowyml.yaml" },
+    );
+  }
+
   async #handBack(job: Job<StepJobData>, token: string | undefined): Promise<never> {
     await job.moveToWait(token);
     this.#stats.handedBack++;
@@ -269,16 +322,19 @@ export class QueueWorker {
           `${Math.round(performance.now() - t0)}ms${extra}`,
       );
     try {
-      const { pipeline, hash, steps } = await loadPipeline(d.source);
-      if (hash !== d.pipelineHash) {
-        throw new FlowymlError(
+      const { pipeline, hash, codeHash, steps } = await loadPipeline(d.source);
+      // The code version covers the module graph of the step cache key, not only the module.
+      const [mine, theirs] = d.codeHash ? [codeHash, d.codeHash] : [hash, d.pipelineHash];
+      if (mine !== theirs) {
+        throw new Refusal(
           `worker ${this.id} refuses step "${task.step}": its pipeline module ${d.source} has hash ` +
-            `${hash.slice(0, 12)}, but run ${task.runId} was started with ${
-              d.pipelineHash.slice(0, 12)
-            }`,
+            `${mine.slice(0, 12)}, but run ${task.runId} was started with ${
+              theirs.slice(0, 12)
+            } (the steps' code, or a local module they import, differs)`,
           { hint: "deploy the driver's code version to this worker and restart `flowyml worker`" },
         );
       }
+      await this.#checkStore(d);
       const step = steps.get(task.step);
       if (!step) {
         throw new FlowymlError(
@@ -322,6 +378,12 @@ export class QueueWorker {
       if (ctl.signal.reason === HANDBACK) {
         line("handed-back");
         return await this.#handBack(job, token);
+      }
+      if (err instanceof Refusal) {
+        line("refused", ` error=${JSON.stringify(err.message)}`);
+        await this.#refuse(job, token, err).catch((e) => {
+          if (e !== err) throw e; // handed back (DelayedError), or Redis trouble
+        });
       }
       this.#stats.failed++;
       line("failed", ` error=${JSON.stringify(describeError(err).split("\n")[0])}`);
@@ -371,7 +433,7 @@ export class QueueWorker {
       await this.#sub?.quit().catch(() => {});
       this.#log(
         `${ts()} ${this.id} worker stopped: ${this.#stats.done} done, ${this.#stats.failed} failed, ` +
-          `${this.#stats.handedBack} handed back, cpu ${cpuMs()} ms`,
+          `${this.#stats.handedBack} handed back, ${this.#stats.refused} refused, cpu ${cpuMs()} ms`,
       );
       await new Promise((r) => setImmediate(r)); // buffered log lines are written by now
     })();

@@ -262,13 +262,29 @@ export class S3ArtifactStore extends ArtifactStore {
     this.#bucketReady ??= (async () => {
       const c = await this.client();
       if (!(await this.#retry(() => c.bucketExists(this.bucket), "checking the bucket"))) {
-        await c.makeBucket(this.bucket, this.#cfg.region).catch((err) => {
-          if (codeOf(err) !== "BucketAlreadyOwnedByYou") throw err;
-        });
+        await this.#createBucket(c);
       }
     })();
     this.#bucketReady.catch(() => (this.#bucketReady = undefined));
     await this.#bucketReady;
+  }
+
+  /**
+   * Create the bucket, idempotently: several workers starting at once on a fresh bucket race to
+   * create it, and the losers' `BucketAlreadyOwnedByYou` (or `BucketAlreadyExists` for a bucket
+   * that is there and reachable now) means it exists, which is all they wanted.
+   */
+  async #createBucket(c: Minio.Client): Promise<void> {
+    try {
+      await c.makeBucket(this.bucket, this.#cfg.region);
+    } catch (err) {
+      const code = codeOf(err);
+      if (code === "BucketAlreadyOwnedByYou") return;
+      if (code === "BucketAlreadyExists" && await c.bucketExists(this.bucket).catch(() => false)) {
+        return;
+      }
+      throw err;
+    }
   }
 
   /**
@@ -290,7 +306,7 @@ export class S3ArtifactStore extends ArtifactStore {
     }
     if (!exists) {
       if (!this.#cfg.create_bucket) throw this.explain({ code: "NoSuchBucket" }, "validating");
-      await this.#call("creating the bucket", (c) => c.makeBucket(this.bucket, this.#cfg.region));
+      await this.#call("creating the bucket", (c) => this.#createBucket(c));
     }
     const probe = this.key(`.flowyml-probe-${crypto.randomUUID()}`);
     await this.#call("writing a probe object", (c) => this.#putBuffer(c, probe, Buffer.from("ok")));
