@@ -23,6 +23,7 @@ import type {
   StepRunRecord,
 } from "../../kernel/records.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { checkHeader, checkSchema, damagedDatabase, isCorruption } from "./db_check.ts";
 import {
   decodeJsonText,
   type Row,
@@ -69,6 +70,7 @@ export class SQLiteMetadataStore extends MetadataStore {
   }
 
   #perm(err: unknown): unknown {
+    if (isCorruption(err)) return damagedDatabase(this.path, (err as Error).message, err);
     if (!isPermissionError(err)) return err;
     const dir = this.path === ":memory:" ? "." : dirname(this.path);
     return new MissingPermissionError(
@@ -85,8 +87,15 @@ export class SQLiteMetadataStore extends MetadataStore {
       if (this.path !== ":memory:") {
         Deno.mkdirSync(dirname(resolve(this.path)), { recursive: true });
       }
+      if (this.path !== ":memory:") checkHeader(this.path);
       const db = new DatabaseSync(this.path);
       db.exec(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`);
+      try {
+        checkSchema(db, this.path, MIGRATIONS.length);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
       if (this.path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
       db.exec("PRAGMA foreign_keys = ON");
