@@ -138,6 +138,14 @@ export async function setUpContainers(): Promise<ContainerEnv> {
     },
   };
   const stop = async () => {
+    // Images pulled from this test's registry (a new port each run) would pile up in podman.
+    const refs =
+      `podman images --format '{{.Repository}}:{{.Tag}}@{{.ID}}' | grep '^${registry.host}/'`;
+    await new Deno.Command("sh", {
+      args: ["-c", `${refs} | sed 's/.*@//' | xargs -r podman rmi -f`],
+      stdout: "null",
+      stderr: "null",
+    }).output().catch(() => {});
     await Promise.all([registry.stop(), s3.stop(), pg.stop()]);
     await t.cleanup();
   };
