@@ -6,7 +6,7 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname, resolve } from "node:path";
+import { dirname, normalize, resolve } from "node:path";
 import { setImmediate } from "node:timers";
 import { z } from "zod";
 import { MetadataStore, type StepCompletion } from "../../kernel/contracts.ts";
@@ -160,7 +160,7 @@ export class SQLiteMetadataStore extends MetadataStore {
   /** Read and write on the database's folder (WAL and journal files live beside it). */
   override permissions(): PermissionNeeds {
     if (this.path === ":memory:") return {};
-    const dir = dirname(this.path);
+    const dir = dirname(normalize(this.path)); // "a/b/../meta.db" is in "a", not in "a/b"
     return { read: [dir], write: [dir] };
   }
 
