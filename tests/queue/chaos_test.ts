@@ -225,6 +225,11 @@ Deno.test({
           assert.equal(st.signal, "SIGKILL", driver.text());
           const id = driver.lines.find((l) => l.startsWith("RUN "))!.slice(4);
           assert.ok((await completed(id)) >= 60);
+          // One completed step's output vanished from the store: resume must run it again.
+          const gone = (await meta.listStepRuns(id)).find((s) =>
+            s.status === "completed" && s.step.startsWith("w")
+          )!;
+          await Deno.remove(`${artifacts}/${Object.values(gone.outputs!)[0].path}`);
           const resume = (name: string) =>
             new Proc(name, ["run", "-A", WORKER_MAIN, "runs", "resume", id, "-q"], env);
           const [a, b] = [resume("resume-a"), resume("resume-b")];
@@ -242,38 +247,57 @@ Deno.test({
               if (m) ran.set(m[1], (ran.get(m[1]) ?? 0) + 1);
             }
           }
-          const twice = [...ran].filter(([, n]) => n > 1).map(([s]) => s);
+          assert.equal(ran.get(gone.step), 2, `${gone.step}, whose output was gone, ran again`);
+          const twice = [...ran].filter(([s, n]) => n > 1 && s !== gone.step).map(([s]) => s);
           assert.deepEqual(twice, [], "steps run twice");
         },
       );
 
-      await t.step("a worker with a stale helper module hands steps back", async () => {
-        // The stale worker imports the module at start (preload), with helper v1 ...
-        const staleMod = await writeModule(`${tmp.path}/stale`, 2);
-        const staleCfg = `${tmp.path}/stale.yaml`;
-        await Deno.writeTextFile(
-          staleCfg,
-          yaml.replace(
-            '"concurrency":4',
-            `"concurrency":4,"preload":[${JSON.stringify(staleMod)}]`,
-          ),
-        );
-        const stale = start("stale", [], staleCfg);
-        await waitFor(async () => (await live()).includes("stale"), 30_000, "the stale worker");
-        // ... then the helper (only the helper) changes, and the run starts with v2.
-        await Deno.writeTextFile(`${tmp.path}/stale/helper.ts`, helperSource(5));
-        const p = (await import(staleMod)).default as Pipeline;
-        const res = await p.run({ stack, params: { salt: 4, sleepMs: 5 }, loadOutputs: false });
-        assert.equal(res.status, "completed", String(res.error));
-        await assertExactlyOnce(meta, res.runId, { artifacts, total: expectedTotal(4, 5) });
-        const steps = await meta.listStepRuns(res.runId);
-        assert.ok(steps.every((s) => s.attempts === 1), "a refusal spends no attempt");
-        assert.ok(steps.every((s) => s.worker !== "stale"), "the stale worker ran nothing");
-        assert.ok(
-          stale.lines.some((l) => l.includes(` refused run=${res.runId} `)),
-          `the stale worker refused steps:\n${stale.text().slice(-2000)}`,
-        );
-      });
+      await t.step(
+        "a stale helper module, a private artifact store: steps handed back",
+        async () => {
+          // The stale worker imports the module at start (preload), with helper v1 ...
+          const staleMod = await writeModule(`${tmp.path}/stale`, 2);
+          const staleCfg = `${tmp.path}/stale.yaml`;
+          await Deno.writeTextFile(
+            staleCfg,
+            yaml.replace(
+              '"concurrency":4',
+              `"concurrency":4,"preload":[${JSON.stringify(staleMod)}]`,
+            ),
+          );
+          const stale = start("stale", [], staleCfg);
+          // A worker whose artifact store is its own folder, not the shared one.
+          const privateCfg = `${tmp.path}/private.yaml`;
+          await Deno.writeTextFile(privateCfg, yaml.replace(artifacts, `${tmp.path}/private`));
+          const priv = start("private", [], privateCfg);
+          await waitFor(
+            async () => (await live()).includes("stale") && (await live()).includes("private"),
+            30_000,
+            "the stale and the private worker",
+          );
+          // ... then the helper (only the helper) changes, and the run starts with v2.
+          await Deno.writeTextFile(`${tmp.path}/stale/helper.ts`, helperSource(5));
+          const p = (await import(staleMod)).default as Pipeline;
+          const res = await p.run({ stack, params: { salt: 4, sleepMs: 5 }, loadOutputs: false });
+          assert.equal(res.status, "completed", String(res.error));
+          await assertExactlyOnce(meta, res.runId, { artifacts, total: expectedTotal(4, 5) });
+          const steps = await meta.listStepRuns(res.runId);
+          assert.ok(steps.every((s) => s.attempts === 1), "a refusal spends no attempt");
+          assert.ok(steps.every((s) => s.worker !== "stale"), "the stale worker ran nothing");
+          assert.ok(steps.every((s) => s.worker !== "private"), "the private worker ran nothing");
+          assert.ok(
+            stale.lines.some((l) => l.includes(` refused run=${res.runId} `)),
+            `the stale worker refused steps:\n${stale.text().slice(-2000)}`,
+          );
+          assert.ok(
+            priv.lines.some((l) =>
+              l.includes(` refused run=${res.runId} `) && l.includes("not the driver's")
+            ),
+            `the private worker refused steps:\n${priv.text().slice(-2000)}`,
+          );
+        },
+      );
     } finally {
       await stack?.close();
       for (const p of procs) p.kill("SIGKILL");
