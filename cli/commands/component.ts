@@ -34,23 +34,33 @@ export function registerComponentCommands(program: Command): Command {
   );
 
   component.command("list").description("every registered component: kind, name, origin, version")
-    .action(async () => {
+    .option("--json", "print JSON: kind, name, origin, version, source and pinned integrity")
+    .action(async (flags: { json?: boolean }) => {
       const { lock } = await loadProject();
       const pinOf = (kind: string, type: string) =>
         lock.components.find((c) => c.entries.some((x) => x.kind === kind && x.type === type));
+      const rows = getComponentRegistry().entries().map((e) => {
+        const rec = pinOf(e.kind, e.type);
+        return {
+          kind: e.kind,
+          name: e.type,
+          origin: e.origin,
+          version: e.version,
+          source: rec?.source ?? e.source,
+          integrity: rec?.integrity,
+        };
+      });
+      if (flags.json) return console.log(JSON.stringify(rows, null, 2));
       console.log(table(
         ["kind", "name", "origin", "version", "source", "pinned"],
-        getComponentRegistry().entries().map((e) => {
-          const rec = pinOf(e.kind, e.type);
-          return [
-            e.kind,
-            e.type,
-            e.origin,
-            e.version ?? "",
-            rec?.source ?? e.source ?? "",
-            rec?.integrity ? `${rec.integrity.slice(0, 19)}…` : "",
-          ];
-        }),
+        rows.map((r) => [
+          r.kind,
+          r.name,
+          r.origin,
+          r.version ?? "",
+          r.source ?? "",
+          r.integrity ? `${r.integrity.slice(0, 19)}…` : "",
+        ]),
       ));
     });
 

@@ -12,13 +12,14 @@ import "../../mod.ts"; // preload flowyml's API: the pipeline's `import "flowyml
 import { FlowymlError, isPermissionError } from "../../kernel/errors.ts";
 import { parsePermissionMessage } from "../../kernel/permissions.ts";
 import { buildStack, type Stack } from "../../kernel/stack.ts";
-import type { RunResult } from "../../kernel/contracts.ts";
+import type { RunEvent, RunResult } from "../../kernel/contracts.ts";
 import { forwardStopSignals, SIGNAL_EXIT, watchStopSignals } from "../signals.ts";
 import { checkPipelineFile, importPipeline, loadProject, parseParams } from "../_common.ts";
 import { type Lockfile, lockfilePath, sourceModule } from "../lockfile.ts";
 import { runnableDeno } from "../install.ts";
 import { explainUnpinnedImport, prepareWasmPlugins, writeRunLock } from "../plan.ts";
 import { createProgress } from "../progress.ts";
+import { consoleToStderr, newJsonMarker, splitJsonStdout } from "../json_stdout.ts";
 import { renderRunSummary } from "../summary.ts";
 import { computePermissions, installConfig, installRoot, parseGrants } from "./permissions.ts";
 import { clearedEnv, usesQueue } from "../child_env.ts";
@@ -36,6 +37,7 @@ interface RunFlags {
   showFlags?: boolean;
   verifiedPlugins?: boolean;
   runLock?: string;
+  jsonMarker?: string;
 }
 
 /** Register `flowyml run`. */
@@ -74,6 +76,10 @@ export function registerRunCommand(program: Command): void {
       new Option("--run-lock <path>", "internal: the frozen Deno lockfile the child runs under")
         .hideHelp(),
     )
+    .addOption(
+      new Option("--json-marker <line>", "internal: the line printed before the JSON result")
+        .hideHelp(),
+    )
     .action(async (file: string, flags: RunFlags) => {
       await checkPipelineFile(file); // before any integrity check tries to fetch it
       if (flags.inheritPermissions) return await runHere(file, flags);
@@ -104,6 +110,8 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
   let result;
   // SIGINT/SIGTERM cancel the run; the child of `flowyml run` also stops when its parent dies.
   const stop = watchStopSignals({ watchParent: ctx.child });
+  // --json: stdout holds the result alone; step logs and prints go to stderr.
+  const restoreConsole = flags.json ? consoleToStderr() : undefined;
   try {
     const pipeline = await importPipeline(file);
     stack = await buildStack(config, flags.stack ?? config.default_stack ?? "local");
@@ -112,29 +120,22 @@ async function runHere(file: string, flags: RunFlags): Promise<void> {
       params: parseParams(flags.param),
       cache: flags.cache,
       concurrency: flags.concurrency ? Number(flags.concurrency) : undefined,
-      onEvent: flags.quiet || flags.json ? undefined : createProgress(),
+      onEvent: flags.json ? logToStderr : flags.quiet ? undefined : createProgress(),
       loadOutputs: false, // the summary comes from the metadata store
     });
   } catch (err) {
     stop.dispose();
+    restoreConsole?.();
     await stack?.close();
     throw explainRunPermission(err, ctx) ?? explainUnpinnedImport(err, flags.runLock) ?? err;
   }
   stop.dispose();
+  restoreConsole?.();
   if (result.status === "cancelled" || stop.reason) {
     return await exitCancelled(result, { stack, flags, code: stop.exitCode || 1 });
   }
   if (flags.json) {
-    console.log(JSON.stringify(
-      {
-        runId: result.runId,
-        status: result.status,
-        steps: result.steps,
-        error: result.error?.message,
-      },
-      null,
-      2,
-    ));
+    printResult(result, flags, 2);
   } else {
     console.log("\n" + await renderRunSummary(stack.metadataStore, result.runId));
   }
@@ -188,17 +189,21 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
   if (!flags.cache) args.push("--no-cache");
   if (flags.concurrency) args.push("--concurrency", flags.concurrency);
   if (flags.quiet) args.push("--quiet");
-  if (flags.json) args.push("--json");
+  // --json: the child's stdout goes to stderr up to a marker line; the result after it to stdout.
+  const marker = flags.json ? newJsonMarker() : undefined;
+  if (marker) args.push("--json", "--json-marker", marker);
   if (flags.showFlags) console.error(`$ ${exe} ${args.join(" ")}`);
   const child = new Deno.Command(exe, {
     args,
     ...(cleared ? { env: cleared.env, clearEnv: true } : {}),
     stdin: "inherit",
-    stdout: "inherit",
+    stdout: marker ? "piped" : "inherit",
     stderr: "inherit",
   }).spawn();
   const forwarded = forwardStopSignals(child); // the child dies with this process
+  const json = marker ? splitJsonStdout(child.stdout, marker) : undefined;
   const status = await child.status;
+  if (json) await Deno.stdout.write(new TextEncoder().encode(await json));
   const sig = forwarded();
   if (!status.success) Deno.exitCode = status.code || 1;
   if (sig) Deno.exit(status.code || SIGNAL_EXIT[sig as keyof typeof SIGNAL_EXIT]);
@@ -209,20 +214,25 @@ async function exitCancelled(
   result: RunResult,
   options: { stack: Stack; flags: RunFlags; code: number },
 ): Promise<never> {
-  if (options.flags.json) {
-    console.log(JSON.stringify({
-      runId: result.runId,
-      status: result.status,
-      steps: result.steps,
-      error: result.error?.message,
-    }));
-  }
+  if (options.flags.json) printResult(result, options.flags);
   console.error(
     `flowyml: ${result.runId}: ${result.error?.message ?? "run cancelled"}; continue it with ` +
       `\`flowyml runs resume ${result.runId}\``,
   );
   await options.stack.close();
   Deno.exit(options.code);
+}
+
+/** The JSON result on stdout, after the parent's marker line when there is one. */
+function printResult(result: RunResult, flags: RunFlags, indent?: number): void {
+  const { runId, status, steps } = result;
+  const text = JSON.stringify({ runId, status, steps, error: result.error?.message }, null, indent);
+  console.log(flags.jsonMarker ? `${flags.jsonMarker}\n${text}` : text);
+}
+
+/** `--json`: a step's `ctx.log` lines go to stderr. */
+function logToStderr(e: RunEvent): void {
+  if (e.type === "step_log") console.error(`[${e.step}] ${e.message}`);
 }
 
 /** Context for naming who was refused a permission. */

@@ -21,8 +21,17 @@ export function registerRunsCommands(program: Command): Command {
       "only runs with this status (running, completed, failed, cancelled, crashed)",
     )
     .option("-n, --limit <n>", "how many", "20")
+    .option("--json", "print JSON: an array of run records")
     .action(
-      async (flags: { stack?: string; pipeline?: string; status?: RunStatus; limit: string }) => {
+      async (
+        flags: {
+          stack?: string;
+          pipeline?: string;
+          status?: RunStatus;
+          limit: string;
+          json?: boolean;
+        },
+      ) => {
         const { stack } = await openStack(flags.stack);
         // A `running` run whose process is gone shows as `crashed` (docs/runs.md).
         const derived = flags.status === "crashed" || flags.status === "running";
@@ -33,6 +42,8 @@ export function registerRunsCommands(program: Command): Command {
         })).map((r) => withLiveStatus(r))
           .filter((r) => !flags.status || r.status === flags.status)
           .slice(0, Number(flags.limit));
+        await stack.close();
+        if (flags.json) return console.log(JSON.stringify(list, null, 2));
         console.log(table(
           ["run", "pipeline", "status", "started", "took"],
           list.map((r) => [
@@ -43,7 +54,6 @@ export function registerRunsCommands(program: Command): Command {
             r.endedAt ? ms(r.endedAt - r.startedAt) : "-",
           ]),
         ));
-        await stack.close();
       },
     );
   runs.command("show").description(
