@@ -368,7 +368,7 @@ export function ArtifactPage({ hash }) {
           html`<li>
         <a href=${href(["step", e.runId, e.step])}>${e.step}</a> in run <a class="mono" href=${
             href(["run", e.runId])
-          }>${e.runId.slice(0, 12)}</a></li>`
+          }>${e.runId}</a></li>`
         )}</ul>
       </section>
       <section>
@@ -377,9 +377,9 @@ export function ArtifactPage({ hash }) {
           html`<li>
         <a href=${
             href(["step", e.runId, e.step])
-          }>${e.step}</a> (as ${e.name}) in run <a class="mono" href=${href(["run", e.runId])}>${
-            e.runId.slice(0, 12)
-          }</a></li>`
+          }>${e.step}</a> (as ${e.name}) in run <a class="mono" href=${
+            href(["run", e.runId])
+          }>${e.runId}</a></li>`
         )}</ul>
       </section>
     </div>
