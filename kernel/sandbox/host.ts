@@ -64,6 +64,92 @@ export function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
+/**
+ * The handles a call sends back, assembled in the kernel. A handle comes as
+ * HANDLE frames `{id, off, size}`: while the plugin still writes it, in
+ * order (each `off` is where the previous frame ended), then the rest when
+ * the call ends; a frame at `off` 0 starts it over (the plugin rewrote bytes
+ * already sent). Each frame's data is read straight into the handle's
+ * buffer, sized from `size` up front. The sum of the handles is bounded by
+ * `max_output`, and the bytes received by twice that.
+ */
+class Outputs {
+  #all = new Map<number, { buf: ArrayBuffer; len: number }>();
+  #cur?: { id: number; at: number };
+  #sum = 0;
+  #moved = 0;
+
+  constructor(readonly plugin: string, readonly max: number) {}
+
+  /** Where the data of a HANDLE frame with `meta` and `n` bytes goes; throws to refuse it. */
+  place(meta: Uint8Array, n: number): { into: ArrayBuffer; at: number } {
+    const m = JSON.parse(dec.decode(meta));
+    const id = m?.id, off = m?.off ?? 0, size = m?.size ?? n;
+    const h = this.#all.get(id);
+    if (!Number.isSafeInteger(id) || (off !== 0 && off !== h?.len) || !Number.isSafeInteger(size)) {
+      throw new PluginViolationError(this.plugin, "malformed", `HANDLE frame out of order`);
+    }
+    const others = this.#sum - (h?.len ?? 0);
+    const end = off + n;
+    this.#moved += n;
+    if (others + end > this.max || this.#moved > 2 * this.max) {
+      throw new PluginViolationError(
+        this.plugin,
+        "oversized",
+        `output exceeds max_output of ${formatBytes(this.max)}`,
+      );
+    }
+    let buf = h?.buf;
+    if (!buf || buf.byteLength < end) {
+      const cap = Math.min(Math.max(size, end, 2 * (buf?.byteLength ?? 0)), this.max - others);
+      const grown = new ArrayBuffer(Math.max(cap, end));
+      if (buf && off) new Uint8Array(grown).set(new Uint8Array(buf, 0, off));
+      buf = grown;
+    }
+    this.#cur = { id, at: off };
+    return { into: buf, at: off };
+  }
+
+  /** The frame's data has arrived (in the buffer `place` gave, as a new object). */
+  received(data: Uint8Array): void {
+    const { id, at } = this.#cur!;
+    const old = this.#all.get(id)?.len ?? 0;
+    const len = at + data.length;
+    this.#all.set(id, { buf: data.buffer as ArrayBuffer, len });
+    this.#sum += len - old;
+  }
+
+  /** The handles by id, each an `ArrayBuffer` of its exact length. */
+  done(): Record<number, ArrayBuffer> {
+    const out: Record<number, ArrayBuffer> = {};
+    for (const [id, h] of this.#all) {
+      out[id] = h.len === h.buf.byteLength ? h.buf : h.buf.transfer(h.len);
+    }
+    this.#all.clear();
+    return out;
+  }
+}
+
+const lent = new WeakSet<ArrayBuffer>();
+
+/**
+ * Hand `bytes` to a plugin call as an input without copying them: list the
+ * returned buffer in the call's `inputs`. A lent buffer is not detached (a
+ * transfer would take it from its owner, e.g. a step output other steps
+ * still read); the call writes it to the plugin process, which works on its
+ * own copy, and keeps no reference once written. Its owner must not change
+ * it until the call returns. Only a view of a whole `ArrayBuffer` can be
+ * lent; any other view is copied.
+ */
+export function lendInput(bytes: Uint8Array): ArrayBuffer {
+  const buf = bytes.buffer;
+  if (buf instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buf.byteLength) {
+    lent.add(buf);
+    return buf;
+  }
+  return bytes.slice().buffer;
+}
+
 /** A loaded plugin in its own OS process. Calls are serialized. */
 export class PluginHost {
   /** Plugin name as configured under `plugins:`. */
@@ -160,7 +246,10 @@ export class PluginHost {
     return proc;
   }
 
-  /** Call export `fn`; `inputs` become read handles 1…n (sent to the process, not kept). */
+  /**
+   * Call export `fn`; `inputs` become read handles 1…n (sent to the process,
+   * not kept). Each is transferred (detached), unless lent ({@linkcode lendInput}).
+   */
   call(
     fn: string,
     input: Uint8Array,
@@ -193,14 +282,18 @@ export class PluginHost {
     const onAbort = () => proc.kill("cancelled");
     o.signal?.addEventListener("abort", onAbort);
     try {
-      // The kernel keeps no copy: each buffer is taken over (the caller's is detached, as a
-      // transfer would), goes down the pipe and is dropped.
+      const sizes = inputs.map((b) => b.byteLength);
+      await proc.send(FRAME.CALL, { fn, deadline, inputs: sizes }, input);
+      // The inputs follow the CALL frame as INPUT frames, queued now (so before any RESPONSE)
+      // and written while the frames the plugin sends meanwhile are served: the process reads
+      // them as the plugin reads its handles. The kernel keeps no copy: each buffer is taken
+      // over (detached, as a transfer would, unless lent) and only the stream holds it until
+      // it is written.
       for (let i = 0; i < inputs.length; i++) {
-        const own = inputs[i].transfer();
+        const own = lent.has(inputs[i]) ? inputs[i] : inputs[i].transfer();
         inputs[i] = new ArrayBuffer(0);
-        await proc.send(FRAME.INPUT, EMPTY, new Uint8Array(own));
+        proc.send(FRAME.INPUT, EMPTY, new Uint8Array(own)).catch(() => {});
       }
-      await proc.send(FRAME.CALL, { fn, deadline }, input);
       return await this.#serve(proc, o, inputBytes);
     } catch (err) {
       if (err instanceof PluginViolationError || err === o.signal?.reason) throw err;
@@ -215,19 +308,26 @@ export class PluginHost {
   /** Read frames until the call ends, answering requests with the broker. */
   async #serve(proc: PluginProcess, o: CallOptions, inputBytes: number): Promise<CallResult> {
     const g = this.grants;
-    const handles: Record<number, ArrayBuffer> = {};
-    let outBytes = 0;
+    const out = new Outputs(this.name, g.max_output);
     const maxData = (type: number) =>
       type === FRAME.REQUEST
         ? g.max_output + inputBytes + g.memory
         : type === FRAME.HANDLE
-        ? g.max_output - outBytes
+        ? g.max_output
         : type === FRAME.RESULT
         ? g.max_message
         : 0;
+    const place = (type: number, meta: Uint8Array, n: number) =>
+      type === FRAME.HANDLE ? out.place(meta, n) : undefined;
     const gone = proc.exited.then(() => undefined);
     for (;;) {
-      const f = await proc.next(g.max_message + 65_536, maxData);
+      let f: Frame | undefined;
+      try {
+        f = await proc.next(g.max_message + 65_536, maxData, { place });
+      } catch (err) {
+        proc.kill("protocol");
+        throw err;
+      }
       if (!f) throw await this.#death(proc, o.timeoutMs, o.signal);
       if (f.type === FRAME.REQUEST) {
         const res = await Promise.race([answer(o.broker, f), gone]);
@@ -240,11 +340,10 @@ export class PluginHost {
         const m = JSON.parse(dec.decode(f.meta));
         o.log?.(String(m.level), String(m.message));
       } else if (f.type === FRAME.HANDLE) {
-        outBytes += f.data.length;
-        handles[JSON.parse(dec.decode(f.meta)).id] = f.data.buffer as ArrayBuffer;
+        out.received(f.data);
       } else if (f.type === FRAME.RESULT) {
         const m = JSON.parse(dec.decode(f.meta));
-        return { output: m.hasOutput ? f.data : null, handles, stats: m.stats };
+        return { output: m.hasOutput ? f.data : null, handles: out.done(), stats: m.stats };
       } else if (f.type === FRAME.ERROR) {
         throw this.#violation(JSON.parse(dec.decode(f.meta)), o);
       } else {

@@ -23,6 +23,13 @@ interface Handle {
   buf: ArrayBuffer;
   len: number;
   writable: boolean;
+  /** Bytes of `buf` that hold data (less than `len` while an input is still arriving). */
+  filled: number;
+  /** Streaming a writable handle: bytes sent so far, end of the bytes to send next. */
+  sent: number;
+  pend: number;
+  /** Bytes already sent were rewritten: stream no more; send it all at the end. */
+  resend: boolean;
 }
 interface Frame {
   type: number;
@@ -31,6 +38,9 @@ interface Frame {
 }
 
 const MAX_HANDLES = 4096;
+const SMALL_FRAME = 64 * 1024;
+/** A writable handle's new bytes are sent to the kernel once this many are pending. */
+const STREAM_CHUNK = 1 << 20;
 const MAX_META = 64 << 20;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -40,6 +50,11 @@ let module: WebAssembly.Module | undefined;
 let load: LoadMeta | undefined;
 let deadline = 0;
 let handles = new Map<number, Handle>();
+/** The call's input handles whose bytes are still on stdin, in order. */
+let arriving: Handle[] = [];
+let arrivingHead = false;
+/** Whether the last call's inputs were big (its garbage is collected right after it). */
+let bigCall = false;
 let nextHandle = 1;
 let input: Uint8Array = new Uint8Array(0);
 let output: Uint8Array | null = null;
@@ -86,10 +101,45 @@ function writeAll(b: Uint8Array): void {
   while (o < b.length) o += Deno.stdout.writeSync(b.subarray(o));
 }
 
+/** Write a frame: a small one in a single write, a large one's data uncopied after its head. */
 function send(type: number, meta: unknown, data?: Uint8Array): void {
   const m = meta instanceof Uint8Array ? meta : enc.encode(JSON.stringify(meta ?? {}));
-  writeAll(frameHead(type, m, data?.length ?? 0));
-  if (data?.length) writeAll(data);
+  const n = data?.length ?? 0;
+  if (n && n <= SMALL_FRAME) {
+    const all = frameHead(type, m, { data: n, room: n });
+    all.set(data!, all.length - n);
+    writeAll(all);
+    return;
+  }
+  writeAll(frameHead(type, m, { data: n }));
+  if (n) writeAll(data!);
+}
+
+/**
+ * Read the call's inputs from stdin (they follow its CALL frame) until
+ * handle `hd` holds `end` bytes, or, without `hd`, all of them: stdin must
+ * be drained before the next frame is read.
+ */
+function arrive(hd?: Handle, end = 0): void {
+  while (arriving.length && (!hd || hd.filled < end)) {
+    const cur = arriving[0];
+    if (!arrivingHead) {
+      readFull(head);
+      if (head[8] !== FRAME.INPUT || headView.getUint32(4, true) !== cur.len) {
+        throw new Error(`expected an INPUT frame of ${cur.len} bytes`);
+      }
+      arrivingHead = true;
+    }
+    if (cur.filled < cur.len) {
+      const n = Deno.stdin.readSync(new Uint8Array(cur.buf, cur.filled, cur.len - cur.filled));
+      if (n === null) Deno.exit(0);
+      cur.filled += n;
+    }
+    if (cur.filled === cur.len) {
+      arriving.shift();
+      arrivingHead = false;
+    }
+  }
 }
 
 // ---------- host functions ----------
@@ -121,6 +171,7 @@ function roundTrip(req: Uint8Array, payload?: Uint8Array): Frame {
 /** `flowyml_call(ptr, len) -> i32`: send a request, return the response length. */
 function call(_ctx: unknown, ptr: number, len: number): number {
   stats.calls++;
+  arrive();
   checkInterrupt();
   if (len > load!.maxMessage) {
     response = roundTrip(enc.encode(JSON.stringify({ v: 1, op: "__oversized", size: len }))).meta;
@@ -159,8 +210,18 @@ function call(_ctx: unknown, ptr: number, len: number): number {
 function newHandle(buf: ArrayBuffer, len: number, writable: boolean): number {
   if (handles.size >= MAX_HANDLES) throw new Stop("oversized", `more than ${MAX_HANDLES} handles`);
   const id = nextHandle++;
-  handles.set(id, { buf, len, writable });
+  handles.set(id, { buf, len, writable, filled: len, sent: 0, pend: 0, resend: false });
   return id;
+}
+
+/** Send the pending new bytes of writable handle `id` (streamed while the plugin runs). */
+function flush(id: number, hd: Handle): void {
+  send(FRAME.HANDLE, { id, off: hd.sent, size: hd.buf.byteLength }, bytesOf(hd, hd.sent, hd.pend));
+  hd.sent = hd.pend;
+}
+
+function bytesOf(hd: Handle, from: number, to: number): Uint8Array {
+  return new Uint8Array(hd.buf, from, to - from);
 }
 
 function getHandle(id: number): Handle {
@@ -193,7 +254,14 @@ function writeAt(h: number, off: number, ptr: number, len: number): number {
   }
   new Uint8Array(hd.buf, off, len).set(new Uint8Array(memory!.buffer, ptr, len));
   if (end > hd.len) hd.len = end;
+  hd.filled = hd.len;
   stats.bytesOut += len;
+  if (hd.resend) return len;
+  if (off < hd.sent) hd.resend = true;
+  else if (off <= hd.pend) {
+    hd.pend = Math.max(hd.pend, end);
+    if (hd.pend - hd.sent >= STREAM_CHUNK) flush(h, hd);
+  }
   return len;
 }
 
@@ -224,6 +292,7 @@ const userFns = {
     const off = Number(offset);
     const n = Math.max(0, Math.min(len, hd.len - off));
     checkRange(ptr, n);
+    if (hd.filled < off + n) arrive(hd, off + n);
     guest().set(new Uint8Array(hd.buf, off, n), ptr);
     stats.bytesIn += n;
     return n;
@@ -244,6 +313,7 @@ const userFns = {
     const hd = getHandle(h);
     if (hd.writable) return h;
     addOutput(hd.len);
+    arrive(hd, hd.len); // all of it is here before the plugin writes over it
     hd.writable = true;
     return h;
   },
@@ -345,8 +415,8 @@ function capFailure(failed: { kind: string; message: string }) {
   return failed;
 }
 
-async function onCall(f: Frame, inputs: Uint8Array[]): Promise<void> {
-  const meta = JSON.parse(dec.decode(f.meta)) as { fn: string; deadline: number };
+async function onCall(f: Frame): Promise<void> {
+  const meta = JSON.parse(dec.decode(f.meta)) as { fn: string; deadline: number; inputs: number[] };
   handles = new Map();
   nextHandle = 1;
   output = null;
@@ -355,7 +425,14 @@ async function onCall(f: Frame, inputs: Uint8Array[]): Promise<void> {
   stats = { calls: 0, bytesIn: 0, bytesOut: 0 };
   deadline = meta.deadline;
   input = f.data;
-  for (const b of inputs) newHandle(b.buffer as ArrayBuffer, b.length, false);
+  bigCall = meta.inputs.reduce((n, b) => n + b, 0) > 4 << 20;
+  // Inputs become read handles now; their bytes arrive while the plugin reads them.
+  for (const size of meta.inputs) {
+    const id = newHandle(new ArrayBuffer(size), size, false);
+    const hd = handles.get(id)!;
+    hd.filled = 0;
+    arriving.push(hd);
+  }
   let failed: { kind: string; message: string } | undefined;
   let extismOut: Uint8Array | null = null;
   try {
@@ -365,6 +442,8 @@ async function onCall(f: Frame, inputs: Uint8Array[]): Promise<void> {
   } catch (err) {
     failed = capFailure(classify(err));
   }
+  arrive(); // what the plugin did not read
+  arriving = [];
   if (failed) {
     // The instance may be corrupt after a trap or an interrupt: re-create it (< 1 ms).
     handles = new Map();
@@ -378,7 +457,9 @@ async function onCall(f: Frame, inputs: Uint8Array[]): Promise<void> {
     return;
   }
   for (const [id, h] of handles) {
-    if (h.writable) send(FRAME.HANDLE, { id }, new Uint8Array(h.buf, 0, h.len));
+    if (!h.writable) continue;
+    if (h.resend) h.sent = 0;
+    send(FRAME.HANDLE, { id, off: h.sent, size: h.len }, bytesOf(h, h.sent, h.len));
   }
   handles = new Map();
   const result = output ?? extismOut;
@@ -399,15 +480,12 @@ function release(): void {
 
 async function main(): Promise<void> {
   send(FRAME.READY, {});
-  const inputs: Uint8Array[] = [];
   for (;;) {
     const f = readFrame();
     if (f.type === FRAME.LOAD) await onLoad(f);
-    else if (f.type === FRAME.INPUT) inputs.push(f.data);
     else if (f.type === FRAME.CALL) {
-      const big = inputs.reduce((n, b) => n + b.length, 0) > 4 << 20;
-      await onCall(f, inputs.splice(0)); // no reference to the inputs stays here
-      if (big || outBytes > 4 << 20) release();
+      await onCall(f); // no reference to the inputs stays here
+      if (bigCall || outBytes > 4 << 20) release();
     } else throw new Error(`unexpected frame type ${f.type}`);
   }
 }

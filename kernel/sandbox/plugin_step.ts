@@ -10,6 +10,7 @@ import { stableStringify } from "../hash.ts";
 import { getSerializers } from "../serializers.ts";
 import { type ExecutionOptions, type Step, step } from "../step.ts";
 import { PluginViolationError } from "./errors.ts";
+import { lendInput } from "./host.ts";
 import { invokePlugin, knownPluginConfig, resolvePluginConfig } from "./runtime.ts";
 
 /** Options of {@linkcode pluginStep}. */
@@ -63,8 +64,9 @@ export function pluginStep(pluginName: string, options: PluginStepOptions = {}):
       for (const input of inputs) {
         const s = ser.forValue(values[input]);
         const { bytes, meta } = s.serialize(values[input]);
-        // A copy: the value may still be used by other steps, and the copy is transferred.
-        buffers.push(bytes.slice().buffer as ArrayBuffer);
+        // Lent, not copied: the value may still be used by other steps, so it is not detached;
+        // the host writes it to the plugin process and keeps no reference.
+        buffers.push(lendInput(bytes));
         described[input] = {
           handle: buffers.length,
           size: bytes.length,

@@ -25,9 +25,15 @@ export const FRAME_HEADER = 12;
 export const FRAME = {
   /** meta: {@linkcode LoadMeta}; data: the prepared module bytes. */
   LOAD: 1,
-  /** data: bytes of the next read handle (1, 2, … in order) of the coming CALL. */
+  /**
+   * data: bytes of read handle 1, 2, … (in order) of the CALL just sent; they
+   * follow it, and the process reads them as the plugin reads the handles.
+   */
   INPUT: 2,
-  /** meta: `{fn, deadline}`; data: the call's input JSON. */
+  /**
+   * meta: `{fn, deadline, inputs}` (`inputs`: the byte sizes of the INPUT
+   * frames that follow); data: the call's input JSON.
+   */
   CALL: 3,
   /** meta: the broker's JSON answer; data: payload bytes (become a read handle). */
   RESPONSE: 4,
@@ -39,7 +45,12 @@ export const FRAME = {
   REQUEST: 18,
   /** meta: `{level, message}`. */
   LOG: 19,
-  /** meta: `{id}`; data: the bytes of a handle the plugin wrote. Sent before RESULT. */
+  /**
+   * meta: `{id, off, size}`; data: bytes `off…` of a handle the plugin wrote
+   * (`size`: its length or capacity so far). Streamed while the plugin writes
+   * it in order, each frame where the last ended; `off` 0 starts the handle
+   * over. All are sent before RESULT.
+   */
   HANDLE: 20,
   /** meta: `{stats, hasOutput}`; data: the output JSON. Ends a call. */
   RESULT: 21,
@@ -56,9 +67,21 @@ export interface LoadMeta {
   maxMessage: number;
 }
 
-/** Encode a frame header plus meta (data is written separately, uncopied). */
-export function frameHead(type: number, meta: Uint8Array, dataLen: number): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER + meta.length);
+/** Sizes of {@linkcode frameHead}. */
+export interface FrameSizes {
+  /** `dataLen` of the frame. */
+  data: number;
+  /** Extra bytes left at the end of the result, for small data written in the same write. */
+  room?: number;
+}
+
+/**
+ * Encode a frame header plus meta; the data is written separately, uncopied,
+ * or copied into the `room` left at the end of the result.
+ */
+export function frameHead(type: number, meta: Uint8Array, sizes: FrameSizes): Uint8Array {
+  const dataLen = sizes.data;
+  const out = new Uint8Array(FRAME_HEADER + meta.length + (sizes.room ?? 0));
   const v = new DataView(out.buffer);
   v.setUint32(0, meta.length, true);
   v.setUint32(4, dataLen, true);
