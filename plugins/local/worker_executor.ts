@@ -6,9 +6,13 @@
  * it, or pass `new Pipeline(name, { source: import.meta.url })`.
  * @module
  */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { Executor } from "../../kernel/contracts.ts";
+import type { PermissionNeeds } from "../../kernel/component.ts";
 import { ConfigError } from "../../kernel/errors.ts";
+import { importHostOf } from "../../kernel/permissions.ts";
 import { getSerializers } from "../../kernel/serializers.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
 import { untrackedParams } from "../../kernel/step_runner.ts";
@@ -72,6 +76,22 @@ export class WorkerExecutor extends Executor {
     return { type: "worker", workers: this.workers };
   }
 
+  /**
+   * A Worker loads its modules afresh and Deno checks each load: the host module
+   * (`_worker_host.ts`) and flowyml's own sources the pipeline module imports (`mod.ts`,
+   * `kernel/`, `plugins/`). Read access to them when flowyml runs from files, import access to
+   * their host when it runs from a URL. The pipeline module's own files are the planner's.
+   */
+  override permissions(): PermissionNeeds {
+    const root = new URL("../../", import.meta.url);
+    if (root.protocol === "file:") {
+      const dir = fileURLToPath(root);
+      return { read: [join(dir, "mod.ts"), join(dir, "kernel"), join(dir, "plugins")] };
+    }
+    const host = importHostOf(root.href);
+    return host ? { import: [host] } : {};
+  }
+
   #spawn(): Slot {
     const worker = new Worker(new URL("./_worker_host.ts", import.meta.url), { type: "module" });
     const slot: Slot = { worker, busy: false };
@@ -88,7 +108,13 @@ export class WorkerExecutor extends Executor {
         else for (const k of m.read as string[]) void p.ctx.params[k];
         p.resolve(unpack(m.value, m.packed));
       } else {
-        const err = new Error(m.message);
+        // A permission error keeps its class, so it is explained (flag, culprit) and not retried.
+        const Cls = m.name === "NotCapable"
+          ? Deno.errors.NotCapable
+          : m.name === "PermissionDenied"
+          ? Deno.errors.PermissionDenied
+          : Error;
+        const err = new Cls(m.message);
         err.name = m.name;
         if (m.stack) err.stack = m.stack;
         p.reject(err);
@@ -98,7 +124,9 @@ export class WorkerExecutor extends Executor {
       e.preventDefault();
       for (const [id, p] of this.#pending) {
         this.#pending.delete(id);
-        p.reject(new Error(`step worker crashed: ${e.message}`));
+        // A Worker refused its own modules is a permission error: never retried, flag named.
+        const Cls = /Requires \w+ access/.test(e.message) ? Deno.errors.NotCapable : Error;
+        p.reject(new Cls(`step worker crashed: ${e.message}`));
       }
       this.#replace(slot);
     };

@@ -33,7 +33,7 @@ async function project() {
   return dir;
 }
 
-for (const stack of ["local"]) {
+for (const stack of ["local", "workers"]) {
   Deno.test(`run --json on the ${stack} stack: stdout is the result alone`, async () => {
     const dir = await project();
     try {
