@@ -39,7 +39,9 @@ export function Dag({ dag, steps, runId, selected }) {
           markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" /></marker></defs>
         ${dag.edges.map((e) =>
           html`
-            <path class="edge" d=${path(e.points)} marker-end="url(#arrow)">
+            <path class=${e.implied ? "edge implied" : "edge"} d=${path(
+              e.points,
+            )} marker-end="url(#arrow)">
               <title>${e.label ?? ""}</title>
             </path>
           `
