@@ -194,7 +194,7 @@ Deno.test({
         assert.ok(r.success, new TextDecoder().decode(r.stderr));
         const spec = JSON.parse(await Deno.readTextFile(out));
         assert.equal(spec.root.dag.tasks.evaluate.dependentTasks.length, 4);
-        for (const x of await checkSpecs(pb, [out])) assert.ok(x.ok, x.error);
+        for (const x of await checkSpecs(pb, [out])) assert.ok(x.ok, x.error ?? "");
       });
     } finally {
       await tmp.cleanup();

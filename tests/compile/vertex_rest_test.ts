@@ -313,7 +313,7 @@ Deno.test({
             await Deno.writeTextFile(`${tmp.path}/spec${i}.json`, JSON.stringify(s));
             return `${tmp.path}/spec${i}.json`;
           }));
-          for (const r of await checkSpecs(pb, files)) assert.ok(r.ok, r.error);
+          for (const r of await checkSpecs(pb, files)) assert.ok(r.ok, r.error ?? "");
           await Deno.remove(pb, { recursive: true });
         },
       });

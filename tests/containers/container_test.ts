@@ -94,7 +94,7 @@ Deno.test({
         const r = await cli(config, args, env);
         const ctr = await shownRun(config, "containers", r, env);
         assert.equal(r.code, 0, r.stdout + r.stderr + ctr.steps.map((s) => s.error).join("\n"));
-        assert.equal(ctr.run.status, "completed", ctr.run.error);
+        assert.equal(ctr.run.status, "completed", ctr.run.error ?? "");
         assert.equal(ctr.steps.length, local.steps.length);
         for (const s of ctr.steps) {
           assert.equal(s.status, "completed", `${s.step}: ${s.error}`);

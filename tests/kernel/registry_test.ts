@@ -203,7 +203,7 @@ Deno.test("minimal contracts: a seed-shaped store (save/load/exists) registers a
   const { stack, cleanup } = await stackWith({ artifactStore: store });
   try {
     const first = await twoStepPipeline("seed-store").run({ stack });
-    assert.equal(first.status, "completed", first.error?.message);
+    assert.equal(first.status, "completed", first.error?.message ?? "");
     assert.equal(first.outputs.sum, 10);
     assert.ok(
       [...store.objects.keys()].some((k) => /^objects\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(k)),
@@ -238,7 +238,7 @@ Deno.test("minimal contracts: a store of byte primitives only runs a pipeline; s
   const { stack, cleanup } = await stackWith({ artifactStore: store });
   try {
     const r = await twoStepPipeline("bytes-store").run({ stack });
-    assert.equal(r.status, "completed", r.error?.message);
+    assert.equal(r.status, "completed", r.error?.message ?? "");
     assert.equal(r.outputs.sum, 10);
     assert.equal(await store.save({ a: 1 }, "x/y"), "bytes://x/y");
     assert.deepEqual(await store.load("x/y"), { a: 1 });
@@ -296,7 +296,7 @@ Deno.test("minimal contracts: an orchestrator with only runPipeline/getRunStatus
   const { stack, cleanup } = await stackWith({ orchestrator: orch });
   try {
     const r = await twoStepPipeline("polled").run({ stack });
-    assert.equal(r.status, "completed", r.error?.message);
+    assert.equal(r.status, "completed", r.error?.message ?? "");
     assert.ok(orch.polls >= 1);
     assert.equal(r.steps.total.status, "completed");
     assert.equal(r.outputs.sum, 10); // loaded from the store by Pipeline.run
@@ -354,7 +354,7 @@ Deno.test("plain-object components: { kind, type, create } registers, builds and
   const { stack, cleanup } = await stackWith({ artifactStore: store });
   try {
     const r = await twoStepPipeline("plain").run({ stack });
-    assert.equal(r.status, "completed", r.error?.message);
+    assert.equal(r.status, "completed", r.error?.message ?? "");
     assert.equal(r.outputs.sum, 10);
   } finally {
     await cleanup();

@@ -137,7 +137,7 @@ Deno.test({
       );
       const pipeline = new Pipeline("seed_demo").add(load).add(train);
       const first = await pipeline.run({ stack });
-      assert.equal(first.status, "completed", first.error?.message);
+      assert.equal(first.status, "completed", first.error?.message ?? "");
       assert.deepEqual(first.outputs.model, { weights: [2.5, 1.5, 4] });
       assert.equal(first.steps.train.status, "completed");
 
@@ -156,7 +156,7 @@ Deno.test({
 
       // A second run reuses both steps: exists() + load() verify the stored objects.
       const second = await pipeline.run({ stack });
-      assert.equal(second.status, "completed", second.error?.message);
+      assert.equal(second.status, "completed", second.error?.message ?? "");
       assert.equal(second.steps.train.cached, true);
       assert.deepEqual(second.outputs.model, { weights: [2.5, 1.5, 4] });
     } finally {

@@ -27,7 +27,7 @@ Deno.test("worker executor: CPU-bound steps run on worker threads, params tracke
     const mod = await import("../fixtures/cpu_pipeline.ts");
     const p: Pipeline = mod.default;
     const r = await p.run({ stack, params: { n: 2_000_000, unused: 1 } });
-    assert.equal(r.status, "completed", r.error?.message);
+    assert.equal(r.status, "completed", r.error?.message ?? "");
     const parts = await Promise.all(
       [0, 1, 2, 3].map((i) =>
         loadValue(stack.artifactStore, r.steps[`part${i}`].outputs[`part${i}`])

@@ -84,13 +84,13 @@ Deno.test({
       const steps = await stack.metadataStore.listStepRuns(res.runId);
       const fine = steps.find((s) => s.step === "fine")!;
       // Completed: the worker process has FLOWYML_TEST_TOKEN, its step process does not.
-      assert.equal(fine.status, "completed", fine.error);
+      assert.equal(fine.status, "completed", fine.error ?? "");
       assert.equal(fine.worker, "wb");
       const peek = steps.find((s) => s.step === "peek")!;
       assert.equal(peek.status, "failed");
       assert.equal(peek.worker ?? "wb", "wb");
       // The attack really ran in the worker and was refused there, naming the exact flag.
-      assert.ok(peek.error?.includes(`--allow-read=${secret}`), peek.error);
+      assert.ok(peek.error?.includes(`--allow-read=${secret}`), peek.error ?? "");
       assert.match(peek.error ?? "", /flowyml worker --grant read=/);
       // Never retried: it would fail the same way again.
       assert.equal(peek.attempts, 1);

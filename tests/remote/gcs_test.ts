@@ -82,7 +82,7 @@ Deno.test({
         );
         const p = new Pipeline("gcs_double").add(make).add(double);
         const first = await p.run({ stack });
-        assert.equal(first.status, "completed", first.error?.message);
+        assert.equal(first.status, "completed", first.error?.message ?? "");
         assert.deepEqual([...(first.outputs.w as Float64Array)], [2, 4, 6]);
         const second = await p.run({ stack });
         assert.equal(second.steps.double.cached, true);

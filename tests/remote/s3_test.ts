@@ -309,7 +309,7 @@ s.close();`,
       try {
         const pipeline = await importPipeline(demo);
         const result = await pipeline.run({ stack, params: { epochs: 20, rows: 200 } });
-        assert.equal(result.status, "completed", result.error?.message);
+        assert.equal(result.status, "completed", result.error?.message ?? "");
         const keys = await rawKeys(s3, "flowyml-demo", "objects/");
         const produced = Object.values(result.steps).flatMap((s) =>
           Object.values(s.outputs).map((r) => r.path)

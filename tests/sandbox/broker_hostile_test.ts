@@ -443,7 +443,7 @@ Deno.test("a plugin step calling a server that never answers fails at its timeou
       const next = await new Pipeline("next", { stack, cache: false })
         .add(step({ name: "load", outputs: ["raw"] }, () => new Uint8Array([1, 2, 3])))
         .add(pluginStep("echo_ok", { inputs: ["raw"], outputs: ["out"] })).run();
-      assert.equal(next.status, "completed", next.error?.message);
+      assert.equal(next.status, "completed", next.error?.message ?? "");
       assert.deepEqual(next.outputs.out, new Uint8Array([1, 2, 3]));
     });
   } finally {

@@ -43,7 +43,7 @@ Deno.test("normalize plugin: a WASM step with narrow grants, audited", async () 
       .add(step({ name: "load", outputs: ["raw"] }, () => raw))
       .add(pluginStep("normalize", { inputs: ["raw"], outputs: ["features"] }));
     const r = await p.run();
-    assert.equal(r.status, "completed", r.error?.message);
+    assert.equal(r.status, "completed", r.error?.message ?? "");
     const f = r.outputs.features as Float64Array;
     assert.ok(f instanceof Float64Array);
     assert.equal(f.length, raw.length);

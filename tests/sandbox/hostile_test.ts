@@ -82,7 +82,7 @@ async function expectContained(
   assert.ok(audit.some((e) => e.actor === name && !e.allowed), JSON.stringify(audit));
   // The kernel is fine: the next run with a good plugin works.
   const ok = await pipeline(c.stack, "echo_ok").run();
-  assert.equal(ok.status, "completed", ok.error?.message);
+  assert.equal(ok.status, "completed", ok.error?.message ?? "");
   assert.deepEqual([...(ok.outputs.out as Uint8Array)], [...RAW]);
   return msg;
 }
@@ -230,7 +230,7 @@ Deno.test("HTTP to a host not granted is denied; the server is never contacted",
         }),
       });
       const r = await pipeline(c.stack, "fetcher").run();
-      assert.equal(r.status, "completed", r.error?.message);
+      assert.equal(r.status, "completed", r.error?.message ?? "");
       assert.equal(hits, 1);
       assert.match(r.outputs.out as string, /"status":200/);
     });
@@ -266,7 +266,7 @@ Deno.test("env vars and secrets not granted are denied", async () => {
       ),
     });
     const r = await pipeline(c.stack, "sec_ok").run();
-    assert.equal(r.status, "completed", r.error?.message);
+    assert.equal(r.status, "completed", r.error?.message ?? "");
     assert.match(r.outputs.out as string, /"secret":"secret:/);
     assert.doesNotMatch(r.outputs.out as string, /s3cr3t/);
   });
@@ -393,12 +393,12 @@ Deno.test("1,000 brokered calls in a row: memory stays flat", async () => {
         .add(pluginStep("chatty", { name: "plug", outputs: ["out"] }));
     for (let i = 0; i < 3; i++) {
       const w = await p().run();
-      assert.equal(w.status, "completed", w.error?.message);
+      assert.equal(w.status, "completed", w.error?.message ?? "");
     }
     const before = rssBytes();
     let last;
     for (let i = 0; i < 5; i++) last = await p().run();
-    assert.equal(last!.status, "completed", last!.error?.message);
+    assert.equal(last!.status, "completed", last!.error?.message ?? "");
     assert.equal(last!.outputs.out, 1);
     const audit = await c.stack.metadataStore.listAudit(last!.runId);
     // Rows past the per-call cap are aggregated into one summary row that counts them.

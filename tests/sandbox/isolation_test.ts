@@ -106,7 +106,7 @@ async function contained(
   assert.ok(load < 0.3, `kernel process used ${load.toFixed(2)} cores after the attack`);
   // The next pipeline in the same kernel works.
   const ok = await pipeline(c.stack, "echo_ok").run();
-  assert.equal(ok.status, "completed", ok.error?.message);
+  assert.equal(ok.status, "completed", ok.error?.message ?? "");
   assert.deepEqual([...(ok.outputs.out as Uint8Array)], [...RAW]);
   return msg;
 }

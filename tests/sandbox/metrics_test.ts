@@ -22,7 +22,7 @@ Deno.test("metadata.log: a granted plugin's metrics are recorded with its step; 
         .add(pluginStep(plugin, { name: "profile", inputs: ["raw"], outputs: ["out"] }))
         .run();
     const ok = await run("profiler");
-    assert.equal(ok.status, "completed", ok.error?.message);
+    assert.equal(ok.status, "completed", ok.error?.message ?? "");
     const metrics = await stack.metadataStore.listMetrics({ runId: ok.runId });
     assert.deepEqual(
       metrics.map((m) => [m.step, m.name, m.value]),

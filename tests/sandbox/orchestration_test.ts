@@ -108,7 +108,7 @@ Deno.test("priority_scheduler drives a DAG: start order follows priority, max_pa
       const started: string[] = [];
       const live = { now: 0, max: 0 };
       const r = await dag(stack, started, live).run();
-      assert.equal(r.status, "completed", r.error?.message);
+      assert.equal(r.status, "completed", r.error?.message ?? "");
       assert.equal(r.outputs.model, 2 * 10 + 2 * 100 + 2 * 1000);
       // Highest priority first among ready steps, at most 2 running at a time.
       assert.deepEqual(started, ["load", "feat_b", "feat_c", "feat_a", "train"]);
@@ -141,7 +141,7 @@ Deno.test("priority_scheduler drives a DAG: start order follows priority, max_pa
       // Second run: the scheduler submits every step again; all are cache hits.
       const again: string[] = [];
       const r2 = await dag(stack, again).run();
-      assert.equal(r2.status, "completed", r2.error?.message);
+      assert.equal(r2.status, "completed", r2.error?.message ?? "");
       assert.deepEqual(again, []);
       assert.ok(Object.values(r2.steps).every((s) => s.status === "cached"));
       assert.equal(r2.outputs.model, 2220);
@@ -226,7 +226,7 @@ const GOOD = schedulerWat([
 async function nextRunWorks(dir: string): Promise<void> {
   const ok = await runScheduler(dir, "good", GOOD, { orchestration: true });
   try {
-    assert.equal(ok.r.status, "completed", ok.r.error?.message);
+    assert.equal(ok.r.status, "completed", ok.r.error?.message ?? "");
     assert.equal(ok.r.outputs.m, 4);
   } finally {
     await ok.stack.close();
@@ -331,7 +331,7 @@ Deno.test("protocol: submit/await/status answers and error codes, through the br
             stack,
           }),
       });
-      assert.equal(r.status, "completed", r.error?.message);
+      assert.equal(r.status, "completed", r.error?.message ?? "");
       const code = (j: Record<string, unknown>) => (j.error as { code?: string } | undefined)?.code;
       assert.deepEqual(
         (replies[0].steps as { step: string; status: string }[]).map((s) => [s.step, s.status]),
