@@ -341,47 +341,44 @@ function PreviewView({ p }) {
   }
 }
 
-/** Artifact: facts, preview, download and lineage up and down across runs. */
+/** Artifact: facts, lineage up and down across runs, preview and download. */
 export function ArtifactPage({ hash }) {
   const state = useApi(`/api/artifact/${encodeURIComponent(hash)}`);
   const d = state.data;
   if (!d) return html`<${Loading} state=${state} />`;
   const a = d.records[0];
   const { producers, consumers } = d.lineage;
+  // identical bytes under several names (e.g. model_2 and best_model) are one artifact
+  const names = [...new Set([...d.records.map((r) => r.name), ...producers.map((e) => e.name)])];
+  const facts = a
+    ? html`
+      <${Table} testid="artifact-facts" head=${["size", "serializer", "hash", "URI"]}
+        rows=${[[bytes(a.size), `${a.serializer} v${a.serializerVersion}`, d.hash, a.uri]]} />
+      <p><a class="button" data-testid="download" href=${`/api/artifact/${d.hash}/download`}>download</a></p>
+    `
+    : "";
+  const step = (e) => html`<a href=${href(["step", e.runId, e.step])}>${e.step}</a>`;
+  const run = (e) => html`<a class="mono" href=${href(["run", e.runId])}>${e.runId}</a>`;
   return html`
-    <h1>Artifact <span data-testid="artifact-name">${a?.name ?? producers[0]?.name ??
-      ""}</span></h1>
-        ${a
-          ? html`
-            <${Table} testid="artifact-facts" head=${["size", "serializer", "hash", "URI"]}
-              rows=${[[bytes(a.size), `${a.serializer} v${a.serializerVersion}`, d.hash, a.uri]]} />
-            <p><a class="button" data-testid="download" href=${`/api/artifact/${d.hash}/download`}>download</a></p>
-          `
-          : ""}
-        <h2>Preview</h2><${PreviewView} p=${d.preview} />
-        <h2>Lineage</h2>
-        <${Graph} graph=${d.lineage.graph} center=${`a:${d.hash}`} />
-        <div class="cols">
+    <h1>Artifact <span data-testid="artifact-name">${names.join(" = ")}</span></h1>
+    ${facts}
+    <h2>Lineage</h2>
+    <${Graph} graph=${d.lineage.graph} center=${`a:${d.hash}`} />
+    <div class="cols">
       <section>
         <h3>produced by</h3>
         <ul data-testid="producers">${producers.map((e) =>
-          html`<li>
-        <a href=${href(["step", e.runId, e.step])}>${e.step}</a> in run <a class="mono" href=${
-            href(["run", e.runId])
-          }>${e.runId}</a></li>`
+          html`<li>${step(e)} (as ${e.name}) in run ${run(e)}</li>`
         )}</ul>
       </section>
       <section>
         <h3>consumed by</h3>
         <ul data-testid="consumers">${consumers.map((e) =>
-          html`<li>
-        <a href=${
-            href(["step", e.runId, e.step])
-          }>${e.step}</a> (as ${e.name}) in run <a class="mono" href=${
-            href(["run", e.runId])
-          }>${e.runId}</a></li>`
+          html`<li>${step(e)} (as ${e.name}) in run ${run(e)}</li>`
         )}</ul>
       </section>
     </div>
+    <h2>Preview</h2>
+    <${PreviewView} p=${d.preview} />
   `;
 }
