@@ -46,6 +46,8 @@ export interface CallOptions {
   log?: (level: string, message: string) => void;
   /** Called when the call fails after a denied request: the detail to report. */
   lastDenial?: () => string | undefined;
+  /** Each Extism host read the plugin made (`config_get`): for the audit trail. */
+  hostRead?: (fn: string, key: string, found: boolean) => void;
 }
 
 /** How long past its deadline a call may take to unwind before its process is killed. */
@@ -56,6 +58,8 @@ const MiB = 1024 ** 2;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const EMPTY = new Uint8Array(0);
+/** Distinct host reads reported per call; more are counted. */
+const READS_MAX = 256;
 
 /** `n` bytes as `16 MiB` / `1.5 MiB` / `300 bytes`. */
 export function formatBytes(n: number): string {
@@ -339,6 +343,8 @@ export class PluginHost {
       } else if (f.type === FRAME.LOG) {
         const m = JSON.parse(dec.decode(f.meta));
         o.log?.(String(m.level), String(m.message));
+      } else if (f.type === FRAME.READS) {
+        reportReads(JSON.parse(dec.decode(f.meta)), o);
       } else if (f.type === FRAME.HANDLE) {
         out.received(f.data);
       } else if (f.type === FRAME.RESULT) {
@@ -432,4 +438,14 @@ async function answer(broker: BrokerFn, f: Frame): Promise<BrokerResponse> {
       },
     };
   }
+}
+
+/** Pass the host reads of a READS frame on to `o.hostRead` (a count when some were dropped). */
+function reportReads(m: { reads?: unknown; dropped?: unknown }, o: CallOptions): void {
+  if (!o.hostRead || !Array.isArray(m.reads)) return;
+  for (const r of m.reads.slice(0, READS_MAX)) {
+    if (Array.isArray(r)) o.hostRead(String(r[0]), String(r[1]), r[2] === true);
+  }
+  const dropped = Number(m.dropped) || 0;
+  if (dropped > 0) o.hostRead("config_get", `(${dropped} more reads)`, true);
 }

@@ -334,9 +334,45 @@ function readAsString(ptr: number): string {
 const logTo = (level: string) => (m: string) =>
   send(FRAME.LOG, { level, message: String(m).slice(0, 16_384) });
 
+/** `config_get` reads of the current call: key → found (distinct keys, capped). */
+const configReads = new Map<string, boolean>();
+let configReadsDropped = 0;
+
+/**
+ * The plugin's config as Extism sees it: own keys only (a null prototype, so
+ * `__proto__`, `constructor` and `toString` are unknown keys), and every
+ * lookup recorded for the audit trail (Extism asks `key in config` first).
+ */
+function auditedConfig(raw: Record<string, string>): Record<string, string> {
+  const own: Record<string, string> = Object.assign(Object.create(null), raw);
+  return new Proxy(own, {
+    has(t, k) {
+      const found = typeof k === "string" && Object.hasOwn(t, k);
+      if (typeof k === "string") noteConfigRead(k, found);
+      return found;
+    },
+    get: (t, k) => (typeof k === "string" && Object.hasOwn(t, k) ? t[k] : undefined),
+  });
+}
+
+function noteConfigRead(key: string, found: boolean): void {
+  const k = key.slice(0, 256);
+  if (configReads.has(k) || configReads.size < 256) configReads.set(k, found);
+  else configReadsDropped++;
+}
+
+/** Send the call's host reads (before its RESULT or ERROR) and start over. */
+function flushReads(): void {
+  if (configReads.size === 0 && configReadsDropped === 0) return;
+  const reads = [...configReads].map(([k, found]) => ["config_get", k, found]);
+  send(FRAME.READS, { reads, dropped: configReadsDropped });
+  configReads.clear();
+  configReadsDropped = 0;
+}
+
 async function instantiate(): Promise<void> {
   const l = load!;
-  plugin = await createPlugin({ wasm: [{ module: module! }], config: l.config }, {
+  plugin = await createPlugin({ wasm: [{ module: module! }], config: auditedConfig(l.config) }, {
     useWasi: false,
     runInWorker: false,
     allowedHosts: [],
@@ -453,6 +489,7 @@ async function onCall(f: Frame): Promise<void> {
     } catch {
       // reported at the next call
     }
+    flushReads();
     send(FRAME.ERROR, failed);
     return;
   }
@@ -463,6 +500,7 @@ async function onCall(f: Frame): Promise<void> {
   }
   handles = new Map();
   const result = output ?? extismOut;
+  flushReads();
   send(FRAME.RESULT, { stats, hasOutput: result !== null }, result ?? undefined);
 }
 

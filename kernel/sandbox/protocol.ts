@@ -56,6 +56,12 @@ export const FRAME = {
   RESULT: 21,
   /** meta: `{kind, message}`. Ends a load or a call. */
   ERROR: 22,
+  /**
+   * meta: `{reads: [fn, key, found][], dropped}`: the Extism host reads
+   * (`config_get`) the plugin made during the call, for the audit trail.
+   * Sent just before RESULT or ERROR when there were any.
+   */
+  READS: 23,
 } as const;
 
 /** Meta of a LOAD frame. */

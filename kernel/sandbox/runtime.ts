@@ -162,6 +162,7 @@ export async function invokePlugin(
         signal: options.signal,
         log: broker.pluginLog,
         lastDenial: () => broker.lastDenial,
+        hostRead: broker.hostRead,
       },
     );
     let json: unknown = null;
