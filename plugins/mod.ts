@@ -18,6 +18,7 @@ import { register as registerPostgres } from "./postgres/register.ts";
 import { register as registerContainer } from "./container/register.ts";
 import { register as registerVertex } from "./vertex/register.ts";
 import { register as registerAirflow } from "./airflow/register.ts";
+import { register as registerKubernetes } from "./kubernetes/register.ts";
 
 export {
   LocalArtifactStore,
@@ -51,6 +52,7 @@ export function registerBuiltins(): void {
   registerContainer(reg);
   registerVertex(reg);
   registerAirflow(reg);
+  registerKubernetes(reg);
 }
 
 registerBuiltins();

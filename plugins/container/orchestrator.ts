@@ -9,12 +9,10 @@
  * output tail becomes the step's error, so `flowyml runs show` shows it.
  * @module
  */
-import { relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Orchestrator, type RunPipelineOptions, type RunResult } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { RunBook } from "../../kernel/run_book.ts";
-import { ComponentError, FlowymlError } from "../../kernel/errors.ts";
+import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
 import type { RunStatus } from "../../kernel/records.ts";
 import type { Step } from "../../kernel/step.ts";
@@ -22,22 +20,15 @@ import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
 import type { StepJobOutcome } from "../../kernel/step_job.ts";
 import { type ContainerConfig, containerOrchestratorSchema } from "./config.ts";
 import { podman, pullArgs, runArgs } from "./podman.ts";
+import {
+  ContainerStepError,
+  findConfigFile,
+  imagePathFor,
+  outcomeResult,
+  stepRunArgs,
+} from "./step_command.ts";
 
-export { containerOrchestratorSchema };
-
-/** A step whose container failed; the message ends with the container's output tail. */
-export class ContainerStepError extends FlowymlError {
-  /** Name of the container. */
-  readonly container: string;
-  /** Exit code of `podman run`. */
-  readonly exitCode: number;
-  constructor(message: string, container: string, exitCode: number) {
-    super(message, { hint: `the step ran in podman container ${container}` });
-    this.name = "ContainerStepError";
-    this.container = container;
-    this.exitCode = exitCode;
-  }
-}
+export { containerOrchestratorSchema, ContainerStepError };
 
 interface RunContext {
   image: string;
@@ -72,7 +63,7 @@ export class ContainerOrchestrator extends Orchestrator {
       image,
       pipelinePath: this.imagePath(pipeline),
       stackName: this.config.stack ?? options.stack.name,
-      configFile: await this.#configFile(),
+      configFile: await findConfigFile(this.config.config_file),
       options,
     };
     await this.#pull(image);
@@ -84,32 +75,11 @@ export class ContainerOrchestrator extends Orchestrator {
 
   /** The pipeline module's path inside the image (`/app/<path relative to the project>`). */
   imagePath(pipeline: PipelineSpec): string {
-    const source = pipeline.source;
-    if (!source) {
-      throw new ComponentError(
-        `container orchestrator: pipeline "${pipeline.name}" has no source module`,
-        { hint: "create it with new Pipeline(name, { source: import.meta.url })" },
-      );
-    }
-    if (!source.startsWith("file:")) return source;
-    const root = resolve(this.config.project_root ?? Deno.cwd());
-    const rel = relative(root, fileURLToPath(source));
-    if (rel.startsWith("..")) {
-      throw new ComponentError(
-        `container orchestrator: ${source} is outside the project root ${root}`,
-        { hint: "set orchestrator.project_root to the folder `image build` packed" },
-      );
-    }
-    return `${this.config.app_dir}/${rel}`;
-  }
-
-  async #configFile(): Promise<string | undefined> {
-    const f = this.config.config_file ?? Deno.env.get("FLOWYML_CONFIG") ?? "flowyml.yaml";
-    try {
-      return (await Deno.stat(f)).isFile ? resolve(f) : undefined;
-    } catch {
-      return undefined;
-    }
+    return imagePathFor(pipeline, {
+      projectRoot: this.config.project_root,
+      appDir: this.config.app_dir,
+      owner: "container orchestrator",
+    });
   }
 
   async #pull(image: string): Promise<void> {
@@ -136,6 +106,13 @@ export class ContainerOrchestrator extends Orchestrator {
     try {
       const { source: _, ...bare } = task;
       await Deno.writeTextFile(`${io}/task.json`, JSON.stringify(bare));
+      const stepArgs = stepRunArgs(task, {
+        stack: run.stackName,
+        pipelinePath: run.pipelinePath,
+        worker: `podman:${name}`,
+        task: "@/flowyml/io/task.json",
+        resultFile: "/flowyml/io/result.json",
+      });
       const args = runArgs(this.config, {
         name,
         image: run.image,
@@ -143,12 +120,7 @@ export class ContainerOrchestrator extends Orchestrator {
         configFile: run.configFile,
         env: run.options.docker?.env ?? {},
         resources: step.options.resources ?? run.options.resources,
-        stepArgs: [
-          ...["--run", task.runId, "--step", task.step, "--stack", run.stackName],
-          ...["--attempt", String(task.attempt), "--task", "@/flowyml/io/task.json"],
-          ...["--result-file", "/flowyml/io/result.json", "--record", "none"],
-          ...["--worker", `podman:${name}`, run.pipelinePath],
-        ],
+        stepArgs,
       });
       const out = await podman(this.config, args, { signal, container: name });
       signal.throwIfAborted();
@@ -169,16 +141,16 @@ export class ContainerOrchestrator extends Orchestrator {
     } catch {
       // No result file: the container failed before the step ran.
     }
-    if (out.code === 0 && outcome?.status === "completed" && outcome.result) {
-      return outcome.result;
-    }
-    const tail = `${out.stdout}\n${out.stderr}`.trim().split("\n").slice(-this.config.log_lines);
-    const why = outcome?.error ?? `podman run exited with code ${out.code}`;
-    throw new ContainerStepError(
-      `${why}\n--- container ${name} output (last ${tail.length} lines) ---\n${tail.join("\n")}`,
+    return outcomeResult(outcome, {
       name,
-      out.code,
-    );
+      label: `container ${name}`,
+      ok: out.code === 0,
+      exitCode: out.code,
+      lines: [out.stdout, out.stderr],
+      keep: this.config.log_lines,
+      why: `podman run exited with code ${out.code}`,
+      hint: `the step ran in podman container ${name}`,
+    });
   }
 
   override getRunStatus(runId: string): Promise<RunStatus> {
