@@ -24,3 +24,20 @@ export {
   SQLiteMetadataStore,
   WorkerExecutor,
 } from "./plugins/mod.ts";
+
+import * as kernelApi from "./kernel/mod.ts";
+import * as sandboxApi from "./kernel/sandbox/mod.ts";
+import * as builtins from "./plugins/mod.ts";
+
+// npm plugin packages cannot import the host's copy of flowyml: a module exporting
+// `components(flowyml)` receives this public API (under the CLI and in a plain script alike).
+kernelApi.getComponentRegistry().setPluginApi({
+  ...kernelApi,
+  ...sandboxApi,
+  LocalArtifactStore: builtins.LocalArtifactStore,
+  LocalExecutor: builtins.LocalExecutor,
+  LocalOrchestrator: builtins.LocalOrchestrator,
+  registerBuiltins: builtins.registerBuiltins,
+  SQLiteMetadataStore: builtins.SQLiteMetadataStore,
+  WorkerExecutor: builtins.WorkerExecutor,
+});

@@ -1,6 +1,6 @@
 /**
  * The import scanner shared by flowyml's module-graph walkers (plugin
- * integrity in cli/integrity.ts, step code identity in
+ * integrity in kernel/integrity.ts, step code identity in
  * kernel/code_identity.ts): the specifiers a JS/TS source imports, and how a
  * relative or absolute one resolves against its importer.
  * @module

@@ -10,6 +10,7 @@
 import type { RunEvent, RunResult } from "./contracts.ts";
 import { PipelineDefinitionError } from "./errors.ts";
 import { buildGraph, type PipelineGraph, type PipelineSpec } from "./graph.ts";
+import { loadProjectComponents } from "./lock.ts";
 import { withFinalOutputs } from "./run_outputs.ts";
 import { resolveStack, type Stack } from "./stack.ts";
 import type { ExecutionOptions, Step } from "./step.ts";
@@ -98,10 +99,16 @@ export class Pipeline implements PipelineSpec {
     return buildGraph(this.name, this.#steps);
   }
 
-  /** Run the pipeline on its stack and wait for the result. */
+  /**
+   * Run the pipeline on its stack and wait for the result. A stack named (or the default one)
+   * is built from `flowyml.yaml` after the component modules pinned in `flowyml.lock` (and the
+   * plugins declared in deno.json / package.json) are verified and registered.
+   */
   async run(options: RunOptions = {}): Promise<RunResult> {
     this.build();
     const want = options.stack ?? this.options.stack;
+    // A stack built here by name sees the project's pinned plugins, verified as the CLI does.
+    if (typeof want !== "object") await loadProjectComponents();
     const stack = typeof want === "object" ? want : await resolveStack(want);
     const runId = await stack.orchestrator.runPipeline(this, {
       stack,

@@ -94,6 +94,11 @@ export interface RegisterOptions {
   replace?: boolean;
 }
 
+/** How a third-party component becomes known, for "unknown type" errors. */
+const PIN_HINT = "a third-party component must be pinned in flowyml.lock: run " +
+  "`flowyml component load <module>` in the project, or list the module under " +
+  '"flowyml": { "plugins": [...] } in its deno.json';
+
 /** Holds every known component class, by kind and type name. */
 export class ComponentRegistry {
   #entries = new Map<string, ComponentEntry>();
@@ -225,8 +230,7 @@ export class ComponentRegistry {
     if (!e) {
       const known = this.listAll()[kind];
       throw new ConfigError(`unknown ${kind} type "${type}"`, {
-        hint: `registered ${kind} types: ${known.join(", ") || "(none)"}; ` +
-          `load a plugin with \`flowyml component load <module>\` if it is a third-party component`,
+        hint: `registered ${kind} types: ${known.join(", ") || "(none)"}; ${PIN_HINT}`,
       });
     }
     if (!e.cls && e.load) {
@@ -274,7 +278,9 @@ export class ComponentRegistry {
     const e = this.#entries.get(`${kind}:${type}`);
     if (!e) {
       throw new ConfigError(`${where ? `${where}: ` : ""}unknown ${kind} type "${type}"`, {
-        hint: `registered ${kind} types: ${this.listAll()[kind].join(", ") || "(none)"}`,
+        hint: `registered ${kind} types: ${
+          this.listAll()[kind].join(", ") || "(none)"
+        }; ${PIN_HINT}`,
       });
     }
     const schema = e.schema ?? (e.cls?.configSchema as SchemaLike | undefined);

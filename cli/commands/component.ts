@@ -7,21 +7,19 @@
  */
 import type { Command } from "commander";
 import { z } from "zod";
-import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { configPath, loadConfig } from "../../kernel/config.ts";
 import { ConfigError, describeError } from "../../kernel/errors.ts";
-import { getComponentRegistry, originOf } from "../../kernel/registry.ts";
+import { getComponentRegistry } from "../../kernel/registry.ts";
 import { loadProject, table } from "../_common.ts";
-import { hashModuleGraph } from "../integrity.ts";
 import {
   findLocked,
-  IntegrityError,
   loadPersistedComponents,
   type LockedComponent,
-  lockedSpecifier,
   lockfilePath,
+  pinSource,
   readLockfile,
-  sourceModule,
+  storedSource,
   syncDenoLocks,
   writeLockfile,
 } from "../lockfile.ts";
@@ -202,46 +200,17 @@ export function registerComponentCommands(program: Command): Command {
   return component;
 }
 
-/** How a source is recorded: relative files relative to the lockfile's folder. */
-function storedSource(lockPath: string, source: string): string {
-  if (/^(jsr:|npm:|https?:|data:)/.test(source) || isAbsolute(source)) return source;
-  if (source.startsWith("file:")) return source;
-  const [file, cls] = source.split(/:(?=[A-Za-z_$][\w$]*$)/);
-  let rel = relative(dirname(lockPath), resolve(file));
-  if (!rel.startsWith(".")) rel = `./${rel}`;
-  return cls ? `${rel}:${cls}` : rel;
-}
-
-/** Hash a source's module graph, refuse a changed pin unless updating, import and register it. */
+/** Pin `source` (see `pinSource`) and point Deno's own lockfiles at the new remote hashes. */
 async function pin(
   lockPath: string,
   source: string,
   options: { name?: string; prev?: LockedComponent; update: boolean },
 ): Promise<LockedComponent> {
-  const now = await hashModuleGraph(sourceModule(lockPath, source));
-  const prev = options.prev;
-  if (prev?.integrity && prev.integrity !== now.integrity && !options.update) {
-    throw new IntegrityError(prev, now, lockPath);
-  }
-  const entries = await getComponentRegistry().loadComponent(
-    lockedSpecifier(lockPath, source),
-    options.name,
-  );
+  const rec = await pinSource(lockPath, source, options);
   const root = installRoot();
   await syncDenoLocks([resolve("deno.lock"), ...(root ? [resolve(root, "deno.lock")] : [])], {
-    before: prev?.modules ?? {},
-    after: now.modules,
+    before: options.prev?.modules ?? {},
+    after: rec.modules ?? {},
   });
-  const at = new Date().toISOString();
-  return {
-    source,
-    name: options.name,
-    origin: originOf(sourceModule(lockPath, source)),
-    entries: entries.map((e) => ({ kind: e.kind, type: e.type, version: e.version })),
-    loadedAt: prev?.loadedAt ?? at,
-    ...(options.update ? { updatedAt: at } : {}),
-    integrity: now.integrity,
-    modules: now.modules,
-    ...(now.npm ? { npm: now.npm } : {}),
-  };
+  return rec;
 }
