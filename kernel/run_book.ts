@@ -11,6 +11,7 @@ import { ComponentError } from "./errors.ts";
 import type { RunStatus } from "./records.ts";
 import type { StepScheduler } from "./scheduling.ts";
 import { runStepTask, type ValueCache } from "./step_runner.ts";
+import { recordingLogEvents, StepLogWriter } from "./step_logs.ts";
 
 /** Options of {@linkcode RunBook.start}. */
 export interface StartRunOptions {
@@ -57,12 +58,16 @@ export class RunBook {
     const values: ValueCache = new Map();
     let recorded!: () => void;
     const isRecorded = new Promise<void>((r) => (recorded = r));
+    // Step log lines are also kept in the metadata store, by attempt (kernel/step_logs.ts).
+    const logs = new StepLogWriter(stack.metadataStore, runId);
+    const onEvent = recordingLogEvents(logs, options.onEvent);
     const log = (step: string) => (message: string) => {
-      if (options.onEvent) options.onEvent({ type: "step_log", runId, step, message });
-      else console.log(`[${step}] ${message}`);
+      onEvent({ type: "step_log", runId, step, message });
+      if (!options.onEvent) console.log(`[${step}] ${message}`);
     };
     const run = executeRun(pipeline, {
       ...options,
+      onEvent,
       ...start.engine,
       concurrency: start.concurrency,
       runId,
@@ -79,7 +84,7 @@ export class RunBook {
           log: log(step.name),
           stack,
         })),
-    });
+    }).finally(() => logs.flush());
     this.#runs.set(runId, run);
     run.catch(() => {}).finally(() => start.onSettled?.());
     await Promise.race([isRecorded, run]);

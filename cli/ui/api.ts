@@ -10,6 +10,7 @@ import type { FlowymlConfig } from "../../kernel/config.ts";
 import type { ArtifactRecord, LineageEdge, RunRecord, RunStatus } from "../../kernel/records.ts";
 import { withLiveStatus } from "../../kernel/run_liveness.ts";
 import { recordedShape } from "../../kernel/pipeline_shape.ts";
+import { keepsStepLogs } from "../../kernel/step_logs.ts";
 import type { RunsPageQuery, UiQueries } from "../../kernel/ui_queries.ts";
 import { type GraphEdge, type GraphNode, layoutGraph, runGraph } from "./dag.ts";
 import { previewArtifact } from "./preview.ts";
@@ -131,14 +132,16 @@ export async function stepApi(ctx: UiContext, runId: string, step: string): Prom
     inputs,
     outputs,
     audit: pluginCalls,
-    logs: stepLogs(run, step),
+    logs: (await stepLogs(ctx, runId, step)).lines,
   };
 }
 
-/** Log lines recorded for a step, by attempt (from the run's extra, when the engine kept them). */
-function stepLogs(run: RunRecord, step: string): { attempt: number; line: string }[] {
-  const logs = (run.extra?.logs as Record<string, { attempt: number; line: string }[]>)?.[step];
-  return Array.isArray(logs) ? logs : [];
+/** Log lines recorded for a step, by attempt (stores that keep them: kernel/step_logs.ts). */
+async function stepLogs(ctx: UiContext, runId: string, step: string) {
+  const meta = ctx.stack.metadataStore;
+  if (!keepsStepLogs(meta)) return { kept: false, lines: [] };
+  const lines = await meta.listStepLogs(runId, step);
+  return { kept: true, lines: lines.map((l) => ({ attempt: l.attempt, line: l.line, at: l.at })) };
 }
 
 /** `GET /api/artifact/<hash>`: records, a preview and the lineage graph up and down across runs. */

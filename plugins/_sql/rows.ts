@@ -14,6 +14,7 @@ import type {
   RunRecord,
   StepRunRecord,
 } from "../../kernel/records.ts";
+import type { StepLogLine } from "../../kernel/step_logs.ts";
 
 /** A database row: column name → value. */
 export type Row = Record<string, unknown>;
@@ -150,6 +151,17 @@ export function toMetric(r: Row): MetricRecord {
     step: String(r.step),
     name: String(r.name),
     value: Number(r.value),
+    at: Number(r.at),
+  };
+}
+
+/** A `step_logs` row. */
+export function toStepLog(r: Row): StepLogLine {
+  return {
+    runId: String(r.run_id),
+    step: String(r.step),
+    attempt: Number(r.attempt),
+    line: String(r.line),
     at: Number(r.at),
   };
 }

@@ -32,6 +32,7 @@ import type {
 } from "../../kernel/records.ts";
 import { postgresMetadataStoreSchema } from "./config.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import type { StepLogLine } from "../../kernel/step_logs.ts";
 import { writeCompletions } from "./completions.ts";
 import {
   decodeJsonValue,
@@ -43,6 +44,7 @@ import {
   toLineage,
   toMetric,
   toRun,
+  toStepLog,
   toStepRun,
 } from "../_sql/rows.ts";
 
@@ -425,6 +427,28 @@ export class PostgresMetadataStore extends MetadataStore {
         ORDER BY id`
     );
     return rows.map(toMetric);
+  }
+
+  /** Appends step log lines in one statement (kernel/step_logs.ts). */
+  async appendStepLogs(lines: StepLogLine[]): Promise<void> {
+    if (!lines.length) return;
+    const rows = lines.map((l) => ({
+      run_id: l.runId,
+      step: l.step,
+      attempt: l.attempt,
+      line: l.line,
+      at: l.at,
+    }));
+    await this.#q((sql) => sql`INSERT INTO step_logs ${sql(rows)}`);
+  }
+
+  /** Log lines of a run (or one of its steps), in the order they were logged. */
+  async listStepLogs(runId: string, step?: string): Promise<StepLogLine[]> {
+    const rows = await this.#q((sql) =>
+      sql`SELECT * FROM step_logs WHERE run_id = ${runId}
+        AND (${step ?? null}::text IS NULL OR step = ${step ?? null}) ORDER BY id`
+    );
+    return rows.map(toStepLog);
   }
 }
 

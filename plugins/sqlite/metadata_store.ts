@@ -23,6 +23,7 @@ import type {
   StepRunRecord,
 } from "../../kernel/records.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import type { StepLogLine } from "../../kernel/step_logs.ts";
 import { checkHeader, checkSchema, damagedDatabase, isCorruption } from "./db_check.ts";
 import {
   decodeJsonText,
@@ -34,6 +35,7 @@ import {
   toLineage,
   toMetric,
   toRun,
+  toStepLog,
   toStepRun,
 } from "../_sql/rows.ts";
 
@@ -488,6 +490,39 @@ export class SQLiteMetadataStore extends MetadataStore {
       q.step ?? null,
     );
     return Promise.resolve(rows.map(toMetric));
+  }
+
+  /** Appends step log lines in one transaction (kernel/step_logs.ts). */
+  appendStepLogs(lines: StepLogLine[]): Promise<void> {
+    const db = this.db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const l of lines) {
+        this.#run(
+          "INSERT INTO step_logs (run_id, step, attempt, line, at) VALUES (?,?,?,?,?)",
+          l.runId,
+          l.step,
+          l.attempt,
+          l.line,
+          l.at,
+        );
+      }
+      db.exec("COMMIT");
+    } catch (err) {
+      db.exec("ROLLBACK");
+      throw err;
+    }
+    return Promise.resolve();
+  }
+
+  /** Log lines of a run (or one of its steps), in the order they were logged. */
+  listStepLogs(runId: string, step?: string): Promise<StepLogLine[]> {
+    const rows = this.#all(
+      "SELECT * FROM step_logs WHERE run_id = ?1 AND (?2 IS NULL OR step = ?2) ORDER BY id",
+      runId,
+      step ?? null,
+    );
+    return Promise.resolve(rows.map(toStepLog));
   }
 }
 

@@ -53,4 +53,9 @@ export const MIGRATIONS: readonly string[] = [
    DELETE FROM cache_entries WHERE id NOT IN
      (SELECT MAX(id) FROM cache_entries GROUP BY run_id, step, key);
    CREATE UNIQUE INDEX cache_entries_step ON cache_entries (run_id, step, key);`,
+  // 6: step log lines (ctx.log), by attempt, for flowyml ui's step page.
+  `CREATE TABLE step_logs (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT NOT NULL,
+     attempt INTEGER NOT NULL, line TEXT NOT NULL, at INTEGER NOT NULL);
+   CREATE INDEX step_logs_run ON step_logs (run_id, step);`,
 ];

@@ -105,6 +105,10 @@ async function hostileText(c: Ctx, dialogs: string[]): Promise<void> {
   assert.equal(await page.locator("img[src=x]").count(), 0, "markup from the store is not parsed");
   await page.locator("[data-testid=params]").waitFor();
   assert.match(await page.locator("[data-testid=params]").innerText(), /<script>window.__pwned=1/);
+  await page.goto(`${c.base}#/step/${c.runs.hostile}/hostile_start`);
+  await page.waitForSelector("[data-testid=logs]");
+  assert.equal(await page.locator("[data-testid=logs]").innerText(), "<b>log line</b> with markup");
+  assert.equal(await page.locator("[data-testid=logs] b").count(), 0);
   await page.goto(`${c.base}#/step/${c.runs.hostile}/${encodeURIComponent(HOSTILE_STEP)}`);
   await page.waitForSelector("[data-testid=step-name]");
   assert.equal(await page.locator("[data-testid=step-name]").innerText(), HOSTILE_STEP);
@@ -132,6 +136,14 @@ async function artifactAndLineage(c: Ctx): Promise<void> {
   await page.click("[data-testid=outputs] >> text=petal_length_scaled");
   await page.click("[data-testid=consumers] >> text=profile >> nth=0");
   await page.waitForSelector("[data-testid=step-name] >> text=profile");
+  // step logs are kept by attempt and searchable
+  await page.goto(`${c.base}#/step/${c.runs.demo1}/evaluate`);
+  await page.waitForSelector("[data-testid=logs]");
+  assert.equal((await page.locator("[data-testid=logs]").innerText()).split("\n").length, 3);
+  await page.fill("[data-testid=log-search]", "lr=0.1:");
+  await page.waitForSelector("[data-testid=logs] >> text=/^lr=0\\.1: test accuracy/");
+  assert.equal((await page.locator("[data-testid=logs]").innerText()).split("\n").length, 1);
+  await shot(c, "step_logs");
   // the best model: JSON preview, made by two runs (the second a cache hit) across runs
   await page.goto(`${c.base}#/run/${c.runs.demo1}`);
   await page.click("[data-testid=artifacts] >> text=best_model");
