@@ -150,7 +150,7 @@ export function apiError(err: unknown, what: string, cluster?: Pick<Cluster, "se
   }
   const status = statusOf(err.body);
   const code = Number(err.code);
-  const reason = status?.reason ? ` ${status.reason}` : "";
+  const reason = ` ${status?.reason ?? REASONS[code] ?? ""}`.trimEnd();
   const message = status?.message ?? (typeof err.body === "string" ? err.body.slice(0, 300) : "");
   const hints: Record<number, string> = {
     401: "the kubeconfig's credentials were refused: renew the token or log in again",
@@ -163,6 +163,17 @@ export function apiError(err: unknown, what: string, cluster?: Pick<Cluster, "se
     hint: hints[code] ?? `API server ${cluster?.server ?? ""}`,
   });
 }
+
+/** The Status reason of each code, for answers without a Status body. */
+const REASONS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  409: "AlreadyExists",
+  422: "Invalid",
+  500: "InternalError",
+};
 
 function statusOf(body: unknown): StatusBody | undefined {
   if (body && typeof body === "object") return body as StatusBody;

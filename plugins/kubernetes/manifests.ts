@@ -34,10 +34,8 @@ export function dnsPart(s: string, max = 63): string {
 
 /** `s` as a label value: at most 63 of `[A-Za-z0-9_.-]`, alphanumeric at both ends. */
 export function labelValue(s: string): string {
-  return s.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 63).replace(
-    /^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g,
-    "",
-  );
+  const clean = s.replace(/[^A-Za-z0-9_.-]+/g, "_").replace(/^[^A-Za-z0-9]+/, "");
+  return clean.slice(0, 63).replace(/[^A-Za-z0-9]+$/, "");
 }
 
 /** A Job name for one step attempt: unique, at most 63 characters (pods get it as a label). */
