@@ -223,14 +223,20 @@ export async function declaredPlugins(lockPath: string): Promise<string[]> {
       });
     }
     for (const src of list as string[]) {
-      const abs = /^(jsr:|npm:|https?:|data:|file:)/.test(src) || isAbsolute(src)
-        ? src
-        : resolve(dir, src);
-      const stored = storedSource(lockPath, abs);
+      const stored = declaredSource(dir, src);
       if (!out.includes(stored)) out.push(stored);
     }
   }
   return out;
+}
+
+/** A declared source as the lockfile in `dir` records it: files as `./…` relative to `dir`. */
+function declaredSource(dir: string, src: string): string {
+  if (/^(jsr:|npm:|https?:|data:|file:)/.test(src) || isAbsolute(src)) return src;
+  const [file, cls] = src.split(/:(?=[A-Za-z_$][\w$]*$)/);
+  let rel = relative(dir, resolve(dir, file));
+  if (!rel.startsWith(".")) rel = `./${rel}`;
+  return cls ? `${rel}:${cls}` : rel;
 }
 
 /** Options of {@linkcode loadPersistedComponents}. */

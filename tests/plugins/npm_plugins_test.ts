@@ -107,9 +107,15 @@ async function seedDenoCache(denoDir: string, port: number): Promise<string[]> {
     const installed =
       `${ROOT}node_modules/.deno/${name.replace("/", "+")}@${key.slice(name.length + 1)}` +
       `/node_modules/${name}/package.json`;
+    // A package with peer dependencies is keyed `name@version_peer@x` in deno.lock, and may be
+    // installed under `name@version` alone.
+    const plain = `${ROOT}node_modules/.deno/${name.replace("/", "+")}@${version}` +
+      `/node_modules/${name}/package.json`;
     let pkg: Record<string, unknown>;
     try {
-      pkg = JSON.parse(await Deno.readTextFile(installed));
+      pkg = JSON.parse(
+        await Deno.readTextFile(installed).catch(() => Deno.readTextFile(plain)),
+      );
     } catch {
       // Not installed: an optional package for another platform. The lock has all Deno needs.
       const e = entry as { os?: string[]; cpu?: string[]; optional?: boolean };
@@ -302,6 +308,33 @@ Deno.test({
         const rec = JSON.parse(await Deno.readTextFile(`${dir}/flowyml.lock`)).components[0];
         assert.equal(rec.integrity, pinned);
       });
+
+      await t.step(
+        "declared in a project's deno.json: no component load, pinned on first use",
+        async () => {
+          const dir2 = `${tmp.path}/declared`;
+          await Deno.mkdir(dir2);
+          await Deno.copyFile(`${ROOT}deno.lock`, `${dir2}/deno.lock`);
+          await Deno.writeTextFile(`${dir2}/flowyml.yaml`, CONFIG);
+          await Deno.writeTextFile(`${dir2}/pipeline.ts`, PIPELINE);
+          await Deno.writeTextFile(
+            `${dir2}/deno.json`,
+            JSON.stringify({ flowyml: { plugins: [spec] } }),
+          );
+          const env2: Env = { ...env, dir: dir2 };
+          const list = await cli(env2, ["component", "list", "--json"]);
+          assert.equal(list.code, 0, list.stderr);
+          const hello = (JSON.parse(list.stdout) as { name: string; source?: string }[])
+            .find((c) => c.name === "hello");
+          assert.equal(hello?.source, spec);
+          const run = await cli(env2, ["run", "pipeline.ts", "--quiet"]);
+          assert.equal(run.code, 0, run.stderr + run.stdout);
+          assert.equal(await Deno.readTextFile(`${dir2}/.flowyml/hello/HELLO`), "1.0.0");
+          const rec = JSON.parse(await Deno.readTextFile(`${dir2}/flowyml.lock`)).components[0];
+          assert.equal(rec.source, spec);
+          assert.equal(rec.integrity, pinned);
+        },
+      );
 
       await t.step("a load without an exact version is refused, naming one", async () => {
         for (const loose of [`npm:${PKG}`, `npm:${PKG}@^1.0.0`, `npm:${PKG}@latest`]) {

@@ -4,58 +4,8 @@
  * until `flowyml component update`, and an unknown type names flowyml.lock and the command.
  */
 import assert from "node:assert/strict";
-import { tempDir } from "../_helpers.ts";
-import { CONFIG, flowyml } from "../kernel/_cli.ts";
-
-const PLUGIN = `import { LocalArtifactStore } from "flowyml";
-import { TAG } from "./tag.ts";
-/** A local store that also writes which plugin version wrote last. */
-export class TaggedArtifactStore extends LocalArtifactStore {
-  static override readonly type = "tagged";
-  override async writeBytes(path: string, data: Uint8Array): Promise<void> {
-    await Deno.mkdir(this.root, { recursive: true });
-    await Deno.writeTextFile(this.root + "/TAG", TAG);
-    return await super.writeBytes(path, data);
-  }
-}
-export const components = [TaggedArtifactStore];
-`;
-
-const SCRIPT = `import { Pipeline, step } from "flowyml";
-const hello = step({ name: "hello", outputs: ["msg"] }, () => "hi");
-const result = await new Pipeline("plain").add(hello).run();
-console.log(JSON.stringify({ status: result.status, msg: result.outputs.msg }));
-`;
-
-const YAML = `stacks:
-  tagged:
-    artifact_store: { type: tagged, path: ./art }
-default_stack: tagged
-`;
-
-/** A project outside the repo with the plugin, the script and (from src/) a subfolder. */
-export async function pluginProject(prefix: string) {
-  const dir = await tempDir(prefix);
-  await Deno.writeTextFile(`${dir.path}/flowyml.yaml`, YAML);
-  await Deno.writeTextFile(`${dir.path}/local_plugin.ts`, PLUGIN);
-  await Deno.writeTextFile(`${dir.path}/tag.ts`, `export const TAG = "v1";\n`);
-  await Deno.mkdir(`${dir.path}/src`);
-  await Deno.writeTextFile(`${dir.path}/src/script.ts`, SCRIPT);
-  return dir;
-}
-
-/** `deno run -A --config <repo deno.json> src/script.ts` in `cwd`: a plain script, no CLI. */
-export async function plainScript(cwd: string, script = "src/script.ts") {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, script],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { flowyml } from "../kernel/_cli.ts";
+import { exists, plainScript, pluginProject } from "./_project.ts";
 
 Deno.test("plain script: Pipeline.run() uses the module pinned in flowyml.lock", async () => {
   const dir = await pluginProject("flowyml-plain-");
@@ -109,12 +59,3 @@ Deno.test("plain script: an unknown type names flowyml.lock and the command", as
     await dir.cleanup();
   }
 });
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
