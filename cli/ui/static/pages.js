@@ -9,101 +9,105 @@ function go(params) {
   location.hash = href(["runs"], params);
 }
 
+function RunFilters({ f, d, picked }) {
+  const set = (k) => (e) => go({ ...f, [k]: e.target.value, page: "" });
+  const submit = (e) => (e.preventDefault(), go({ ...f, q: e.target.q.value, page: "" }));
+  const pipelines = d?.pipelines ?? (f.pipeline ? [f.pipeline] : []);
+  const compare = href(["compare"], { runs: picked.join(",") });
+  return html`<form class="filters" onSubmit=${submit}>
+    <select name="pipeline" data-testid="filter-pipeline" value=${f.pipeline ?? ""} onChange=${
+    set("pipeline")
+  }>
+      <option value="">all pipelines</option>
+      ${pipelines.map((p) => html`<option value=${p}>${p}</option>`)}
+    </select>
+    <select name="status" data-testid="filter-status" value=${f.status ?? ""} onChange=${
+    set("status")
+  }>
+      ${STATUSES.map((s) => html`<option value=${s}>${s || "any status"}</option>`)}
+    </select>
+    <label>from <input type="date" data-testid="filter-from" value=${f.from ?? ""} onChange=${
+    set("from")
+  } /></label>
+    <label>to <input type="date" data-testid="filter-to" value=${f.to ?? ""} onChange=${
+    set("to")
+  } /></label>
+    <input name="q" data-testid="search" placeholder="run id or param" value=${f.q ?? ""} />
+    <button type="submit">search</button>
+    ${
+    picked.length >= 2
+      ? html`<a class="button" data-testid="compare-link" href=${compare}>compare ${picked.length}</a>`
+      : ""
+  }
+  </form>`;
+}
+
+const RUN_COLUMNS = [
+  "",
+  "run",
+  "pipeline",
+  "status",
+  "stack",
+  "started",
+  "took",
+  "steps",
+  "cache hits",
+];
+
+function RunRow({ r, picked, toggle }) {
+  const c = r.counts;
+  return html`
+    <tr data-run=${r.runId}>
+      <td><input type="checkbox" data-testid="pick" checked=${picked.includes(r.runId)}
+          onChange=${() => toggle(r.runId)} /></td>
+      <td><a href=${href(["run", r.runId])} class="mono">${r.runId}</a></td>
+      <td>${r.pipeline}</td>
+      <td>
+        <${Badge} status=${r.status} />
+      </td>
+      <td>${r.stack}</td>
+      <td>${when(r.startedAt)}</td>
+      <td>${r.endedAt ? ms(r.endedAt - r.startedAt) : "…"}</td>
+      <td>${c.completed + c.cached}/${c.total}${c.failed
+        ? html`
+          <span class="bad">${c.failed} failed</span>
+        `
+        : ""}</td>
+      <td>${c.cached}</td>
+    </tr>
+  `;
+}
+
 /** Runs: filters, search and server-side pages. */
 export function RunsPage({ params }) {
   const f = Object.fromEntries(params);
   const [picked, setPicked] = useState([]);
   const state = useApi(`/api/runs?${params}`);
-  const set = (k) => (e) => go({ ...f, [k]: e.target.value, page: "" });
   const d = state.data;
   const page = Number(f.page ?? 1);
   const pages = d ? Math.max(1, Math.ceil(d.total / d.size)) : 1;
   const toggle = (id) =>
     setPicked(picked.includes(id) ? picked.filter((x) => x !== id) : [...picked, id]);
+  const table = d && html`
+    <p class="muted small" data-testid="runs-total">${d.total} run(s)</p>
+    <table data-testid="runs-table">
+      <thead>
+        <tr>${RUN_COLUMNS.map((h) => html`<th>${h}</th>`)}</tr>
+      </thead>
+      <tbody>${d.runs.map((r) =>
+        html`<${RunRow} r=${r} picked=${picked} toggle=${toggle} />`
+      )}</tbody>
+    </table>
+    <div class="pager">
+      <button disabled=${page <= 1} onClick=${() => go({ ...f, page: page - 1 })}>‹ newer</button>
+      <span data-testid="page">page ${page} of ${pages}</span>
+      <button disabled=${page >= pages} onClick=${() =>
+        go({ ...f, page: page + 1 })}>older ›</button>
+    </div>
+  `;
   return html`<h1>Runs</h1>
-    <form class="filters" onSubmit=${(
-    e,
-  ) => (e.preventDefault(), go({ ...f, q: e.target.q.value, page: "" }))}>
-      <select name="pipeline" data-testid="filter-pipeline" value=${f.pipeline ?? ""} onChange=${
-    set("pipeline")
-  }>
-        <option value="">all pipelines</option>
-        ${
-    (d?.pipelines ?? (f.pipeline ? [f.pipeline] : [])).map((p) =>
-      html`<option value=${p}>${p}</option>`
-    )
-  }
-      </select>
-      <select name="status" data-testid="filter-status" value=${f.status ?? ""} onChange=${
-    set("status")
-  }>
-        ${STATUSES.map((s) => html`<option value=${s}>${s || "any status"}</option>`)}
-      </select>
-      <label>from <input type="date" name="from" data-testid="filter-from" value=${
-    f.from ?? ""
-  } onChange=${set("from")} /></label>
-      <label>to <input type="date" name="to" data-testid="filter-to" value=${f.to ?? ""} onChange=${
-    set("to")
-  } /></label>
-      <input name="q" data-testid="search" placeholder="run id or param" value=${f.q ?? ""} />
-      <button type="submit">search</button>
-      ${
-    picked.length >= 2
-      ? html`
-        <a class="button" data-testid="compare-link"
-          href=${href(["compare"], { runs: picked.join(",") })}>compare ${picked.length}</a>
-      `
-      : ""
-  }
-    </form>
-    ${
-    !d ? html`<${Loading} state=${state} />` : html`
-      <p class="muted small" data-testid="runs-total">${d.total} run(s)</p>
-      <table data-testid="runs-table">
-        <thead>
-          <tr>
-            <th></th>
-            <th>run</th>
-            <th>pipeline</th>
-            <th>status</th>
-            <th>stack</th>
-            <th>started</th>
-            <th>took</th>
-            <th>steps</th>
-            <th>cache hits</th>
-          </tr>
-        </thead>
-        <tbody>${d.runs.map((r) =>
-          html`
-            <tr data-run=${r.runId}>
-              <td><input type="checkbox" data-testid="pick" checked=${picked.includes(r.runId)}
-                      onChange=${() => toggle(r.runId)} /></td>
-              <td><a href=${href(["run", r.runId])} class="mono">${r.runId}</a></td>
-              <td>${r.pipeline}</td>
-              <td>
-                <${Badge} status=${r.status} />
-              </td>
-              <td>${r.stack}</td>
-              <td>${when(r.startedAt)}</td>
-              <td>${r.endedAt ? ms(r.endedAt - r.startedAt) : "…"}</td>
-              <td>${r.counts.completed + r.counts.cached}/${r.counts.total}${r.counts.failed
-                ? html`
-                  <span class="bad">${r.counts.failed} failed</span>
-                `
-                : ""}</td>
-              <td>${r.counts.cached}</td>
-            </tr>
-          `
-        )}</tbody>
-      </table>
-      <div class="pager">
-        <button disabled=${page <= 1} onClick=${() => go({ ...f, page: page - 1 })}>‹ newer</button>
-        <span data-testid="page">page ${page} of ${pages}</span>
-        <button disabled=${page >= pages} onClick=${() =>
-          go({ ...f, page: page + 1 })}>older ›</button>
-      </div>
-    `
-  }`;
+    <${RunFilters} f=${f} d=${d} picked=${picked} />
+    ${table || html`<${Loading} state=${state} />`}`;
 }
 
 /** Live run payload from the server's event stream (no polling in the page). */
@@ -219,89 +223,93 @@ export function RunPage({ runId }) {
   `;
 }
 
-/** Step: status, error, logs (searchable, per attempt), metrics, inputs and outputs. */
-export function StepPage({ runId, step }) {
-  const state = useApi(`/api/step/${encodeURIComponent(runId)}/${encodeURIComponent(step)}`);
+function StepLogs({ lines }) {
   const [q, setQ] = useState("");
-  const d = state.data;
-  if (!d) return html`<${Loading} state=${state} />`;
-  const s = d.step;
-  const logs = d.logs.filter((l) => !q || l.line.toLowerCase().includes(q.toLowerCase()));
-  const attempts = [...new Set(d.logs.map((l) => l.attempt))];
+  if (!lines.length) return html`<p class="muted">no log lines recorded for this step</p>`;
+  const shown = lines.filter((l) => !q || l.line.toLowerCase().includes(q.toLowerCase()));
+  const attempts = [...new Set(lines.map((l) => l.attempt))];
   return html`
-    <h1>Step <span data-testid="step-name">${s.step}</span> <${Badge} status=${s.status} cached=${s
-      .cached} /></h1>
-        <p class="muted">run <a href=${href(["run", runId])} class="mono">${runId}</a> · ${s.worker
-          ? `worker ${s.worker} · `
-          : ""}
-          ${s.attempts} attempt(s) · ${ms(s.durationMs)}${s.cached
-            ? " · served from the cache"
-            : ""}${s.cacheKey
-            ? html`
-              · key <span class="mono">${s.cacheKey.slice(0, 12)}</span>
-            `
-            : ""}</p>
-        ${s.error
-          ? html`<div class="error"><pre>${s.error}</pre>${
-            s.errorStack
-              ? html`
-                <details>
-                  <summary>stack</summary>
-                  <pre>${s.errorStack}</pre>
-                </details>
-              `
-              : ""
-          }</div>`
-          : ""}
-        <div class="cols">
+    <input placeholder="search logs" data-testid="log-search" value=${q}
+      onInput=${(e) => setQ(e.target.value)} />
+        ${attempts.map((a) =>
+          html`
+            <h3>attempt ${a}</h3>
+            <pre class="logs" data-testid="logs">${shown.filter((l) => l.attempt === a).map((l) =>
+              l.line
+            ).join("\n")}</pre>
+          `
+        )}
+  `;
+}
+
+function StepIO({ d, runId }) {
+  const from = (i) =>
+    i.producer
+      ? html`
+        from <a href=${href(["step", runId, i.producer])}>${i.producer}</a>
+      `
+      : "";
+  const none = html`<p class="muted">none</p>`;
+  return html`
+    <div class="cols">
       <section><h2>Inputs</h2>${d.inputs.length
         ? html`<ul>${
           d.inputs.map((i) =>
-            html`<li>
-        <a href=${href(["artifact", i.hash])}>${i.name}</a>${
-              i.producer
-                ? html`
-                  from <a href=${href(["step", runId, i.producer])}>${i.producer}</a>
-                `
-                : ""
-            }</li>`
+            html`<li><a href=${href(["artifact", i.hash])}>${i.name}</a>${from(i)}</li>`
           )
         }</ul>`
-        : html`<p class="muted">none</p>`}</section>
+        : none}</section>
       <section><h2>Outputs</h2>${d.outputs.length
         ? html`<ul data-testid="outputs">${
           d.outputs.map((o) =>
             html`<li>
-        <a href=${href(["artifact", o.hash])}>${o.name}</a> <span class="muted small">${
-              bytes(o.size)
-            } · ${o.serializer}</span></li>`
+          <a href=${href(["artifact", o.hash])}>${o.name}</a>
+          <span class="muted small">${bytes(o.size)} · ${o.serializer}</span></li>`
           )
         }</ul>`
-        : html`<p class="muted">none</p>`}</section>
+        : none}</section>
     </div>
-        <h2>Metrics</h2><${Metrics} metrics=${d.metrics} />
-        <h2>Logs</h2>
-        <input placeholder="search logs" data-testid="log-search" value=${q}
-      onInput=${(e) => setQ(e.target.value)} />
-        ${d.logs.length
-          ? attempts.map((a) =>
-            html`
-              <h3>attempt ${a}</h3>
-              <pre class="logs" data-testid="logs">${logs.filter((l) => l.attempt === a).map((l) =>
-                l.line
-              ).join("\n")}</pre>
-            `
-          )
-          : html`<p class="muted">no log lines recorded for this step</p>`}
-        ${d.audit.length
-          ? html`
-            <h2>Brokered calls</h2>
-            <${Table} head=${["op", "resource", "decision", "detail"]}
-              rows=${d.audit.map((
-                e,
-              ) => [e.op, e.resource, e.allowed ? "allowed" : "DENIED", e.detail ?? ""])} />
-          `
-          : ""}
+  `;
+}
+
+/** Step: status, error, logs (searchable, per attempt), metrics, inputs and outputs. */
+export function StepPage({ runId, step }) {
+  const state = useApi(`/api/step/${encodeURIComponent(runId)}/${encodeURIComponent(step)}`);
+  const d = state.data;
+  if (!d) return html`<${Loading} state=${state} />`;
+  const s = d.step;
+  const facts = [
+    s.worker ? `worker ${s.worker}` : "",
+    `${s.attempts} attempt(s)`,
+    ms(s.durationMs),
+    s.cached ? "served from the cache" : "",
+    s.cacheKey ? `key ${s.cacheKey.slice(0, 12)}` : "",
+  ].filter(Boolean).join(" · ");
+  const stack = s.errorStack
+    ? html`
+      <details>
+        <summary>stack</summary>
+        <pre>${s.errorStack}</pre>
+      </details>
+    `
+    : "";
+  const calls = d.audit.map((
+    e,
+  ) => [e.op, e.resource, e.allowed ? "allowed" : "DENIED", e.detail ?? ""]);
+  return html`
+    <h1>Step <span data-testid="step-name">${s.step}</span> <${Badge} status=${s.status} cached=${s
+      .cached} /></h1>
+    <p class="muted">run <a href=${href(["run", runId])} class="mono">${runId}</a> · ${facts}</p>
+    ${s.error ? html`<div class="error"><pre>${s.error}</pre>${stack}</div>` : ""}
+    <${StepIO} d=${d} runId=${runId} />
+    <h2>Metrics</h2><${Metrics} metrics=${d.metrics} />
+    <h2>Logs</h2><${StepLogs} lines=${d.logs} />
+    ${calls.length
+      ? html`
+        <h2>Brokered calls</h2>
+        <${Table} head=${["op", "resource", "decision", "detail"]} rows=${calls} />
+      `
+      : ""}
   `;
 }
 

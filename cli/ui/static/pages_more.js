@@ -3,6 +3,37 @@ import { html } from "./vendor/htm_preact.js";
 import { href, Loading, ms, show, useApi, when } from "./core.js";
 import { Badge, Table } from "./widgets.js";
 
+function CompareSteps({ d, head }) {
+  return html`
+    <h2>Steps</h2>
+    <p
+      class="muted small">highlighted: the step's status or outputs (by content hash) differ between the runs; ⚡ a cache hit</p>
+    <table data-testid="compare-steps">
+      <thead>
+        <tr>${head.map((h) => html`<th>${h}</th>`)}</tr>
+      </thead>
+      <tbody>
+          ${d.steps.map((s) =>
+            html`<tr class=${s.differs ? "differs" : ""} data-step=${s.step} data-differs=${
+              String(s.differs)
+            }>
+        <td>${s.step}</td>${
+              s.runs.map((r) =>
+                html`<td>${
+                  r
+                    ? html`<${Badge} status=${r.status} cached=${r.cached} />${
+                      r.cached ? " ⚡" : ""
+                    } ${ms(r.durationMs)}`
+                    : "—"
+                }</td>`
+              )
+            }</tr>`
+          )}
+        </tbody>
+    </table>
+  `;
+}
+
 /** Compare: 2+ runs side by side (params, metrics, steps that differed or hit the cache). */
 export function ComparePage({ params }) {
   const ids = (params.get("runs") ?? "").split(",").filter(Boolean);
@@ -62,32 +93,7 @@ export function ComparePage({ params }) {
             ])
           )}</tbody>
     </table>
-    <h2>Steps</h2>
-    <p
-      class="muted small">highlighted: the step's status or outputs (by content hash) differ between the runs; ⚡ a cache hit</p>
-    <table data-testid="compare-steps">
-      <thead>
-        <tr>${head.map((h) => html`<th>${h}</th>`)}</tr>
-      </thead>
-      <tbody>
-          ${d.steps.map((s) =>
-            html`<tr class=${s.differs ? "differs" : ""} data-step=${s.step} data-differs=${
-              String(s.differs)
-            }>
-        <td>${s.step}</td>${
-              s.runs.map((r) =>
-                html`<td>${
-                  r
-                    ? html`<${Badge} status=${r.status} cached=${r.cached} />${
-                      r.cached ? " ⚡" : ""
-                    } ${ms(r.durationMs)}`
-                    : "—"
-                }</td>`
-              )
-            }</tr>`
-          )}
-        </tbody>
-    </table>
+    <${CompareSteps} d=${d} head=${head} />
   `;
 }
 
