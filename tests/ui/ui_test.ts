@@ -223,11 +223,30 @@ async function liveRun(c: Ctx): Promise<void> {
   }
 }
 
+async function readOnlyByDefault(c: Ctx): Promise<void> {
+  const res = await c.page.request.post(`${c.base}api/run/${c.runs.hostile}/resume`, {
+    headers: { "x-flowyml-action": "1" },
+  });
+  assert.equal(res.status(), 403, "no actions without --allow-actions");
+  await c.page.goto(`${c.base}#/run/${c.runs.hostile}`);
+  await c.page.waitForSelector("text=read-only (start with --allow-actions to resume)");
+  assert.equal(await c.page.locator("[data-testid=resume]").count(), 0);
+}
+
 async function tokenOnNonLocalBind(c: Ctx, browser: Browser): Promise<void> {
   const refused = await flowyml(c.dir, ["ui", "--host", "127.0.0.2", "--port", "0"]);
   assert.equal(refused.code, 1);
   assert.match(refused.out, /needs an access token/);
-  const ui = spawnFlowyml(c.dir, ["ui", "--host", "127.0.0.2", "--port", "0", "--token", TOKEN]);
+  const ui = spawnFlowyml(c.dir, [
+    "ui",
+    "--host",
+    "127.0.0.2",
+    "--port",
+    "0",
+    "--token",
+    TOKEN,
+    "--allow-actions",
+  ]);
   try {
     const [, url] = await waitForLine(ui, /open (http:\/\/127\.0\.0\.2:\d+\/\?token=\S+)/);
     const base = url.replace(/\?token=.*/, "");
@@ -244,6 +263,17 @@ async function tokenOnNonLocalBind(c: Ctx, browser: Browser): Promise<void> {
     const page = await browser.newPage();
     await page.goto(url); // sets the cookie, then the page and its API calls work
     await page.waitForSelector("[data-testid=runs-table] tbody tr");
+    // --allow-actions: "resume" on the failed run runs `flowyml runs resume`, which re-runs boom
+    const before = Date.now();
+    await page.goto(`${base}#/run/${c.runs.hostile}`);
+    await page.click("[data-testid=resume]");
+    await page.waitForSelector("text=/resuming \\(pid \\d+\\)/");
+    const boomStart = async () => {
+      const r = await page.request.get(`${base}api/step/${c.runs.hostile}/boom`);
+      return (await r.json()).step.startedAt as number;
+    };
+    while ((await boomStart()) < before) await new Promise((r) => setTimeout(r, 100));
+    await page.waitForSelector("h1 [data-status=failed]"); // boom fails again, live on the page
     await page.close();
   } finally {
     await stopChild(ui);
@@ -285,7 +315,11 @@ Deno.test({
       await t.step("compare two runs", () => compare(c));
       await t.step("audit trail and stacks", () => audit(c));
       await t.step("a run in flight updates live", () => liveRun(c));
-      await t.step("token enforced on a non-local bind", () => tokenOnNonLocalBind(c, browser!));
+      await t.step("read-only by default", () => readOnlyByDefault(c));
+      await t.step(
+        "token on a non-local bind; resume with --allow-actions",
+        () => tokenOnNonLocalBind(c, browser!),
+      );
     } finally {
       await browser?.close();
       await stopChild(ui);

@@ -45,7 +45,7 @@ export function useApi(path) {
   const [state, set] = useState({ loading: true });
   useEffect(() => {
     let live = true;
-    set((s) => ({ ...s, loading: true }));
+    set({ loading: true }); // never show the previous page's data under a new address
     api(path).then((data) => live && set({ data }), (error) => live && set({ error }));
     return () => (live = false);
   }, [path]);
