@@ -8,8 +8,6 @@ import type { FlowymlConfig } from "../../kernel/config.ts";
 import type { MetadataStore } from "../../kernel/contracts.ts";
 import { contractUiQueries, type UiQueries } from "../../kernel/ui_queries.ts";
 import { describeError, FlowymlError } from "../../kernel/errors.ts";
-import { SQLiteMetadataStore } from "../../plugins/sqlite/metadata_store.ts";
-import { sqliteUiQueries } from "../../plugins/sqlite/ui_queries.ts";
 import {
   artifactApi,
   downloadArtifact,
@@ -57,10 +55,18 @@ export interface UiServer {
   finished: Promise<void>;
 }
 
-/** The fastest {@linkcode UiQueries} for a metadata store. */
+/**
+ * The fastest {@linkcode UiQueries} for a metadata store: the SQL stores' own (loaded only when
+ * used, as `flowyml worker` loads the queue plugin), else the contract fallback.
+ */
 export async function uiQueriesFor(meta: MetadataStore): Promise<UiQueries> {
-  if (meta instanceof SQLiteMetadataStore) return sqliteUiQueries(meta);
-  if ((meta.constructor as { type?: string }).type === "postgres") {
+  const type = (meta.constructor as { type?: string }).type;
+  if (type === "sqlite") {
+    const { sqliteUiQueries } = await import("../../plugins/sqlite/ui_queries.ts");
+    // deno-lint-ignore no-explicit-any
+    return sqliteUiQueries(meta as any);
+  }
+  if (type === "postgres") {
     const { postgresUiQueries } = await import("../../plugins/postgres/ui_queries.ts");
     // deno-lint-ignore no-explicit-any
     return postgresUiQueries(meta as any);
