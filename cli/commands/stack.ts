@@ -2,13 +2,16 @@
  * `flowyml stack list | show <name> | validate <name>`.
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 // @ts-types="@types/js-yaml"
 import { dump as stringify } from "js-yaml";
 import { COMPONENT_KINDS } from "../../kernel/component.ts";
 import { stackConfig } from "../../kernel/config.ts";
 import { buildStack } from "../../kernel/stack.ts";
 import { loadProject, table } from "../_common.ts";
+import { runnableDeno } from "../install.ts";
+import { writeRunLock } from "../plan.ts";
+import { computePermissions, installConfig } from "./permissions.ts";
 
 /** Register the `stack` commands. */
 export function registerStackCommands(program: Command): void {
@@ -58,15 +61,50 @@ export function registerStackCommands(program: Command): void {
       await s.close();
     });
   stack.command("validate").description("check every component of a stack can work")
-    .argument("<name>").action(async (name: string) => {
-      const { config } = await loadProject();
-      const s = await buildStack(config, name);
-      try {
-        await s.validate();
-        for (const [kind, c] of s.components()) console.log(`  ✓ ${kind.padEnd(18)} ${c.name}`);
-        console.log(`stack "${name}" is valid`);
-      } finally {
-        await s.close();
-      }
-    });
+    .argument("<name>")
+    .option(
+      "--inherit-permissions",
+      "validate in this process with its permissions, not in a child holding the stack's",
+    )
+    .addOption(
+      new Option("--verified-plugins", "internal: the parent already verified the plugins")
+        .hideHelp(),
+    )
+    .action(
+      async (name: string, flags: { inheritPermissions?: boolean; verifiedPlugins?: boolean }) => {
+        // Like `run`: the components are checked in a child holding exactly the permissions a run
+        // on this stack gets, so this process needs no write access (an installed CLI).
+        const exe = flags.inheritPermissions ? undefined : runnableDeno();
+        if (exe) return await validateInChild(exe, name);
+        const { config } = await loadProject({ verify: !flags.verifiedPlugins });
+        const s = await buildStack(config, name);
+        try {
+          await s.validate();
+          for (const [kind, c] of s.components()) console.log(`  ✓ ${kind.padEnd(18)} ${c.name}`);
+          console.log(`stack "${name}" is valid`);
+        } finally {
+          await s.close();
+        }
+      },
+    );
+}
+
+/** `stack validate` in a child `deno run` holding the stack's computed permissions. */
+async function validateInChild(exe: string, name: string): Promise<void> {
+  const { config, lock } = await loadProject({ load: false }); // verified, never imported here
+  const runLock = lock.components.length ? await writeRunLock(config, lock) : undefined;
+  const perms = await computePermissions(config, name, { lock, runLock });
+  const cfg = await installConfig();
+  const main = new URL("../main.ts", import.meta.url);
+  const args = [
+    "run",
+    ...perms.flags,
+    ...(cfg ? [`--config=${cfg}`] : []),
+    ...runLock?.flags ?? [],
+  ];
+  args.push(main.protocol === "file:" ? main.pathname : main.href, "stack", "validate", name);
+  args.push("--inherit-permissions", "--verified-plugins");
+  const status = await new Deno.Command(exe, { args, stdout: "inherit", stderr: "inherit" })
+    .spawn().status;
+  if (!status.success) Deno.exitCode = status.code || 1;
 }

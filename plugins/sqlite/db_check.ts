@@ -7,7 +7,8 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { FlowymlError } from "../../kernel/errors.ts";
+import { dirname } from "node:path";
+import { FlowymlError, MissingPermissionError } from "../../kernel/errors.ts";
 
 const MAGIC = "SQLite format 3\0";
 const HEADER_BYTES = 100;
@@ -114,4 +115,41 @@ export function checkSchema(db: DatabaseSync, path: string, latest: number): voi
       { hint: `upgrade flowyml, or ${fixFor(path)}` },
     );
   }
+}
+
+/**
+ * True when `path` exists and this process may read but not write it: the store then opens it
+ * read-only, so `runs list`, `runs show` and other readers need no write permission.
+ */
+export function readOnlyAccess(path: string): boolean {
+  if (path === ":memory:") return false;
+  try {
+    if (!Deno.statSync(path).isFile) return false;
+  } catch {
+    return false; // missing (created on first write) or not readable: the open reports it
+  }
+  return Deno.permissions.querySync({ name: "write", path }).state !== "granted";
+}
+
+/** A read-only database must already have the current schema: migrating needs write access. */
+export function requireCurrentSchema(db: DatabaseSync, path: string, latest: number): void {
+  const row = db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").get() as {
+    v: number;
+  };
+  if (Number(row.v) < latest) {
+    throw new MissingPermissionError(
+      `SQLite metadata store: upgrading ${path} from schema version ${row.v} to ${latest}`,
+      `--allow-write=${dirname(path)}`,
+    );
+  }
+}
+
+/** SQLite's "attempt to write a readonly database" (8), for a store opened read-only. */
+export function readOnlyWrite(path: string, err: unknown): MissingPermissionError | undefined {
+  if ((err as { errcode?: number } | null)?.errcode !== 8) return undefined;
+  return new MissingPermissionError(
+    `SQLite metadata store: writing ${path}`,
+    `--allow-write=${dirname(path)}`,
+    err,
+  );
 }

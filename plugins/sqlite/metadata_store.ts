@@ -24,7 +24,15 @@ import type {
 } from "../../kernel/records.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
-import { checkHeader, checkSchema, damagedDatabase, isCorruption } from "./db_check.ts";
+import {
+  checkHeader,
+  checkSchema,
+  damagedDatabase,
+  isCorruption,
+  readOnlyAccess,
+  readOnlyWrite,
+  requireCurrentSchema,
+} from "./db_check.ts";
 import {
   decodeJsonText,
   type Row,
@@ -73,6 +81,8 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   #perm(err: unknown): unknown {
     if (isCorruption(err)) return damagedDatabase(this.path, (err as Error).message, err);
+    const ro = readOnlyWrite(this.path, err);
+    if (ro) return ro;
     if (!isPermissionError(err)) return err;
     const dir = this.path === ":memory:" ? "." : dirname(this.path);
     return new MissingPermissionError(
@@ -86,18 +96,22 @@ export class SQLiteMetadataStore extends MetadataStore {
   get db(): DatabaseSync {
     if (this.#db) return this.#db;
     try {
-      if (this.path !== ":memory:") {
+      // Readers without write access (runs list/show under narrow flags) open it read-only.
+      const readOnly = readOnlyAccess(this.path);
+      if (this.path !== ":memory:" && !readOnly) {
         Deno.mkdirSync(dirname(resolve(this.path)), { recursive: true });
       }
       if (this.path !== ":memory:") checkHeader(this.path);
-      const db = new DatabaseSync(this.path);
+      const db = new DatabaseSync(this.path, { readOnly });
       db.exec(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`);
       try {
         checkSchema(db, this.path, MIGRATIONS.length);
+        if (readOnly) requireCurrentSchema(db, this.path, MIGRATIONS.length);
       } catch (err) {
         db.close();
         throw err;
       }
+      if (readOnly) return (this.#db = db);
       if (this.path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
       db.exec("PRAGMA foreign_keys = ON");
