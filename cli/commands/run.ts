@@ -87,14 +87,20 @@ export function registerRunCommand(program: Command): void {
       if (exe) return await runInChild(exe, file, flags);
       // This process may not start deno: the flags it was started with are the
       // boundary (they cannot be widened from here), so run in this process.
-      if (!flags.quiet && !flags.json) {
-        console.error(
-          "note: running in this process with its own permissions; start flowyml with " +
-            "--allow-run=deno to run the pipeline in a child holding only the computed flags",
-        );
-      }
+      if (!flags.quiet && !flags.json) console.error(inProcessNote());
       await runHere(file, flags);
     });
+}
+
+/**
+ * Why the run stays in this process, and the exact flag that changes it: WASM plugin steps run
+ * in a plugin host process started from this deno binary, so they need it as well.
+ */
+function inProcessNote(): string {
+  const flag = `--allow-run=${Deno.execPath()}`;
+  return `note: running in this process with its own permissions, since it may not start deno; ` +
+    `start flowyml with ${flag} to run the pipeline in a child holding only the computed flags ` +
+    `(WASM plugin steps need ${flag} in any case: each plugin runs in its own deno process)`;
 }
 
 /** Run the pipeline in this process. */
