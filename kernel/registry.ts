@@ -154,7 +154,17 @@ export class ComponentRegistry {
     }
     const type = name ?? defaultTypeName(cls);
     const key = `${kind}:${type}`;
-    const prev = this.#entries.get(key);
+    let prev = this.#entries.get(key);
+    if (prev && shadowsBuiltin(prev, options.origin ?? "code")) {
+      // A user's own class under a built-in flavor's name (the seed's `AirflowOrchestrator`)
+      // takes that name, as the seed expects; the built-in is not loaded.
+      this.#warn(
+        `note: ${kind} "${type}": ${cls.name} replaces the built-in ${type} ${kind} ` +
+          `(${prev.source ?? "flowyml"}); register it under another name to keep both`,
+      );
+      this.#entries.delete(key);
+      prev = undefined;
+    }
     if (
       prev && prev.cls !== cls && !options.replace &&
       !(prev.load && !prev.cls && prev.origin === (options.origin ?? "code"))
@@ -494,4 +504,9 @@ export function registerComponent(
   return (cls) => {
     globalRegistry.register(cls, name);
   };
+}
+
+/** True when `prev` is a built-in flavor not loaded yet and the newcomer is not built in. */
+function shadowsBuiltin(prev: ComponentEntry, newOrigin: ComponentOrigin): boolean {
+  return prev.origin === "builtin" && !!prev.load && !prev.cls && newOrigin !== "builtin";
 }

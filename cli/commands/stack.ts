@@ -11,7 +11,7 @@ import { buildStack } from "../../kernel/stack.ts";
 import { loadProject, table } from "../_common.ts";
 import { runnableDeno } from "../install.ts";
 import { writeRunLock } from "../plan.ts";
-import { computePermissions, installConfig } from "./permissions.ts";
+import { computePermissions, installConfig, parseGrants } from "./permissions.ts";
 
 /** Register the `stack` commands. */
 export function registerStackCommands(program: Command): void {
@@ -66,16 +66,22 @@ export function registerStackCommands(program: Command): void {
       "--inherit-permissions",
       "validate in this process with its permissions, not in a child holding the stack's",
     )
+    .option(
+      "-g, --grant <kind=resource>",
+      "extra permission for the child, as for `flowyml run`, e.g. env=TOKEN; repeatable",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .addOption(
       new Option("--verified-plugins", "internal: the parent already verified the plugins")
         .hideHelp(),
     )
     .action(
-      async (name: string, flags: { inheritPermissions?: boolean; verifiedPlugins?: boolean }) => {
+      async (name: string, flags: ValidateFlags) => {
         // Like `run`: the components are checked in a child holding exactly the permissions a run
         // on this stack gets, so this process needs no write access (an installed CLI).
         const exe = flags.inheritPermissions ? undefined : runnableDeno();
-        if (exe) return await validateInChild(exe, name);
+        if (exe) return await validateInChild(exe, name, flags.grant);
         const { config } = await loadProject({ verify: !flags.verifiedPlugins });
         const s = await buildStack(config, name);
         try {
@@ -89,11 +95,19 @@ export function registerStackCommands(program: Command): void {
     );
 }
 
+/** Flags of `stack validate`. */
+interface ValidateFlags {
+  inheritPermissions?: boolean;
+  verifiedPlugins?: boolean;
+  grant?: string[];
+}
+
 /** `stack validate` in a child `deno run` holding the stack's computed permissions. */
-async function validateInChild(exe: string, name: string): Promise<void> {
+async function validateInChild(exe: string, name: string, grant?: string[]): Promise<void> {
   const { config, lock } = await loadProject({ load: false }); // verified, never imported here
   const runLock = lock.components.length ? await writeRunLock(config, lock) : undefined;
-  const perms = await computePermissions(config, name, { lock, runLock });
+  const extra = parseGrants(grant);
+  const perms = await computePermissions(config, name, { lock, runLock, extra });
   const cfg = await installConfig();
   const main = new URL("../main.ts", import.meta.url);
   const args = [

@@ -199,14 +199,9 @@ Deno.test({
     assert.match(load.stdout, /loaded artifact_store "seed_minio"/);
     assert.match(load.stdout, /loaded orchestrator "airflow"/);
     // validate() creates the bucket and the DAG folder, as the seed's validate does.
-    const valid = await cli(`${root}/src`, ["stack", "validate", "custom_stack"]);
-    assert.equal(valid.code, 0, valid.stderr);
-    assert.match(valid.stdout, /stack "custom_stack" is valid/);
-    // The seed's components declare no permissions(): the run grants what they need.
-    const r = await cli(`${root}/src`, [
-      "run",
-      "pipeline.ts",
-      "--quiet",
+    // The seed's components declare no permissions(): validate (in a child holding a run's
+    // permissions) and run both grant what they need.
+    const grants = [
       "--grant",
       `net=${s3.host}:${s3.port}`,
       "--grant",
@@ -214,8 +209,12 @@ Deno.test({
       "--grant",
       `read=${dags}`,
       "--grant",
-      "env=READABLE_STREAM", // read by npm:minio's readable-stream when imported
-    ]);
+      "env=READABLE_STREAM",
+    ];
+    const valid = await cli(`${root}/src`, ["stack", "validate", "custom_stack", ...grants]);
+    assert.equal(valid.code, 0, valid.stderr);
+    assert.match(valid.stdout, /stack "custom_stack" is valid/);
+    const r = await cli(`${root}/src`, ["run", "pipeline.ts", "--quiet", ...grants]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /status completed/);
     assert.ok((await Deno.stat(`${dags}/seed_demo.json`)).isFile);
