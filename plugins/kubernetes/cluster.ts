@@ -104,7 +104,11 @@ export function openCluster(cfg: KubernetesConfig): Cluster {
 export function clusterPermissions(cfg: KubernetesConfig): PermissionNeeds {
   const needs: PermissionNeeds = {
     read: [...kubeconfigPlaces(cfg), SERVICE_ACCOUNT_DIR],
-    env: ["KUBECONFIG", "HOME", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"],
+    // client-node imports socks-proxy-agent, whose `debug` dependency enumerates the whole
+    // environment when it loads (Object.keys(process.env)): no variable list can do. The
+    // variables it really reads are KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST/PORT and
+    // undici's UNDICI_NO_WASM_SIMD/UNDICI_USE_MILO.
+    env: ["*"],
     net: [],
     run: [],
   };

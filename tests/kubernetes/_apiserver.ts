@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-explicit-any
 /**
  * A small Kubernetes API server for the tests (no kube-apiserver can run on
  * these machines): plain HTTP on 127.0.0.1, bearer-token auth, and the
@@ -371,7 +370,11 @@ async function listPods(s: State, _req: Request, [ns]: string[], url: URL) {
   return Response.json({ kind: "PodList", apiVersion: "v1", metadata: {}, items });
 }
 
-async function podLog(s: State, _req: Request, [_ns, name]: string[], url: URL) {
+function podLog(s: State, _req: Request, [_ns, name]: string[], url: URL) {
+  return Promise.resolve(podLogResponse(s, name, url));
+}
+
+function podLogResponse(s: State, name: string, url: URL): Response {
   checkQuery(s, url, ["log"]);
   const p = s.pods.get(name);
   if (!p) return status(404, "NotFound", `pods "${name}" not found`, { name, kind: "pods" });

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any
 /**
  * The kubernetes orchestrator's manifests against the published Kubernetes
  * schemas (`kubernetes-models`, generated from the OpenAPI spec), and the

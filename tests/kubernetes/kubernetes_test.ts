@@ -1,0 +1,181 @@
+/**
+ * The `kubernetes` orchestrator end to end with the real client
+ * (`@kubernetes/client-node`) against the test API server, whose pods are
+ * real podman containers of the image `flowyml image build` made and pushed
+ * to a real docker-registry (tests/containers/_setup.ts): the unchanged demo
+ * runs with one Job per step on Swift (S3) + PostgreSQL and gives the local
+ * run's artifact hashes; a failing step's pod log reaches `flowyml runs
+ * show`; a nonexistent image fails with ImagePullBackOff and a clear error.
+ * Every request is checked against the published API. Never a live cluster.
+ */
+import assert from "node:assert/strict";
+import {
+  cli,
+  type ContainerEnv,
+  containersAvailable,
+  ROOT,
+  setUpContainers,
+  stackYaml,
+} from "../containers/_setup.ts";
+import { type ApiServer, startApiServer } from "./_apiserver.ts";
+
+const ok = containersAvailable();
+/** The demo's save_best step writes .flowyml/models, outside the stack's stores. */
+const GRANTS = ["--grant", "write=.flowyml"];
+const DEMO = "examples/demo/pipeline.ts";
+
+interface Shown {
+  run: { runId: string; status: string; error?: string };
+  steps: { step: string; status: string; worker?: string; error?: string }[];
+  lineage: { step: string; direction: string; name: string; hash: string }[];
+}
+
+async function shownRun(
+  config: string,
+  stack: string,
+  runOut: { stdout: string; stderr: string },
+  env: Record<string, string>,
+): Promise<Shown> {
+  const m = /^run\s+(\S+)/m.exec(runOut.stdout);
+  assert.ok(m, `no run id printed:\n${runOut.stdout}\n${runOut.stderr}`);
+  const show = await cli(config, ["runs", "show", m[1], "--stack", stack, "--json"], env);
+  assert.equal(show.code, 0, show.stderr);
+  return JSON.parse(show.stdout) as Shown;
+}
+
+function outputs(s: Shown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of s.lineage) if (e.direction === "output") out[`${e.step}.${e.name}`] = e.hash;
+  return out;
+}
+
+/** The config: a local reference stack and kubernetes stacks (a good image, a missing one). */
+async function writeConfig(e: ContainerEnv, api: ApiServer): Promise<string> {
+  const kubeconfig = `${e.tmp}/kubeconfig`;
+  await api.writeKubeconfig(kubeconfig, "flowyml");
+  const config = `${e.tmp}/flowyml.yaml`;
+  const k8s = (image: string) => ({
+    type: "kubernetes",
+    image,
+    kubeconfig,
+    config_file: config,
+    project_root: ROOT,
+    secret_env: { TEST_S3_SECRET: { secret: "s3-credentials", key: "secret-key" } },
+    poll_ms: 300,
+  });
+  const missing = `${e.registryHost}/flowyml/does-not-exist:nope`;
+  const pg = await e.pg("k8s");
+  await Deno.writeTextFile(
+    config,
+    stackYaml(e, {
+      ref: { bucket: "ref", pg: await e.pg("ref") },
+      k8s: { orchestrator: k8s(e.image), bucket: "k8s", pg },
+      k8s_missing: { orchestrator: k8s(missing), bucket: "k8s", pg },
+    }),
+  );
+  return config;
+}
+
+Deno.test({
+  name: "kubernetes orchestrator: the demo as one Job per step, pods as podman containers",
+  ignore: !ok,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const e: ContainerEnv = await setUpContainers();
+    const api = await startApiServer({
+      namespaces: ["flowyml"],
+      secrets: { "flowyml/s3-credentials": { "secret-key": e.s3.secretKey } },
+    });
+    try {
+      const config = await writeConfig(e, api);
+      const env = { TEST_S3_SECRET: e.s3.secretKey };
+
+      let local!: Shown;
+      await t.step("reference run on the local orchestrator", async () => {
+        const args = ["run", DEMO, "--stack", "ref", "--param", "epochs=50", ...GRANTS];
+        const r = await cli(config, args, env);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        local = await shownRun(config, "ref", r, env);
+        assert.equal(local.run.status, "completed");
+      });
+
+      await t.step("every step as its own Job, same outputs as local", async () => {
+        const args = ["run", DEMO, "--stack", "k8s", "--param", "epochs=50", ...GRANTS];
+        const r = await cli(config, args, env);
+        const run = await shownRun(config, "k8s", r, env);
+        assert.equal(r.code, 0, r.stdout + r.stderr + run.steps.map((s) => s.error).join("\n"));
+        assert.equal(run.run.status, "completed", run.run.error);
+        assert.equal(run.steps.length, local.steps.length);
+        for (const s of run.steps) {
+          assert.equal(s.status, "completed", `${s.step}: ${s.error}`);
+          assert.match(s.worker ?? "", /^kubernetes:flowyml-/, `${s.step} ran in a Job`);
+        }
+        assert.deepEqual(outputs(run), outputs(local), "same artifacts (hashes) as the local run");
+        assert.equal(api.jobs.length, run.steps.length, "one Job per step attempt");
+        for (const job of api.jobs) {
+          const c = job.spec.template.spec.containers[0];
+          const secret = c.env.find((x: { name: string }) => x.name === "TEST_S3_SECRET");
+          assert.deepEqual(secret.valueFrom, {
+            secretKeyRef: { name: "s3-credentials", key: "secret-key" },
+          });
+          assert.ok(!JSON.stringify(job).includes(e.s3.secretKey), "no secret in a manifest");
+        }
+        assert.ok(
+          api.requests.some((q) => q.startsWith("POST /api/v1/namespaces/flowyml/configmaps")),
+        );
+        assert.ok(api.requests.some((q) => /\/pods\/[^/]+\/log\?.*follow=true/.test(q)));
+        assert.ok(
+          api.requests.some((q) => q.startsWith("DELETE /api/v1/namespaces/flowyml/configmaps/")),
+        );
+      });
+
+      await t.step("a failing step's pod log reaches runs show", async () => {
+        const fixture = "tests/containers/fixtures/failing_pipeline.ts";
+        const r = await cli(config, ["run", fixture, "--stack", "k8s", ...GRANTS], env);
+        assert.notEqual(r.code, 0);
+        const run = await shownRun(config, "k8s", r, env);
+        const boom = run.steps.find((s) => s.step === "boom")!;
+        assert.equal(boom.status, "failed");
+        assert.match(boom.error!, /deliberate failure inside the container/);
+        assert.match(boom.error!, /about to fail with n=21/, "the step's log line");
+        assert.match(boom.error!, /stderr line from inside the container/, "the pod's stderr");
+        assert.match(boom.error!, /--- pod flowyml-boom-\S+ of Job flowyml-boom-/);
+        const text = await cli(config, ["runs", "show", run.run.runId, "--stack", "k8s"], env);
+        assert.equal(text.code, 0, text.stderr);
+        assert.match(text.stdout, /deliberate failure inside the container/);
+      });
+
+      await t.step(
+        "a nonexistent image: ImagePullBackOff, a clear error, the Job deleted",
+        async () => {
+          const before = api.jobs.length;
+          const r = await cli(config, ["run", DEMO, "--stack", "k8s_missing", ...GRANTS], env);
+          assert.notEqual(r.code, 0);
+          const run = await shownRun(config, "k8s_missing", r, env);
+          const failed = run.steps.filter((s) => s.status === "failed");
+          assert.ok(failed.length >= 1, JSON.stringify(run.steps));
+          for (const s of failed) {
+            assert.match(
+              s.error!,
+              /the image \S+\/flowyml\/does-not-exist:nope cannot be pulled \((ErrImagePull|ImagePullBackOff)\)/,
+            );
+          }
+          const created = api.jobs.slice(before).map((j) => j.metadata.name as string);
+          for (const name of created) {
+            assert.ok(
+              api.requests.some((q) =>
+                q.startsWith(`DELETE /apis/batch/v1/namespaces/flowyml/jobs/${name}`)
+              ),
+              `Job ${name} was deleted`,
+            );
+          }
+        },
+      );
+      assert.deepEqual(api.violations, [], "every request matched the published API");
+    } finally {
+      await api.stop();
+      await e.stop();
+    }
+  },
+});
