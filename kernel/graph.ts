@@ -99,3 +99,20 @@ export function buildGraph(pipelineName: string, steps: readonly Step[]): Pipeli
 export function pipelineHash(spec: PipelineSpec): string {
   return hashValue({ name: spec.name, steps: spec.steps.map((s) => s.codeHashInput) });
 }
+
+const graphs = new WeakMap<
+  PipelineSpec,
+  { steps: readonly Step[]; count: number; graph: PipelineGraph }
+>();
+
+/**
+ * The validated graph of `pipeline`, built once: later calls return the same
+ * graph while the pipeline's steps are unchanged (a step added rebuilds it).
+ */
+export function graphOf(pipeline: PipelineSpec): PipelineGraph {
+  const had = graphs.get(pipeline);
+  if (had && had.steps === pipeline.steps && had.count === pipeline.steps.length) return had.graph;
+  const graph = buildGraph(pipeline.name, pipeline.steps);
+  graphs.set(pipeline, { steps: pipeline.steps, count: pipeline.steps.length, graph });
+  return graph;
+}

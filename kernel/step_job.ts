@@ -11,9 +11,10 @@
  * @module
  */
 import type { PipelineSpec, StackLike } from "./contracts.ts";
-import { buildGraph } from "./graph.ts";
+import { graphOf } from "./graph.ts";
 import { describeError, FlowymlError } from "./errors.ts";
-import type { ArtifactRef, LineageEdge, StepRunRecord } from "./records.ts";
+import type { ArtifactRef, StepRunRecord } from "./records.ts";
+import { completionOf } from "./step_records.ts";
 import type { Step } from "./step.ts";
 import { runStepTask, type StepTask, type StepTaskResult, visibleParams } from "./step_runner.ts";
 
@@ -93,7 +94,7 @@ export async function resolveInputs(
 ): Promise<Record<string, ArtifactRef>> {
   const { runId, step } = options;
   if (!step.inputs.length) return {};
-  const graph = buildGraph(pipeline.name, pipeline.steps);
+  const graph = graphOf(pipeline);
   let records: StepRunRecord[] = [];
   try {
     records = await stack.metadataStore.listStepRuns(runId);
@@ -254,34 +255,9 @@ async function recordOutcome(stack: StackLike, o: Outcome): Promise<void> {
     });
     return;
   }
-  const edge = (direction: "input" | "output", name: string, r: ArtifactRef): LineageEdge => ({
-    runId,
-    step: o.step.name,
-    direction,
-    name,
-    hash: r.hash,
-    uri: r.uri,
-  });
-  const outputs = o.result.outputs;
-  await stack.metadataStore.recordStepCompletion({
-    stepRun: { ...base, status: "completed", outputs, worker: o.result.worker },
-    artifacts: Object.entries(outputs).map(([name, r]) => ({
-      ...r,
-      runId,
-      step: o.step.name,
-      name,
-      createdAt: o.endedAt,
-    })),
-    lineage: [
-      ...Object.entries(o.task.inputs).map(([n, r]) => edge("input", n, r)),
-      ...Object.entries(outputs).map(([n, r]) => edge("output", n, r)),
-    ],
-    metrics: Object.entries(o.result.metrics ?? {}).map(([name, value]) => ({
-      runId,
-      step: o.step.name,
-      name,
-      value,
-      at: o.endedAt,
-    })),
-  });
+  const { outputs, worker } = o.result;
+  const stepRun = { ...base, status: "completed" as const, outputs, worker };
+  await stack.metadataStore.recordStepCompletion(
+    completionOf({ stepRun, inputs: o.task.inputs, result: o.result }),
+  );
 }

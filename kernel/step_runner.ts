@@ -47,6 +47,9 @@ export interface StepTaskResult {
   values?: Record<string, unknown>;
 }
 
+/** Sends one step attempt somewhere to run (the orchestrator's dispatch hook). */
+export type Dispatch = (task: StepTask, step: Step, signal: AbortSignal) => Promise<StepTaskResult>;
+
 /** In-memory values of this run, by content hash, so consumers skip a reload. */
 export type ValueCache = Map<string, unknown>;
 
