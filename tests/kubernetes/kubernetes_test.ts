@@ -76,6 +76,83 @@ async function writeConfig(e: ContainerEnv, api: ApiServer): Promise<string> {
   return config;
 }
 
+interface Ctx {
+  e: ContainerEnv;
+  api: ApiServer;
+  config: string;
+  env: Record<string, string>;
+}
+
+async function demoOnJobs({ e, api, config, env }: Ctx, local: Shown): Promise<void> {
+  const args = ["run", DEMO, "--stack", "k8s", "--param", "epochs=50", ...GRANTS];
+  const r = await cli(config, args, env);
+  const run = await shownRun(config, "k8s", r, env);
+  assert.equal(r.code, 0, r.stdout + r.stderr + run.steps.map((s) => s.error).join("\n"));
+  assert.equal(run.run.status, "completed", run.run.error ?? "");
+  assert.equal(run.steps.length, local.steps.length);
+  for (const s of run.steps) {
+    assert.equal(s.status, "completed", `${s.step}: ${s.error}`);
+    assert.match(s.worker ?? "", /^kubernetes:flowyml-/, `${s.step} ran in a Job`);
+  }
+  assert.deepEqual(outputs(run), outputs(local), "same artifacts (hashes) as the local run");
+  assert.equal(api.jobs.length, run.steps.length, "one Job per step attempt");
+  for (const job of api.jobs) {
+    const c = job.spec.template.spec.containers[0];
+    const secret = c.env.find((x: { name: string }) => x.name === "TEST_S3_SECRET");
+    assert.deepEqual(secret.valueFrom, {
+      secretKeyRef: { name: "s3-credentials", key: "secret-key" },
+    });
+    assert.ok(!JSON.stringify(job).includes(e.s3.secretKey), "no secret in a manifest");
+  }
+  assert.ok(
+    api.requests.some((q) => q.startsWith("POST /api/v1/namespaces/flowyml/configmaps")),
+  );
+  assert.ok(api.requests.some((q) => /\/pods\/[^/]+\/log\?.*follow=true/.test(q)));
+  assert.ok(
+    api.requests.some((q) => q.startsWith("DELETE /api/v1/namespaces/flowyml/configmaps/")),
+  );
+}
+
+async function failingStep({ config, env }: Ctx): Promise<void> {
+  const fixture = "tests/containers/fixtures/failing_pipeline.ts";
+  const r = await cli(config, ["run", fixture, "--stack", "k8s", ...GRANTS], env);
+  assert.notEqual(r.code, 0);
+  const run = await shownRun(config, "k8s", r, env);
+  const boom = run.steps.find((s) => s.step === "boom")!;
+  assert.equal(boom.status, "failed");
+  assert.match(boom.error!, /deliberate failure inside the container/);
+  assert.match(boom.error!, /about to fail with n=21/, "the step's log line");
+  assert.match(boom.error!, /stderr line from inside the container/, "the pod's stderr");
+  assert.match(boom.error!, /--- pod flowyml-boom-\S+ of Job flowyml-boom-/);
+  const text = await cli(config, ["runs", "show", run.run.runId, "--stack", "k8s"], env);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /deliberate failure inside the container/);
+}
+
+async function missingImage({ api, config, env }: Ctx): Promise<void> {
+  const before = api.jobs.length;
+  const r = await cli(config, ["run", DEMO, "--stack", "k8s_missing", ...GRANTS], env);
+  assert.notEqual(r.code, 0);
+  const run = await shownRun(config, "k8s_missing", r, env);
+  const failed = run.steps.filter((s) => s.status === "failed");
+  assert.ok(failed.length >= 1, JSON.stringify(run.steps));
+  for (const s of failed) {
+    assert.match(
+      s.error!,
+      /the image \S+\/flowyml\/does-not-exist:nope cannot be pulled \((ErrImagePull|ImagePullBackOff)\)/,
+    );
+  }
+  const created = api.jobs.slice(before).map((j) => j.metadata.name as string);
+  for (const name of created) {
+    assert.ok(
+      api.requests.some((q) =>
+        q.startsWith(`DELETE /apis/batch/v1/namespaces/flowyml/jobs/${name}`)
+      ),
+      `Job ${name} was deleted`,
+    );
+  }
+}
+
 Deno.test({
   name: "kubernetes orchestrator: the demo as one Job per step, pods as podman containers",
   ignore: !ok,
@@ -88,89 +165,24 @@ Deno.test({
       secrets: { "flowyml/s3-credentials": { "secret-key": e.s3.secretKey } },
     });
     try {
-      const config = await writeConfig(e, api);
       const env = { TEST_S3_SECRET: e.s3.secretKey };
-
+      const ctx: Ctx = { e, api, config: await writeConfig(e, api), env };
       let local!: Shown;
       await t.step("reference run on the local orchestrator", async () => {
         const args = ["run", DEMO, "--stack", "ref", "--param", "epochs=50", ...GRANTS];
-        const r = await cli(config, args, env);
+        const r = await cli(ctx.config, args, ctx.env);
         assert.equal(r.code, 0, r.stdout + r.stderr);
-        local = await shownRun(config, "ref", r, env);
+        local = await shownRun(ctx.config, "ref", r, ctx.env);
         assert.equal(local.run.status, "completed");
       });
-
-      await t.step("every step as its own Job, same outputs as local", async () => {
-        const args = ["run", DEMO, "--stack", "k8s", "--param", "epochs=50", ...GRANTS];
-        const r = await cli(config, args, env);
-        const run = await shownRun(config, "k8s", r, env);
-        assert.equal(r.code, 0, r.stdout + r.stderr + run.steps.map((s) => s.error).join("\n"));
-        assert.equal(run.run.status, "completed", run.run.error);
-        assert.equal(run.steps.length, local.steps.length);
-        for (const s of run.steps) {
-          assert.equal(s.status, "completed", `${s.step}: ${s.error}`);
-          assert.match(s.worker ?? "", /^kubernetes:flowyml-/, `${s.step} ran in a Job`);
-        }
-        assert.deepEqual(outputs(run), outputs(local), "same artifacts (hashes) as the local run");
-        assert.equal(api.jobs.length, run.steps.length, "one Job per step attempt");
-        for (const job of api.jobs) {
-          const c = job.spec.template.spec.containers[0];
-          const secret = c.env.find((x: { name: string }) => x.name === "TEST_S3_SECRET");
-          assert.deepEqual(secret.valueFrom, {
-            secretKeyRef: { name: "s3-credentials", key: "secret-key" },
-          });
-          assert.ok(!JSON.stringify(job).includes(e.s3.secretKey), "no secret in a manifest");
-        }
-        assert.ok(
-          api.requests.some((q) => q.startsWith("POST /api/v1/namespaces/flowyml/configmaps")),
-        );
-        assert.ok(api.requests.some((q) => /\/pods\/[^/]+\/log\?.*follow=true/.test(q)));
-        assert.ok(
-          api.requests.some((q) => q.startsWith("DELETE /api/v1/namespaces/flowyml/configmaps/")),
-        );
-      });
-
-      await t.step("a failing step's pod log reaches runs show", async () => {
-        const fixture = "tests/containers/fixtures/failing_pipeline.ts";
-        const r = await cli(config, ["run", fixture, "--stack", "k8s", ...GRANTS], env);
-        assert.notEqual(r.code, 0);
-        const run = await shownRun(config, "k8s", r, env);
-        const boom = run.steps.find((s) => s.step === "boom")!;
-        assert.equal(boom.status, "failed");
-        assert.match(boom.error!, /deliberate failure inside the container/);
-        assert.match(boom.error!, /about to fail with n=21/, "the step's log line");
-        assert.match(boom.error!, /stderr line from inside the container/, "the pod's stderr");
-        assert.match(boom.error!, /--- pod flowyml-boom-\S+ of Job flowyml-boom-/);
-        const text = await cli(config, ["runs", "show", run.run.runId, "--stack", "k8s"], env);
-        assert.equal(text.code, 0, text.stderr);
-        assert.match(text.stdout, /deliberate failure inside the container/);
-      });
-
+      await t.step(
+        "every step as its own Job, same outputs as local",
+        () => demoOnJobs(ctx, local),
+      );
+      await t.step("a failing step's pod log reaches runs show", () => failingStep(ctx));
       await t.step(
         "a nonexistent image: ImagePullBackOff, a clear error, the Job deleted",
-        async () => {
-          const before = api.jobs.length;
-          const r = await cli(config, ["run", DEMO, "--stack", "k8s_missing", ...GRANTS], env);
-          assert.notEqual(r.code, 0);
-          const run = await shownRun(config, "k8s_missing", r, env);
-          const failed = run.steps.filter((s) => s.status === "failed");
-          assert.ok(failed.length >= 1, JSON.stringify(run.steps));
-          for (const s of failed) {
-            assert.match(
-              s.error!,
-              /the image \S+\/flowyml\/does-not-exist:nope cannot be pulled \((ErrImagePull|ImagePullBackOff)\)/,
-            );
-          }
-          const created = api.jobs.slice(before).map((j) => j.metadata.name as string);
-          for (const name of created) {
-            assert.ok(
-              api.requests.some((q) =>
-                q.startsWith(`DELETE /apis/batch/v1/namespaces/flowyml/jobs/${name}`)
-              ),
-              `Job ${name} was deleted`,
-            );
-          }
-        },
+        () => missingImage(ctx),
       );
       assert.deepEqual(api.violations, [], "every request matched the published API");
     } finally {
