@@ -31,7 +31,7 @@ Deno.test("simple store registers under its type and runs a pipeline twice", asy
         ({ rows }: { rows: number[] }) => rows.reduce((a, b) => a + b, 0),
       ));
     const first = await pipeline.run({ stack });
-    assert.equal(first.status, "completed", first.error?.message);
+    assert.equal(first.status, "completed", first.error?.message ?? "");
     assert.equal(first.outputs.total, 6);
     const second = await pipeline.run({ stack });
     assert.equal(second.steps.sum.cached, true);
