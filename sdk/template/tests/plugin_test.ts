@@ -20,7 +20,7 @@ Deno.test("template plugin doubles bytes", async () => {
       .add(step({ name: "load", outputs: ["raw"] }, () => new Uint8Array([1, 2, 3])))
       .add(pluginStep("template", { inputs: ["raw"], outputs: ["out"] }))
       .run();
-    assert.equal(r.status, "completed", r.error?.message);
+    assert.equal(r.status, "completed", r.error?.message ?? "");
     assert.deepEqual([...(r.outputs.out as Uint8Array)], [2, 4, 6]);
   } finally {
     await closePluginHosts();
