@@ -100,25 +100,37 @@ function resolveHeaders(q: FetchRequest, url: URL, env: FetchEnv) {
   return { headers, secretHeaders };
 }
 
+/** The request's URL when it is http(s) to a host in `grants.net`, else why not. */
+export function fetchTarget(
+  rawUrl: string,
+  grants: Grants,
+): { url: URL } | Extract<FetchOutcome, { denied: true }> {
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    return { denied: true, resource: rawUrl, why: "not a URL", code: "malformed" };
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    return { denied: true, resource: rawUrl, why: "only http(s) URLs", code: "denied" };
+  }
+  if (!hostGranted(grants.net, url)) {
+    const why = `host not granted (grants.net: ${JSON.stringify(grants.net)})`;
+    return { denied: true, resource: url.host, why, code: "denied" };
+  }
+  return { url };
+}
+
 /** Serve one `http.fetch` through the call's net helper. */
 export async function brokeredFetch(
   q: FetchRequest,
   payload: Uint8Array,
   env: FetchEnv,
 ): Promise<FetchOutcome> {
-  let url: URL;
-  try {
-    url = new URL(q.url);
-  } catch {
-    return deny(q.url, "not a URL", "malformed");
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    return deny(q.url, "only http(s) URLs");
-  }
+  const target = fetchTarget(q.url, env.grants);
+  if ("denied" in target) return target;
+  const { url } = target;
   const net = env.grants.net;
-  if (!hostGranted(net, url)) {
-    return deny(url.host, `host not granted (grants.net: ${JSON.stringify(net)})`);
-  }
   const h = resolveHeaders(q, url, env);
   if ("denied" in h) return h;
   const timeoutMs = Math.min(env.grants.timeout, env.timeLeft());
