@@ -32,3 +32,4 @@ export { hashValue, sha256Hex } from "./hash.ts";
 export type { Schema, SchemaLike } from "./schema.ts";
 export * from "./lifecycle.ts";
 export * from "./run_book.ts";
+export * from "./engine_orchestrator.ts";

@@ -9,7 +9,7 @@
  */
 import type { RunEvent, RunResult } from "./contracts.ts";
 import { PipelineDefinitionError } from "./errors.ts";
-import { buildGraph, type PipelineGraph, type PipelineSpec } from "./graph.ts";
+import { graphOf, type PipelineGraph, type PipelineSpec } from "./graph.ts";
 import { loadProjectComponents } from "./lock.ts";
 import { withFinalOutputs } from "./run_outputs.ts";
 import { resolveStack, type Stack } from "./stack.ts";
@@ -94,9 +94,12 @@ export class Pipeline implements PipelineSpec {
     return this.add(s);
   }
 
-  /** Check the wiring (missing inputs, duplicate outputs, cycles) and return the graph. */
+  /**
+   * Check the wiring (missing inputs, duplicate outputs, cycles) and return the graph, built once
+   * while the steps are unchanged (the engine reuses it for the run).
+   */
   build(): PipelineGraph {
-    return buildGraph(this.name, this.#steps);
+    return graphOf(this);
   }
 
   /**

@@ -20,15 +20,9 @@
  * @module
  */
 import { z } from "zod";
-import {
-  Orchestrator,
-  type PipelineSpec,
-  type RunPipelineOptions,
-  type RunResult,
-} from "../contracts.ts";
-import { RunBook } from "../run_book.ts";
+import type { PipelineSpec, RunPipelineOptions } from "../contracts.ts";
+import { EngineOrchestrator, type RunHooks } from "../engine_orchestrator.ts";
 import { ConfigError } from "../errors.ts";
-import type { RunStatus } from "../records.ts";
 import { getComponentRegistry } from "../registry.ts";
 import type { RunControl, StepScheduler } from "../scheduling.ts";
 import { PluginViolationError } from "./errors.ts";
@@ -65,7 +59,7 @@ export interface ScheduleInput {
 }
 
 /** Orchestrator whose scheduling policy is a sandboxed WASM plugin. */
-export class WasmOrchestrator extends Orchestrator {
+export class WasmOrchestrator extends EngineOrchestrator {
   /** Registry type: `type: wasm` in `flowyml.yaml`. */
   static readonly type = "wasm";
   /** Validates the `orchestrator:` options of a stack. */
@@ -74,11 +68,10 @@ export class WasmOrchestrator extends Orchestrator {
   readonly plugin: string;
   /** Max steps running at once unless a run asks otherwise. Default `8`. */
   readonly concurrency: number;
-  #runs = new RunBook("wasm orchestrator");
 
   /** An orchestrator driven by plugin `options.plugin`, named `options.name` (default `wasm`). */
   constructor(options: z.input<typeof wasmOrchestratorSchema>) {
-    super(options.name ?? "wasm");
+    super(options.name ?? "wasm", { owner: "wasm orchestrator" });
     this.plugin = options.plugin;
     this.concurrency = options.concurrency ?? 8;
   }
@@ -103,12 +96,11 @@ export class WasmOrchestrator extends Orchestrator {
     return true;
   }
 
-  /** Starts the run in this process; resolves once the run is recorded, before it ends. */
-  override runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
-    const stack = options.stack;
-    return this.#runs.start(pipeline, options, {
+  /** The run's `schedule` hook: the plugin's `schedule` export, called once per run. */
+  protected override hooks(pipeline: PipelineSpec, options: RunPipelineOptions): RunHooks {
+    return {
       concurrency: options.concurrency ?? this.concurrency,
-      scheduler: (runId, log): StepScheduler => ({
+      schedule: ({ runId, log }): StepScheduler => ({
         name: `plugin "${this.plugin}"`,
         run: async (ctl) => {
           const input: ScheduleInput = {
@@ -123,23 +115,13 @@ export class WasmOrchestrator extends Orchestrator {
           await invokePlugin(this.plugin, SCHEDULE_EXPORT, {
             input: input,
             runId,
-            stack,
+            stack: options.stack,
             orchestration: ctl,
             log: log(`scheduler:${this.plugin}`),
           });
         },
       }),
-    });
-  }
-
-  /** Reads the status from the stack's metadata store. */
-  override getRunStatus(runId: string): Promise<RunStatus> {
-    return this.#runs.status(runId);
-  }
-
-  /** Only runs started by this instance can be awaited; others reject with a hint. */
-  override waitForRun(runId: string): Promise<RunResult> {
-    return this.#runs.wait(runId);
+    };
   }
 
   /** `{ type: "wasm", plugin, concurrency }`. */

@@ -9,12 +9,11 @@
  * output tail becomes the step's error, so `flowyml runs show` shows it.
  * @module
  */
-import { Orchestrator, type RunPipelineOptions, type RunResult } from "../../kernel/contracts.ts";
+import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
-import { RunBook } from "../../kernel/run_book.ts";
+import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
-import type { RunStatus } from "../../kernel/records.ts";
 import type { Step } from "../../kernel/step.ts";
 import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
 import type { StepJobOutcome } from "../../kernel/step_job.ts";
@@ -39,19 +38,22 @@ interface RunContext {
 }
 
 /** Runs every step attempt as its own podman container of the pipeline's image. */
-export class ContainerOrchestrator extends Orchestrator {
+export class ContainerOrchestrator extends EngineOrchestrator {
   static readonly type = "container";
   static readonly configSchema = containerOrchestratorSchema;
   /** Parsed config. */
   readonly config: ContainerConfig;
-  #runs = new RunBook("container orchestrator");
 
   constructor(options: Partial<ContainerConfig> & { name?: string } = {}) {
-    super(options.name ?? "container");
+    super(options.name ?? "container", { owner: "container orchestrator" });
     this.config = containerOrchestratorSchema.parse({ ...options, name: undefined });
   }
 
-  override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
+  /** The run's `dispatch` hook: each attempt is one podman container (the image pulled first). */
+  protected override async hooks(
+    pipeline: PipelineSpec,
+    options: RunPipelineOptions,
+  ): Promise<RunHooks> {
     const image = this.config.image ?? options.docker?.image;
     if (!image) {
       throw new ComponentError("container orchestrator: no image to run the steps in", {
@@ -67,10 +69,10 @@ export class ContainerOrchestrator extends Orchestrator {
       options,
     };
     await this.#pull(image);
-    return await this.#runs.start(pipeline, options, {
+    return {
       concurrency: options.concurrency ?? 8,
-      dispatch: () => (task, step, signal) => this.#dispatch(task, step, signal, run),
-    });
+      dispatch: (task, step, signal) => this.#dispatch(task, step, signal, run),
+    };
   }
 
   /** The pipeline module's path inside the image (`/app/<path relative to the project>`). */
@@ -151,14 +153,6 @@ export class ContainerOrchestrator extends Orchestrator {
       why: `podman run exited with code ${out.code}`,
       hint: `the step ran in podman container ${name}`,
     });
-  }
-
-  override getRunStatus(runId: string): Promise<RunStatus> {
-    return this.#runs.status(runId);
-  }
-
-  override waitForRun(runId: string): Promise<RunResult> {
-    return this.#runs.wait(runId);
   }
 
   override async validate(): Promise<boolean> {

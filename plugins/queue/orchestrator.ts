@@ -13,16 +13,15 @@
  */
 import { type Job, Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
-import { Orchestrator, type RunPipelineOptions, type RunResult } from "../../kernel/contracts.ts";
+import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
-import { RunBook } from "../../kernel/run_book.ts";
+import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
 import type { ArtifactStore } from "../../kernel/contracts.ts";
 import { probeRedis } from "./connect.ts";
 import { pipelineCodeHash } from "./pipeline_loader.ts";
 import { ensureStoreId } from "./store_id.ts";
-import type { RunStatus } from "../../kernel/records.ts";
 import type { Step } from "../../kernel/step.ts";
 import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
 import {
@@ -76,14 +75,11 @@ interface RunContext {
 }
 
 /** Runs pipelines by submitting their steps to BullMQ queues served by `flowyml worker`. */
-export class QueueOrchestrator extends Orchestrator {
+export class QueueOrchestrator extends EngineOrchestrator {
   static readonly type = "queue";
   static readonly configSchema = queueOrchestratorSchema;
   /** Parsed config (workers read it too). */
   readonly config: QueueConfig;
-  #runs = new RunBook("queue orchestrator", {
-    hint: "use `flowyml runs show <id>`, or `flowyml runs resume <id>` to continue it",
-  });
   #queues = new Map<string, Promise<Queue>>();
   #events = new Map<string, Promise<QueueEvents>>();
   #waiters = new Map<string, Waiter>();
@@ -101,7 +97,10 @@ export class QueueOrchestrator extends Orchestrator {
   #driver = processId();
 
   constructor(options: Partial<QueueConfig> & { name?: string } = {}) {
-    super(options.name ?? "queue");
+    super(options.name ?? "queue", {
+      owner: "queue orchestrator",
+      hint: "use `flowyml runs show <id>`, or `flowyml runs resume <id>` to continue it",
+    });
     this.config = queueOrchestratorSchema.parse({ ...options, name: undefined });
   }
 
@@ -366,7 +365,14 @@ export class QueueOrchestrator extends Orchestrator {
     }
   }
 
-  override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
+  /**
+   * The run's `dispatch` hook: each attempt becomes one BullMQ job. Fails fast when the pipeline
+   * has no source module or Redis cannot be reached.
+   */
+  protected override async hooks(
+    pipeline: PipelineSpec,
+    options: RunPipelineOptions,
+  ): Promise<RunHooks> {
     const source = pipeline.source;
     if (!source) {
       throw new ComponentError(
@@ -385,38 +391,26 @@ export class QueueOrchestrator extends Orchestrator {
       await probeRedis(this.config.redis);
       this.#probed = this.#generation;
     }
-    const codeHash = await pipelineCodeHash(pipeline);
-    const storeId = await ensureStoreId(stack.artifactStore);
+    const run: RunContext = {
+      source,
+      hash,
+      codeHash: await pipelineCodeHash(pipeline),
+      storeId: await ensureStoreId(stack.artifactStore),
+      resources: options.resources,
+      uriFor: (path) => stack.artifactStore.uriFor(path),
+      ...(options.resumeRunId ? { resumed: { store: stack.artifactStore } } : {}),
+    };
     this.#active++;
-    return await this.#runs.start(pipeline, options, {
+    return {
       concurrency: options.concurrency ?? this.config.maxInFlight,
-      engine: {
-        runningRecordDelayMs: this.config.runningRecordMs,
-        dispatchEnforcesTimeout: true, // workers time each step from its start, not from submission
-      },
-      dispatch: () => (task, step, signal) =>
-        this.#dispatch(task, step, signal, {
-          source,
-          hash,
-          codeHash,
-          storeId,
-          resources: options.resources,
-          uriFor: (path) => stack.artifactStore.uriFor(path),
-          ...(options.resumeRunId ? { resumed: { store: stack.artifactStore } } : {}),
-        }),
+      runningRecordDelayMs: this.config.runningRecordMs,
+      dispatchEnforcesTimeout: true, // workers time each step from its start, not from submission
+      dispatch: (task, step, signal) => this.#dispatch(task, step, signal, run),
       // Connections close when no run is active, so a script using Pipeline.run() can exit.
       onSettled: () => {
         if (--this.#active === 0) this.#release().catch(() => {});
       },
-    });
-  }
-
-  override getRunStatus(runId: string): Promise<RunStatus> {
-    return this.#runs.status(runId);
-  }
-
-  override waitForRun(runId: string): Promise<RunResult> {
-    return this.#runs.wait(runId);
+    };
   }
 
   /** This orchestrator's own Redis client (liveness queries, cancel messages), opened on first use. */
