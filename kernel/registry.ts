@@ -322,6 +322,7 @@ export class ComponentRegistry {
     const valid = this.validateConfig(kind, type, given, where);
     const cls = await this.get(kind, type);
     const config = { name: type, ...valid };
+    validated.add(config);
     const f = factoryOf(cls);
     const raw = f ? await f.create(config) : new cls(config);
     const made = f ? adoptInstance(f, raw, String(config.name)) : raw;
@@ -509,4 +510,23 @@ export function registerComponent(
 /** True when `prev` is a built-in flavor not loaded yet and the newcomer is not built in. */
 function shadowsBuiltin(prev: ComponentEntry, newOrigin: ComponentOrigin): boolean {
   return prev.origin === "builtin" && !!prev.load && !prev.cls && newOrigin !== "builtin";
+}
+
+const validated = new WeakSet<object>();
+
+/**
+ * The config a component's constructor keeps: `options` without `name`, parsed
+ * by `schema`, unless the registry already validated it (a stack built from
+ * `flowyml.yaml` validates each component's config once, in
+ * {@linkcode ComponentRegistry.create}). Constructors called directly still parse.
+ */
+export function componentConfig<T>(
+  schema: { parse(value: unknown): T },
+  options: Record<string, unknown>,
+): T {
+  if (validated.has(options)) {
+    const { name: _, ...rest } = options;
+    return rest as T;
+  }
+  return schema.parse({ ...options, name: undefined });
 }

@@ -124,8 +124,8 @@ export async function buildStack(
     if (!cc) continue;
     const { type, ...opts } = cc;
     const where = `${file}: stacks.${name}.${kind}`;
-    registry.validateConfig(kind, type, opts, where);
     try {
+      // create() validates the config against the component's schema (once) before building it.
       // deno-lint-ignore no-explicit-any
       (parts as any)[KEY[kind]] = await registry.create(kind, type, { ...opts, __where: where });
     } catch (err) {

@@ -19,6 +19,7 @@ import {
   type StepResult,
 } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import { componentConfig } from "../../kernel/registry.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
 import { newRunId } from "../../kernel/engine.ts";
@@ -52,7 +53,7 @@ export class AirflowOrchestrator extends Orchestrator {
 
   constructor(options: Partial<AirflowConfig> & { name?: string } = {}) {
     super(options.name ?? "airflow");
-    this.config = airflowOrchestratorSchema.parse({ ...options, name: undefined });
+    this.config = componentConfig(airflowOrchestratorSchema, options);
   }
 
   async #authHeader(): Promise<string> {

@@ -11,6 +11,7 @@
  */
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import { componentConfig } from "../../kernel/registry.ts";
 import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
@@ -46,7 +47,7 @@ export class ContainerOrchestrator extends EngineOrchestrator {
 
   constructor(options: Partial<ContainerConfig> & { name?: string } = {}) {
     super(options.name ?? "container", { owner: "container orchestrator" });
-    this.config = containerOrchestratorSchema.parse({ ...options, name: undefined });
+    this.config = componentConfig(containerOrchestratorSchema, options);
   }
 
   /** The run's `dispatch` hook: each attempt is one podman container (the image pulled first). */

@@ -15,6 +15,7 @@ import { type Job, Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import { componentConfig } from "../../kernel/registry.ts";
 import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
@@ -101,7 +102,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
       owner: "queue orchestrator",
       hint: "use `flowyml runs show <id>`, or `flowyml runs resume <id>` to continue it",
     });
-    this.config = queueOrchestratorSchema.parse({ ...options, name: undefined });
+    this.config = componentConfig(queueOrchestratorSchema, options);
   }
 
   /** Log a driver-side warning (Redis trouble, resubmissions); a repeat within 5 s is dropped. */

@@ -22,6 +22,7 @@ import {
   type StepResult,
 } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import { componentConfig } from "../../kernel/registry.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
 import { newRunId } from "../../kernel/engine.ts";
@@ -67,7 +68,7 @@ export class VertexOrchestrator extends Orchestrator {
 
   constructor(options: Partial<VertexConfig> & { name?: string } = {}) {
     super(options.name ?? "vertex");
-    this.config = vertexOrchestratorSchema.parse({ ...options, name: undefined });
+    this.config = componentConfig(vertexOrchestratorSchema, options);
   }
 
   /** `…/v1/projects/{p}/locations/{region}/pipelineJobs`. */
