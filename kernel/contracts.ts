@@ -64,12 +64,29 @@ export interface StepContext {
    * metrics of the run that computed the outputs.
    */
   logMetrics(metrics: Record<string, number>): void;
-  /** The stack the step runs on, when the orchestrator provides it (sandboxed plugin steps need it). */
+  /**
+   * Artifact reads and writes through the verified, content-addressed path
+   * (the run's artifact store): what a step may use of the stack.
+   */
+  artifacts?: StepArtifacts;
+  /**
+   * The whole stack the step runs on, when the orchestrator provides it.
+   * @deprecated Steps get the narrow services above (`artifacts`, `logMetrics`, `log`,
+   * `signal`, `params`); kept for sandboxed plugin steps, whose broker needs the stack.
+   */
   stack?: StackLike;
   /** Name of the pipeline the step belongs to. */
   pipeline?: string;
   /** Module the pipeline was defined in, when known (executors that run steps elsewhere import it). */
   source?: string;
+}
+
+/** A step's verified access to the run's artifact store ({@linkcode StepContext.artifacts}). */
+export interface StepArtifacts {
+  /** Load a stored value, verified against its recorded hash. */
+  load(ref: import("./records.ts").ArtifactRef): Promise<unknown>;
+  /** Store a value losslessly and content-addressed; returns its reference. */
+  save(value: unknown): Promise<import("./records.ts").ArtifactRef>;
 }
 
 /** A step's implementation: inputs by name, plus the context. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { loadValue, putValue } from "./artifacts.ts";
-import type { ArtifactStore, Executor, StackLike } from "./contracts.ts";
+import type { ArtifactStore, Executor, StackLike, StepArtifacts } from "./contracts.ts";
 import type { ArtifactRef } from "./records.ts";
 import { PipelineDefinitionError } from "./errors.ts";
 import { collectOutputs, type Step, type StepContext } from "./step.ts";
@@ -67,7 +67,7 @@ export interface StepRunnerDeps {
   log?: (message: string) => void;
   /** Who runs the attempt, reported back as {@linkcode StepTaskResult.worker}. */
   worker?: string;
-  /** The stack, passed on to the step as `ctx.stack`. */
+  /** The stack, passed on to the step as `ctx.stack` (deprecated; steps use `ctx.artifacts`). */
   stack?: StackLike;
 }
 
@@ -190,6 +190,14 @@ function checkExtraKeys(s: string, keys: string[], outs: readonly string[]): voi
   );
 }
 
+/** The artifact service of a step: verified loads and content-addressed saves on `store`. */
+function stepArtifacts(store: ArtifactStore, step: string): StepArtifacts {
+  return {
+    load: (ref) => loadValue(store, ref, { label: `artifact read by step "${step}"` }),
+    save: (value) => putValue(store, value, { label: `artifact saved by step "${step}"` }),
+  };
+}
+
 /**
  * Run one attempt of `step` for `task`, with the run and step as the current run context
  * (kernel/run_context.ts), so stores called from inside it audit under them.
@@ -226,6 +234,7 @@ async function runStepAttempt(
     signal: deps.signal,
     log: deps.log ?? ((m) => console.log(`[${step.name}] ${m}`)),
     logMetrics: (m) => Object.assign(metrics, checkMetrics(step.name, m)),
+    artifacts: stepArtifacts(deps.store, step.name),
     ...(deps.stack ? { stack: deps.stack } : {}),
     pipeline: task.pipeline,
     ...(task.source ? { source: task.source } : {}),
