@@ -36,6 +36,62 @@ interface OutputSpec {
   text?: string;
 }
 
+/** The step's input values, serialized and lent to the plugin as read handles 1…n. */
+function lendInputs(values: Record<string, unknown>, inputs: string[]) {
+  const ser = getSerializers();
+  const buffers: ArrayBuffer[] = [];
+  const described: Record<string, unknown> = {};
+  for (const input of inputs) {
+    const s = ser.forValue(values[input]);
+    const { bytes, meta } = s.serialize(values[input]);
+    // Lent, not copied: the value may still be used by other steps, so it is not detached;
+    // the host writes it to the plugin process and keeps no reference.
+    buffers.push(lendInput(bytes));
+    described[input] = {
+      handle: buffers.length,
+      size: bytes.length,
+      serializer: s.name,
+      meta: meta ?? {},
+    };
+  }
+  return { buffers, described };
+}
+
+/** The declared outputs, read from the plugin's output JSON and handles. */
+function readOutputs(
+  pluginName: string,
+  res: { json: unknown; handles: Record<number, ArrayBuffer | undefined> },
+  outputs: string[],
+): Record<string, unknown> {
+  const ser = getSerializers();
+  const out = (res.json as { outputs?: Record<string, OutputSpec> } | null)?.outputs;
+  if (outputs.length && (!out || typeof out !== "object")) {
+    throw new PluginViolationError(pluginName, "malformed", `step output has no "outputs" object`);
+  }
+  const result: Record<string, unknown> = {};
+  for (const o of outputs) {
+    const spec = out![o];
+    if (!spec || typeof spec !== "object") {
+      throw new PluginViolationError(pluginName, "malformed", `did not produce output "${o}"`);
+    }
+    if ("json" in spec) result[o] = spec.json;
+    else if (typeof spec.text === "string") result[o] = spec.text;
+    else {
+      const buf = typeof spec.handle === "number" ? res.handles[spec.handle] : undefined;
+      if (!buf) {
+        throw new PluginViolationError(
+          pluginName,
+          "malformed",
+          `output "${o}" names unknown handle ${spec.handle}`,
+        );
+      }
+      const s = ser.get(spec.serializer ?? "bytes");
+      result[o] = s.deserialize(new Uint8Array(buf), spec.meta);
+    }
+  }
+  return result;
+}
+
 /**
  * A step that runs plugin `pluginName` (configured under `plugins:` in
  * flowyml.yaml, or with `configurePlugins()`):
@@ -58,22 +114,7 @@ export function pluginStep(pluginName: string, options: PluginStepOptions = {}):
   return step(
     { ...exec, name: stepName, inputs, outputs, cacheSalt: salt, params: [] },
     async (values: Record<string, unknown>, ctx) => {
-      const ser = getSerializers();
-      const buffers: ArrayBuffer[] = [];
-      const described: Record<string, unknown> = {};
-      for (const input of inputs) {
-        const s = ser.forValue(values[input]);
-        const { bytes, meta } = s.serialize(values[input]);
-        // Lent, not copied: the value may still be used by other steps, so it is not detached;
-        // the host writes it to the plugin process and keeps no reference.
-        buffers.push(lendInput(bytes));
-        described[input] = {
-          handle: buffers.length,
-          size: bytes.length,
-          serializer: s.name,
-          meta: meta ?? {},
-        };
-      }
+      const { buffers, described } = lendInputs(values, inputs);
       const fn = op ?? (await resolvePluginConfig(pluginName)).op ?? "run";
       const res = await invokePlugin(pluginName, fn, {
         input: {
@@ -97,35 +138,7 @@ export function pluginStep(pluginName: string, options: PluginStepOptions = {}):
         inputs: buffers,
         timeoutMs: exec.timeoutMs,
       });
-      const out = (res.json as { outputs?: Record<string, OutputSpec> } | null)?.outputs;
-      if (outputs.length && (!out || typeof out !== "object")) {
-        throw new PluginViolationError(
-          pluginName,
-          "malformed",
-          `step output has no "outputs" object`,
-        );
-      }
-      const result: Record<string, unknown> = {};
-      for (const o of outputs) {
-        const spec = out![o];
-        if (!spec || typeof spec !== "object") {
-          throw new PluginViolationError(pluginName, "malformed", `did not produce output "${o}"`);
-        }
-        if ("json" in spec) result[o] = spec.json;
-        else if (typeof spec.text === "string") result[o] = spec.text;
-        else {
-          const buf = typeof spec.handle === "number" ? res.handles[spec.handle] : undefined;
-          if (!buf) {
-            throw new PluginViolationError(
-              pluginName,
-              "malformed",
-              `output "${o}" names unknown handle ${spec.handle}`,
-            );
-          }
-          const s = ser.get(spec.serializer ?? "bytes");
-          result[o] = s.deserialize(new Uint8Array(buf), spec.meta);
-        }
-      }
+      const result = readOutputs(pluginName, res, outputs);
       return outputs.length === 1 ? result[outputs[0]] : result;
     },
   );
