@@ -42,14 +42,14 @@ export function href(parts, params) {
 
 /** Load JSON for `path` (reloading when it changes). */
 export function useApi(path) {
-  const [state, set] = useState({ loading: true });
+  const [state, set] = useState({ path, loading: true });
   useEffect(() => {
     let live = true;
-    set({ loading: true }); // never show the previous page's data under a new address
-    api(path).then((data) => live && set({ data }), (error) => live && set({ error }));
+    api(path).then((data) => live && set({ path, data }), (error) => live && set({ path, error }));
     return () => (live = false);
   }, [path]);
-  return state;
+  // never show the previous address's data (or error) while the new one loads
+  return state.path === path ? state : { path, loading: true };
 }
 
 /** Loading and error states of {@link useApi}. */
