@@ -15,45 +15,61 @@
 import { Command } from "commander";
 import "../plugins/mod.ts";
 import { FlowymlError } from "../kernel/errors.ts";
-import { registerRunCommand } from "./commands/run.ts";
-import { registerStackCommands } from "./commands/stack.ts";
-import { registerComponentCommands } from "./commands/component.ts";
-import { registerRunsCommands } from "./commands/runs.ts";
-import { registerArtifactsCommands } from "./commands/artifacts.ts";
-import { registerPermissionsCommand } from "./commands/permissions.ts";
-import { registerPluginCommands } from "./commands/plugin.ts";
-import { registerImageCommands } from "./commands/image.ts";
-import { registerUiCommand } from "./commands/ui.ts";
-import { registerStepCommands } from "./commands/step.ts";
-import { registerCompileCommand } from "./commands/compile.ts";
-import { registerResumeCommand, registerWorkerCommands } from "./commands/worker.ts";
 import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
 
-/** Build the CLI program (exported for tests). */
-export function buildProgram(): Command {
+type Register = (program: Command) => Promise<void>;
+
+/**
+ * The top-level commands and the module that registers each. A command's
+ * module (and everything it imports: the UI server, the queue worker, image
+ * builds…) is loaded only when that command runs, or for `--help`.
+ */
+const COMMANDS: Record<string, Register> = {
+  run: async (p) => (await import("./commands/run.ts")).registerRunCommand(p),
+  stack: async (p) => (await import("./commands/stack.ts")).registerStackCommands(p),
+  component: async (p) => {
+    (await import("./commands/component.ts")).registerComponentCommands(p);
+  },
+  runs: async (p) => {
+    const runs = (await import("./commands/runs.ts")).registerRunsCommands(p);
+    (await import("./commands/worker.ts")).registerResumeCommand(runs);
+  },
+  worker: async (p) => (await import("./commands/worker.ts")).registerWorkerCommands(p),
+  permissions: async (p) =>
+    (await import("./commands/permissions.ts")).registerPermissionsCommand(p),
+  plugin: async (p) => (await import("./commands/plugin.ts")).registerPluginCommands(p),
+  image: async (p) => (await import("./commands/image.ts")).registerImageCommands(p),
+  step: async (p) => (await import("./commands/step.ts")).registerStepCommands(p),
+  compile: async (p) => (await import("./commands/compile.ts")).registerCompileCommand(p),
+  artifacts: async (p) => (await import("./commands/artifacts.ts")).registerArtifactsCommands(p),
+  ui: async (p) => (await import("./commands/ui.ts")).registerUiCommand(p),
+};
+/** Commands registered by another command's module. */
+const ALIASES: Record<string, string> = { workers: "worker" };
+
+/**
+ * Build the CLI program. With `args`, only the command they name is loaded
+ * (all of them for `--help`, an unknown command or none).
+ */
+export async function buildProgram(args?: string[]): Promise<Command> {
   const program = new Command("flowyml")
     .description("ML pipelines for Deno on a stack of pluggable components")
     .version("0.1.0")
     .showHelpAfterError("(add --help for usage)");
-  registerRunCommand(program);
-  registerStackCommands(program);
-  registerComponentCommands(program);
-  registerResumeCommand(registerRunsCommands(program));
-  registerWorkerCommands(program);
-  registerPermissionsCommand(program);
-  registerPluginCommands(program);
-  registerImageCommands(program);
-  registerStepCommands(program);
-  registerCompileCommand(program);
-  registerArtifactsCommands(program);
-  registerUiCommand(program);
+  const first = args?.find((a) => !a.startsWith("-"));
+  const name = first && (ALIASES[first] ?? first);
+  const only = name && Object.hasOwn(COMMANDS, name) && !args!.includes("--help") &&
+      !args!.includes("-h")
+    ? [COMMANDS[name]]
+    : Object.values(COMMANDS);
+  for (const register of only) await register(program);
   return program;
 }
 
 /** Run the CLI with `args`; prints errors with their fix and sets the exit code. */
 export async function main(args: string[]): Promise<void> {
   try {
-    await buildProgram().parseAsync(args, { from: "user" });
+    await (await buildProgram(args)).parseAsync(args, { from: "user" });
   } catch (err) {
     if (err instanceof FlowymlError) {
       console.error(`error: ${err.message}`);

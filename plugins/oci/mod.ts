@@ -1,0 +1,13 @@
+/**
+ * OCI container registries (`type: oci`, `gcr`, `ecr`, `dockerhub`) and image builds.
+ * Importable by path (`flowyml/plugins/oci`); `import "flowyml"` only registers
+ * this component lazily by type, so its SDK loads when a stack uses it.
+ * @module
+ */
+export {
+  DockerHubRegistry,
+  ECRContainerRegistry,
+  GCRContainerRegistry,
+  OCIContainerRegistry,
+} from "./registry.ts";
+export { ociRegistrySchema } from "./config.ts";

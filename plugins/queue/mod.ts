@@ -1,0 +1,8 @@
+/**
+ * Queue orchestrator and workers (`type: queue`; npm:bullmq on Redis).
+ * Importable by path (`flowyml/plugins/queue`); `import "flowyml"` only registers
+ * this component lazily by type, so its SDK loads when a stack uses it.
+ * @module
+ */
+export { QueueOrchestrator, queueOrchestratorSchema, RemoteStepError } from "./orchestrator.ts";
+export { QueueWorker, type QueueWorkerOptions } from "./worker.ts";
