@@ -1,7 +1,10 @@
 /**
  * Architecture rules, checked on the real module graph (`deno info --json`):
  * no import cycles among our modules, `kernel/` imports nothing from
- * `plugins/` or `cli/`, and source modules stay under 600 lines.
+ * `plugins/` or `cli/`, source modules stay under 600 lines, no function
+ * over 80 lines, `cli/` reaches plugins only through the registry (plus a
+ * commented allowlist), `plugins/` never imports `cli/`, and `mod.ts` loads
+ * no cloud SDK.
  */
 import assert from "node:assert/strict";
 
@@ -90,4 +93,185 @@ Deno.test("architecture: source modules stay under 600 lines", async () => {
   };
   for (const d of ["kernel", "plugins", "cli", "sdk"]) await walk(d).catch(() => {});
   assert.deepEqual(long, []);
+});
+
+/** Every `.ts` file under `dirs` (relative to the repo root), skipping `skip`. */
+async function sourceFiles(dirs: string[], skip: (p: string) => boolean): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(`${ROOT_PATH}${dir}`)) {
+      const p = `${dir}/${e.name}`;
+      if (skip(p)) continue;
+      if (e.isDirectory) await walk(p);
+      else if (e.isFile && p.endsWith(".ts")) files.push(p);
+    }
+  };
+  for (const d of dirs) await walk(d).catch(() => {});
+  return files.sort();
+}
+
+/** Generated code, vendored code and tests: outside the function-length rule. */
+const NOT_HAND_WRITTEN = (p: string) =>
+  /(^|\/)(node_modules|\.flowyml|vendor|assemblyscript|static)(\/|$)/.test(p) ||
+  p.endsWith("_test.ts") ||
+  // `deno task build:plugins` writes these from the AssemblyScript sources.
+  ["sdk/template/plugin.ts", "examples/plugins/normalize/plugin.ts"].includes(p);
+
+/**
+ * Functions over 80 lines, as `file:line (n lines)`: from the declaration to
+ * the closing brace at the same indentation (exact on `deno fmt` layout).
+ * The same detector as the repository's long-function hook.
+ */
+function longFunctions(file: string, text: string, limit = 80): string[] {
+  const decl =
+    /^(\s*)(export\s+)?(default\s+)?(async\s+)?(function\*?\s+\w+|(static\s+|private\s+|public\s+|protected\s+|override\s+|readonly\s+|async\s+|get\s+|set\s+|#)*[\w#]+\s*(<[^>]*>)?\s*\([^;]*\)\s*(:\s*[^=;{]+)?\{\s*$|(const|let)\s+\w+\s*=\s*(async\s+)?\([^;]*\)\s*(:\s*[^=]+)?=>\s*\{\s*$)/;
+  const lines = text.split("\n");
+  const found: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = lines[i].match(decl);
+    if (!m || /^\s*(if|for|while|switch|catch|return|else)\b/.test(lines[i])) continue;
+    for (let j = i + 1; j < lines.length; j++) {
+      if (lines[j].startsWith(m[1] + "}") && !lines[j].startsWith(m[1] + " ")) {
+        if (j - i + 1 > limit) found.push(`${file}:${i + 1} (${j - i + 1} lines)`);
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * TEMPORARY: files that other work in progress (issue 12) is shortening right
+ * now. Each long function in them is tolerated until that work lands; the
+ * lead empties this list at the end. A file here may not get longer functions
+ * silently forever: remove its entry once it passes.
+ */
+const LONG_FUNCTION_ALLOWLIST: string[] = [
+  // `flowyml worker` (cli/commands/worker.ts): being reworked with the queue command hook.
+  "cli/commands/worker.ts",
+  // Not split yet (no one else is on them): command registrations and the UI's SQL builders.
+  "cli/commands/component.ts",
+  "cli/commands/runs.ts",
+  "plugins/oci/image_build.ts",
+  "plugins/postgres/ui_queries.ts",
+  "plugins/sqlite/ui_queries.ts",
+];
+
+Deno.test("architecture: no function over 80 lines outside generated code and tests", async () => {
+  const files = await sourceFiles(
+    ["kernel", "plugins", "cli", "sdk", "examples", "bench"],
+    NOT_HAND_WRITTEN,
+  );
+  files.push("mod.ts");
+  assert.ok(files.length > 50, `source files read (${files.length})`);
+  const long: string[] = [];
+  for (const f of files) {
+    if (LONG_FUNCTION_ALLOWLIST.includes(f)) continue;
+    long.push(...longFunctions(f, await Deno.readTextFile(`${ROOT_PATH}${f}`)));
+  }
+  assert.deepEqual(long, [], "split these into named steps (≤ 80 lines each)");
+});
+
+/** Repo-relative modules that `file` imports (static, dynamic and type-only), from its source. */
+function importsOf(file: string, text: string): string[] {
+  const specs = [
+    ...text.matchAll(/^\s*(?:import|export)\b[^"'`;]*?from\s*["']([^"']+)["']/gm),
+    ...text.matchAll(/^\s*import\s*["']([^"']+)["']/gm),
+    ...text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
+  ].map((m) => m[1]);
+  return specs.filter((s) => s.startsWith(".")).map((s) =>
+    new URL(s, new URL(file, ROOT)).href.slice(ROOT.href.length)
+  );
+}
+
+/**
+ * `cli/` → `plugins/` edges that remain until the plugins contribute their
+ * commands through a command hook (issue 12, "components live at the edge").
+ * Each names why it exists; a NEW edge fails the test. `cli/main.ts` →
+ * `plugins/mod.ts` is the registry itself and always allowed.
+ */
+const CLI_TO_PLUGIN_ALLOWLIST: Record<string, string> = {
+  // `flowyml compile` writes KFP/Airflow documents: compile targets are not yet a hook.
+  "cli/commands/compile.ts -> plugins/airflow/dag.ts": "compile target (airflow)",
+  "cli/commands/compile.ts -> plugins/vertex/compile.ts": "compile target (vertex/kfp)",
+  // `flowyml image build|push|inspect`: the OCI image builder; to become the oci plugin's command.
+  "cli/commands/image.ts -> plugins/oci/base_image.ts": "image command (oci)",
+  "cli/commands/image.ts -> plugins/oci/image_build.ts": "image command (oci)",
+  "cli/commands/image.ts -> plugins/oci/registry.ts": "image command (oci)",
+  // `flowyml worker` / `workers list`: the queue plugin's command, still in cli/.
+  "cli/commands/worker.ts -> plugins/queue/orchestrator.ts": "worker command (queue), type only",
+  "cli/commands/worker.ts -> plugins/queue/worker.ts": "worker command (queue)",
+  // The dashboard's run queries are per metadata store (SQL dialects) and loaded by type.
+  "cli/ui/server.ts -> plugins/postgres/ui_queries.ts": "UI queries (postgres)",
+  "cli/ui/server.ts -> plugins/sqlite/ui_queries.ts": "UI queries (sqlite)",
+};
+
+Deno.test("architecture: cli/ reaches plugins only through the registry; plugins/ never import cli/", async () => {
+  const edges: string[] = [];
+  for (const f of await sourceFiles(["cli", "plugins"], NOT_HAND_WRITTEN)) {
+    for (const to of importsOf(f, await Deno.readTextFile(`${ROOT_PATH}${f}`))) {
+      if (f.startsWith("plugins/") && to.startsWith("cli/")) edges.push(`${f} -> ${to}`);
+      if (f.startsWith("cli/") && to.startsWith("plugins/") && to !== "plugins/mod.ts") {
+        edges.push(`${f} -> ${to}`);
+      }
+    }
+  }
+  const unexpected = [...new Set(edges)].filter((e) => !(e in CLI_TO_PLUGIN_ALLOWLIST));
+  assert.deepEqual(unexpected, [], "go through the component registry (or a command hook)");
+  const stale = Object.keys(CLI_TO_PLUGIN_ALLOWLIST).filter((e) => !edges.includes(e));
+  assert.deepEqual(stale, [], "these edges are gone: remove them from CLI_TO_PLUGIN_ALLOWLIST");
+});
+
+/** npm packages that only a component of a remote stack (or a build tool) may load. */
+const CLOUD_SDKS = [
+  "bullmq",
+  "ioredis",
+  "minio",
+  "@google-cloud/storage",
+  "google-auth-library",
+  "postgres",
+  "binaryen",
+  "wabt",
+  "assemblyscript",
+  "@kubernetes/client-node",
+  "kubernetes-models",
+  "playwright-core",
+  "@extism/extism",
+  "commander",
+  "@dagrejs/dagre",
+];
+
+Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK', async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "mod.ts"],
+    cwd: ROOT_PATH,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: {
+      specifier: string;
+      dependencies?: { code?: { specifier?: string }; isDynamic?: boolean }[];
+    }[];
+    redirects: Record<string, string>;
+  };
+  // The modules a plain import evaluates: static edges only (a lazy `import()` of a component
+  // registered by type runs when a stack uses that type).
+  const bySpec = new Map(info.modules.map((m) => [m.specifier, m]));
+  const resolve = (s: string) => info.redirects[s] ?? s;
+  const loaded = new Set<string>();
+  const todo = info.roots.map(resolve);
+  while (todo.length) {
+    const s = todo.pop()!;
+    if (loaded.has(s)) continue;
+    loaded.add(s);
+    for (const d of bySpec.get(s)?.dependencies ?? []) {
+      if (!d.isDynamic && d.code?.specifier) todo.push(resolve(d.code.specifier));
+    }
+  }
+  const npm = [...loaded].filter((s) => s.startsWith("npm:"))
+    .map((s) => s.replace(/^npm:\/?/, "").replace(/@[^@/]+$/, ""));
+  assert.deepEqual(npm.filter((p) => CLOUD_SDKS.includes(p)), [], `mod.ts loads ${npm.join(", ")}`);
 });
