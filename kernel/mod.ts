@@ -27,6 +27,7 @@ export {
 } from "./scheduling.ts";
 export * from "./artifacts.ts";
 export * from "./verify.ts";
+export type { StepLogLine } from "./step_logs.ts";
 export * from "./step_runner.ts";
 export { hashValue, sha256Hex } from "./hash.ts";
 export type { Schema, SchemaLike } from "./schema.ts";

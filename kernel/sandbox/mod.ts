@@ -7,7 +7,14 @@
  */
 export { formatAudit } from "./audit.ts";
 export { AUDIT_LIMITS, type AuditLimits } from "./broker_audit.ts";
-export { MAX_HOPS, NetHelper, netHelperArgs } from "./net_helper.ts";
+export {
+  MAX_HOPS,
+  NetHelper,
+  netHelperArgs,
+  type NetHop,
+  type NetRequest,
+  type NetResult,
+} from "./net_helper.ts";
 export { Redactor } from "./redact.ts";
 export { safeText, type SafeTextOptions } from "../display.ts";
 export { PluginViolationError, SandboxError, type ViolationKind } from "./errors.ts";
@@ -23,12 +30,7 @@ export {
   type PluginConfig,
   pluginConfigSchema,
 } from "./grants.ts";
-export {
-  type BrokerFn,
-  type CallOptions,
-  type CallResult,
-  PluginHost,
-} from "./host.ts";
+export { type BrokerFn, type CallOptions, type CallResult, PluginHost } from "./host.ts";
 export { EXTISM_ENV, hostProcessArgs, RUNTIME_OVERHEAD } from "./plugin_process.ts";
 export { forceLimitMode, type LimitMode, limitMode } from "./limits.ts";
 export {

@@ -18,16 +18,23 @@ const KILL_GRACE_MS = 1000;
 
 /** One hop of a request, as reported for the audit trail. */
 export interface NetHop {
+  /** The hop's URL (secrets redacted by the broker before it is audited). */
   url: string;
+  /** Whether the grants allowed this hop. */
   allowed: boolean;
+  /** The HTTP status the hop answered, when it was contacted. */
   status?: number;
+  /** Why it was refused, or what happened. */
   detail: string;
 }
 
 /** A request for the helper. */
 export interface NetRequest {
+  /** The URL of the first hop. */
   url: string;
+  /** HTTP method. */
   method: string;
+  /** Request headers (secret values already resolved; stripped on a change of origin). */
   headers: Record<string, string>;
   /** Header names carrying a secret → hosts the secret is bound to (null: any granted host). */
   secretHeaders: Record<string, string[] | null>;
@@ -37,6 +44,7 @@ export interface NetRequest {
   maxBytes: number;
   /** Deadline of the whole exchange, all hops and the body included. */
   timeoutMs: number;
+  /** Request body, if any. */
   body?: Uint8Array;
 }
 

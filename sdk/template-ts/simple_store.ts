@@ -29,8 +29,7 @@ export class SimpleArtifactStore extends ArtifactStore {
   readonly path: string;
 
   constructor(
-    { name = "simple", path = ".flowyml/simple" }: SimpleArtifactStoreOptions =
-      {},
+    { name = "simple", path = ".flowyml/simple" }: SimpleArtifactStoreOptions = {},
   ) {
     super(name);
     this.path = path;

@@ -10,7 +10,7 @@ import { flowyml, showRun } from "./_cli.ts";
 import {
   LocalArtifactStore,
   LocalOrchestrator,
-  Pipeline,
+  type Pipeline,
   SQLiteMetadataStore,
   Stack,
   WorkerExecutor,
