@@ -18,6 +18,7 @@ import {
   HEAP_BASE_MIB,
   type PluginProcess,
   runtimeOverhead,
+  WATCHDOG_OVERHEAD,
 } from "./plugin_process.ts";
 import { takeProcess } from "./spare.ts";
 
@@ -209,6 +210,8 @@ export class PluginHost {
       maxPages: this.plugin.maxPages,
       maxOutput: this.grants.max_output,
       maxMessage: this.grants.max_message,
+      maxVarBytes: this.grants.memory,
+      maxRss: this.#rssLimit(0),
     };
     const timer = setTimeout(() => proc.kill("timeout"), LOAD_TIMEOUT_MS);
     let f: Frame | undefined;
@@ -231,13 +234,21 @@ export class PluginHost {
     throw new PluginViolationError(this.name, "crashed", `could not be instantiated: ${why}`);
   }
 
+  /**
+   * The RSS limit the host process checks itself against (defence in depth,
+   * whatever the OS enforces): its whole RSS, so the watchdog's overhead.
+   */
+  #rssLimit(inputBytes: number): number {
+    return WATCHDOG_OVERHEAD + this.grants.memory + inputBytes;
+  }
+
   /** A live process with the module loaded and a memory limit fit for `inputBytes`. */
   async #ready(inputBytes: number): Promise<PluginProcess> {
     const limit = runtimeOverhead() + this.grants.memory + inputBytes;
     let proc = this.#proc;
     if (proc?.alive && proc.confinement.limit !== limit) {
       try {
-        proc.confinement.setLimit(limit);
+        await proc.confinement.setLimit(limit);
       } catch {
         // Still holds more than the new limit (garbage of a bigger call): start afresh.
         await proc.close();
@@ -287,7 +298,8 @@ export class PluginHost {
     o.signal?.addEventListener("abort", onAbort);
     try {
       const sizes = inputs.map((b) => b.byteLength);
-      await proc.send(FRAME.CALL, { fn, deadline, inputs: sizes }, input);
+      const maxRss = this.#rssLimit(inputBytes);
+      await proc.send(FRAME.CALL, { fn, deadline, inputs: sizes, maxRss }, input);
       // The inputs follow the CALL frame as INPUT frames, queued now (so before any RESPONSE)
       // and written while the frames the plugin sends meanwhile are served: the process reads
       // them as the plugin reads its handles. The kernel keeps no copy: each buffer is taken
@@ -398,11 +410,14 @@ export class PluginHost {
     const tail = await proc.stderrTail();
     const heap = /out of memory|heap limit|allocation failed/i.test(tail);
     if (why === "memory" || proc.memoryKilled || heap) {
-      const by = proc.confinement.mode === "watchdog"
+      const by = proc.confinement.enforcement === "watchdog"
         ? `the watchdog killed its process over ${formatBytes(proc.confinement.limit)} RSS`
         : heap
         ? `its process reached its V8 heap cap of ${proc.heapMiB} MiB`
-        : `the OS killed its process at its cgroup limit of ${formatBytes(proc.confinement.limit)}`;
+        : `the OS killed its process at its cgroup limit of ${
+          formatBytes(proc.confinement.limit)
+        }` +
+          (proc.confinement.mode === "supervised" ? " (set by the limits supervisor)" : "");
       return new PluginViolationError(
         this.name,
         "memory",

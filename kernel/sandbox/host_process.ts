@@ -13,6 +13,7 @@
  */
 import createPlugin from "@extism/extism";
 import { FRAME, FRAME_HEADER, frameHead, type LoadMeta, PAYLOAD_OPS } from "./protocol.ts";
+import { MemoryGuard } from "./host_memory.ts";
 
 // Nothing but frames may reach stdout: console output goes to stderr.
 console.log = console.info = console.debug = console.error;
@@ -61,6 +62,8 @@ let output: Uint8Array | null = null;
 let response: Uint8Array = new Uint8Array(0);
 let outBytes = 0;
 let stats = { calls: 0, bytesIn: 0, bytesOut: 0 };
+/** This process's RSS limit (defence in depth, host_memory.ts). */
+const guard = new MemoryGuard();
 
 /** A violation that ends the call; `kind` tells the kernel which. */
 class Stop extends Error {
@@ -157,7 +160,10 @@ function checkRange(ptr: number, len: number): void {
 }
 
 function checkInterrupt(): void {
-  if (Date.now() > deadline) throw new Stop("timeout", "deadline passed");
+  const now = Date.now();
+  if (now > deadline) throw new Stop("timeout", "deadline passed");
+  const over = guard.due(now);
+  if (over) throw new Stop("memory", over);
 }
 
 /** Send a request (plus payload) to the kernel and block until its answer arrives. */
@@ -239,6 +245,7 @@ function addOutput(bytes: number): void {
 
 /** Copy `len` guest bytes at `ptr` into writable handle `h` at `off` (≤ its length). */
 function writeAt(h: number, off: number, ptr: number, len: number): number {
+  checkInterrupt();
   const hd = getHandle(h);
   if (!hd.writable) throw new Stop("malformed", `handle ${h} is read-only`);
   if (!(off >= 0 && off <= hd.len) || len < 0) {
@@ -288,6 +295,7 @@ const userFns = {
   },
   flowyml_size: (_ctx: unknown, h: number) => BigInt(getHandle(h).len),
   flowyml_read(_ctx: unknown, h: number, offset: bigint, ptr: number, len: number): number {
+    checkInterrupt();
     const hd = getHandle(h);
     const off = Number(offset);
     const n = Math.max(0, Math.min(len, hd.len - off));
@@ -309,6 +317,7 @@ const userFns = {
     return writeAt(h, Number(offset), ptr, len);
   },
   flowyml_take(_ctx: unknown, h: number): number {
+    checkInterrupt();
     // Every buffer here is this process's own copy, so it can become an output in place.
     const hd = getHandle(h);
     if (hd.writable) return h;
@@ -370,18 +379,38 @@ function flushReads(): void {
   configReadsDropped = 0;
 }
 
+/**
+ * Extism's `alloc`, after a memory check: its blocks are ArrayBuffers outside
+ * the V8 heap cap.
+ */
+function guardedAlloc(ctx: { alloc(n: bigint): bigint }, n: bigint): bigint {
+  const over = guard.alloc(Number(n));
+  if (over) throw new Stop("memory", over);
+  return ctx.alloc(n);
+}
+
+/** Extism's error log: its memory refusals stop the call (the plugin would go on hoarding). */
+function extismError(m: string): void {
+  if (/^(var )?memory limit exceeded/.test(String(m))) {
+    throw new Stop("memory", `Extism refused: ${String(m).slice(0, 200)}`);
+  }
+  logTo("error")(m);
+}
+
 async function instantiate(): Promise<void> {
   const l = load!;
   plugin = await createPlugin({ wasm: [{ module: module! }], config: auditedConfig(l.config) }, {
     useWasi: false,
     runInWorker: false,
     allowedHosts: [],
-    memory: { maxPages: l.maxPages },
+    // Extism's own var bytes are capped (at least 1: 0 would mean no cap); its alloc blocks are
+    // not (a refused block is kept), so alloc below checks this process's memory first.
+    memory: { maxPages: l.maxPages, maxVarBytes: Math.max(1, l.maxVarBytes ?? 0) || undefined },
     logger: {
       ...console,
       info: logTo("info"),
       warn: logTo("warn"),
-      error: logTo("error"),
+      error: extismError,
       debug: logTo("debug"),
       trace: () => {},
       // deno-lint-ignore no-explicit-any
@@ -389,6 +418,7 @@ async function instantiate(): Promise<void> {
     functions: {
       "extism:host/user": userFns,
       "extism:host/env": {
+        alloc: guardedAlloc,
         // Plugin HTTP goes through the broker (grants, secrets, audit), never straight out.
         http_request: () => {
           throw new Stop(
@@ -428,6 +458,7 @@ function classify(err: unknown): { kind: string; message: string } {
 async function onLoad(f: Frame): Promise<void> {
   try {
     load = JSON.parse(dec.decode(f.meta)) as LoadMeta;
+    guard.set(load.maxRss ?? 0);
     module = new WebAssembly.Module(f.data as BufferSource);
     await instantiate();
     send(FRAME.LOADED, { exports: WebAssembly.Module.exports(module).map((e) => e.name) });
@@ -452,7 +483,13 @@ function capFailure(failed: { kind: string; message: string }) {
 }
 
 async function onCall(f: Frame): Promise<void> {
-  const meta = JSON.parse(dec.decode(f.meta)) as { fn: string; deadline: number; inputs: number[] };
+  const meta = JSON.parse(dec.decode(f.meta)) as {
+    fn: string;
+    deadline: number;
+    inputs: number[];
+    maxRss?: number;
+  };
+  guard.set(meta.maxRss ?? guard.limit);
   handles = new Map();
   nextHandle = 1;
   output = null;

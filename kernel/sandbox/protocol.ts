@@ -71,6 +71,10 @@ export interface LoadMeta {
   maxPages: number;
   maxOutput: number;
   maxMessage: number;
+  /** Cap of Extism's var bytes (`memory.maxVarBytes`), at most the memory grant. */
+  maxVarBytes?: number;
+  /** RSS limit the host process checks itself against (defence in depth); 0 or absent: none. */
+  maxRss?: number;
 }
 
 /** Sizes of {@linkcode frameHead}. */

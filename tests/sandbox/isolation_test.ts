@@ -158,7 +158,7 @@ const EMPTY_OUT = '{"outputs":{"out":{"json":0}}}';
 Deno.test("limits are enforced by the OS here (cgroups as root on CI)", () => {
   const mode = limitMode();
   if (Deno.env.get("CI") === "true" && Deno.uid() === 0) assert.notEqual(mode, "watchdog");
-  assert.match(mode, /^(cgroup-v1|cgroup-v2|watchdog)$/);
+  assert.match(mode, /^(cgroup-v1|cgroup-v2|watchdog|in-process)$/);
 });
 
 Deno.test("Extism var_set and alloc hoarding: killed at the memory grant; kernel unharmed", async () => {
@@ -168,10 +168,8 @@ Deno.test("Extism var_set and alloc hoarding: killed at the memory grant; kernel
       "var_hoarder",
       await wat(VARS),
       { memory: "16Mi" },
-      /exceeded its memory grant of 16 MiB/,
-      {
-        minTicks: 2,
-      },
+      // Extism's var cap (maxVarBytes = the grant) refuses the 17th MiB: one tick at most.
+      /exceeded its memory grant of 16 MiB: Extism refused: var memory limit exceeded/,
     );
     await contained(
       c,
@@ -396,10 +394,9 @@ Deno.test("watchdog fallback (no cgroups): memory attacks are still contained", 
       await contained(
         c,
         "wd_hoarder",
-        await wat(VARS),
+        await wat(ALLOCS), // VARS stops at Extism's var cap before any watchdog sample
         { memory: "16Mi" },
-        /exceeded its memory grant of 16 MiB \(the watchdog killed|exceeded its memory grant of 16 MiB/,
-        { minTicks: 2 },
+        /exceeded its memory grant of 16 MiB/,
       );
     });
   } finally {
