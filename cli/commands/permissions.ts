@@ -73,6 +73,11 @@ export interface ComputeOptions {
   extra?: PermissionNeeds;
   /** The frozen lockfile the planner runs under (default: written for `lock`). */
   runLock?: RunLock;
+  /**
+   * What the child needs to reach the parent's limits supervisor
+   * (cli/limits_supervisor.ts), which enforces its plugin processes' limits.
+   */
+  limits?: PermissionNeeds;
 }
 
 /**
@@ -90,6 +95,7 @@ export async function computePermissions(
     (options.lock.components.length ? await writeRunLock(config, options.lock) : undefined);
   const reasons = await planComponentNeeds(config, stackName, { lock: options.lock, runLock });
   reasons.push(...await staticNeeds(config, options.lock));
+  if (options.limits) reasons.push({ by: "plugin limits supervisor", needs: options.limits });
   let pipelineRemote: Record<string, string> = {};
   if (options.pipeline) {
     const p = await pipelineNeeds(options.pipeline);

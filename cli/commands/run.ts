@@ -21,8 +21,15 @@ import { explainUnpinnedImport, prepareWasmPlugins, writeRunLock } from "../plan
 import { createProgress } from "../progress.ts";
 import { consoleToStderr, newJsonMarker, splitJsonStdout } from "../json_stdout.ts";
 import { renderRunSummary } from "../summary.ts";
-import { computePermissions, installConfig, installRoot, parseGrants } from "./permissions.ts";
+import {
+  computePermissions,
+  installConfig,
+  installRoot,
+  parseGrants,
+  projectStateDir,
+} from "./permissions.ts";
 import { clearedEnv, usesQueue } from "../child_env.ts";
+import { startLimitsSupervisor } from "../limits_supervisor.ts";
 
 /** Options of the run command. */
 interface RunFlags {
@@ -162,17 +169,57 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
   const stackName = flags.stack ?? config.default_stack ?? "local";
   const extra = parseGrants(flags.grant);
   const pluginLock = lock.components.length ? await writeRunLock(config, lock) : undefined;
+  // Deno refuses the child /sys and /proc/<pid>: this process puts its plugin processes in
+  // their cgroups for it, asked over a private socket (cli/limits_supervisor.ts).
+  const limits = await startLimitsSupervisor(projectStateDir(config));
+  let end;
+  try {
+    end = await spawnChild(exe, file, {
+      flags,
+      config,
+      lock,
+      stackName,
+      extra,
+      pluginLock,
+      limits,
+    });
+  } finally {
+    await limits?.close();
+  }
+  if (end.sig) Deno.exit(end.code || SIGNAL_EXIT[end.sig as keyof typeof SIGNAL_EXIT]);
+}
+
+/** What {@linkcode spawnChild} plans the child from. */
+interface ChildPlan {
+  flags: RunFlags;
+  config: Awaited<ReturnType<typeof loadProject>>["config"];
+  lock: Lockfile;
+  stackName: string;
+  extra: ReturnType<typeof parseGrants>;
+  pluginLock: Awaited<ReturnType<typeof writeRunLock>>;
+  limits: Awaited<ReturnType<typeof startLimitsSupervisor>>;
+}
+
+/** Plan the child's flags, start it and wait for it: its exit code and the stop signal it got. */
+async function spawnChild(
+  exe: string,
+  file: string,
+  plan: ChildPlan,
+): Promise<{ code: number; sig?: string }> {
+  const { flags, config, lock, stackName, extra, pluginLock, limits } = plan;
   const perms = await computePermissions(config, stackName, {
     pipeline: file,
     lock,
     extra,
     runLock: pluginLock,
+    limits: limits?.needs,
   });
   // BullMQ enumerates the environment: a queue stack's child gets --allow-env over a cleared
   // environment holding only the granted variables (as `flowyml worker`'s child).
   const cleared = usesQueue(config, stackName)
     ? clearedEnv(perms.flags, perms.needs.env)
     : undefined;
+  if (cleared) Object.assign(cleared.env, limits?.env);
   const args = ["run", ...cleared?.flags ?? perms.flags];
   const cfg = await installConfig();
   if (cfg) args.push(`--config=${cfg}`);
@@ -201,18 +248,19 @@ async function runInChild(exe: string, file: string, flags: RunFlags): Promise<v
   if (flags.showFlags) console.error(`$ ${exe} ${args.join(" ")}`);
   const child = new Deno.Command(exe, {
     args,
-    ...(cleared ? { env: cleared.env, clearEnv: true } : {}),
+    ...(cleared ? { env: cleared.env, clearEnv: true } : { env: limits?.env }),
     stdin: "inherit",
     stdout: marker ? "piped" : "inherit",
     stderr: "inherit",
   }).spawn();
+  limits?.watch(child.pid);
   const forwarded = forwardStopSignals(child); // the child dies with this process
   const json = marker ? splitJsonStdout(child.stdout, marker) : undefined;
   const status = await child.status;
   if (json) await Deno.stdout.write(new TextEncoder().encode(await json));
   const sig = forwarded();
   if (!status.success) Deno.exitCode = status.code || 1;
-  if (sig) Deno.exit(status.code || SIGNAL_EXIT[sig as keyof typeof SIGNAL_EXIT]);
+  return { code: status.code, sig: sig || undefined };
 }
 
 /** A cancelled run: one line on stderr (and the JSON result), then exit 130/143. */

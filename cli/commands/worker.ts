@@ -21,7 +21,8 @@ import { lockfilePath } from "../lockfile.ts";
 import { prepareWasmPlugins, writeRunLock } from "../plan.ts";
 import { forwardStopSignals } from "../signals.ts";
 import { clearedEnv } from "../child_env.ts";
-import { computePermissions, installConfig, parseGrants } from "./permissions.ts";
+import { computePermissions, installConfig, parseGrants, projectStateDir } from "./permissions.ts";
+import { startLimitsSupervisor } from "../limits_supervisor.ts";
 import { createProgress } from "../progress.ts";
 import { renderRunSummary } from "../summary.ts";
 
@@ -204,7 +205,35 @@ async function workerInChild(exe: string, flags: WorkerFlags): Promise<void> {
   const project = relative(Deno.cwd(), dirname(lockfilePath(config))) || ".";
   const extra = { ...grants, read: [...grants.read ?? [], project] };
   const runLock = await writeRunLock(config, lock);
-  const perms = await computePermissions(config, stackName, { lock, extra, runLock });
+  // This process puts the child's plugin processes in their cgroups (Deno refuses it /sys).
+  const limits = await startLimitsSupervisor(projectStateDir(config));
+  try {
+    await workerChild(exe, flags, { config, lock, stackName, extra, runLock, limits });
+  } finally {
+    await limits?.close();
+  }
+}
+
+/** Plan, start and wait for the worker child (see {@linkcode workerInChild}). */
+async function workerChild(
+  exe: string,
+  flags: WorkerFlags,
+  plan: {
+    config: Awaited<ReturnType<typeof loadProject>>["config"];
+    lock: Awaited<ReturnType<typeof loadProject>>["lock"];
+    stackName: string;
+    extra: ReturnType<typeof parseGrants>;
+    runLock: Awaited<ReturnType<typeof writeRunLock>>;
+    limits: Awaited<ReturnType<typeof startLimitsSupervisor>>;
+  },
+): Promise<void> {
+  const { config, lock, stackName, extra, runLock, limits } = plan;
+  const perms = await computePermissions(config, stackName, {
+    lock,
+    extra,
+    runLock,
+    limits: limits?.needs,
+  });
   await prepareWasmPlugins(config);
   const cfg = await installConfig();
   // BullMQ's dependencies enumerate the environment (`debug` reads Object.keys(process.env)),
@@ -212,6 +241,7 @@ async function workerInChild(exe: string, flags: WorkerFlags): Promise<void> {
   // environment holding only the granted variables (and Deno's own), so that access to
   // "all" of it is access to exactly the grant.
   const { flags: allow, env } = clearedEnv(perms.flags, perms.needs.env);
+  Object.assign(env, limits?.env);
   const args = ["run", ...allow, ...(cfg ? [`--config=${cfg}`] : []), ...runLock?.flags ?? []];
   args.push(fileURLToPath(new URL("../worker_main.ts", import.meta.url)), "worker");
   args.push("--inherit-permissions", "--watch-parent", "--stack", stackName);
@@ -228,6 +258,7 @@ async function workerInChild(exe: string, flags: WorkerFlags): Promise<void> {
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
+  limits?.watch(child.pid);
   const unforward = forwardStopSignals(child);
   const status = await child.status;
   unforward();

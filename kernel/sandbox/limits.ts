@@ -8,18 +8,28 @@
  *   kernel's OOM killer ends a process that passes its limit.
  * - **cgroup v2** (`/sys/fs/cgroup/cgroup.controllers` listing `memory`):
  *   `memory.max`, `memory.swap.max = 0`, `pids.max`.
+ * - **supervised** (the least-privilege child of `flowyml run` /
+ *   `flowyml worker`: Deno refuses it `/sys` and `/proc/<pid>` without
+ *   `--allow-all`): the trusted parent's limits supervisor
+ *   (limits_client.ts, cli/limits_supervisor.ts) does one of the above for
+ *   it, on request over a Unix socket.
  * - **watchdog** (no writable cgroups: a non-root user, a container): the
  *   kernel samples `/proc/<pid>/status` `VmRSS` every
  *   {@linkcode WATCH_EVERY_MS} ms and SIGKILLs a process over its limit.
  *   Said once on stderr.
+ * - **in-process** (none of the above: `/proc` not readable either): nothing
+ *   outside the plugin process bounds its memory; flowyml's own RSS check in
+ *   the plugin process (host_process.ts, always on in every mode), the V8
+ *   heap cap and the linear-memory cap do. Said once on stderr.
  *
- * The pid is written to `cgroup.procs` right after spawn, before the process
- * is sent any untrusted bytes; the group is removed when the process is gone.
+ * The pid is put in its groups right after spawn, before the process is sent
+ * any untrusted bytes; the groups are removed when the process is gone.
  * @module
  */
+import { supervisorAddress, SupervisorClient } from "./limits_client.ts";
 
 /** How limits are enforced on this machine. */
-export type LimitMode = "cgroup-v1" | "cgroup-v2" | "watchdog";
+export type LimitMode = "cgroup-v1" | "cgroup-v2" | "supervised" | "watchdog" | "in-process";
 
 /** Sampling period of the watchdog fallback. */
 export const WATCH_EVERY_MS = 20;
@@ -36,6 +46,8 @@ const V2 = "/sys/fs/cgroup/flowyml";
 let mode: LimitMode | undefined;
 let forced: LimitMode | undefined;
 let seq = 0;
+let client: SupervisorClient | undefined;
+let warnedFallback = false;
 
 /** Force a mode (tests prove the watchdog path contains attacks too); `undefined` = detect. */
 export function forceLimitMode(m: LimitMode | undefined): void {
@@ -98,36 +110,57 @@ export function limitMode(): LimitMode {
   } else if (v2Usable()) {
     mode = "cgroup-v2";
     sweep(V2);
-  } else {
+  } else if (supervisorAddress()) {
+    mode = "supervised";
+  } else if (processRss(Deno.pid) !== undefined) {
     mode = "watchdog";
-    const proc = processRss(Deno.pid) !== undefined;
     console.error(
       "flowyml: cgroups are not writable here, so plugin memory is bounded by a watchdog that " +
         `samples /proc/<pid>/status every ${WATCH_EVERY_MS} ms (run as root with cgroups for the ` +
-        "OS-enforced limit; see docs/sandbox.md)" +
-        (proc ? "" : ". /proc is not readable either (grant --allow-read=/proc): only the V8 " +
-          "heap cap and the declared linear-memory cap bound a plugin"),
+        "OS-enforced limit; see docs/sandbox.md)",
+    );
+  } else {
+    mode = "in-process";
+    console.error(
+      "flowyml: this process can neither write cgroups nor read /proc (Deno grants /sys and " +
+        "/proc/<pid> only with --allow-all), and no limits supervisor was passed to it: plugin " +
+        "memory is bounded only by flowyml's check inside each plugin process, the V8 heap cap " +
+        "and the linear-memory cap (run through `flowyml run`, whose parent enforces OS limits; " +
+        "see docs/sandbox.md)",
     );
   }
   return mode;
 }
 
 /**
- * Paths the kernel reads and writes to enforce limits in the mode this
- * machine offers (for `pluginPermissions()`): the cgroup folders it uses, or
- * `/proc` for the watchdog.
+ * What the kernel needs (for `pluginPermissions()`) to enforce limits in the
+ * mode it is in: in a supervised child, the supervisor's socket (read,
+ * write, `net=unix:<path>`) and the two env variables naming it; otherwise
+ * nothing. Deno grants `/sys` and `/proc/<pid>` only with `--allow-all`, so
+ * no least-privilege flag set can make the cgroup or watchdog modes work:
+ * `flowyml run` starts a supervisor and grants its socket instead
+ * (cli/limits_supervisor.ts).
  */
-export function limitPaths(): { read: string[]; write: string[] } {
-  const m = limitMode();
-  if (m === "cgroup-v1") return { read: [V1_MEM, V1_PIDS], write: [V1_MEM, V1_PIDS] };
-  if (m === "cgroup-v2") {
-    const root = "/sys/fs/cgroup";
-    return {
-      read: [V2, `${root}/cgroup.controllers`],
-      write: [V2, `${root}/cgroup.subtree_control`],
-    };
-  }
-  return { read: ["/proc"], write: [] };
+export function limitPaths(): { read: string[]; write: string[]; net: string[]; env: string[] } {
+  const addr = limitMode() === "supervised" ? supervisorAddress() : undefined;
+  if (!addr) return { read: [], write: [], net: [], env: [] };
+  return {
+    read: [addr.path],
+    write: [addr.path],
+    net: [`unix:${addr.path}`],
+    env: ["FLOWYML_LIMITS_SOCKET", "FLOWYML_LIMITS_TOKEN"],
+  };
+}
+
+/** Say once that the supervisor failed and what bounds plugin memory instead. */
+function warnFallback(pid: number, err: unknown): void {
+  if (warnedFallback) return;
+  warnedFallback = true;
+  console.error(
+    `flowyml: the limits supervisor could not confine plugin process ${pid} ` +
+      `(${(err as Error)?.message ?? err}); plugin memory is bounded only by flowyml's check ` +
+      "inside each plugin process, the V8 heap cap and the linear-memory cap",
+  );
 }
 
 /** Resident set size of process `pid` in bytes, or undefined when it is gone. */
@@ -143,7 +176,7 @@ export function processRss(pid: number): number | undefined {
 
 /** The limits on one process. */
 export class Confinement {
-  /** How they are enforced. */
+  /** How they are enforced (`supervised`: by the parent's supervisor, see {@linkcode enforcement}). */
   readonly mode: LimitMode;
   /** Set when the watchdog killed the process for its memory. */
   watchdogKilled = false;
@@ -152,6 +185,9 @@ export class Confinement {
   #dirs: string[] = [];
   #timer?: ReturnType<typeof setInterval>;
   #onBreach: () => void;
+  /** Supervised: the supervisor's group id and how it enforces the limit. */
+  #group?: string;
+  #by?: string;
 
   private constructor(pid: number, limit: number, onBreach: () => void, mode: LimitMode) {
     this.#pid = pid;
@@ -161,12 +197,14 @@ export class Confinement {
   }
 
   /**
-   * Put process `pid` under a memory limit of `bytes` (and {@linkcode PIDS_MAX});
-   * `onBreach` kills it (the watchdog's breach; the cgroup's OOM killer needs no help).
+   * Put process `pid` under a memory limit of `bytes` (and {@linkcode PIDS_MAX})
+   * in this process's own mode; `onBreach` kills it (the watchdog's breach;
+   * the cgroup's OOM killer needs no help). A supervised kernel uses
+   * {@linkcode Confinement.confine}; here that mode confines nothing.
    */
   static attach(pid: number, bytes: number, onBreach: () => void): Confinement {
     const mode = limitMode();
-    const c = new Confinement(pid, bytes, onBreach, mode);
+    const c = new Confinement(pid, bytes, onBreach, mode === "supervised" ? "in-process" : mode);
     try {
       if (mode === "cgroup-v1") c.#attachV1();
       else if (mode === "cgroup-v2") c.#attachV2();
@@ -176,6 +214,29 @@ export class Confinement {
     }
     if (mode === "watchdog") c.#watch();
     return c;
+  }
+
+  /**
+   * {@linkcode Confinement.attach}, or in a supervised kernel: ask the
+   * parent's supervisor to put `pid` in its groups and wait for its answer.
+   * If it fails, the process runs with flowyml's in-process check only
+   * (said once on stderr).
+   */
+  static async confine(pid: number, bytes: number, onBreach: () => void): Promise<Confinement> {
+    if (limitMode() !== "supervised") return Confinement.attach(pid, bytes, onBreach);
+    const addr = supervisorAddress();
+    client ??= addr ? new SupervisorClient(addr) : undefined;
+    try {
+      if (!client) throw new Error("its address is not readable");
+      const r = await client.request({ op: "attach", pid, memoryBytes: bytes, pidsMax: PIDS_MAX });
+      const c = new Confinement(pid, bytes, onBreach, "supervised");
+      c.#group = r.group;
+      c.#by = r.mode;
+      return c;
+    } catch (err) {
+      warnFallback(pid, err);
+      return new Confinement(pid, bytes, onBreach, "in-process");
+    }
   }
 
   #attachV1(): void {
@@ -236,11 +297,22 @@ export class Confinement {
     return this.#limit;
   }
 
-  /** Change the memory limit (before the process gets its module). */
-  setLimit(bytes: number): void {
-    this.#limit = bytes;
-    if (this.mode === "cgroup-v1") write(`${this.#dirs[0]}/memory.limit_in_bytes`, bytes);
+  /**
+   * What really enforces the limit: `cgroup-v1`, `cgroup-v2`, `watchdog`
+   * (here or in the supervisor), or `in-process` (only flowyml's check in
+   * the plugin process).
+   */
+  get enforcement(): string {
+    return this.mode === "supervised" ? this.#by ?? "supervised" : this.mode;
+  }
+
+  /** Change the memory limit (before the process gets its module); throws when it cannot. */
+  async setLimit(bytes: number): Promise<void> {
+    if (this.mode === "supervised" && this.#group) {
+      await client!.request({ op: "limit", group: this.#group, memoryBytes: bytes });
+    } else if (this.mode === "cgroup-v1") write(`${this.#dirs[0]}/memory.limit_in_bytes`, bytes);
     else if (this.mode === "cgroup-v2") write(`${this.#dirs[0]}/memory.max`, bytes);
+    this.#limit = bytes;
   }
 
   /** Whether the OS (OOM killer in the group) or the watchdog stopped the process for memory. */
@@ -263,15 +335,41 @@ export class Confinement {
     return false;
   }
 
-  /** Stop watching and remove the groups (call once the process has exited). */
-  release(): void {
+  /**
+   * Once the process has exited: whether it was stopped for its memory, and
+   * its groups removed (in a supervised kernel, by the supervisor).
+   */
+  async finish(): Promise<boolean> {
+    if (this.mode !== "supervised" || !this.#group) {
+      const killed = this.memoryKilled();
+      this.release();
+      return killed;
+    }
+    const group = this.#group;
+    this.#group = undefined;
+    try {
+      return (await client!.request({ op: "release", group })).memoryKilled === true;
+    } catch {
+      return false; // the supervisor removes the group itself once the process is gone
+    }
+  }
+
+  /**
+   * Stop watching and remove the groups (call once the process has exited).
+   * Returns false when a group could not be removed yet (still populated).
+   */
+  release(): boolean {
     this.#stopWatch();
+    if (this.#group) void this.finish();
+    const left: string[] = [];
     for (const d of this.#dirs.splice(0)) {
       try {
         Deno.removeSync(d);
-      } catch {
-        // still populated (should not happen once the process is gone) or already removed
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) left.push(d);
       }
     }
+    this.#dirs = left;
+    return left.length === 0;
   }
 }

@@ -2,8 +2,10 @@
  * The Deno permissions the kernel needs to host a WASM plugin: read its
  * file (or reach its download host), **read** the plugin cache (the parent
  * CLI prepares it; the kernel never writes it), start plugin host processes
- * and the instrumenter (Deno itself, `--allow-run`), enforce their limits
- * (write the cgroup folders it uses, or read `/proc` for the watchdog), read
+ * and the instrumenter (Deno itself, `--allow-run`), reach the limits
+ * supervisor that enforces their limits when it runs as the least-privilege
+ * child of `flowyml run` (its socket; Deno grants `/sys` and `/proc/<pid>`
+ * only with `--allow-all`, so never those; limits.ts), read
  * the secrets and env variables it was granted, and start the net helper
  * process that makes its granted HTTP requests (the kernel itself gets no
  * network access from a plugin's grants). Extism and Binaryen run in those
@@ -24,8 +26,8 @@ export function pluginPermissions(cfg: PluginConfig): PermissionNeeds {
   const needs: Required<Pick<PermissionNeeds, "read" | "write" | "env" | "net" | "run">> = {
     read: [cache, ...limits.read],
     write: limits.write,
-    env: ["FLOWYML_HOME", ...cfg.grants.env, ...cfg.grants.secrets],
-    net: [],
+    env: ["FLOWYML_HOME", ...limits.env, ...cfg.grants.env, ...cfg.grants.secrets],
+    net: limits.net,
     // Plugin host processes and the instrumenter (and the net helper) are `deno run`s.
     run: [Deno.execPath()],
   };

@@ -1,7 +1,8 @@
 /**
  * The kernel's handle on one plugin host process: spawn (`deno run` of
  * host_process.ts with no `--allow-*` flag but Extism's two env variables),
- * OS limits (limits.ts: memory cgroup or watchdog, pids, V8 heap cap),
+ * OS limits (limits.ts: memory cgroup, directly or through the parent's
+ * limits supervisor, or watchdog; pids; V8 heap cap),
  * length-prefixed frames on its stdin/stdout, and SIGKILL.
  *
  * Only frames are read from stdout, and only while a load or a call is in
@@ -135,8 +136,13 @@ export class PluginProcess {
   readonly pid: number;
   /** V8 old-space cap it was started with, MiB. */
   readonly heapMiB: number;
-  /** Its memory limit and how it is enforced. */
-  readonly confinement: Confinement;
+  /** Its memory limit and how it is enforced (set once {@linkcode ready} resolved). */
+  get confinement(): Confinement {
+    if (!this.#conf) throw new Error(`plugin process ${this.pid} is not confined (yet)`);
+    return this.#conf;
+  }
+  /** Why the process could not be confined (it was killed), if it could not. */
+  startError?: Error;
   /** Set once the kernel killed it, with why. */
   killedFor?: KillReason;
   /** Set on exit: whether the OS (cgroup OOM killer) or the watchdog stopped it for memory. */
@@ -152,6 +158,8 @@ export class PluginProcess {
   #end = 0;
   #stderr?: Promise<string>;
   #gone = false;
+  #conf?: Confinement;
+  #confining: Promise<void>;
 
   /** Spawn a host process; it is put under `memoryBytes` before it can be sent anything. */
   constructor(heapMiB: number, memoryBytes: number) {
@@ -165,22 +173,27 @@ export class PluginProcess {
     this.pid = this.#child.pid;
     // An idle host process (spare, or between calls) must not keep the kernel alive.
     this.#child.unref();
-    try {
-      this.confinement = Confinement.attach(this.pid, memoryBytes, () => this.kill("memory"));
-    } catch (err) {
-      this.#child.kill("SIGKILL");
-      throw err;
-    }
+    // In its groups before it is sent anything (ready() waits for this; a supervised kernel
+    // asks the parent's limits supervisor).
+    this.#confining = Confinement.confine(this.pid, memoryBytes, () => this.kill("memory")).then(
+      (c) => {
+        this.#conf = c;
+      },
+      (err) => {
+        this.startError = err;
+        this.kill("closed");
+      },
+    );
     growPipes(this.pid);
     // BYOB: bulk frame data is read straight into its destination buffer, with no
     // intermediate chunks to copy and collect.
     this.#reader = this.#child.stdout.getReader({ mode: "byob" });
     this.#writer = this.#child.stdin.getWriter();
     this.#writer.closed.catch(() => {});
-    this.exited = this.#child.status.then((s) => {
+    this.exited = this.#child.status.then(async (s) => {
       this.#gone = true;
-      this.memoryKilled = this.confinement.memoryKilled();
-      this.confinement.release();
+      await this.#confining;
+      this.memoryKilled = await this.#conf?.finish() ?? false;
       return s;
     });
   }
@@ -311,6 +324,8 @@ export class PluginProcess {
 
   /** Wait for the READY frame (Extism loaded); false if the process died first. */
   async ready(): Promise<boolean> {
+    await this.#confining;
+    if (this.startError) return false;
     const f = await this.next(1024, () => 0).catch(() => undefined);
     return f?.type === FRAME.READY;
   }

@@ -177,7 +177,7 @@ export async function instrumentInProcess(bytes: Uint8Array): Promise<Uint8Array
     });
   }
   let reason: "time" | "memory" | undefined;
-  const conf = Confinement.attach(child.pid, budget.memory, () => {
+  const conf = await Confinement.confine(child.pid, budget.memory, () => {
     reason = "memory";
     child.kill("SIGKILL");
   });
@@ -190,7 +190,7 @@ export async function instrumentInProcess(bytes: Uint8Array): Promise<Uint8Array
     await w.write(bytes).catch(() => {});
     await w.close().catch(() => {});
     const out = await child.output();
-    if (conf.memoryKilled()) reason ??= "memory";
+    if (await conf.finish()) reason ??= "memory";
     if (reason === "time") {
       return `instrumentation exceeded its time budget of ${budget.timeoutMs} ms`;
     }

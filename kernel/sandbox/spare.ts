@@ -29,7 +29,8 @@ function spawn(heapMiB: number): Booting {
   return { proc, ready };
 }
 
-async function failure(proc: PluginProcess): Promise<SandboxError> {
+async function failure(proc: PluginProcess): Promise<Error> {
+  if (proc.startError) return proc.startError;
   proc.kill("closed");
   await proc.exited.catch(() => {});
   const tail = (await proc.stderrTail()).trim().split("\n").slice(-5).join("\n");
@@ -59,7 +60,7 @@ export async function takeProcess(heapMiB: number, memoryBytes: number): Promise
     const again = b;
     if (!(await again.proc.hold(() => again.ready))) throw await failure(again.proc);
   }
-  b.proc.confinement.setLimit(memoryBytes);
+  await b.proc.confinement.setLimit(memoryBytes);
   scheduleSpare(heapMiB);
   return b.proc;
 }
