@@ -82,4 +82,10 @@ export async function main(args: string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) {
+  await main(Deno.args);
+  // Every command awaits its own lifetime (a run, `ui`, `worker`), so anything still alive now
+  // is a leftover that must not hold the CLI open: a Worker thread Deno 2.9.6 could not stop
+  // (terminate() does not interrupt a busy loop), a library's stray timer.
+  Deno.exit(Deno.exitCode);
+}

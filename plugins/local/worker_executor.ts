@@ -167,6 +167,12 @@ export class WorkerExecutor extends Executor {
     }
     return new Promise((resolve, reject) => {
       const run = (slot: Slot) => {
+        if (ctx.signal.aborted) {
+          // Timed out or cancelled while waiting for a Worker: never start it.
+          slot.busy = false;
+          this.#drain();
+          return reject(ctx.signal.reason ?? new Error("aborted"));
+        }
         const id = this.#nextId++;
         const done = () => {
           slot.busy = false;

@@ -50,7 +50,7 @@ Deno.test("timeouts (CLI, local executor): a CPU-bound step past timeoutMs fails
   }
 });
 
-Deno.test("timeouts (worker executor): the step is failed at its timeout and its Worker stopped", async () => {
+Deno.test("timeouts (worker executor, in-process API): the step is failed at its timeout, never cached", async () => {
   const t = await tempDir();
   const stack = new Stack("workers", {
     orchestrator: new LocalOrchestrator(),
@@ -86,20 +86,53 @@ export default new Pipeline("worker_timeouts", { source: import.meta.url }).add(
     )!;
     assert.equal(rec.status, "failed");
     assert.equal((await stack.metadataStore.findCacheEntries(rec.cacheKey!)).length, 0);
-    // Stopped, not abandoned: the count stops moving soon after the run has failed (Worker
-    // termination is asynchronous, so allow it a moment), and then stays put.
-    let stopped = false;
-    for (let i = 0; i < 10 && !stopped; i++) {
-      const before = await Deno.readTextFile(counter);
-      await new Promise((r) => setTimeout(r, 300));
-      stopped = (await Deno.readTextFile(counter)) === before;
-    }
-    assert.ok(stopped, "the step's Worker was terminated: its count stopped moving");
-    const settled = await Deno.readTextFile(counter);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(await Deno.readTextFile(counter), settled, "and it stays stopped");
+    // Deno 2.9.6's worker.terminate() does not stop a thread busy in a loop (the same upstream
+    // limit docs/sandbox.md records for WASM): the executor terminates the Worker and never
+    // uses it again, and the result is discarded, but the thread runs on until this process
+    // exits. Through `flowyml run` the step's process is the child, which exits with the run:
+    // the next test proves the step really stops there.
   } finally {
     await stack.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("timeouts (CLI, worker executor): the run fails at the timeout and the step really stops", async () => {
+  const t = await tempDir();
+  try {
+    const counter = `${t.path}/counter.txt`;
+    await Deno.writeTextFile(
+      `${t.path}/flowyml.yaml`,
+      `stacks:
+  local:
+    orchestrator: { type: local }
+    executor: { type: worker, workers: 1 }
+    artifact_store: { type: local, path: .flowyml/artifacts }
+    metadata_store: { type: sqlite, path: .flowyml/metadata.db }
+`,
+    );
+    await Deno.writeTextFile(
+      `${t.path}/pipeline.ts`,
+      `import { Pipeline, step } from "flowyml";
+const forever = step({ name: "forever", outputs: ["n"], timeoutMs: 300 }, () => {
+  let n = 0;
+  while (true) { n++; if (n % 1000000 === 0) Deno.writeTextFileSync(${
+        JSON.stringify(counter)
+      }, String(n)); }
+});
+export default new Pipeline("cli_worker_timeouts").add(forever);
+`,
+    );
+    const r = await flowyml(t.path, ["run", "pipeline.ts", "--grant", `write=${counter}`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /timed out after 300 ms/);
+    // The process may have ended mid-rewrite, leaving the file empty: compare the text.
+    const count = () => Deno.readTextFile(counter).catch(() => "(none)");
+    assert.notEqual(await count(), "(none)", "the step really ran");
+    const settled = await count();
+    await new Promise((res) => setTimeout(res, 500));
+    assert.equal(await count(), settled, "the step stopped with the run's process");
+  } finally {
     await t.cleanup();
   }
 });
