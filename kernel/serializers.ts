@@ -13,7 +13,7 @@
  */
 import { deserialize as v8Deserialize, serialize as v8Serialize } from "node:v8";
 import { ConfigError } from "./errors.ts";
-import { storableFormat } from "./storable.ts";
+import { storableFormat, TYPED_ARRAY_CTORS } from "./storable.ts";
 
 export { storableFormat, UnstorableValueError } from "./storable.ts";
 
@@ -39,18 +39,8 @@ export interface Serializer {
   deserialize(bytes: Uint8Array, meta?: Record<string, unknown>): unknown;
 }
 
-const TYPED_ARRAYS = {
-  Int8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-} as const;
+// Uint8Array has its own serializer (`bytes`).
+const { Uint8Array: _bytes, ...TYPED_ARRAYS } = TYPED_ARRAY_CTORS;
 type TypedArrayName = keyof typeof TYPED_ARRAYS;
 
 /** Raw typed arrays (`Float64Array` …): bytes written as-is, zero-copy. */

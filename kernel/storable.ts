@@ -45,20 +45,23 @@ export class UnstorableValueError extends FlowymlError {
   }
 }
 
+/** The typed-array constructors, by name (shared with the serializers). */
+export const TYPED_ARRAY_CTORS = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+} as const;
+
 const TYPED_ARRAY_PROTOS = new Set<unknown>(
-  [
-    Int8Array,
-    Uint8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-  ].map((c) => c.prototype),
+  Object.values(TYPED_ARRAY_CTORS).map((c) => c.prototype),
 );
 
 /** Prototypes `node:v8` gives back as the same type, with their contents. */
