@@ -113,43 +113,44 @@ export function registerWorkerCommands(program: Command): void {
     .description("live workers (from their Redis heartbeats) and the steps they are running")
     .option("-s, --stack <name>", "stack whose orchestrator is `type: queue`")
     .option("--json", "print JSON")
-    .action(async (flags: { stack?: string; json?: boolean }) => {
-      const { stack } = await openStack(flags.stack);
-      try {
-        const orch = queueOrchestrator(stack);
-        await orch.validate();
-        const { listWorkers } = await import("../../plugins/queue/worker.ts");
-        const list = await listWorkers(orch.client(), orch.config.prefix);
-        if (flags.json) {
-          console.log(JSON.stringify(list, null, 2));
-          return;
-        }
-        if (!list.length) {
-          console.log(
-            `no live workers on ${orch.toDict().redis} (start one with \`flowyml worker --stack ${stack.name}\`)`,
-          );
-          return;
-        }
-        const now = Date.now();
-        console.log(table(
-          ["worker", "state", "queues", "running", "done", "failed", "up", "current steps"],
-          list.map((w) => [
-            w.id,
-            w.state,
-            w.queues.join(","),
-            `${w.steps.length}/${w.concurrency}`,
-            String(w.done),
-            String(w.failed),
-            ms(now - w.startedAt),
-            w.steps.map((s) => `${s.runId}/${s.step}#${s.attempt} (${ms(now - s.since)})`).join(
-              ", ",
-            ),
-          ]),
-        ));
-      } finally {
-        await stack.close();
-      }
-    });
+    .action(listWorkersCommand);
+}
+
+/** `flowyml workers list`: live workers from their Redis heartbeats, as a table or JSON. */
+async function listWorkersCommand(flags: { stack?: string; json?: boolean }): Promise<void> {
+  const { stack } = await openStack(flags.stack);
+  try {
+    const orch = queueOrchestrator(stack);
+    await orch.validate();
+    const { listWorkers } = await import("../../plugins/queue/worker.ts");
+    const list = await listWorkers(orch.client(), orch.config.prefix);
+    if (flags.json) {
+      console.log(JSON.stringify(list, null, 2));
+      return;
+    }
+    if (!list.length) {
+      console.log(
+        `no live workers on ${orch.toDict().redis} (start one with \`flowyml worker --stack ${stack.name}\`)`,
+      );
+      return;
+    }
+    const now = Date.now();
+    console.log(table(
+      ["worker", "state", "queues", "running", "done", "failed", "up", "current steps"],
+      list.map((w) => [
+        w.id,
+        w.state,
+        w.queues.join(","),
+        `${w.steps.length}/${w.concurrency}`,
+        String(w.done),
+        String(w.failed),
+        ms(now - w.startedAt),
+        w.steps.map((s) => `${s.runId}/${s.step}#${s.attempt} (${ms(now - s.since)})`).join(", "),
+      ]),
+    ));
+  } finally {
+    await stack.close();
+  }
 }
 
 /** Run the worker (and so its steps) in this process. */
