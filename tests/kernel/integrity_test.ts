@@ -25,20 +25,7 @@ import {
 } from "../../mod.ts";
 import { verifyArtifacts } from "../../kernel/verify.ts";
 import { sha256Hex } from "../../kernel/hash.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function flowyml(cwd: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { flowyml } from "./_cli.ts";
 
 // Features are 100k floats (800 KB: above the size where existing objects are not rewritten).
 const PIPELINE = `

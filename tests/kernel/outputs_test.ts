@@ -15,20 +15,7 @@ import {
   WorkerExecutor,
 } from "../../mod.ts";
 import { tempStack } from "./_stack.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function flowyml(cwd: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { flowyml } from "./_cli.ts";
 
 const TWO_STACKS = `
 default_stack: a

@@ -8,8 +8,7 @@
 import assert from "node:assert/strict";
 import { configPath, findConfigFile, loadConfig, stackConfig } from "../../mod.ts";
 import { tempDir } from "../_helpers.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { flowyml as cli } from "./_cli.ts";
 
 const YAML = `default_stack: dev
 stacks:
@@ -95,18 +94,6 @@ Deno.test("project discovery: no flowyml.yaml up the tree gives the embedded loc
     await t.cleanup();
   }
 });
-
-async function cli(cwd: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("project discovery (CLI): stack list --json and run from src/ use the project's stack", async () => {
   const p = await project();

@@ -19,6 +19,7 @@ import {
 import { AirflowOrchestrator, MinIOArtifactStore } from "../fixtures/seed_components.ts";
 import { requireService, tempDir } from "../_helpers.ts";
 import { type S3Server, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
+import { flowyml } from "./_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const run = requireService("OpenStack Swift (s3api)", swiftAvailable(), SWIFT_HOW);
@@ -183,17 +184,8 @@ Deno.test({
     await Deno.mkdir(`${root}/src`);
     await Deno.writeTextFile(`${root}/flowyml.yaml`, seedYaml(s3, dags));
     await Deno.writeTextFile(`${root}/src/pipeline.ts`, PIPELINE);
-    const cli = async (cwd: string, args: string[]) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
-        cwd,
-        env: { NO_COLOR: "1", MINIO_ACCESS_KEY: s3.accessKey, MINIO_SECRET_KEY: s3.secretKey },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    };
+    const keys = { MINIO_ACCESS_KEY: s3.accessKey, MINIO_SECRET_KEY: s3.secretKey };
+    const cli = (cwd: string, args: string[]) => flowyml(cwd, args, keys);
     const load = await cli(root, ["component", "load", `${ROOT}tests/fixtures/seed_components.ts`]);
     assert.equal(load.code, 0, load.stderr);
     assert.match(load.stdout, /loaded artifact_store "seed_minio"/);
@@ -267,17 +259,7 @@ Deno.test("plain-object components (CLI): component load, list, and a run in the
       `${root}/flowyml.yaml`,
       `default_stack: plain\nstacks:\n  plain:\n    artifact_store: { type: plain_files, folder: data }\n`,
     );
-    const cli = async (args: string[]) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
-        cwd: root,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    };
+    const cli = (args: string[]) => flowyml(root, args);
     const load = await cli(["component", "load", "./plain.js"]);
     assert.equal(load.code, 0, load.stderr);
     assert.match(load.stdout, /loaded artifact_store "plain_files" 0\.2\.0/);

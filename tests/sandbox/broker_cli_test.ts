@@ -11,21 +11,10 @@ import { formatAudit } from "../../kernel/sandbox/mod.ts";
 import { tempDir } from "../_helpers.ts";
 import { IMPORTS, wat } from "./_fixtures.ts";
 import { floodWat, startServer } from "./_broker_fixtures.ts";
+import { flowyml as cli } from "../kernel/_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const STORE_WASM = `${ROOT}examples/plugins/checksum_store/checksum_store.wasm`;
-
-async function cli(cwd: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const ESCAPES =
   "\\u001b[1A\\u001b[2K\\rstep evil REFUSED -> OK \\u001b]0;pwned\\u0007 \\u202egnp.exe";

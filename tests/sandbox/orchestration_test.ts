@@ -21,6 +21,7 @@ import {
 import { sha256Hex } from "../../kernel/hash.ts";
 import { IMPORTS, pluginEntry, wat, watString } from "./_fixtures.ts";
 import { tempDir } from "../_helpers.ts";
+import { flowyml } from "../kernel/_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SCHED_WASM = `${ROOT}examples/plugins/priority_scheduler/priority_scheduler.wasm`;
@@ -463,17 +464,7 @@ stacks:
 `,
     );
     await Deno.writeTextFile(`${t.path}/pipeline.ts`, PIPELINE);
-    const cli = async (args: string[]) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`, ...args],
-        cwd: t.path,
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    };
+    const cli = (args: string[]) => flowyml(t.path, args);
     const run = await cli(["run", "pipeline.ts", "--stack", "prioritized"]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /status completed/);
