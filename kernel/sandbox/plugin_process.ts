@@ -67,8 +67,15 @@ export type Place = (
 /** Why the kernel killed the process (undefined: it died on its own, or was OOM-killed). */
 export type KillReason = "timeout" | "cancelled" | "closed" | "protocol" | "memory";
 
-/** The `deno run` arguments of a host process with V8 old space `heapMiB`. */
-export function hostProcessArgs(heapMiB: number): string[] {
+/**
+ * `deno run` arguments of a flowyml sandbox process running `entry` (a file
+ * under kernel/sandbox/): no prompt, no remote or uncached module, no type
+ * check, flowyml's own config, and no permission but the env reads in `env`.
+ */
+export function sandboxRunArgs(
+  entry: string,
+  options: { v8Flags: string; env?: readonly string[] },
+): string[] {
   return [
     "run",
     "--quiet",
@@ -77,10 +84,18 @@ export function hostProcessArgs(heapMiB: number): string[] {
     "--cached-only",
     "--no-check",
     `--config=${FLOWYML_ROOT}/deno.json`,
-    `--allow-env=${EXTISM_ENV.join(",")}`,
-    `--v8-flags=--max-old-space-size=${heapMiB},--expose-gc,--no-wasm-dynamic-tiering`,
-    `${FLOWYML_ROOT}/kernel/sandbox/host_process.ts`,
+    ...(options.env?.length ? [`--allow-env=${options.env.join(",")}`] : []),
+    `--v8-flags=${options.v8Flags}`,
+    `${FLOWYML_ROOT}/kernel/sandbox/${entry}`,
   ];
+}
+
+/** The `deno run` arguments of a host process with V8 old space `heapMiB`. */
+export function hostProcessArgs(heapMiB: number): string[] {
+  return sandboxRunArgs("host_process.ts", {
+    env: EXTISM_ENV,
+    v8Flags: `--max-old-space-size=${heapMiB},--expose-gc,--no-wasm-dynamic-tiering`,
+  });
 }
 
 let fcntl: ((fd: number, cmd: number, arg: number) => number) | null | undefined;

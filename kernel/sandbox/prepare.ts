@@ -22,7 +22,7 @@ import { sha256Hex } from "../hash.ts";
 import { PluginViolationError, SandboxError } from "./errors.ts";
 import { INSTRUMENT_VERSION } from "./instrument.ts";
 import { Confinement } from "./limits.ts";
-import { FLOWYML_ROOT } from "./plugin_process.ts";
+import { sandboxRunArgs } from "./plugin_process.ts";
 
 /** Wall-clock budget of preparing one module. */
 export const PREPARE_TIMEOUT_MS = 10_000;
@@ -156,17 +156,7 @@ export async function instrumentInProcess(bytes: Uint8Array): Promise<Uint8Array
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--no-remote",
-        "--cached-only",
-        "--no-check",
-        `--config=${FLOWYML_ROOT}/deno.json`,
-        "--v8-flags=--max-old-space-size=256",
-        `${FLOWYML_ROOT}/kernel/sandbox/instrument_process.ts`,
-      ],
+      args: sandboxRunArgs("instrument_process.ts", { v8Flags: "--max-old-space-size=256" }),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
