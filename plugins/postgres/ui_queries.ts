@@ -6,12 +6,15 @@
  */
 import type { PostgresMetadataStore } from "./metadata_store.ts";
 import {
+  type AuditPage,
   type AuditQuery,
   pageLimit,
+  type RunsPage,
   type RunsPageQuery,
   type UiQueries,
 } from "../../kernel/ui_queries.ts";
-import { decodeJsonValue, type Row, toArtifact, toAudit, toRun } from "../_sql/rows.ts";
+import { decodeJsonValue, type Row, toArtifact, toAudit } from "../_sql/rows.ts";
+import { likeEscape, runsWithCounts } from "../_sql/ui_rows.ts";
 
 const RUN_FILTER = `($1::text IS NULL OR r.pipeline = $1) AND ($2::text IS NULL OR r.status = $2)
   AND ($3::bigint IS NULL OR r.started_at >= $3) AND ($4::bigint IS NULL OR r.started_at < $4)
@@ -28,58 +31,19 @@ const AUDIT_FILTER = `($1::text IS NULL OR run_id = $1) AND ($2::text IS NULL OR
   AND ($3::text IS NULL OR op = $3) AND ($4::boolean IS NULL OR allowed = $4)
   AND ($5::text IS NULL OR strpos(resource, $5) > 0 OR strpos(COALESCE(detail, ''), $5) > 0)`;
 
-function likeEscape(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 type Param = string | number | boolean | null | string[];
+/** Runs one statement on the store's pool. */
+type Query = (text: string, args: Param[]) => Promise<Row[]>;
 
 /** {@linkcode UiQueries} over a PostgreSQL metadata store. */
 export function postgresUiQueries(store: PostgresMetadataStore): UiQueries {
-  const q = async (text: string, args: Param[]): Promise<Row[]> => {
+  const q: Query = async (text, args) => {
     const sql = await store.sql();
     // deno-lint-ignore no-explicit-any
     return await sql.unsafe(text, args as any[]) as unknown as Row[];
   };
-  const runArgs = (f: RunsPageQuery): Param[] => [
-    f.pipeline ?? null,
-    f.status ?? null,
-    f.from ?? null,
-    f.to ?? null,
-    f.search ? likeEscape(f.search) : null,
-    f.search ?? null,
-  ];
   return {
-    async runsPage(f) {
-      const args = runArgs(f);
-      const [rows, [n]] = await Promise.all([
-        q(
-          `SELECT * FROM runs r WHERE ${RUN_FILTER} ORDER BY started_at DESC, run_id DESC
-           LIMIT $7 OFFSET $8`,
-          [...args, pageLimit(f.limit, 50, 500), Math.max(0, f.offset ?? 0)],
-        ),
-        q(`SELECT COUNT(*) n FROM runs r WHERE ${RUN_FILTER}`, args),
-      ]);
-      const ids = rows.map((r) => String(r.run_id));
-      const counts = new Map((await q(COUNTS, [ids])).map((c) => [String(c.run_id), c]));
-      const runs = rows.map((r) => {
-        const c = counts.get(String(r.run_id)) ?? {};
-        const k = (name: string) => Number(c[name] ?? 0);
-        return {
-          ...toRun(r, decodeJsonValue),
-          counts: {
-            total: k("total"),
-            completed: k("completed"),
-            cached: k("cached"),
-            failed: k("failed"),
-            running: k("running"),
-            skipped: k("skipped"),
-            retried: k("retried"),
-          },
-        };
-      });
-      return { runs, total: Number(n.n) };
-    },
+    runsPage: (f) => runsPage(q, f),
     async pipelines() {
       return (await q("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline", []))
         .map((r) => String(r.pipeline));
@@ -104,36 +68,59 @@ export function postgresUiQueries(store: PostgresMetadataStore): UiQueries {
       );
       return rows.map((r) => toArtifact(r, decodeJsonValue));
     },
-    async auditPage(f: AuditQuery) {
-      const args: Param[] = [
-        f.runId ?? null,
-        f.actor ?? null,
-        f.op ?? null,
-        f.allowed ?? null,
-        f.search || null,
-      ];
-      const scope = "WHERE ($1::text IS NULL OR run_id = $1)";
-      const [rows, [n], actors, ops] = await Promise.all([
-        q(`SELECT * FROM audit WHERE ${AUDIT_FILTER} ORDER BY id LIMIT $6 OFFSET $7`, [
-          ...args,
-          pageLimit(f.limit, 100, 1000),
-          Math.max(0, f.offset ?? 0),
-        ]),
-        q(
-          `SELECT COUNT(*) n, COUNT(*) FILTER (WHERE NOT allowed) denied FROM audit
-           WHERE ${AUDIT_FILTER}`,
-          args,
-        ),
-        q(`SELECT DISTINCT actor FROM audit ${scope} ORDER BY actor`, [f.runId ?? null]),
-        q(`SELECT DISTINCT op FROM audit ${scope} ORDER BY op`, [f.runId ?? null]),
-      ]);
-      return {
-        events: rows.map(toAudit),
-        total: Number(n.n),
-        denied: Number(n.denied),
-        actors: actors.map((r) => String(r.actor)),
-        ops: ops.map((r) => String(r.op)),
-      };
-    },
+    auditPage: (f) => auditPage(q, f),
+  };
+}
+
+async function runsPage(q: Query, f: RunsPageQuery): Promise<RunsPage> {
+  const args: Param[] = [
+    f.pipeline ?? null,
+    f.status ?? null,
+    f.from ?? null,
+    f.to ?? null,
+    f.search ? likeEscape(f.search) : null,
+    f.search ?? null,
+  ];
+  const [rows, [n]] = await Promise.all([
+    q(
+      `SELECT * FROM runs r WHERE ${RUN_FILTER} ORDER BY started_at DESC, run_id DESC
+       LIMIT $7 OFFSET $8`,
+      [...args, pageLimit(f.limit, 50, 500), Math.max(0, f.offset ?? 0)],
+    ),
+    q(`SELECT COUNT(*) n FROM runs r WHERE ${RUN_FILTER}`, args),
+  ]);
+  const counts = await q(COUNTS, [rows.map((r) => String(r.run_id))]);
+  return { runs: runsWithCounts(rows, counts, decodeJsonValue), total: Number(n.n) };
+}
+
+async function auditPage(q: Query, f: AuditQuery): Promise<AuditPage> {
+  const args: Param[] = [
+    f.runId ?? null,
+    f.actor ?? null,
+    f.op ?? null,
+    f.allowed ?? null,
+    f.search || null,
+  ];
+  const scope = "WHERE ($1::text IS NULL OR run_id = $1)";
+  const [rows, [n], actors, ops] = await Promise.all([
+    q(`SELECT * FROM audit WHERE ${AUDIT_FILTER} ORDER BY id LIMIT $6 OFFSET $7`, [
+      ...args,
+      pageLimit(f.limit, 100, 1000),
+      Math.max(0, f.offset ?? 0),
+    ]),
+    q(
+      `SELECT COUNT(*) n, COUNT(*) FILTER (WHERE NOT allowed) denied FROM audit
+       WHERE ${AUDIT_FILTER}`,
+      args,
+    ),
+    q(`SELECT DISTINCT actor FROM audit ${scope} ORDER BY actor`, [f.runId ?? null]),
+    q(`SELECT DISTINCT op FROM audit ${scope} ORDER BY op`, [f.runId ?? null]),
+  ]);
+  return {
+    events: rows.map(toAudit),
+    total: Number(n.n),
+    denied: Number(n.denied),
+    actors: actors.map((r) => String(r.actor)),
+    ops: ops.map((r) => String(r.op)),
   };
 }

@@ -7,12 +7,18 @@
 import type { StatementSync } from "node:sqlite";
 import type { SQLiteMetadataStore } from "./metadata_store.ts";
 import {
+  type AuditPage,
   type AuditQuery,
   pageLimit,
+  type RunsPage,
   type RunsPageQuery,
   type UiQueries,
 } from "../../kernel/ui_queries.ts";
-import { decodeJsonText, type Row, toArtifact, toAudit, toRun } from "../_sql/rows.ts";
+import { decodeJsonText, type Row, toArtifact, toAudit } from "../_sql/rows.ts";
+import { likeEscape, runsWithCounts } from "../_sql/ui_rows.ts";
+
+/** Runs a (cached) prepared statement and returns its rows. */
+type All = (sql: string, ...args: unknown[]) => Row[];
 
 /** `?1`…`?5` of the run filters. */
 const RUN_FILTER = `(?1 IS NULL OR r.pipeline = ?1) AND (?2 IS NULL OR r.status = ?2)
@@ -31,58 +37,17 @@ const AUDIT_FILTER =
   AND (?4 IS NULL OR allowed = ?4)
   AND (?5 IS NULL OR instr(resource, ?5) > 0 OR instr(COALESCE(detail, ''), ?5) > 0)`;
 
-function likeEscape(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 /** {@linkcode UiQueries} over a SQLite metadata store. */
 export function sqliteUiQueries(store: SQLiteMetadataStore): UiQueries {
   const stmts = new Map<string, StatementSync>();
-  const all = (sql: string, ...args: unknown[]): Row[] => {
+  const all: All = (sql, ...args) => {
     let s = stmts.get(sql);
     if (!s) stmts.set(sql, s = store.db.prepare(sql));
     // deno-lint-ignore no-explicit-any
     return s.all(...(args as any[])) as Row[];
   };
-  const runArgs = (q: RunsPageQuery) => [
-    q.pipeline ?? null,
-    q.status ?? null,
-    q.from ?? null,
-    q.to ?? null,
-    q.search ? likeEscape(q.search) : null,
-  ];
   return {
-    runsPage(q) {
-      const args = runArgs(q);
-      const limit = pageLimit(q.limit, 50, 500);
-      const rows = all(
-        `SELECT * FROM runs r WHERE ${RUN_FILTER} ORDER BY started_at DESC, run_id DESC
-         LIMIT ?6 OFFSET ?7`,
-        ...args,
-        limit,
-        Math.max(0, q.offset ?? 0),
-      );
-      const total = Number(all(`SELECT COUNT(*) n FROM runs r WHERE ${RUN_FILTER}`, ...args)[0].n);
-      const ids = rows.map((r) => String(r.run_id));
-      const counts = new Map(all(COUNTS, JSON.stringify(ids)).map((c) => [String(c.run_id), c]));
-      const runs = rows.map((r) => {
-        const c = counts.get(String(r.run_id)) ?? {};
-        const n = (k: string) => Number(c[k] ?? 0);
-        return {
-          ...toRun(r, decodeJsonText),
-          counts: {
-            total: n("total"),
-            completed: n("completed"),
-            cached: n("cached"),
-            failed: n("failed"),
-            running: n("running"),
-            skipped: n("skipped"),
-            retried: n("retried"),
-          },
-        };
-      });
-      return Promise.resolve({ runs, total });
-    },
+    runsPage: (q) => Promise.resolve(runsPage(all, q)),
     pipelines() {
       return Promise.resolve(
         all("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline").map((r) => String(r.pipeline)),
@@ -105,34 +70,56 @@ export function sqliteUiQueries(store: SQLiteMetadataStore): UiQueries {
       const rows = all("SELECT * FROM artifacts WHERE hash = ? ORDER BY created_at, run_id", hash);
       return Promise.resolve(rows.map((r) => toArtifact(r, decodeJsonText)));
     },
-    auditPage(q: AuditQuery) {
-      const args = [
-        q.runId ?? null,
-        q.actor ?? null,
-        q.op ?? null,
-        q.allowed === undefined ? null : q.allowed ? 1 : 0,
-        q.search || null,
-      ];
-      const rows = all(
-        `SELECT * FROM audit WHERE ${AUDIT_FILTER} ORDER BY id LIMIT ?6 OFFSET ?7`,
-        ...args,
-        pageLimit(q.limit, 100, 1000),
-        Math.max(0, q.offset ?? 0),
-      );
-      const [n] = all(
-        `SELECT COUNT(*) n, COALESCE(SUM(allowed = 0), 0) denied FROM audit WHERE ${AUDIT_FILTER}`,
-        ...args,
-      );
-      const scope = "WHERE (?1 IS NULL OR run_id = ?1)";
-      return Promise.resolve({
-        events: rows.map(toAudit),
-        total: Number(n.n),
-        denied: Number(n.denied),
-        actors: all(`SELECT DISTINCT actor FROM audit ${scope} ORDER BY actor`, q.runId ?? null)
-          .map((r) => String(r.actor)),
-        ops: all(`SELECT DISTINCT op FROM audit ${scope} ORDER BY op`, q.runId ?? null)
-          .map((r) => String(r.op)),
-      });
-    },
+    auditPage: (q) => Promise.resolve(auditPage(all, q)),
+  };
+}
+
+function runsPage(all: All, q: RunsPageQuery): RunsPage {
+  const args = [
+    q.pipeline ?? null,
+    q.status ?? null,
+    q.from ?? null,
+    q.to ?? null,
+    q.search ? likeEscape(q.search) : null,
+  ];
+  const rows = all(
+    `SELECT * FROM runs r WHERE ${RUN_FILTER} ORDER BY started_at DESC, run_id DESC
+     LIMIT ?6 OFFSET ?7`,
+    ...args,
+    pageLimit(q.limit, 50, 500),
+    Math.max(0, q.offset ?? 0),
+  );
+  const total = Number(all(`SELECT COUNT(*) n FROM runs r WHERE ${RUN_FILTER}`, ...args)[0].n);
+  const counts = all(COUNTS, JSON.stringify(rows.map((r) => String(r.run_id))));
+  return { runs: runsWithCounts(rows, counts, decodeJsonText), total };
+}
+
+function auditPage(all: All, q: AuditQuery): AuditPage {
+  const args = [
+    q.runId ?? null,
+    q.actor ?? null,
+    q.op ?? null,
+    q.allowed === undefined ? null : q.allowed ? 1 : 0,
+    q.search || null,
+  ];
+  const rows = all(
+    `SELECT * FROM audit WHERE ${AUDIT_FILTER} ORDER BY id LIMIT ?6 OFFSET ?7`,
+    ...args,
+    pageLimit(q.limit, 100, 1000),
+    Math.max(0, q.offset ?? 0),
+  );
+  const [n] = all(
+    `SELECT COUNT(*) n, COALESCE(SUM(allowed = 0), 0) denied FROM audit WHERE ${AUDIT_FILTER}`,
+    ...args,
+  );
+  const scope = "WHERE (?1 IS NULL OR run_id = ?1)";
+  return {
+    events: rows.map(toAudit),
+    total: Number(n.n),
+    denied: Number(n.denied),
+    actors: all(`SELECT DISTINCT actor FROM audit ${scope} ORDER BY actor`, q.runId ?? null)
+      .map((r) => String(r.actor)),
+    ops: all(`SELECT DISTINCT op FROM audit ${scope} ORDER BY op`, q.runId ?? null)
+      .map((r) => String(r.op)),
   };
 }
