@@ -12,12 +12,12 @@
  * ```
  * @module
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FlowymlError } from "../../kernel/errors.ts";
 import { MEDIA } from "./client.ts";
 import type { ImageManifest, OCIContainerRegistry } from "./registry.ts";
-import { type TarEntry, tarStream } from "./tar.ts";
+import type { TarEntry } from "./tar.ts";
+import { writeGzipLayer } from "./layer.ts";
 
 /** Options of {@linkcode buildBaseImage}. */
 export interface BaseImageOptions {
@@ -114,19 +114,7 @@ export async function buildBaseImage(options: BaseImageOptions): Promise<BaseIma
     const entries = await baseEntries(deno, tmp);
     const layout = reg.layout(name);
     await layout.init();
-    const diff = createHash("sha256");
-    const tar = tarStream(entries).pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(c, ctl) {
-          diff.update(c);
-          ctl.enqueue(c);
-        },
-      }),
-    );
-    const gz = tar.pipeThrough(
-      new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-    );
-    const blob = await layout.writeBlobStream(gz);
+    const { layer, diffId } = await writeGzipLayer(layout, entries);
     const config = {
       architecture: "amd64",
       os: "linux",
@@ -136,7 +124,7 @@ export async function buildBaseImage(options: BaseImageOptions): Promise<BaseIma
         Entrypoint: ["/usr/bin/deno"],
         Labels: { "dev.flowyml.base": "deno+ldd", "dev.flowyml.deno-version": version },
       },
-      rootfs: { type: "layers", diff_ids: [`sha256:${diff.digest("hex")}`] },
+      rootfs: { type: "layers", diff_ids: [diffId] },
       history: [{ created: FIXED_TIME, created_by: `flowyml image base (deno ${version})` }],
     };
     const configBlob = await layout.writeBlob(new TextEncoder().encode(JSON.stringify(config)));
@@ -144,7 +132,7 @@ export async function buildBaseImage(options: BaseImageOptions): Promise<BaseIma
       schemaVersion: 2,
       mediaType: MEDIA.ociManifest,
       config: { mediaType: MEDIA.ociConfig, ...configBlob },
-      layers: [{ mediaType: MEDIA.ociLayerGzip, digest: blob.digest, size: blob.size }],
+      layers: [layer],
     };
     const m = await layout.writeBlob(new TextEncoder().encode(JSON.stringify(manifest)));
     await layout.setRef(tag, { mediaType: MEDIA.ociManifest, ...m });

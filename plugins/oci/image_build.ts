@@ -14,13 +14,13 @@
  * @module
  */
 import { basename, join, relative, resolve } from "node:path";
-import { createHash } from "node:crypto";
 import { FlowymlError } from "../../kernel/errors.ts";
 import type { MetadataStore } from "../../kernel/contracts.ts";
 import { MEDIA } from "./client.ts";
-import type { Descriptor } from "./layout.ts";
+import type { Descriptor, OciLayout } from "./layout.ts";
+import { writeGzipLayer } from "./layer.ts";
 import { type ImageManifest, OCIContainerRegistry } from "./registry.ts";
-import { collectTree, type TarEntry, tarStream } from "./tar.ts";
+import { collectTree, type TarEntry } from "./tar.ts";
 
 /** Options of {@linkcode buildImage}. */
 export interface BuildImageOptions {
@@ -108,6 +108,40 @@ async function exists(p: string): Promise<boolean> {
 /** Build (and by default push) the image of a pipeline project. */
 export async function buildImage(options: BuildImageOptions): Promise<BuiltImage> {
   const reg = options.registry;
+  const { root, pipelineRel } = await checkProject(options);
+  const name = options.name ?? basename(pipelineRel).replace(/\.[jt]sx?$/, "").toLowerCase();
+  const layout = reg.layout(name);
+  await layout.init();
+  // 1. Base image: config and layers (pulled into the local layout, digests verified).
+  const baseRef = options.baseImage ?? "docker.io/denoland/deno:2.9.6";
+  const base = await pullBase(options, { name, baseRef, layout });
+  // 2. The app layer: the project under /app, streamed through gzip to a blob.
+  const entries = await appEntries(root, options);
+  const { layer, diffId } = await writeGzipLayer(layout, entries);
+  // 3. Image config: base config plus the app layer, workdir, env and entrypoint.
+  const config = await imageConfig(base.config, { root, pipelineRel, baseRef, diffId, options });
+  const configBlob = await layout.writeBlob(new TextEncoder().encode(JSON.stringify(config)));
+  // 4. Manifest.
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    config: { mediaType: MEDIA.ociConfig, ...configBlob },
+    layers: [...(base.manifest?.layers ?? []), layer],
+    annotations: { "org.opencontainers.image.base.name": baseRef },
+  };
+  const manifestBlob = await layout.writeBlob(new TextEncoder().encode(JSON.stringify(manifest)));
+  const desc: Descriptor = { mediaType: MEDIA.ociManifest, ...manifestBlob };
+  const tag = options.tag ?? layer.digest.slice(7, 19);
+  await layout.setRef(tag, desc);
+  let uri = reg.getImageUri(name, tag);
+  if (options.push !== false) uri = await reg.pushImage(name, tag);
+  return { name, tag, digest: desc.digest, uri, manifest, layer, entries: entries.length };
+}
+
+/** The project root and the pipeline's path in it; refuses a pipeline outside or missing. */
+async function checkProject(
+  options: BuildImageOptions,
+): Promise<{ root: string; pipelineRel: string }> {
   const root = resolve(options.root ?? Deno.cwd());
   const pipelineAbs = resolve(root, options.pipeline);
   const pipelineRel = relative(root, pipelineAbs);
@@ -117,48 +151,52 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   if (!(await exists(pipelineAbs))) {
     throw new FlowymlError(`pipeline module ${pipelineAbs} does not exist`);
   }
-  for (const f of ["deno.json"]) {
-    if (!(await exists(join(root, f)))) {
-      throw new FlowymlError(`${root} has no ${f}`, {
-        hint: "run image build from the project root (or pass root)",
-      });
-    }
+  if (!(await exists(join(root, "deno.json")))) {
+    throw new FlowymlError(`${root} has no deno.json`, {
+      hint: "run image build from the project root (or pass root)",
+    });
   }
-  const name = options.name ?? basename(pipelineRel).replace(/\.[jt]sx?$/, "").toLowerCase();
-  const layout = reg.layout(name);
-  await layout.init();
+  return { root, pipelineRel };
+}
 
-  // 1. Base image: config and layers (pulled into the local layout, digests verified).
-  const baseRef = options.baseImage ?? "docker.io/denoland/deno:2.9.6";
-  let baseManifest: ImageManifest | undefined;
-  let baseConfig: Record<string, unknown> = {
-    architecture: "amd64",
-    os: "linux",
-    config: {},
-    rootfs: { type: "layers", diff_ids: [] },
-    history: [],
-  };
-  if (baseRef !== "scratch") {
-    const b = parseImageRef(baseRef);
-    const from = options.baseRegistry ??
-      (b.host === reg.host ? reg : new OCIContainerRegistry({
-        uri: b.host,
-        auth: b.host === "docker.io" ? "dockerhub" : "none",
-        image_store: join(reg.layout(name).root, ".."),
-      }));
-    const desc = await from.pullToLayout(
-      b.repo,
-      b.reference,
-      layout,
-      `base-${b.reference.replace(/[^\w.-]/g, "_")}`,
-    );
-    baseManifest = JSON.parse(new TextDecoder().decode(await layout.readBlob(desc.digest)));
-    baseConfig = JSON.parse(
-      new TextDecoder().decode(await layout.readBlob(baseManifest!.config.digest)),
-    );
+/** The base image's manifest and config, pulled into `layout` (`scratch`: none). */
+async function pullBase(
+  options: BuildImageOptions,
+  at: { name: string; baseRef: string; layout: OciLayout },
+): Promise<{ manifest?: ImageManifest; config: Record<string, unknown> }> {
+  if (at.baseRef === "scratch") {
+    return {
+      config: {
+        architecture: "amd64",
+        os: "linux",
+        config: {},
+        rootfs: { type: "layers", diff_ids: [] },
+        history: [],
+      },
+    };
   }
+  const reg = options.registry;
+  const b = parseImageRef(at.baseRef);
+  const from = options.baseRegistry ??
+    (b.host === reg.host ? reg : new OCIContainerRegistry({
+      uri: b.host,
+      auth: b.host === "docker.io" ? "dockerhub" : "none",
+      image_store: join(reg.layout(at.name).root, ".."),
+    }));
+  const desc = await from.pullToLayout(
+    b.repo,
+    b.reference,
+    at.layout,
+    `base-${b.reference.replace(/[^\w.-]/g, "_")}`,
+  );
+  const dec = new TextDecoder();
+  const manifest: ImageManifest = JSON.parse(dec.decode(await at.layout.readBlob(desc.digest)));
+  const config = JSON.parse(dec.decode(await at.layout.readBlob(manifest.config.digest)));
+  return { manifest, config };
+}
 
-  // 2. The app layer: the project under /app, streamed through gzip to a blob.
+/** The app layer's entries: the project under /app (and a Deno cache, when given). */
+async function appEntries(root: string, options: BuildImageOptions): Promise<TarEntry[]> {
   const exclude = new Set([...DEFAULT_EXCLUDE, ...(options.exclude ?? [])]);
   if (options.vendor === false) exclude.add("node_modules");
   const entries: TarEntry[] = [{ name: "app", type: "dir" }];
@@ -169,24 +207,22 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       ...await collectTree(resolve(options.denoDir), "app/.deno_dir"),
     );
   }
-  const diff = createHash("sha256");
-  const tar = tarStream(entries).pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(c, ctl) {
-        diff.update(c);
-        ctl.enqueue(c);
-      },
-    }),
-  );
-  const gz = tar.pipeThrough(
-    new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-  );
-  const blob = await layout.writeBlobStream(gz);
-  const diffId = `sha256:${diff.digest("hex")}`;
-  const layer: Descriptor = { mediaType: MEDIA.ociLayerGzip, digest: blob.digest, size: blob.size };
+  return entries;
+}
 
-  // 3. Image config: base config plus the app layer, workdir, env and entrypoint.
-  const cli = await exists(join(root, "cli", "main.ts"))
+/** The image config: the base's, plus the app layer, workdir, env, entrypoint and labels. */
+async function imageConfig(
+  baseConfig: Record<string, unknown>,
+  at: {
+    root: string;
+    pipelineRel: string;
+    baseRef: string;
+    diffId: string;
+    options: BuildImageOptions;
+  },
+): Promise<Record<string, unknown>> {
+  const { pipelineRel, options } = at;
+  const cli = await exists(join(at.root, "cli", "main.ts"))
     ? "/app/cli/main.ts"
     : "jsr:@flowyml/flowyml/cli";
   const entrypoint = options.entrypoint ??
@@ -198,7 +234,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   if (options.denoDir) env.push("DENO_DIR=/app/.deno_dir");
   env.push(`FLOWYML_PIPELINE=/app/${pipelineRel}`);
   const rootfs = (baseConfig.rootfs ?? { type: "layers", diff_ids: [] }) as { diff_ids: string[] };
-  const config = {
+  return {
     ...baseConfig,
     created: FIXED_TIME,
     config: {
@@ -210,32 +246,15 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       Labels: {
         ...((baseInner.Labels as Record<string, string> | undefined) ?? {}),
         "dev.flowyml.pipeline": pipelineRel,
-        "dev.flowyml.base-image": baseRef,
+        "dev.flowyml.base-image": at.baseRef,
       },
     },
-    rootfs: { type: "layers", diff_ids: [...rootfs.diff_ids, diffId] },
+    rootfs: { type: "layers", diff_ids: [...rootfs.diff_ids, at.diffId] },
     history: [
       ...((baseConfig.history as unknown[] | undefined) ?? []),
       { created: FIXED_TIME, created_by: `flowyml image build ${pipelineRel}` },
     ],
   };
-  const configBlob = await layout.writeBlob(new TextEncoder().encode(JSON.stringify(config)));
-
-  // 4. Manifest.
-  const manifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: MEDIA.ociManifest,
-    config: { mediaType: MEDIA.ociConfig, ...configBlob },
-    layers: [...(baseManifest?.layers ?? []), layer],
-    annotations: { "org.opencontainers.image.base.name": baseRef },
-  };
-  const manifestBlob = await layout.writeBlob(new TextEncoder().encode(JSON.stringify(manifest)));
-  const desc: Descriptor = { mediaType: MEDIA.ociManifest, ...manifestBlob };
-  const tag = options.tag ?? blob.digest.slice(7, 19);
-  await layout.setRef(tag, desc);
-  let uri = reg.getImageUri(name, tag);
-  if (options.push !== false) uri = await reg.pushImage(name, tag);
-  return { name, tag, digest: desc.digest, uri, manifest, layer, entries: entries.length };
 }
 
 /** Record an image digest on a run (`RunRecord.image`). */
