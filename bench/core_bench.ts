@@ -7,6 +7,7 @@
  * @module
  */
 import { Pipeline, step } from "../mod.ts";
+import { DatabaseSync } from "node:sqlite";
 import { tempStack } from "../tests/kernel/_stack.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -45,10 +46,36 @@ async function chain(n: number, cache: boolean): Promise<number> {
   }
 }
 
-// 1. Per-step overhead on a chain of 500 trivial steps (durable metadata in SQLite WAL).
+// 1. Per-step overhead on a chain of 500 trivial steps (durable metadata in SQLite WAL), as a
+// ratio to the machine's floor per step, measured in the same run with the same primitives: one
+// small atomic file write (temp file + rename, as the local artifact store writes) plus one
+// node:sqlite WAL transaction inserting a few rows (as a step completion does).
+function floorPerStep(n: number): number {
+  const d = Deno.makeTempDirSync();
+  const db = new DatabaseSync(`${d}/floor.db`);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)");
+  const ins = db.prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+  const data = new Uint8Array(16);
+  const t = performance.now();
+  for (let i = 0; i < n; i++) {
+    const h = crypto.randomUUID().replaceAll("-", "");
+    const dir = `${d}/${h.slice(0, 2)}`;
+    Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeFileSync(`${dir}/.tmp-${h}`, data);
+    Deno.renameSync(`${dir}/.tmp-${h}`, `${dir}/${h}`);
+    db.exec("BEGIN IMMEDIATE");
+    for (let r = 0; r < 4; r++) ins.run(`${h}/${r}`, `{"step":"s${i}","row":${r}}`);
+    db.exec("COMMIT");
+  }
+  const took = performance.now() - t;
+  db.close();
+  Deno.removeSync(d, { recursive: true });
+  return took / n;
+}
 {
   const N = 500;
-  await chain(50, true); // warm up
   const tRaw = (() => {
     const t = performance.now();
     let v = 0;
@@ -56,41 +83,31 @@ async function chain(n: number, cache: boolean): Promise<number> {
     for (const f of fns) v = f(v);
     return performance.now() - t;
   })();
-  // The disk's speed at this moment: one small atomic write (temp file + rename) per step, into
-  // the same two-level folder layout. On our shared VM this swings 10x (40–700 µs) with host load.
-  const fsRaw = (() => {
-    const d = Deno.makeTempDirSync();
-    const data = new Uint8Array(16);
-    const t = performance.now();
-    for (let i = 0; i < N; i++) {
-      const h = crypto.randomUUID().replaceAll("-", "");
-      const dir = `${d}/${h.slice(0, 2)}`;
-      Deno.mkdirSync(dir, { recursive: true });
-      Deno.writeFileSync(`${dir}/.tmp`, data);
-      Deno.renameSync(`${dir}/.tmp`, `${dir}/${h}`);
-    }
-    const took = performance.now() - t;
-    Deno.removeSync(d, { recursive: true });
-    return took / N;
-  })();
-  const cacheOn = median([await chain(N, true), await chain(N, true), await chain(N, true)]);
-  const cacheOff = median([await chain(N, false), await chain(N, false), await chain(N, false)]);
-  report(
-    "chain of 500 steps, per step (cache on, cold)",
-    `${(cacheOn / N).toFixed(3)} ms`,
-    `${(tRaw / N * 1000).toFixed(2)} µs plain call; ${
-      (fsRaw * 1000).toFixed(0)
-    } µs one atomic file write`,
-    `total ${cacheOn.toFixed(0)} ms; FlowyML 1.7.2: 23.6 ms/step`,
-    "≤ 0.5 ms",
-  );
-  report(
-    "chain of 500 steps, per step (cache off)",
-    `${(cacheOff / N).toFixed(3)} ms`,
-    "-",
-    `total ${cacheOff.toFixed(0)} ms`,
-    "≤ 0.5 ms",
-  );
+  // The floor swings 10x (40–700 µs) with host load on a shared VM: it is measured around each
+  // chain run, and each chain figure is divided by the median floor.
+  const floors: number[] = [floorPerStep(N)];
+  const first = await chain(N, true); // the first run in this process: nothing is warm yet
+  floors.push(floorPerStep(N));
+  const warm: number[] = [];
+  const off: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    warm.push(await chain(N, true));
+    off.push(await chain(N, false));
+    floors.push(floorPerStep(N));
+  }
+  const floor = median(floors);
+  const fl = `${(floor * 1000).toFixed(0)} µs floor (one atomic small write + one WAL transaction)`;
+  const row = (name: string, ms: number, target: string) =>
+    report(
+      name,
+      `${(ms / N).toFixed(3)} ms`,
+      `${(tRaw / N * 1000).toFixed(2)} µs plain call; ${fl}`,
+      `${(ms / N / floor).toFixed(2)}× floor; total ${ms.toFixed(0)} ms`,
+      target,
+    );
+  row("chain of 500 steps, per step (cache on, first run in process)", first, "≤ 3× floor");
+  row("chain of 500 steps, per step (cache on, warm)", median(warm), "≤ 1.5× floor");
+  row("chain of 500 steps, per step (cache off, warm)", median(off), "≤ 1.5× floor");
 }
 
 // 2. Fan-out 1 → 100 → 1 with 10 ms steps.
