@@ -8,6 +8,7 @@
 import type { PipelineSpec, RunPipelineOptions, RunResult, StackLike } from "./contracts.ts";
 import { type Dispatch, executeRun, type ExecuteRunOptions, newRunId } from "./engine.ts";
 import { ComponentError } from "./errors.ts";
+import { cancelActiveRun } from "./run_liveness.ts";
 import type { RunStatus } from "./records.ts";
 import type { StepScheduler } from "./scheduling.ts";
 import { runStepTask, type ValueCache } from "./step_runner.ts";
@@ -17,8 +18,11 @@ import { recordingLogEvents, StepLogWriter } from "./step_logs.ts";
 export interface StartRunOptions {
   /** Max steps running at once. */
   concurrency: number;
-  /** Where step attempts go (default: run them in this process with `runStepTask`). */
-  dispatch?: (runId: string) => Dispatch;
+  /**
+   * Where step attempts go (default: run them in this process with `runStepTask`); `log(step)`
+   * writes a line of the step's log (the run's output and its recorded step log).
+   */
+  dispatch?: (runId: string, log: (step: string) => (message: string) => void) => Dispatch;
   /** Further engine options (e.g. `dispatchEnforcesTimeout` for remote workers). */
   engine?: Pick<ExecuteRunOptions, "runningRecordDelayMs" | "dispatchEnforcesTimeout">;
   /** Called once the run has ended, successfully or not. */
@@ -74,7 +78,7 @@ export class RunBook {
       values,
       onRecorded: recorded,
       scheduler: start.scheduler?.(runId, log),
-      dispatch: start.dispatch?.(runId) ?? ((task, step, signal) =>
+      dispatch: start.dispatch?.(runId, log) ?? ((task, step, signal) =>
         runStepTask(step, task, {
           store: stack.artifactStore,
           executor: stack.executor,
@@ -96,6 +100,21 @@ export class RunBook {
     const r = await this.#stack?.metadataStore.getRun(runId);
     if (!r) throw new ComponentError(`${this.owner}: unknown run ${runId}`);
     return r.status;
+  }
+
+  /**
+   * Cancel a run started here (running attempts get their signal aborted, the run is recorded
+   * `cancelled`); resolves once it has ended (at once when it already had). Other runs reject.
+   */
+  async cancel(runId: string, reason = "cancelRun() was called"): Promise<void> {
+    const run = this.#runs.get(runId);
+    if (!run) {
+      throw new ComponentError(`${this.owner}: run ${runId} was not started by this process`, {
+        hint: this.#hint,
+      });
+    }
+    cancelActiveRun(runId, reason);
+    await run.catch(() => {});
   }
 
   /** The result of a run started here; other runs reject with a hint. */

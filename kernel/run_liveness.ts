@@ -42,6 +42,17 @@ export function cancelActiveRuns(reason: string): string[] {
   return ids;
 }
 
+/**
+ * Cancel one run this process drives, as {@linkcode cancelActiveRuns} does for all of them.
+ * False when this process drives no run `runId`.
+ */
+export function cancelActiveRun(runId: string, reason: string): boolean {
+  const c = active.get(runId);
+  if (!c) return false;
+  if (!c.signal.aborted) c.abort(new RunCancelled(reason));
+  return true;
+}
+
 function envNumber(name: string): number | undefined {
   try {
     if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {

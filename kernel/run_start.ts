@@ -1,14 +1,15 @@
 /**
  * The start of a run's record: a new run, or an earlier one being resumed,
- * recorded `running` and driven by this process (pid, host, heartbeat); and
- * the message a cancelled run is recorded with.
+ * recorded `running` and driven by this process (pid, host, heartbeat); a run
+ * submitted to a system that runs it (Vertex, Airflow), recorded `pending`,
+ * and its end; and the message a cancelled run is recorded with.
  * @module
  */
 import { ConfigError, describeError } from "./errors.ts";
 import { pipelineHash, type PipelineSpec } from "./graph.ts";
-import type { StepRunRecord } from "./records.ts";
+import type { RunRecord, RunStatus, StepRunRecord } from "./records.ts";
 import { assertNotLive, driverFields, RunCancelled } from "./run_liveness.ts";
-import type { ArtifactStore, RunPipelineOptions } from "./contracts.ts";
+import type { ArtifactStore, MetadataStore, RunPipelineOptions } from "./contracts.ts";
 import { pipelineShape } from "./pipeline_shape.ts";
 
 /** What {@linkcode recordRunStart} found and decided. */
@@ -34,25 +35,9 @@ export async function recordRunStart(
   const previous = new Map<string, StepRunRecord>();
   const lease = crypto.randomUUID();
   if (!options.resumeRunId) {
-    const cache = options.cache !== false;
-    await meta.createRun({
-      runId,
-      pipeline: pipeline.name,
-      status: "running",
-      stack: stack.name,
-      params: options.params ?? {},
-      startedAt: Date.now(),
-      pipelineHash: pipelineHash(pipeline),
-      // The DAG's shape, so readers (flowyml ui) can draw pending steps too.
-      extra: {
-        ...(pipeline.source ? { source: pipeline.source } : {}),
-        graph: pipelineShape(pipeline),
-      },
-      ...driverFields(),
-      cache,
-      lease,
-    });
-    return { previous, cache, lease };
+    const run = newRunRecord(pipeline, options);
+    await meta.createRun({ ...run, status: "running", ...driverFields(), lease });
+    return { previous, cache: run.cache!, lease };
   }
   const before = await meta.getRun(options.resumeRunId);
   if (!before) throw new ConfigError(`no run "${runId}" in stack "${stack.name}"`);
@@ -79,6 +64,69 @@ export async function recordRunStart(
   const present = await Promise.all(done.map((r) => outputsPresent(stack.artifactStore, r)));
   for (const [i, r] of done.entries()) if (present[i]) previous.set(r.step, r);
   return { previous, cache, lease };
+}
+
+/** A new run's record: what every run starts with, whoever drives it. */
+function newRunRecord(
+  pipeline: PipelineSpec,
+  options: RunPipelineOptions & { runId: string; extra?: Record<string, unknown> },
+): RunRecord {
+  return {
+    runId: options.runId,
+    pipeline: pipeline.name,
+    status: "pending",
+    stack: options.stack.name,
+    params: options.params ?? {},
+    startedAt: Date.now(),
+    pipelineHash: pipelineHash(pipeline),
+    // The DAG's shape, so readers (flowyml ui) can draw pending steps too.
+    extra: {
+      ...options.extra,
+      ...(pipeline.source ? { source: pipeline.source } : {}),
+      graph: pipelineShape(pipeline),
+    },
+    cache: options.cache !== false,
+  };
+}
+
+/**
+ * Record a run submitted to a system that runs its steps itself (Vertex, Airflow): `pending`,
+ * with no driving process (no lease), `extra` naming where it runs. Update its status while it
+ * runs and end it with {@linkcode recordRunEnd}.
+ */
+export async function recordRunSubmitted(
+  pipeline: PipelineSpec,
+  options: RunPipelineOptions & { runId: string; extra?: Record<string, unknown> },
+): Promise<RunRecord> {
+  const run = newRunRecord(pipeline, options);
+  await options.stack.metadataStore.createRun(run);
+  return run;
+}
+
+/**
+ * Record the status of a submitted run while this process follows it (see
+ * {@linkcode recordRunSubmitted}), with a heartbeat: readers show a run nobody follows any more
+ * as `crashed` once its last heartbeat is stale (kernel/run_liveness.ts).
+ */
+export async function recordRunStatus(
+  meta: MetadataStore,
+  runId: string,
+  status: RunStatus,
+): Promise<void> {
+  await meta.updateRun(runId, { status, heartbeatAt: Date.now() });
+}
+
+/**
+ * Record the end of a submitted run (see {@linkcode recordRunSubmitted}): its final status and,
+ * when it did not complete, why.
+ */
+export async function recordRunEnd(
+  meta: MetadataStore,
+  runId: string,
+  end: { status: RunStatus; error?: string },
+): Promise<void> {
+  const error = end.error === undefined ? {} : { error: end.error };
+  await meta.updateRun(runId, { status: end.status, endedAt: Date.now(), ...error });
 }
 
 /** Whether every recorded output of a step still exists in the store (else it runs again). */

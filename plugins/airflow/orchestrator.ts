@@ -3,7 +3,10 @@
  * (dag.ts) into `dag_folder`, triggers a run through Airflow 3's stable REST
  * API (`POST /api/v2/dags/{dag_id}/dagRuns`, the flowyml run id as
  * `dag_run_id`), and maps dag-run and task-instance states to run and step
- * records. Cancel marks the dag run failed (`PATCH …/dagRuns/{id}`).
+ * records. Airflow runs the steps, so the kernel's engine does not: the run
+ * record is the kernel's (`recordRunSubmitted`, `recordRunStatus`,
+ * `recordRunEnd` in kernel/run_start.ts). Cancel marks the dag run failed
+ * (`PATCH …/dagRuns/{id}`).
  *
  * Never run against a live Airflow here: tests check the requests with a
  * local server (docs/orchestrators.md).
@@ -23,6 +26,7 @@ import { componentConfig } from "../../kernel/registry.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
 import { newRunId } from "../../kernel/engine.ts";
+import { recordRunEnd, recordRunStatus, recordRunSubmitted } from "../../kernel/run_start.ts";
 import type { RunStatus, StepStatus } from "../../kernel/records.ts";
 import { resolveSecret, secretPermissions } from "../s3/secrets.ts";
 import { compileAirflowDag, taskId } from "./dag.ts";
@@ -142,21 +146,20 @@ export class AirflowOrchestrator extends Orchestrator {
       await Deno.writeTextFile(join(this.config.dag_folder, `flowyml_${dagId}.py`), text);
     }
     const runId = newRunId(pipeline.name);
-    await options.stack.metadataStore.createRun({
-      runId,
-      pipeline: pipeline.name,
-      status: "pending",
-      stack: options.stack.name,
-      params: options.params ?? {},
-      startedAt: Date.now(),
-      extra: { orchestrator: "airflow", dagId, ...(src(pipeline)) },
-    });
-    await this.#call("POST", `/api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`, {
-      dag_run_id: runId,
-      logical_date: null,
-      conf: options.params ?? {},
-      note: `flowyml run ${runId}`,
-    });
+    const extra = { orchestrator: "airflow", dagId };
+    await recordRunSubmitted(pipeline, { ...options, runId, extra });
+    try {
+      await this.#call("POST", `/api/v2/dags/${encodeURIComponent(dagId)}/dagRuns`, {
+        dag_run_id: runId,
+        logical_date: null,
+        conf: options.params ?? {},
+        note: `flowyml run ${runId}`,
+      });
+    } catch (err) {
+      const meta = options.stack.metadataStore;
+      await recordRunEnd(meta, runId, { status: "failed", error: String(err) });
+      throw err;
+    }
     this.#runs.set(runId, { stack: options.stack, pipeline, dagId, startedAt: Date.now() });
     return runId;
   }
@@ -186,11 +189,11 @@ export class AirflowOrchestrator extends Orchestrator {
       const status = await this.getRunStatus(runId);
       const steps = await this.#syncSteps(t, runId);
       if (status === "completed" || status === "failed") {
-        await t.stack.metadataStore.updateRun(runId, { status, endedAt: Date.now() });
+        await recordRunEnd(t.stack.metadataStore, runId, { status });
         this.#runs.delete(runId);
         return { runId, status, outputs: {}, steps, durationMs: Date.now() - t.startedAt };
       }
-      await t.stack.metadataStore.updateRun(runId, { status });
+      await recordRunStatus(t.stack.metadataStore, runId, status);
       await new Promise((r) => setTimeout(r, this.config.poll_ms));
     }
   }
@@ -243,8 +246,4 @@ export class AirflowOrchestrator extends Orchestrator {
     const { name: _, token: _t, username: _u, password: _p, ...rest } = this.config;
     return { type: "airflow", ...rest };
   }
-}
-
-function src(p: PipelineSpec): Record<string, string> {
-  return p.source ? { source: p.source } : {};
 }

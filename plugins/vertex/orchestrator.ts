@@ -4,9 +4,11 @@
  * (`pipelineJobs.create`, with the flowyml run id as the job id), with an
  * OAuth token from the config, `$GOOGLE_OAUTH_ACCESS_TOKEN` or Application
  * Default Credentials (google-auth-library). Status and cancel are
- * `pipelineJobs.get` and `:cancel`. Each task's state becomes a step record;
- * a completed task's outputs come from the result object its `flowyml step
- * run` left in the (GCS) artifact store.
+ * `pipelineJobs.get` and `:cancel`. Vertex runs the steps, so the kernel's
+ * engine does not: the run record is the kernel's (`recordRunSubmitted`,
+ * `recordRunStatus`, `recordRunEnd` in kernel/run_start.ts). Each task's
+ * state becomes a step record; a completed task's outputs come from the
+ * result object its `flowyml step run` left in the (GCS) artifact store.
  *
  * Never run against live Vertex here: tests check every request against the
  * REST reference with a local server (docs/orchestrators.md).
@@ -26,6 +28,7 @@ import { componentConfig } from "../../kernel/registry.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
 import { newRunId } from "../../kernel/engine.ts";
+import { recordRunEnd, recordRunStatus, recordRunSubmitted } from "../../kernel/run_start.ts";
 import type { RunStatus, StepStatus } from "../../kernel/records.ts";
 import { resultObjectPath } from "../../kernel/step_job.ts";
 import type { StepTaskResult } from "../../kernel/step_runner.ts";
@@ -169,25 +172,16 @@ export class VertexOrchestrator extends Orchestrator {
     const runId = kfpName(newRunId(pipeline.name)).slice(0, 128);
     const body = this.jobBody(pipeline, options, runId);
     const meta = options.stack.metadataStore;
-    await meta.createRun({
-      runId,
-      pipeline: pipeline.name,
-      status: "pending",
-      stack: options.stack.name,
-      params: options.params ?? {},
-      startedAt: Date.now(),
-      extra: { orchestrator: "vertex", ...(pipeline.source ? { source: pipeline.source } : {}) },
-    });
+    const extra = { orchestrator: "vertex" };
+    const record = await recordRunSubmitted(pipeline, { ...options, runId, extra });
     let job: PipelineJob;
     try {
       job = await this.#call("POST", `${this.jobsUrl()}?pipelineJobId=${runId}`, body);
     } catch (err) {
-      await meta.updateRun(runId, { status: "failed", endedAt: Date.now(), error: String(err) });
+      await recordRunEnd(meta, runId, { status: "failed", error: String(err) });
       throw err;
     }
-    await meta.updateRun(runId, {
-      extra: { orchestrator: "vertex", vertexJob: job.name, source: pipeline.source },
-    });
+    await meta.updateRun(runId, { extra: { ...record.extra, vertexJob: job.name } });
     this.#runs.set(runId, {
       stack: options.stack,
       pipeline,
@@ -224,7 +218,7 @@ export class VertexOrchestrator extends Orchestrator {
       const status = JOB_STATES[job.state ?? ""] ?? "pending";
       if (status === "completed" || status === "failed" || status === "cancelled") {
         const error = job.error?.message;
-        await run.stack.metadataStore.updateRun(runId, { status, endedAt: Date.now(), error });
+        await recordRunEnd(run.stack.metadataStore, runId, { status, error });
         this.#runs.delete(runId);
         return {
           runId,
@@ -235,7 +229,7 @@ export class VertexOrchestrator extends Orchestrator {
           durationMs: Date.now() - run.startedAt,
         };
       }
-      await run.stack.metadataStore.updateRun(runId, { status });
+      await recordRunStatus(run.stack.metadataStore, runId, status);
       await new Promise((r) => setTimeout(r, this.config.poll_ms));
     }
   }

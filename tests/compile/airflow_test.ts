@@ -220,7 +220,11 @@ Deno.test({
       assert.match(dag, /"\/app\/tests\/compile\/fixtures\/fan_pipeline\.ts"/);
       const res = await o.waitForRun(runId);
       assert.equal(res.status, "completed");
-      assert.equal((await stack.metadataStore.getRun(runId))!.status, "completed");
+      const rec = (await stack.metadataStore.getRun(runId))!;
+      assert.equal(rec.status, "completed");
+      assert.ok(rec.endedAt && rec.pipelineHash, "the kernel's run record, with its end");
+      assert.equal(rec.extra!.dagId, "fan");
+      assert.equal((rec.extra!.graph as unknown[]).length, fan.steps.length, "the DAG's shape");
       const recs = await stack.metadataStore.listStepRuns(runId);
       assert.deepEqual(recs.map((r) => r.status), [
         "completed",

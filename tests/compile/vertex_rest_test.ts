@@ -246,7 +246,17 @@ Deno.test({
           assert.equal(res.status, "completed");
           assert.equal(await o.getRunStatus(runId), "completed");
           const meta = stack.metadataStore;
-          assert.equal((await meta.getRun(runId))!.status, "completed");
+          const rec = (await meta.getRun(runId))!;
+          assert.equal(rec.status, "completed");
+          // The kernel's run record (kernel/run_start.ts), plus where the run ran.
+          assert.ok(rec.pipelineHash, "the pipeline hash, as an engine run has");
+          assert.deepEqual(
+            (rec.extra!.graph as { name: string }[]).map((s) => s.name),
+            fan.steps.map((s) => s.name),
+            "the DAG's shape, so the UI draws pending steps",
+          );
+          assert.match(String(rec.extra!.vertexJob), new RegExp(`/pipelineJobs/${runId}$`));
+          assert.equal(rec.extra!.orchestrator, "vertex");
           const recs = await meta.listStepRuns(runId);
           assert.deepEqual(recs.map((r) => r.status).sort(), [
             "completed",
@@ -301,6 +311,9 @@ Deno.test({
           o.runPipeline(fan, { stack }),
           /401: Request had invalid authentication/,
         );
+        const failed = await stack.metadataStore.listRuns({ status: "failed" });
+        const refused = failed.find((r) => /401/.test(r.error ?? ""));
+        assert.ok(refused?.endedAt, "the refused run is recorded failed, with its end");
         Deno.env.set("TEST_VERTEX_TOKEN", TOKEN);
       });
 
