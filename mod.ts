@@ -15,7 +15,10 @@
 import "./plugins/mod.ts";
 
 export * from "./kernel/mod.ts";
-export * from "./kernel/sandbox/mod.ts";
+// The WASM sandbox API lives at "flowyml/sandbox" (kernel/sandbox/mod.ts); the root keeps
+// `pluginStep`, which loads the sandbox runtime on a plugin step's first run, and the errors.
+export { pluginStep, type PluginStepOptions } from "./kernel/sandbox/plugin_step.ts";
+export { PluginViolationError, SandboxError, type ViolationKind } from "./kernel/sandbox/errors.ts";
 export {
   LocalArtifactStore,
   LocalExecutor,
@@ -26,18 +29,23 @@ export {
 } from "./plugins/mod.ts";
 
 import * as kernelApi from "./kernel/mod.ts";
-import * as sandboxApi from "./kernel/sandbox/mod.ts";
 import * as builtins from "./plugins/mod.ts";
+import { pluginStep } from "./kernel/sandbox/plugin_step.ts";
+import { PluginViolationError, SandboxError } from "./kernel/sandbox/errors.ts";
 
 // npm plugin packages cannot import the host's copy of flowyml: a module exporting
-// `components(flowyml)` receives this public API (under the CLI and in a plain script alike).
-kernelApi.getComponentRegistry().setPluginApi({
+// `components(flowyml)` receives this public API plus "flowyml/sandbox" (under the CLI and in a
+// plain script alike), built when a plugin first asks, so the sandbox loads only then.
+kernelApi.getComponentRegistry().setPluginApi(async () => ({
   ...kernelApi,
-  ...sandboxApi,
+  ...await import("./kernel/sandbox/mod.ts"),
+  pluginStep,
+  PluginViolationError,
+  SandboxError,
   LocalArtifactStore: builtins.LocalArtifactStore,
   LocalExecutor: builtins.LocalExecutor,
   LocalOrchestrator: builtins.LocalOrchestrator,
   registerBuiltins: builtins.registerBuiltins,
   SQLiteMetadataStore: builtins.SQLiteMetadataStore,
   WorkerExecutor: builtins.WorkerExecutor,
-});
+}));

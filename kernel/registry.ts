@@ -4,9 +4,10 @@
  * `flowyml.yaml` is its registry name.
  *
  * Classes can be registered eagerly (`register`, `@registerComponent`) or
- * lazily (`registerLazy`): a lazy entry carries the config schema, so a
- * config can be validated without importing the heavy implementation
- * (ZenML's "flavor" idea).
+ * lazily (`registerLazy`): a lazy entry carries the config schema, or a
+ * `loadSchema` hook importing just the schema module, so a config can be
+ * validated without importing the heavy implementation (ZenML's "flavor"
+ * idea), and an entry costs nothing until a stack names its type.
  * @module
  */
 import {
@@ -74,8 +75,13 @@ export interface ComponentEntry {
   version?: string;
   /** One-line description, shown in component listings. */
   description?: string;
-  /** Config schema (zod), available without loading the class. */
+  /** Config schema (zod), once known: given, from the class, or loaded by `loadSchema`. */
   schema?: SchemaLike;
+  /**
+   * Loads the config schema on first need (config validation, `component show`), so a
+   * catalog entry costs nothing at import: see {@linkcode ComponentRegistry.schemaOf}.
+   */
+  loadSchema?: () => Promise<SchemaLike | undefined>;
   /** The class, once loaded. */
   cls?: ComponentClass;
   /** Loads the class on first use. */
@@ -102,7 +108,7 @@ const PIN_HINT = "a third-party component must be pinned in flowyml.lock: run " 
 /** Holds every known component class, by kind and type name. */
 export class ComponentRegistry {
   #entries = new Map<string, ComponentEntry>();
-  #pluginApi: Record<string, unknown> = {
+  #pluginApi: Record<string, unknown> | (() => Promise<Record<string, unknown>>) = {
     Orchestrator,
     ArtifactStore,
     MetadataStore,
@@ -114,10 +120,11 @@ export class ComponentRegistry {
   /**
    * The API handed to plugin modules that export `components` as a function,
    * `components(flowyml)` — e.g. npm packages, which cannot import the host's
-   * copy of flowyml. The CLI sets flowyml's whole public API (mod.ts); by
-   * default it holds only the contract classes.
+   * copy of flowyml. `mod.ts` sets flowyml's whole public API; by default it
+   * holds only the contract classes. An async function is called when a plugin
+   * first needs the API, so what it imports loads only then.
    */
-  setPluginApi(api: Record<string, unknown>): void {
+  setPluginApi(api: Record<string, unknown> | (() => Promise<Record<string, unknown>>)): void {
     this.#pluginApi = api;
   }
 
@@ -183,6 +190,7 @@ export class ComponentRegistry {
       source: options.source ?? prev?.source,
       version: options.version ?? cls.version ?? prev?.version,
       schema: (cls.configSchema as SchemaLike | undefined) ?? prev?.schema,
+      loadSchema: cls.configSchema ? undefined : prev?.loadSchema,
       description: prev?.description,
       cls,
     };
@@ -237,12 +245,7 @@ export class ComponentRegistry {
   /** The class for a kind and type, loading it if lazy. */
   async get(kind: ComponentKind, type: string): Promise<ComponentClass> {
     const e = this.#entries.get(`${kind}:${type}`);
-    if (!e) {
-      const known = this.listAll()[kind];
-      throw new ConfigError(`unknown ${kind} type "${type}"`, {
-        hint: `registered ${kind} types: ${known.join(", ") || "(none)"}; ${PIN_HINT}`,
-      });
-    }
+    if (!e) throw this.#unknown(kind, type);
     if (!e.cls && e.load) {
       try {
         e.cls = await e.load();
@@ -278,22 +281,40 @@ export class ComponentRegistry {
     return this.get("executor", name) as Promise<ComponentClass<Executor>>;
   }
 
-  /** Check a component config against its schema without loading the class when lazy. */
-  validateConfig(
+  /**
+   * The config schema of a kind and type, loading it through the entry's `loadSchema`
+   * hook on first need (the class is not loaded). `undefined` when it declares none.
+   */
+  async schemaOf(kind: ComponentKind, type: string): Promise<SchemaLike | undefined> {
+    const e = this.#entries.get(`${kind}:${type}`);
+    if (!e) throw this.#unknown(kind, type);
+    if (!e.schema && e.loadSchema) {
+      try {
+        e.schema = await e.loadSchema();
+      } catch (err) {
+        if (isPermissionError(err)) throw explainPermission(err, `loading ${kind} "${type}"`);
+        throw new ComponentError(
+          `${kind} "${type}": its config schema failed to load: ${describeError(err)}`,
+          { cause: err },
+        );
+      }
+    }
+    return e.schema ?? (e.cls?.configSchema as SchemaLike | undefined);
+  }
+
+  /**
+   * Check a component config against its schema (loaded on first need, see
+   * {@linkcode schemaOf}) without loading the class when lazy. Resolves to the
+   * parsed config; rejects with a {@linkcode ConfigError} naming what is wrong.
+   */
+  async validateConfig(
     kind: ComponentKind,
     type: string,
     options: Record<string, unknown>,
     where = "",
-  ): Record<string, unknown> {
-    const e = this.#entries.get(`${kind}:${type}`);
-    if (!e) {
-      throw new ConfigError(`${where ? `${where}: ` : ""}unknown ${kind} type "${type}"`, {
-        hint: `registered ${kind} types: ${
-          this.listAll()[kind].join(", ") || "(none)"
-        }; ${PIN_HINT}`,
-      });
-    }
-    const schema = e.schema ?? (e.cls?.configSchema as SchemaLike | undefined);
+  ): Promise<Record<string, unknown>> {
+    if (!this.#entries.has(`${kind}:${type}`)) throw this.#unknown(kind, type, where);
+    const schema = await this.schemaOf(kind, type);
     if (!schema) return options;
     const r = schema.safeParse(options);
     if (!r.success) {
@@ -304,6 +325,13 @@ export class ComponentRegistry {
       );
     }
     return r.data as Record<string, unknown>;
+  }
+
+  /** The error for a type nobody registered, listing every registered type of the kind. */
+  #unknown(kind: ComponentKind, type: string, where = ""): ConfigError {
+    return new ConfigError(`${where ? `${where}: ` : ""}unknown ${kind} type "${type}"`, {
+      hint: `registered ${kind} types: ${this.listAll()[kind].join(", ") || "(none)"}; ${PIN_HINT}`,
+    });
   }
 
   /**
@@ -319,14 +347,14 @@ export class ComponentRegistry {
   ): Promise<T> {
     const { __where, ...given } = options;
     const where = typeof __where === "string" ? __where : undefined;
-    const valid = this.validateConfig(kind, type, given, where);
+    const valid = await this.validateConfig(kind, type, given, where);
     const cls = await this.get(kind, type);
     const config = { name: type, ...valid };
     validated.add(config);
     const f = factoryOf(cls);
     const raw = f ? await f.create(config) : new cls(config);
     const made = f ? adoptInstance(f, raw, String(config.name)) : raw;
-    if (!this.#entries.get(`${kind}:${type}`)?.schema && !cls.configSchema) {
+    if (!(await this.schemaOf(kind, type))) {
       const known = knownOptions(f ? f.create : cls, raw as Partial<StackComponent>);
       const unknown = unknownOptions(given, known);
       if (unknown.length) this.#warn(unknownKeyWarning({ kind, type, where, unknown, known }));
@@ -402,7 +430,8 @@ export class ComponentRegistry {
     if (this.#factoryResults.has(mod)) return this.#factoryResults.get(mod);
     let list: unknown;
     try {
-      list = await (c as (api: Record<string, unknown>) => unknown)(this.#pluginApi);
+      const api = typeof this.#pluginApi === "function" ? await this.#pluginApi() : this.#pluginApi;
+      list = await (c as (api: Record<string, unknown>) => unknown)(api);
     } catch (err) {
       if (isPermissionError(err)) {
         throw explainPermission(err, `calling components() of ${specifier}`);

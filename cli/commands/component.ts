@@ -125,11 +125,12 @@ async function showComponent(
         e.source ? `, from ${e.source}` : ""
       })`,
     );
-    if (e.schema) {
+    const schema = await reg.schemaOf(e.kind, e.type);
+    if (schema) {
       try {
         console.log(
           "config schema:\n" +
-            JSON.stringify(z.toJSONSchema(e.schema as z.ZodType, { io: "input" }), null, 2),
+            JSON.stringify(z.toJSONSchema(schema as z.ZodType, { io: "input" }), null, 2),
         );
       } catch {
         console.log("config schema: (not expressible as JSON Schema)");

@@ -16,8 +16,10 @@ import { parsePluginConfig, type PluginConfig } from "./grants.ts";
 import { type CallResult, PluginHost } from "./host.ts";
 import { type LoadOptions, loadPlugin } from "./loader.ts";
 import { closeSpareProcess } from "./spare.ts";
+import { configured } from "./plugin_configs.ts";
 
-const configured = new Map<string, PluginConfig>();
+export { knownPluginConfig } from "./plugin_configs.ts";
+
 const hosts = new Map<string, Promise<PluginHost>>();
 
 /**
@@ -47,11 +49,6 @@ export async function resolvePluginConfig(name: string): Promise<PluginConfig> {
   const parsed = parsePluginConfig(name, raw, config.path);
   configured.set(name, parsed);
   return parsed;
-}
-
-/** The configured entry, if known synchronously (used for cache salts). */
-export function knownPluginConfig(name: string): PluginConfig | undefined {
-  return configured.get(name);
 }
 
 /** A running host for plugin `name` with `config` (shared per module and grants). */

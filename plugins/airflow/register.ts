@@ -4,7 +4,6 @@
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { airflowOrchestratorSchema } from "./config.ts";
 
 /** Register the Airflow orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -15,7 +14,7 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/airflow/orchestrator.ts",
     description: "Apache Airflow 3: a DAG file per pipeline, runs triggered over the REST API",
-    schema: airflowOrchestratorSchema,
+    loadSchema: async () => (await import("./config.ts")).airflowOrchestratorSchema,
     load: async () =>
       (await import("./orchestrator.ts")).AirflowOrchestrator as unknown as ComponentClass,
   });

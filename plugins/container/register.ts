@@ -1,11 +1,10 @@
 /**
  * Lazy registration of `ContainerOrchestrator` (`type: container`): the
- * config schema now, the implementation (which runs podman) on first use.
+ * config schema on first need, the implementation (which runs podman) on first use.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { containerOrchestratorSchema } from "./config.ts";
 
 /** Register the container orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -16,7 +15,7 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/container/orchestrator.ts",
     description: "every step in its own podman container of the built image (daemonless)",
-    schema: containerOrchestratorSchema,
+    loadSchema: async () => (await import("./config.ts")).containerOrchestratorSchema,
     load: async () =>
       (await import("./orchestrator.ts")).ContainerOrchestrator as unknown as ComponentClass,
   });

@@ -1,11 +1,10 @@
 /**
- * Lazy registration of `GCSArtifactStore` (`type: gcs`): the schema now,
+ * Lazy registration of `GCSArtifactStore` (`type: gcs`): the schema on first need,
  * `@google-cloud/storage` only when a store is built.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { gcsStoreSchema } from "./config.ts";
 
 /** Register `artifact_store` type `gcs` lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -16,7 +15,7 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/gcs/store.ts",
     description: "Google Cloud Storage (npm:@google-cloud/storage)",
-    schema: gcsStoreSchema,
+    loadSchema: async () => (await import("./config.ts")).gcsStoreSchema,
     load: async () => (await import("./store.ts")).GCSArtifactStore as unknown as ComponentClass,
   });
 }

@@ -1,11 +1,10 @@
 /**
  * Lazy registration of `KubernetesOrchestrator` (`type: kubernetes`): the
- * config schema now, `@kubernetes/client-node` on first use.
+ * config schema on first need, `@kubernetes/client-node` on first use.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { kubernetesOrchestratorSchema } from "./config.ts";
 
 /** Register the kubernetes orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -16,7 +15,7 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/kubernetes/orchestrator.ts",
     description: "every step attempt as its own Kubernetes Job of the built image",
-    schema: kubernetesOrchestratorSchema,
+    loadSchema: async () => (await import("./config.ts")).kubernetesOrchestratorSchema,
     load: async () =>
       (await import("./orchestrator.ts")).KubernetesOrchestrator as unknown as ComponentClass,
   });

@@ -1,11 +1,10 @@
 /**
  * Lazy registration of the container registries (`oci`, `gcr`, `ecr`,
- * `dockerhub`): schemas now, the implementation on first use.
+ * `dockerhub`): schemas on first need, the implementation on first use.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { ociRegistrySchema } from "./config.ts";
 
 const TYPES = {
   oci: ["OCIContainerRegistry", "any OCI Distribution registry (basic, token or no auth)"],
@@ -24,7 +23,7 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/oci/registry.ts",
       description,
-      schema: ociRegistrySchema,
+      loadSchema: async () => (await import("./config.ts")).ociRegistrySchema,
       load: async () => (await import("./registry.ts"))[cls] as unknown as ComponentClass,
     });
   }

@@ -1,11 +1,10 @@
 /**
  * Lazy registration of `PostgresMetadataStore` (`type: postgres`): the
- * config schema is known at once, `npm:postgres` loads on first use.
+ * config schema loads on first need, `npm:postgres` loads on first use.
  * @module
  */
 import type { ComponentRegistry } from "../../kernel/registry.ts";
 import type { ComponentClass } from "../../kernel/component.ts";
-import { postgresMetadataStoreSchema } from "./config.ts";
 
 /** Register the PostgreSQL metadata store lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -15,7 +14,7 @@ export function register(reg: ComponentRegistry): void {
     type: "postgres",
     origin: "builtin",
     description: "runs, lineage and cache in PostgreSQL (shared run history)",
-    schema: postgresMetadataStoreSchema,
+    loadSchema: async () => (await import("./config.ts")).postgresMetadataStoreSchema,
     load: async () => (await import("./metadata_store.ts")).PostgresMetadataStore as ComponentClass,
   });
 }

@@ -1,11 +1,10 @@
 /**
  * Lazy registration of `QueueOrchestrator` (`type: queue`): the config
- * schema is known at once, `npm:bullmq` loads on first use.
+ * schema loads on first need, `npm:bullmq` loads on first use.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { queueOrchestratorSchema } from "./config.ts";
 
 /** Register the queue orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -15,7 +14,7 @@ export function register(reg: ComponentRegistry): void {
     type: "queue",
     origin: "builtin",
     description: "scale out: steps run on `flowyml worker` processes through BullMQ on Redis",
-    schema: queueOrchestratorSchema,
+    loadSchema: async () => (await import("./config.ts")).queueOrchestratorSchema,
     load: async () => (await import("./orchestrator.ts")).QueueOrchestrator as ComponentClass,
   });
 }

@@ -1,11 +1,10 @@
 /**
  * Lazy registration of the S3-compatible artifact stores: the config schemas
- * are registered now, `npm:minio` is imported only when a store is built.
+ * load on first need, `npm:minio` is imported only when a store is built.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { minioStoreSchema, s3StoreSchema } from "./config.ts";
 
 /** Register `artifact_store` types `minio` and `s3` lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -16,7 +15,7 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/s3/store.ts",
       description: "MinIO or any S3-compatible server (npm:minio)",
-      schema: minioStoreSchema,
+      loadSchema: async () => (await import("./config.ts")).minioStoreSchema,
       load: async () =>
         (await import("./store.ts")).MinIOArtifactStore as unknown as ComponentClass,
     });
@@ -28,7 +27,7 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/s3/store.ts",
       description: "Amazon S3 or an S3-compatible endpoint (npm:minio)",
-      schema: s3StoreSchema,
+      loadSchema: async () => (await import("./config.ts")).s3StoreSchema,
       load: async () => (await import("./store.ts")).S3ArtifactStore as unknown as ComponentClass,
     });
   }

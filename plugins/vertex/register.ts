@@ -1,11 +1,10 @@
 /**
- * Lazy registration of `VertexOrchestrator` (`type: vertex`): the schema
- * now, the REST client and google-auth-library on first use.
+ * Lazy registration of `VertexOrchestrator` (`type: vertex`): the schema on
+ * first need, the REST client and google-auth-library on first use.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { vertexOrchestratorSchema } from "./config.ts";
 
 /** Register the Vertex orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -16,7 +15,7 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/vertex/orchestrator.ts",
     description: "Vertex AI Pipelines: a KFP v2 PipelineSpec submitted over REST",
-    schema: vertexOrchestratorSchema,
+    loadSchema: async () => (await import("./config.ts")).vertexOrchestratorSchema,
     load: async () =>
       (await import("./orchestrator.ts")).VertexOrchestrator as unknown as ComponentClass,
   });

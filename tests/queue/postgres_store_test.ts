@@ -120,7 +120,7 @@ Deno.test({
       await t.step("registered lazily as metadata_store type postgres", async () => {
         const reg = getComponentRegistry();
         register(reg);
-        assert.throws(
+        await assert.rejects(
           () =>
             reg.validateConfig(
               "metadata_store",
