@@ -19,6 +19,7 @@ import { register as registerContainer } from "./container/register.ts";
 import { register as registerVertex } from "./vertex/register.ts";
 import { register as registerAirflow } from "./airflow/register.ts";
 import { register as registerKubernetes } from "./kubernetes/register.ts";
+import { register as registerWasm } from "./wasm/register.ts";
 
 export {
   LocalArtifactStore,
@@ -55,6 +56,7 @@ export function registerBuiltins(): void {
   registerVertex(reg);
   registerAirflow(reg);
   registerKubernetes(reg);
+  registerWasm(reg);
 }
 
 registerBuiltins();

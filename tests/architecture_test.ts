@@ -211,6 +211,41 @@ Deno.test("architecture: cli/ reaches plugins only through the registry; plugins
   assert.deepEqual(stale, [], "these edges are gone: remove them from CLI_TO_PLUGIN_ALLOWLIST");
 });
 
+/** Why `text` holds a component: a named class extending a contract, or a registration. */
+function componentMarks(text: string): string[] {
+  const contracts =
+    "StackComponent|Orchestrator|EngineOrchestrator|ArtifactStore|MetadataStore|ContainerRegistry|Executor";
+  return [
+    ...text.matchAll(
+      new RegExp(`^\\s*(?:export\\s+)?class\\s+(\\w+)\\s+extends\\s+(?:${contracts})\\b`, "gm"),
+    ),
+  ].map((m) => `defines ${m[1]}`).concat(
+    [...text.matchAll(/\.(register\(\s*[A-Z]\w*|registerLazy\(\s*\{)/g)].map((m) =>
+      `calls ${m[1]}`
+    ),
+  );
+}
+
+Deno.test("architecture: the sandbox runtime (kernel/sandbox/) imports no component", async () => {
+  const files = await sourceFiles(["kernel/sandbox"], NOT_HAND_WRITTEN);
+  assert.ok(files.length > 20, `sandbox files read (${files.length})`);
+  // Every module the sandbox loads, from its entry point and the files it spawns by path.
+  const edges = await graph(["kernel/sandbox/mod.ts"]);
+  for (const f of files.filter((f) => !edges.has(f))) {
+    for (const [m, deps] of await graph([f])) edges.set(m, deps);
+  }
+  const bad: string[] = [];
+  for (const m of new Set([...files, ...edges.keys()])) {
+    if (m.startsWith("plugins/")) bad.push(`${m} is loaded`);
+    const text = await Deno.readTextFile(`${ROOT_PATH}${m}`);
+    for (const d of new Set([...(edges.get(m) ?? []), ...importsOf(m, text)])) {
+      if (d.startsWith("plugins/")) bad.push(`${m} imports ${d}`);
+    }
+    bad.push(...componentMarks(text).map((c) => `${m} ${c}`));
+  }
+  assert.deepEqual(bad, [], "components live in plugins/ and are registered in plugins/mod.ts");
+});
+
 /** npm packages that only a component of a remote stack (or a build tool) may load. */
 const CLOUD_SDKS = [
   "bullmq",

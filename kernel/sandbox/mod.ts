@@ -2,6 +2,8 @@
  * The WASM sandbox: untrusted components as Extism plugins, each run in its
  * own OS process with no Deno permissions and OS-enforced limits, with every request brokered by the
  * kernel against the grants in `flowyml.yaml` and written to the audit trail.
+ * This runtime is a kernel service and holds no component: the `type: wasm`
+ * artifact store and orchestrator are in plugins/wasm/ (`flowyml/plugins/wasm`).
  * See docs/sandbox.md and docs/protocol.md.
  * @module
  */
@@ -58,8 +60,6 @@ export {
   resolvePluginConfig,
 } from "./runtime.ts";
 export { closeSpareProcess, closeSpareWorker } from "./spare.ts";
-export { WasmArtifactStore } from "./wasm_store.ts";
-export { SCHEDULE_EXPORT, type ScheduleInput, WasmOrchestrator } from "./wasm_orchestrator.ts";
 export {
   appendCustomSection,
   listFunctionExports,

@@ -16,8 +16,8 @@ import {
   denyAll,
   pluginHost,
   resolvePluginConfig,
-  WasmOrchestrator,
 } from "../../kernel/sandbox/mod.ts";
+import { WasmOrchestrator } from "../../plugins/wasm/mod.ts";
 import { sha256Hex } from "../../kernel/hash.ts";
 import { IMPORTS, pluginEntry, wat, watString } from "./_fixtures.ts";
 import { tempDir } from "../_helpers.ts";

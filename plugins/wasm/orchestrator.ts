@@ -19,26 +19,17 @@
  * ```
  * @module
  */
-import { z } from "zod";
-import type { PipelineSpec, RunPipelineOptions } from "../contracts.ts";
-import { EngineOrchestrator, type RunHooks } from "../engine_orchestrator.ts";
-import { ConfigError } from "../errors.ts";
-import { getComponentRegistry } from "../registry.ts";
-import type { RunControl, StepScheduler } from "../scheduling.ts";
-import { PluginViolationError } from "./errors.ts";
-import { invokePlugin, resolvePluginConfig } from "./runtime.ts";
-import { loadPlugin } from "./loader.ts";
+import type { PipelineSpec, RunPipelineOptions } from "../../kernel/contracts.ts";
+import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
+import { ConfigError } from "../../kernel/errors.ts";
+import type { RunControl, StepScheduler } from "../../kernel/scheduling.ts";
+import { PluginViolationError } from "../../kernel/sandbox/errors.ts";
+import { invokePlugin, resolvePluginConfig } from "../../kernel/sandbox/runtime.ts";
+import { loadPlugin } from "../../kernel/sandbox/loader.ts";
+import { type WasmOrchestratorOptions, wasmOrchestratorSchema } from "./config.ts";
 
 /** The export the kernel calls once per run. */
 export const SCHEDULE_EXPORT = "schedule";
-
-/** Config schema of the WASM orchestrator. */
-export const wasmOrchestratorSchema = z.object({
-  name: z.string().optional(),
-  plugin: z.string().min(1).describe("plugin name under plugins: in flowyml.yaml"),
-  concurrency: z.number().int().positive().default(8)
-    .describe("max steps running at once; further submissions wait in a queue"),
-}).strict();
 
 /** What the plugin's `schedule` export receives (JSON). */
 export interface ScheduleInput {
@@ -70,7 +61,7 @@ export class WasmOrchestrator extends EngineOrchestrator {
   readonly concurrency: number;
 
   /** An orchestrator driven by plugin `options.plugin`, named `options.name` (default `wasm`). */
-  constructor(options: z.input<typeof wasmOrchestratorSchema>) {
+  constructor(options: WasmOrchestratorOptions) {
     super(options.name ?? "wasm", { owner: "wasm orchestrator" });
     this.plugin = options.plugin;
     this.concurrency = options.concurrency ?? 8;
@@ -129,13 +120,3 @@ export class WasmOrchestrator extends EngineOrchestrator {
     return { type: "wasm", plugin: this.plugin, concurrency: this.concurrency };
   }
 }
-
-/** Register `type: wasm` orchestrators in the component registry (idempotent). */
-export function registerWasmOrchestrator(): void {
-  const reg = getComponentRegistry();
-  if (!reg.entry("orchestrator", "wasm")) {
-    reg.register(WasmOrchestrator, "wasm", { origin: "builtin" });
-  }
-}
-
-registerWasmOrchestrator();

@@ -17,22 +17,14 @@
  * ```
  * @module
  */
-import { z } from "zod";
-import { ArtifactStore, type StackLike, type StoredObject } from "../contracts.ts";
-import { ConfigError } from "../errors.ts";
-import type { AuditEvent } from "../records.ts";
-import { currentRunContext } from "../run_context.ts";
-import { getComponentRegistry } from "../registry.ts";
-import { PluginViolationError } from "./errors.ts";
-import { invokePlugin } from "./runtime.ts";
-
-/** Config schema of the WASM artifact store. */
-export const wasmArtifactStoreSchema = z.object({
-  name: z.string().optional(),
-  plugin: z.string().min(1).describe("plugin name under plugins: in flowyml.yaml"),
-  inner: z.object({ type: z.string() }).loose().default({ type: "local" })
-    .describe("the store the plugin writes encoded objects to"),
-}).strict();
+import { ArtifactStore, type StackLike, type StoredObject } from "../../kernel/contracts.ts";
+import { ConfigError } from "../../kernel/errors.ts";
+import type { AuditEvent } from "../../kernel/records.ts";
+import { currentRunContext } from "../../kernel/run_context.ts";
+import { getComponentRegistry } from "../../kernel/registry.ts";
+import { PluginViolationError } from "../../kernel/sandbox/errors.ts";
+import { invokePlugin } from "../../kernel/sandbox/runtime.ts";
+import { type WasmArtifactStoreOptions, wasmArtifactStoreSchema } from "./config.ts";
 
 /** Artifact store implemented by a WASM plugin over an inner store. */
 export class WasmArtifactStore extends ArtifactStore {
@@ -49,7 +41,7 @@ export class WasmArtifactStore extends ArtifactStore {
   readonly audit: AuditEvent[] = [];
 
   /** `innerStore`, when given, is used as the inner store instead of building one from `inner`. */
-  constructor(options: z.input<typeof wasmArtifactStoreSchema> & { innerStore?: ArtifactStore }) {
+  constructor(options: WasmArtifactStoreOptions & { innerStore?: ArtifactStore }) {
     super(options.name ?? "wasm");
     this.plugin = options.plugin;
     this.innerConfig = options.inner ?? { type: "local" };
@@ -167,13 +159,3 @@ export class WasmArtifactStore extends ArtifactStore {
     return { type: "wasm", plugin: this.plugin, inner: this.innerConfig };
   }
 }
-
-/** Register `type: wasm` in the component registry (idempotent). */
-export function registerWasmArtifactStore(): void {
-  const reg = getComponentRegistry();
-  if (!reg.entry("artifact_store", "wasm")) {
-    reg.register(WasmArtifactStore, "wasm", { origin: "builtin" });
-  }
-}
-
-registerWasmArtifactStore();
