@@ -10,19 +10,25 @@
  * → the stack's orchestrator (`plugins/local/orchestrator.ts`) →
  * `kernel/engine.ts` (executeRun) → `kernel/step_runner.ts` → the executor
  * and artifact store plugins.
+ *
+ * Built-in commands are listed below; plugins add theirs (`worker`, `image`…)
+ * through command hooks (kernel/commands.ts) and get the CLI's parts through
+ * `cli/services.ts`, so no command module imports a plugin.
  * @module
  */
 import { Command } from "commander";
 import "../plugins/mod.ts";
+import { commands as pluginCommands } from "../kernel/commands.ts";
 import { FlowymlError } from "../kernel/errors.ts";
 import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
 
 type Register = (program: Command) => Promise<void>;
 
 /**
- * The top-level commands and the module that registers each. A command's
- * module (and everything it imports: the UI server, the queue worker, image
- * builds…) is loaded only when that command runs, or for `--help`.
+ * The built-in top-level commands and the module that registers each. A
+ * command's module (and everything it imports: the UI server, the queue
+ * worker, image builds…) is loaded only when that command runs, or for
+ * `--help`; {@linkcode commandTable} adds the plugins' commands.
  */
 const COMMANDS: Record<string, Register> = {
   run: async (p) => (await import("./commands/run.ts")).registerRunCommand(p),
@@ -32,20 +38,36 @@ const COMMANDS: Record<string, Register> = {
   },
   runs: async (p) => {
     const runs = (await import("./commands/runs.ts")).registerRunsCommands(p);
-    (await import("./commands/worker.ts")).registerResumeCommand(runs);
+    (await import("./commands/resume.ts")).registerResumeCommand(runs);
   },
-  worker: async (p) => (await import("./commands/worker.ts")).registerWorkerCommands(p),
   permissions: async (p) =>
     (await import("./commands/permissions.ts")).registerPermissionsCommand(p),
   plugin: async (p) => (await import("./commands/plugin.ts")).registerPluginCommands(p),
-  image: async (p) => (await import("./commands/image.ts")).registerImageCommands(p),
   step: async (p) => (await import("./commands/step.ts")).registerStepCommands(p),
   compile: async (p) => (await import("./commands/compile.ts")).registerCompileCommand(p),
   artifacts: async (p) => (await import("./commands/artifacts.ts")).registerArtifactsCommands(p),
   ui: async (p) => (await import("./commands/ui.ts")).registerUiCommand(p),
 };
-/** Commands registered by another command's module. */
-const ALIASES: Record<string, string> = { workers: "worker" };
+/**
+ * The built-in commands, then each plugin's command hook (a built-in name
+ * wins), and the aliases: names a command's module also registers (`workers`).
+ */
+export function commandTable(): {
+  commands: Record<string, Register>;
+  aliases: Record<string, string>;
+} {
+  const commands = { ...COMMANDS };
+  const aliases: Record<string, string> = {};
+  for (const hook of pluginCommands()) {
+    if (Object.hasOwn(commands, hook.name)) continue;
+    commands[hook.name] = async (p) => {
+      const { cliServices } = await import("./services.ts");
+      await (await hook.load()).register(p, cliServices());
+    };
+    for (const alias of hook.aliases ?? []) aliases[alias] = hook.name;
+  }
+  return { commands, aliases };
+}
 
 /**
  * Build the CLI program. With `args`, only the command they name is loaded
@@ -56,12 +78,13 @@ export async function buildProgram(args?: string[]): Promise<Command> {
     .description("ML pipelines for Deno on a stack of pluggable components")
     .version("0.1.0")
     .showHelpAfterError("(add --help for usage)");
+  const { commands, aliases } = commandTable();
   const first = args?.find((a) => !a.startsWith("-"));
-  const name = first && (ALIASES[first] ?? first);
-  const only = name && Object.hasOwn(COMMANDS, name) && !args!.includes("--help") &&
+  const name = first && (aliases[first] ?? first);
+  const only = name && Object.hasOwn(commands, name) && !args!.includes("--help") &&
       !args!.includes("-h")
-    ? [COMMANDS[name]]
-    : Object.values(COMMANDS);
+    ? [commands[name]]
+    : Object.values(commands);
   for (const register of only) await register(program);
   return program;
 }

@@ -1,8 +1,8 @@
 /**
- * A small entry point running only the scale-out commands (`worker`,
- * `workers list`, `runs resume`), with the same code as the `flowyml` CLI.
- * Tests and benches spawn it; users run `flowyml worker`. (It lives in cli/,
- * not in plugins/queue/, so that no module of plugins/ imports the CLI.)
+ * A small entry point running only the plugins' commands (`worker`,
+ * `workers list`, `image`…, see kernel/commands.ts) and `runs resume`, with
+ * the same code as the `flowyml` CLI. The child of `flowyml worker` runs it
+ * (cli/services.ts); tests and benches spawn it; users run `flowyml worker`.
  *
  * ```sh
  * deno run -A cli/worker_main.ts worker --stack cluster
@@ -11,12 +11,20 @@
  */
 import { Command } from "commander";
 import "../plugins/mod.ts";
+import { commands } from "../kernel/commands.ts";
 import { FlowymlError } from "../kernel/errors.ts";
-import { registerResumeCommand, registerWorkerCommands } from "./commands/worker.ts";
+import { registerResumeCommand } from "./commands/resume.ts";
+import { cliServices } from "./services.ts";
 
 if (import.meta.main) {
   const program = new Command("flowyml").exitOverride();
-  registerWorkerCommands(program);
+  const services = cliServices();
+  const first = Deno.args.find((a) => !a.startsWith("-"));
+  for (const hook of commands()) {
+    if (first === hook.name || hook.aliases?.includes(first ?? "")) {
+      await (await hook.load()).register(program, services);
+    }
+  }
   registerResumeCommand(program.command("runs"));
   try {
     await program.parseAsync(Deno.args, { from: "user" });

@@ -4,8 +4,10 @@
  * changed?" version string for live updates; artifacts by hash across runs;
  * and a filtered page of the audit trail. The SQL metadata stores answer these
  * with one query each (plugins/sqlite/ui_queries.ts,
- * plugins/postgres/ui_queries.ts); {@linkcode contractUiQueries} answers them
- * for any other store through the `MetadataStore` contract (slower, bounded).
+ * plugins/postgres/ui_queries.ts), declared by type with
+ * {@linkcode registerUiQueries} in their `register.ts`;
+ * {@linkcode contractUiQueries} answers them for any other store through the
+ * `MetadataStore` contract (slower, bounded). {@linkcode uiQueriesFor} picks.
  * @module
  */
 import type { MetadataStore } from "./contracts.ts";
@@ -220,4 +222,27 @@ export function auditPageOf(all: AuditEvent[], q: AuditQuery): AuditPage {
     actors: [...new Set(all.map((e) => e.actor))].sort(),
     ops: [...new Set(all.map((e) => e.op))].sort(),
   };
+}
+
+/** Loads a metadata store type's own {@linkcode UiQueries} builder (e.g. SQL). */
+export type UiQueriesLoader = () => Promise<(store: MetadataStore) => UiQueries>;
+
+const uiQueriesLoaders = new Map<string, UiQueriesLoader>();
+
+/**
+ * Declare the dashboard queries of a metadata store type (a plugin's
+ * `register.ts` does, e.g. `sqlite`, `postgres`); the module loads only when
+ * a dashboard opens a store of that type. The first loader of a type wins.
+ */
+export function registerUiQueries(type: string, load: UiQueriesLoader): void {
+  if (!uiQueriesLoaders.has(type)) uiQueriesLoaders.set(type, load);
+}
+
+/**
+ * The fastest {@linkcode UiQueries} for a metadata store: its type's own
+ * (see {@linkcode registerUiQueries}), else {@linkcode contractUiQueries}.
+ */
+export async function uiQueriesFor(meta: MetadataStore): Promise<UiQueries> {
+  const load = uiQueriesLoaders.get((meta.constructor as { type?: string }).type ?? "");
+  return load ? (await load())(meta) : contractUiQueries(meta);
 }

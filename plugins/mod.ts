@@ -15,6 +15,7 @@ import { register as registerOci } from "./oci/register.ts";
 import { register as registerGcs } from "./gcs/register.ts";
 import { register as registerQueue } from "./queue/register.ts";
 import { register as registerPostgres } from "./postgres/register.ts";
+import { register as registerSqlite } from "./sqlite/register.ts";
 import { register as registerContainer } from "./container/register.ts";
 import { register as registerVertex } from "./vertex/register.ts";
 import { register as registerAirflow } from "./airflow/register.ts";
@@ -52,6 +53,7 @@ export function registerBuiltins(): void {
   registerGcs(reg);
   registerQueue(reg);
   registerPostgres(reg);
+  registerSqlite();
   registerContainer(reg);
   registerVertex(reg);
   registerAirflow(reg);

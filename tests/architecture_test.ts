@@ -2,8 +2,8 @@
  * Architecture rules, checked on the real module graph (`deno info --json`):
  * no import cycles among our modules, `kernel/` imports nothing from
  * `plugins/` or `cli/`, source modules stay under 600 lines, no function
- * over 80 lines, `cli/` reaches plugins only through the registry (plus a
- * commented allowlist), `plugins/` never imports `cli/`, and `mod.ts` loads
+ * over 80 lines, `cli/` reaches plugins only through the registry and the
+ * command hooks, `plugins/` never imports `cli/`, and `mod.ts` loads
  * no cloud SDK.
  */
 import assert from "node:assert/strict";
@@ -173,28 +173,6 @@ function importsOf(file: string, text: string): string[] {
   );
 }
 
-/**
- * `cli/` → `plugins/` edges that remain until the plugins contribute their
- * commands through a command hook (issue 12, "components live at the edge").
- * Each names why it exists; a NEW edge fails the test. `cli/main.ts` →
- * `plugins/mod.ts` is the registry itself and always allowed.
- */
-const CLI_TO_PLUGIN_ALLOWLIST: Record<string, string> = {
-  // `flowyml compile` writes KFP/Airflow documents: compile targets are not yet a hook.
-  "cli/commands/compile.ts -> plugins/airflow/dag.ts": "compile target (airflow)",
-  "cli/commands/compile.ts -> plugins/vertex/compile.ts": "compile target (vertex/kfp)",
-  // `flowyml image build|push|inspect`: the OCI image builder; to become the oci plugin's command.
-  "cli/commands/image.ts -> plugins/oci/base_image.ts": "image command (oci)",
-  "cli/commands/image.ts -> plugins/oci/image_build.ts": "image command (oci)",
-  "cli/commands/image.ts -> plugins/oci/registry.ts": "image command (oci)",
-  // `flowyml worker` / `workers list`: the queue plugin's command, still in cli/.
-  "cli/commands/worker.ts -> plugins/queue/orchestrator.ts": "worker command (queue), type only",
-  "cli/commands/worker.ts -> plugins/queue/worker.ts": "worker command (queue)",
-  // The dashboard's run queries are per metadata store (SQL dialects) and loaded by type.
-  "cli/ui/server.ts -> plugins/postgres/ui_queries.ts": "UI queries (postgres)",
-  "cli/ui/server.ts -> plugins/sqlite/ui_queries.ts": "UI queries (sqlite)",
-};
-
 Deno.test("architecture: cli/ reaches plugins only through the registry; plugins/ never import cli/", async () => {
   const edges: string[] = [];
   for (const f of await sourceFiles(["cli", "plugins"], NOT_HAND_WRITTEN)) {
@@ -205,10 +183,14 @@ Deno.test("architecture: cli/ reaches plugins only through the registry; plugins
       }
     }
   }
-  const unexpected = [...new Set(edges)].filter((e) => !(e in CLI_TO_PLUGIN_ALLOWLIST));
-  assert.deepEqual(unexpected, [], "go through the component registry (or a command hook)");
-  const stale = Object.keys(CLI_TO_PLUGIN_ALLOWLIST).filter((e) => !edges.includes(e));
-  assert.deepEqual(stale, [], "these edges are gone: remove them from CLI_TO_PLUGIN_ALLOWLIST");
+  // `cli/main.ts` → `plugins/mod.ts` is the registry itself. A plugin's command, compile
+  // target or dashboard queries reach the CLI through a hook (kernel/commands.ts,
+  // kernel/ui_queries.ts), and the CLI's parts reach the plugin through cli/services.ts.
+  assert.deepEqual(
+    [...new Set(edges)],
+    [],
+    "go through the component registry or a hook (kernel/commands.ts, kernel/ui_queries.ts)",
+  );
 });
 
 /** Why `text` holds a component: a named class extending a contract, or a registration. */

@@ -2,15 +2,18 @@
  * `flowyml compile --target vertex|kfp|airflow pipeline.ts`: write the
  * pipeline as an artefact another orchestrator runs. `vertex` and `kfp`
  * write a KFP v2 PipelineSpec (JSON); `airflow` writes an Airflow 3 DAG file.
- * Every step runs the built image with `flowyml step run`.
+ * Every step runs the built image with `flowyml step run`. The targets are
+ * compile target hooks (kernel/commands.ts) the plugins declare; a target's
+ * module loads only when compiling for it.
  * @module
  */
 import type { Command } from "commander";
 import { relative, resolve } from "node:path";
+import { type CompileTargetHook, compileTargets } from "../../kernel/commands.ts";
 import { ConfigError } from "../../kernel/errors.ts";
 import { importPipeline, openStack, parseParams } from "../_common.ts";
 
-/** Flags of `compile`. */
+/** Flags of `compile` (plus the targets' own, e.g. `pipelineRoot`, `dagId`). */
 interface CompileFlags {
   target: string;
   stack?: string;
@@ -18,12 +21,8 @@ interface CompileFlags {
   param?: string[];
   output?: string;
   appDir: string;
-  pipelineRoot?: string;
-  dagId?: string;
-  operator?: string;
+  [flag: string]: unknown;
 }
-
-const TARGETS = ["vertex", "kfp", "airflow"];
 
 /** The pipeline module's path inside the image: `<appDir>/<path relative to cwd>`. */
 export function imagePath(file: string, appDir: string): string {
@@ -36,12 +35,20 @@ export function imagePath(file: string, appDir: string): string {
   return `${appDir}/${rel}`;
 }
 
-async function compile(file: string, flags: CompileFlags): Promise<string> {
-  if (!TARGETS.includes(flags.target)) {
-    throw new ConfigError(`unknown --target ${flags.target}`, {
-      hint: `use ${TARGETS.join(", ")}`,
+/** The hook serving `target`, or a clear error naming the known targets. */
+function targetHook(target: string): CompileTargetHook {
+  const hooks = compileTargets();
+  const hook = hooks.find((h) => h.targets.includes(target));
+  if (!hook) {
+    throw new ConfigError(`unknown --target ${target}`, {
+      hint: `use ${hooks.flatMap((h) => h.targets).join(", ")}`,
     });
   }
+  return hook;
+}
+
+async function compile(file: string, flags: CompileFlags): Promise<string> {
+  const hook = targetHook(flags.target);
   const { stack } = await openStack(flags.stack);
   try {
     const orch = stack.orchestrator.toDict() as { image?: string };
@@ -52,28 +59,15 @@ async function compile(file: string, flags: CompileFlags): Promise<string> {
       });
     }
     const pipeline = await importPipeline(file);
-    const common = {
+    return await (await hook.load()).compileTarget(pipeline, {
+      target: flags.target,
       image,
       stack: stack.name,
       pipelinePath: imagePath(file, flags.appDir),
       cli: `${flags.appDir}/cli/main.ts`,
       params: parseParams(flags.param),
-    };
-    if (flags.target === "airflow") {
-      const { compileAirflowDag } = await import("../../plugins/airflow/dag.ts");
-      return compileAirflowDag(pipeline, {
-        ...common,
-        dagId: flags.dagId,
-        operator: flags.operator as "kubernetes" | "bash" | undefined,
-      });
-    }
-    const { compilePipelineSpec } = await import("../../plugins/vertex/compile.ts");
-    const spec = compilePipelineSpec(pipeline, {
-      ...common,
-      target: flags.target as "vertex" | "kfp",
-      pipelineRoot: flags.pipelineRoot,
+      flags,
     });
-    return JSON.stringify(spec, null, 2) + "\n";
   } finally {
     await stack.close();
   }
@@ -81,27 +75,28 @@ async function compile(file: string, flags: CompileFlags): Promise<string> {
 
 /** Register `flowyml compile`. */
 export function registerCompileCommand(program: Command): void {
-  program
+  const hooks = compileTargets();
+  const compileCommand = program
     .command("compile")
     .description(
       "write a pipeline for another orchestrator: a KFP v2 PipelineSpec (vertex, kfp) or an " +
         "Airflow 3 DAG (airflow); every step runs the built image with `flowyml step run`",
     )
     .argument("<pipeline>", "pipeline module, e.g. examples/demo/pipeline.ts")
-    .requiredOption("-t, --target <target>", "vertex | kfp | airflow")
+    .requiredOption("-t, --target <target>", hooks.flatMap((h) => h.targets).join(" | "))
     .option("-s, --stack <name>", "stack the steps use inside the image")
     .option("--image <ref>", "image of the steps (default: the stack orchestrator's image)")
     .option("-p, --param <k=v>", "run parameter, compiled as a pipeline parameter", collect)
     .option("-o, --output <file>", "write here (default: stdout)")
-    .option("--app-dir <dir>", "where the project is in the image", "/app")
-    .option("--pipeline-root <uri>", "vertex/kfp: defaultPipelineRoot, e.g. gs://bucket/root")
-    .option("--dag-id <id>", "airflow: the DAG id (default: the pipeline name)")
-    .option("--operator <kind>", "airflow: kubernetes (KubernetesPodOperator) or bash")
-    .action(async (file: string, flags: CompileFlags) => {
-      const text = await compile(file, flags);
-      if (flags.output) await Deno.writeTextFile(flags.output, text);
-      else await Deno.stdout.write(new TextEncoder().encode(text));
-    });
+    .option("--app-dir <dir>", "where the project is in the image", "/app");
+  for (const o of hooks.flatMap((h) => h.options ?? [])) {
+    compileCommand.option(o.flags, o.description);
+  }
+  compileCommand.action(async (file: string, flags: CompileFlags) => {
+    const text = await compile(file, flags);
+    if (flags.output) await Deno.writeTextFile(flags.output, text);
+    else await Deno.stdout.write(new TextEncoder().encode(text));
+  });
 }
 
 function collect(v: string, prev: string[] = []): string[] {

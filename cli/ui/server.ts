@@ -5,8 +5,7 @@
  */
 import type { Stack } from "../../kernel/stack.ts";
 import type { FlowymlConfig } from "../../kernel/config.ts";
-import type { MetadataStore } from "../../kernel/contracts.ts";
-import { contractUiQueries, type UiQueries } from "../../kernel/ui_queries.ts";
+import { uiQueriesFor } from "../../kernel/ui_queries.ts";
 import { describeError, FlowymlError } from "../../kernel/errors.ts";
 import {
   artifactApi,
@@ -53,25 +52,6 @@ export interface UiServer {
   shutdown(): Promise<void>;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
-}
-
-/**
- * The fastest {@linkcode UiQueries} for a metadata store: the SQL stores' own (loaded only when
- * used, as `flowyml worker` loads the queue plugin), else the contract fallback.
- */
-export async function uiQueriesFor(meta: MetadataStore): Promise<UiQueries> {
-  const type = (meta.constructor as { type?: string }).type;
-  if (type === "sqlite") {
-    const { sqliteUiQueries } = await import("../../plugins/sqlite/ui_queries.ts");
-    // deno-lint-ignore no-explicit-any
-    return sqliteUiQueries(meta as any);
-  }
-  if (type === "postgres") {
-    const { postgresUiQueries } = await import("../../plugins/postgres/ui_queries.ts");
-    // deno-lint-ignore no-explicit-any
-    return postgresUiQueries(meta as any);
-  }
-  return contractUiQueries(meta);
 }
 
 /** Serve the dashboard over `stack`'s stores. */

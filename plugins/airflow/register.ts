@@ -1,12 +1,25 @@
 /**
  * Lazy registration of `AirflowOrchestrator` (`type: airflow`).
+ * Also the `flowyml compile --target airflow` hook (./compile_target.ts).
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
+import { registerCompileTarget } from "../../kernel/commands.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
 
 /** Register the Airflow orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
+  registerCompileTarget({
+    targets: ["airflow"],
+    options: [
+      { flags: "--dag-id <id>", description: "airflow: the DAG id (default: the pipeline name)" },
+      {
+        flags: "--operator <kind>",
+        description: "airflow: kubernetes (KubernetesPodOperator) or bash",
+      },
+    ],
+    load: () => import("./compile_target.ts"),
+  });
   if (reg.entry("orchestrator", "airflow")) return;
   reg.registerLazy({
     kind: "orchestrator",

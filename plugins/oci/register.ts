@@ -1,9 +1,11 @@
 /**
  * Lazy registration of the container registries (`oci`, `gcr`, `ecr`,
  * `dockerhub`): schemas on first need, the implementation on first use.
+ * Also the `flowyml image` command hook (./commands.ts).
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
+import { type CommandModule, registerCommand } from "../../kernel/commands.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
 
 const TYPES = {
@@ -15,6 +17,11 @@ const TYPES = {
 
 /** Register `container_registry` types `oci`, `gcr`, `ecr`, `dockerhub` lazily. */
 export function register(reg: ComponentRegistry): void {
+  registerCommand({
+    name: "image",
+    description: "container images of pipelines (no Docker needed)",
+    load: async () => await import("./commands.ts") as CommandModule,
+  });
   for (const [type, [cls, description]] of Object.entries(TYPES)) {
     if (reg.entry("container_registry", type)) continue;
     reg.registerLazy({

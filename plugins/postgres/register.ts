@@ -1,13 +1,19 @@
 /**
  * Lazy registration of `PostgresMetadataStore` (`type: postgres`): the
  * config schema loads on first need, `npm:postgres` loads on first use.
+ * Its dashboard queries load when `flowyml ui` opens a PostgreSQL store.
  * @module
  */
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { registerUiQueries } from "../../kernel/ui_queries.ts";
 import type { ComponentClass } from "../../kernel/component.ts";
 
 /** Register the PostgreSQL metadata store lazily. */
 export function register(reg: ComponentRegistry): void {
+  registerUiQueries("postgres", async () => {
+    const { postgresUiQueries } = await import("./ui_queries.ts");
+    return (store) => postgresUiQueries(store as Parameters<typeof postgresUiQueries>[0]);
+  });
   if (reg.entry("metadata_store", "postgres")) return;
   reg.registerLazy({
     kind: "metadata_store",

@@ -1,13 +1,23 @@
 /**
  * Lazy registration of `VertexOrchestrator` (`type: vertex`): the schema on
  * first need, the REST client and google-auth-library on first use.
+ * Also the `flowyml compile --target vertex|kfp` hook (./compile_target.ts).
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
+import { registerCompileTarget } from "../../kernel/commands.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
 
 /** Register the Vertex orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
+  registerCompileTarget({
+    targets: ["vertex", "kfp"],
+    options: [{
+      flags: "--pipeline-root <uri>",
+      description: "vertex/kfp: defaultPipelineRoot, e.g. gs://bucket/root",
+    }],
+    load: () => import("./compile_target.ts"),
+  });
   if (reg.entry("orchestrator", "vertex")) return;
   reg.registerLazy({
     kind: "orchestrator",

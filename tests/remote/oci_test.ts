@@ -18,7 +18,8 @@ import { MEDIA } from "../../plugins/oci/client.ts";
 import { tarStream } from "../../plugins/oci/tar.ts";
 import { buildImage, parseImageRef } from "../../plugins/oci/image_build.ts";
 import { signV4 } from "../../plugins/oci/ecr.ts";
-import { registerImageCommands } from "../../cli/commands/image.ts";
+import { register as registerImageCommands } from "../../plugins/oci/commands.ts";
+import { cliServices } from "../../cli/services.ts";
 import { SQLiteMetadataStore } from "../../plugins/sqlite/metadata_store.ts";
 import "../../plugins/mod.ts";
 
@@ -273,7 +274,7 @@ Deno.test({
         console.log = (...a: unknown[]) => logs.push(a.join(" "));
         try {
           const program = new Command("flowyml").exitOverride();
-          registerImageCommands(program);
+          registerImageCommands(program, cliServices());
           await program.parseAsync(
             [
               "image",

@@ -11,7 +11,8 @@ import { SQLiteMetadataStore } from "../../plugins/sqlite/metadata_store.ts";
 import { PostgresMetadataStore } from "../../plugins/postgres/metadata_store.ts";
 import { sqliteUiQueries } from "../../plugins/sqlite/ui_queries.ts";
 import { postgresUiQueries } from "../../plugins/postgres/ui_queries.ts";
-import { contractUiQueries, type UiQueries } from "../../kernel/ui_queries.ts";
+import { contractUiQueries, type UiQueries, uiQueriesFor } from "../../kernel/ui_queries.ts";
+import "../../plugins/mod.ts";
 import type { MetadataStore } from "../../kernel/contracts.ts";
 import { keepsStepLogs, StepLogWriter } from "../../kernel/step_logs.ts";
 
@@ -150,6 +151,26 @@ Deno.test("ui queries and step logs: SQLite, and the contract fallback", async (
     other.close();
   } finally {
     meta.close();
+    await dir.cleanup();
+  }
+});
+
+Deno.test("ui queries: a store's type picks its own (a register.ts hook), else the contract's", async () => {
+  const dir = await tempDir();
+  const meta = new SQLiteMetadataStore({ path: `${dir.path}/m.db` });
+  const other = new SQLiteMetadataStore({ path: `${dir.path}/n.db` });
+  // A store whose type declared no queries (no register.ts hook).
+  Object.defineProperty(other, "constructor", { value: { type: "unregistered-sql" } });
+  try {
+    await fill(meta);
+    const picked = await uiQueriesFor(meta);
+    assert.equal(String(picked.runsPage), String(sqliteUiQueries(meta).runsPage));
+    await check(picked, meta);
+    const fallback = await uiQueriesFor(other);
+    assert.equal(String(fallback.runsPage), String(contractUiQueries(other).runsPage));
+  } finally {
+    meta.close();
+    other.close();
     await dir.cleanup();
   }
 });

@@ -1,12 +1,15 @@
 /**
  * `flowyml image build --stack X pipeline.ts`: build an OCI image of the
  * pipeline project without Docker and push it through the stack's container
- * registry. With `--run <id>`, the digest is recorded on that run.
+ * registry. With `--run <id>`, the digest is recorded on that run. `flowyml
+ * image base` makes a base image on this machine. The oci plugin's command,
+ * contributed through a command hook (kernel/commands.ts, declared in
+ * ./register.ts); the CLI's parts come through {@linkcode CliServices}.
  * @module
  */
 import type { Command } from "commander";
+import type { CliServices } from "../../kernel/commands.ts";
 import { ConfigError } from "../../kernel/errors.ts";
-import { openStack } from "../_common.ts";
 
 /** Options of `image build`. */
 interface BuildFlags {
@@ -23,8 +26,8 @@ interface BuildFlags {
   json?: boolean;
 }
 
-/** Register `flowyml image build`. */
-export function registerImageCommands(program: Command): void {
+/** Register `flowyml image build` and `flowyml image base` (its `CommandModule` hook). */
+export function register(program: Command, { openStack }: CliServices): void {
   const image = program.command("image").description(
     "container images of pipelines (no Docker needed)",
   );
@@ -55,8 +58,8 @@ export function registerImageCommands(program: Command): void {
             hint: "add `container_registry: { type: oci, uri: host/namespace }` to the stack",
           });
         }
-        const { buildImage, recordImageOnRun } = await import("../../plugins/oci/image_build.ts");
-        const { OCIContainerRegistry } = await import("../../plugins/oci/registry.ts");
+        const { buildImage, recordImageOnRun } = await import("./image_build.ts");
+        const { OCIContainerRegistry } = await import("./registry.ts");
         if (!(reg instanceof OCIContainerRegistry)) {
           throw new ConfigError(
             `stack "${stack.name}": image build needs an OCI registry (types oci, gcr, ecr, dockerhub)`,
@@ -89,11 +92,11 @@ export function registerImageCommands(program: Command): void {
         await stack.close();
       }
     });
-  registerBaseCommand(image);
+  registerBaseCommand(image, openStack);
 }
 
 /** `flowyml image base`: deno + the libraries ldd lists, pushed (for air-gapped machines). */
-function registerBaseCommand(image: Command): void {
+function registerBaseCommand(image: Command, openStack: CliServices["openStack"]): void {
   image
     .command("base")
     .description(
@@ -109,14 +112,14 @@ function registerBaseCommand(image: Command): void {
     .action(async (flags: BaseFlags) => {
       const { stack } = await openStack(flags.stack);
       try {
-        const { OCIContainerRegistry } = await import("../../plugins/oci/registry.ts");
+        const { OCIContainerRegistry } = await import("./registry.ts");
         const reg = stack.containerRegistry;
         if (!(reg instanceof OCIContainerRegistry)) {
           throw new ConfigError(`stack "${stack.name}" has no OCI container_registry`, {
             hint: "add `container_registry: { type: oci, uri: host/namespace }` to the stack",
           });
         }
-        const { buildBaseImage } = await import("../../plugins/oci/base_image.ts");
+        const { buildBaseImage } = await import("./base_image.ts");
         const img = await buildBaseImage({ registry: reg, ...flags });
         if (flags.json) console.log(JSON.stringify(img, null, 2));
         else {console.log(
