@@ -1,12 +1,11 @@
 /**
- * Lazy registration of the WASM components: the config schemas are
- * registered now, the store and orchestrator (and the sandbox runtime they
- * drive) are imported only when a stack uses `type: wasm`.
+ * Lazy registration of the WASM components: the config schemas load on first
+ * need (config validation, `component show`), the store and orchestrator (and
+ * the sandbox runtime they drive) only when a stack uses `type: wasm`.
  * @module
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
-import { wasmArtifactStoreSchema, wasmOrchestratorSchema } from "./config.ts";
 
 /** Register `artifact_store` and `orchestrator` type `wasm` lazily (idempotent). */
 export function register(reg: ComponentRegistry): void {
@@ -17,7 +16,7 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/wasm/store.ts",
       description: "objects encoded by a sandboxed WASM plugin over an inner store",
-      schema: wasmArtifactStoreSchema,
+      loadSchema: async () => (await import("./config.ts")).wasmArtifactStoreSchema,
       load: async () => (await import("./store.ts")).WasmArtifactStore as unknown as ComponentClass,
     });
   }
@@ -28,7 +27,7 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/wasm/orchestrator.ts",
       description: "scheduling policy of a sandboxed WASM plugin, run by the kernel's engine",
-      schema: wasmOrchestratorSchema,
+      loadSchema: async () => (await import("./config.ts")).wasmOrchestratorSchema,
       load: async () =>
         (await import("./orchestrator.ts")).WasmOrchestrator as unknown as ComponentClass,
     });
