@@ -247,7 +247,7 @@ const CLOUD_SDKS = [
   "@dagrejs/dagre",
 ];
 
-Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK', async () => {
+Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox runtime or node:crypto', async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", "mod.ts"],
     cwd: ROOT_PATH,
@@ -280,4 +280,13 @@ Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK', async ()
   const npm = [...loaded].filter((s) => s.startsWith("npm:"))
     .map((s) => s.replace(/^npm:\/?/, "").replace(/@[^@/]+$/, ""));
   assert.deepEqual(npm.filter((p) => CLOUD_SDKS.includes(p)), [], `mod.ts loads ${npm.join(", ")}`);
+  // Nor the sandbox runtime (pluginStep loads it on the step's first run; the rest of the sandbox
+  // API is "flowyml/sandbox") nor node:crypto (kernel/hash.ts loads it on the first large input):
+  // both cost a cold start (issue 16) that most programs never need.
+  const light = ["errors.ts", "plugin_step.ts", "plugin_configs.ts"].map((f) =>
+    new URL(`kernel/sandbox/${f}`, ROOT).href
+  );
+  const sandbox = [...loaded].filter((s) => s.includes("/kernel/sandbox/") && !light.includes(s));
+  assert.deepEqual(sandbox, [], "mod.ts evaluates sandbox runtime modules statically");
+  assert.ok(!loaded.has("node:crypto"), "mod.ts imports node:crypto statically");
 });
