@@ -3,6 +3,9 @@
  * component plugins, importing pipeline modules, and output formatting.
  * @module
  */
+// Every CLI command that loads plugins loads the project here: mod.ts hands the locked modules
+// that export `components(flowyml)` flowyml's whole public API.
+import "../mod.ts";
 import { Pipeline } from "../kernel/pipeline.ts";
 import { toSpecifier } from "../kernel/registry.ts";
 import {
@@ -17,6 +20,9 @@ import { loadPersistedComponents, type LoadPersistedOptions, type Lockfile } fro
 import { configurePlugins } from "../kernel/sandbox/runtime.ts";
 import type { MetadataStore } from "../kernel/contracts.ts";
 import { withLiveStatus } from "../kernel/run_liveness.ts";
+import { checkPipelineFile } from "./_pipeline_file.ts";
+
+export { checkPipelineFile } from "./_pipeline_file.ts";
 
 /** A loaded project: its config and the lockfile of its trusted component modules. */
 export interface Project {
@@ -41,34 +47,6 @@ export async function openStack(name?: string): Promise<{ config: FlowymlConfig;
   const { config } = await loadProject();
   const stack = await buildStack(config, name ?? config.default_stack ?? "local");
   return { config, stack };
-}
-
-/**
- * Refuse a local pipeline module that does not exist (or is a folder) with a
- * message saying so, before anything fetches or imports it. Remote
- * specifiers (`https:`, `jsr:`, `npm:`) are left to the import.
- */
-export async function checkPipelineFile(file: string): Promise<void> {
-  if (/^(?:https?|jsr|npm|data):/.test(file)) return;
-  const path = file.startsWith("file:") ? new URL(file).pathname : file;
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) return; // e.g. no read permission: the import explains
-    let cwd = ".";
-    try {
-      cwd = Deno.cwd();
-    } catch { /* no read permission on the current folder */ }
-    throw new ConfigError(`pipeline file ${file} does not exist`, {
-      hint: `check the path (relative paths start from the current folder, ${cwd})`,
-    });
-  }
-  if (info.isDirectory) {
-    throw new ConfigError(`pipeline file ${file} is a folder, not a module`, {
-      hint: `name the module inside it, e.g. ${path.replace(/\/$/, "")}/pipeline.ts`,
-    });
-  }
 }
 
 /** Import a pipeline module and return its pipeline (default export, or `pipeline`). */

@@ -7,9 +7,6 @@
 import { dirname } from "node:path";
 import type { Lockfile } from "../kernel/lock.ts";
 import type { NpmPin } from "../kernel/integrity.ts";
-// Every CLI entry point that loads plugins reads the lockfile: mod.ts hands the locked modules
-// that export `components(flowyml)` flowyml's whole public API.
-import "../mod.ts";
 
 export * from "../kernel/lock.ts";
 

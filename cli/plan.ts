@@ -8,20 +8,21 @@
  * (`cli/plan_main.ts`) instead: a `deno run` holding no write, net, run,
  * sys or ffi permission, reading only flowyml's own files and the locked
  * local modules, under the frozen lockfile of {@linkcode writeRunLock}. It
- * imports the modules, builds the stack and prints the components' needs,
- * which are validated here.
+ * imports the modules, asks each component of the stack (no stack is
+ * assembled) and prints their needs, which are validated here.
  * @module
  */
+import "../plugins/mod.ts"; // the registry of component types the stacks name
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import type { PermissionNeeds } from "../kernel/component.ts";
-import type { FlowymlConfig } from "../kernel/config.ts";
+import type { ComponentKind, PermissionNeeds } from "../kernel/component.ts";
+import { type FlowymlConfig, stackConfig } from "../kernel/config.ts";
 import { safeText } from "../kernel/display.ts";
-import { ComponentError, describeError, FlowymlError } from "../kernel/errors.ts";
+import { ComponentError, ConfigError, describeError, FlowymlError } from "../kernel/errors.ts";
 import { sha256Hex } from "../kernel/hash.ts";
 import { importHostOf, PERMISSION_KINDS, toDenoFlags } from "../kernel/permissions.ts";
-import { buildStack } from "../kernel/stack.ts";
+import { getComponentRegistry } from "../kernel/registry.ts";
 import { parsePluginConfig } from "../kernel/sandbox/grants.ts";
 import { loadPlugin } from "../kernel/sandbox/loader.ts";
 import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
@@ -60,24 +61,70 @@ export interface PlanRequest {
   components: { source: string; name?: string }[];
 }
 
-/** The needs of every component of the stack, from their `permissions()` (built here). */
+/** The stack's component kinds, in the order their needs are listed. */
+const STACK_KINDS: ComponentKind[] = [
+  "orchestrator",
+  "executor",
+  "artifact_store",
+  "metadata_store",
+  "container_registry",
+];
+
+/** A component class's optional static hook: its needs from its validated config, unbuilt. */
+type PermissionsFor = (config: Record<string, unknown>) => PermissionNeeds;
+
+/**
+ * The needs of every component of the stack, asked here. A class that
+ * defines a static `permissionsFor(config)` is asked with its validated
+ * config, without being built; any other component is built from the config,
+ * asked its `permissions()` and closed (no stack is assembled).
+ */
 export async function componentNeedsHere(
   config: FlowymlConfig,
   stackName: string,
 ): Promise<PermissionReason[]> {
+  const sc = stackConfig(config, stackName);
   const reasons: PermissionReason[] = [];
-  const stack = await buildStack(config, stackName);
-  try {
-    for (const [kind, c] of stack.components()) {
-      const n = c.permissions();
-      if (PERMISSION_KINDS.some((k) => n[k]?.length)) {
-        reasons.push({ by: `${kind} "${c.name}"`, needs: n });
-      }
+  for (const kind of STACK_KINDS) {
+    const cc = sc[kind];
+    if (!cc) continue;
+    const { type, ...opts } = cc;
+    const where = `${config.path ?? "flowyml.yaml"}: stacks.${stackName}.${kind}`;
+    const { name, needs } = await componentNeeds(kind, type, { opts, where });
+    if (PERMISSION_KINDS.some((k) => needs[k]?.length)) {
+      reasons.push({ by: `${kind} "${name}"`, needs });
     }
-  } finally {
-    await stack.close();
   }
   return reasons;
+}
+
+async function componentNeeds(
+  kind: ComponentKind,
+  type: string,
+  c: { opts: Record<string, unknown>; where: string },
+): Promise<{ name: string; needs: PermissionNeeds }> {
+  const registry = getComponentRegistry();
+  try {
+    const cls = await registry.get(kind, type);
+    if (Object.hasOwn(cls, "permissionsFor")) {
+      const valid = await registry.validateConfig(kind, type, c.opts, c.where);
+      const config = { name: type, ...valid };
+      const hook = (cls as unknown as { permissionsFor: PermissionsFor }).permissionsFor;
+      return { name: String(config.name), needs: hook.call(cls, config) };
+    }
+    const made = await registry.create(kind, type, { ...c.opts, __where: c.where });
+    try {
+      return { name: made.name, needs: made.permissions() };
+    } finally {
+      await made.close();
+    }
+  } catch (err) {
+    if (err instanceof FlowymlError) throw err;
+    throw new ConfigError(
+      `${c.where}: could not create ${kind} "${type}": ${describeError(err)}`,
+      { cause: err },
+    );
+  }
 }
 
 /** `--lock`/`--frozen` flags for a child, from {@linkcode writeRunLock}. */

@@ -6,6 +6,7 @@
  * code of a locked module cannot change anything outside this process.
  * @module
  */
+import "../mod.ts"; // the API handed to locked modules exporting `components(flowyml)`
 import "../plugins/mod.ts";
 import { describeError } from "../kernel/errors.ts";
 import { getComponentRegistry } from "../kernel/registry.ts";

@@ -1,0 +1,244 @@
+/**
+ * The least-privilege launcher: the one place that starts a pipeline process
+ * holding only the permissions its stack needs. It loads the project without
+ * importing any locked component module, plans the permissions (cli/_needs.ts,
+ * cli/plan.ts), writes the frozen Deno lockfile of the run, starts the limits
+ * supervisor (cli/limits_supervisor.ts), spawns `deno run` with exactly the
+ * computed flags (over a cleared environment when the child's code enumerates
+ * it, cli/child_env.ts), forwards SIGINT/SIGTERM and waits.
+ *
+ * `flowyml run` calls {@linkcode launchRun}; any other command starting a
+ * least-privilege child (`flowyml worker`) calls {@linkcode launchChild}.
+ * This module loads neither flowyml's API (`mod.ts`) nor the sandbox runtime:
+ * the parent of a run only plans and spawns, so it stays light.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { PermissionNeeds } from "../kernel/component.ts";
+import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
+import { loadPersistedComponents, type Lockfile } from "../kernel/lock.ts";
+import { forwardStopSignals, SIGNAL_EXIT } from "./signals.ts";
+import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
+import { prepareWasmPlugins, type RunLock, writeRunLock } from "./plan.ts";
+import { newJsonMarker, splitJsonStdout } from "./json_stdout.ts";
+import { clearedEnv, usesQueue } from "./child_env.ts";
+import { type LimitsSupervisor, startLimitsSupervisor } from "./limits_supervisor.ts";
+import { type ComputedPermissions, computePermissions, parseGrants } from "./_needs.ts";
+
+export {
+  CLI_ENV,
+  type ComputedPermissions,
+  type ComputeOptions,
+  computePermissions,
+  parseGrants,
+  referencedEnv,
+} from "./_needs.ts";
+export type { PermissionReason } from "./plan.ts";
+export { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
+
+/** The entry module of the least-privilege child of `flowyml run`. */
+const RUN_MAIN = new URL("./run_main.ts", import.meta.url);
+
+/** What `flowyml run` passes the launcher (its command-line options). */
+export interface LaunchRunFlags {
+  stack?: string;
+  param?: string[];
+  cache: boolean;
+  concurrency?: string;
+  quiet?: boolean;
+  json?: boolean;
+  grant?: string[];
+  showFlags?: boolean;
+}
+
+/**
+ * Load the project for a launch: the config and the lockfile, whose locked
+ * component modules are verified against their pins but never imported here
+ * (their code runs only in the planner and in the child).
+ */
+export async function loadLaunchProject(): Promise<{ config: FlowymlConfig; lock: Lockfile }> {
+  const config = await loadConfig(configPath());
+  const lock = await loadPersistedComponents(config, { load: false });
+  return { config, lock };
+}
+
+/**
+ * `flowyml run <file>` in a least-privilege child: `false` when this process
+ * may not start deno (the caller then runs the pipeline in this process).
+ */
+export async function launchRun(file: string, flags: LaunchRunFlags): Promise<boolean> {
+  const exe = runnableDeno();
+  if (!exe) return false;
+  const { config, lock } = await loadLaunchProject();
+  const stack = flags.stack ?? config.default_stack ?? "local";
+  // --json: the child's stdout goes to stderr up to a marker line; the result after it to stdout.
+  const marker = flags.json ? newJsonMarker() : undefined;
+  const end = await launchChild(exe, {
+    config,
+    lock,
+    stack,
+    pipeline: file,
+    grants: parseGrants(flags.grant),
+    // BullMQ enumerates the environment: a queue stack's child gets --allow-env over a cleared
+    // environment holding only the granted variables (as `flowyml worker`'s child).
+    clearEnv: usesQueue(config, stack),
+    main: fileURLToPath(RUN_MAIN),
+    args: (runLock) => runMainArgs(file, { flags, stack, runLock, marker }),
+    showFlags: flags.showFlags,
+    quiet: flags.quiet || flags.json,
+    jsonMarker: marker,
+  });
+  if (end.sig) Deno.exit(end.code || SIGNAL_EXIT[end.sig as keyof typeof SIGNAL_EXIT]);
+  return true;
+}
+
+/** The arguments of cli/run_main.ts: the pipeline and the run's options. */
+function runMainArgs(
+  file: string,
+  o: { flags: LaunchRunFlags; stack: string; runLock?: RunLock; marker?: string },
+): string[] {
+  const args = [file, "--stack", o.stack];
+  if (o.runLock) args.push("--run-lock", o.runLock.path);
+  for (const p of o.flags.param ?? []) args.push("--param", p);
+  if (!o.flags.cache) args.push("--no-cache");
+  if (o.flags.concurrency) args.push("--concurrency", o.flags.concurrency);
+  if (o.flags.quiet) args.push("--quiet");
+  if (o.marker) args.push("--json", "--json-marker", o.marker);
+  return args;
+}
+
+/** What {@linkcode launchChild} starts. */
+export interface LaunchOptions {
+  /** The loaded config and its verified (not imported) lockfile. */
+  config: FlowymlConfig;
+  lock: Lockfile;
+  /** The stack the child runs on. */
+  stack: string;
+  /** The pipeline module, whose own imports the child may read (and its remote ones load). */
+  pipeline?: string;
+  /** Extra grants (`--grant`). */
+  grants?: PermissionNeeds;
+  /** `--allow-env` over a cleared environment holding only the granted variables. */
+  clearEnv?: boolean;
+  /** The module the child runs (a path, or a URL when flowyml does not run from files). */
+  main: string;
+  /** Its arguments, once the run's frozen lockfile is known. */
+  args: (runLock: RunLock | undefined) => string[];
+  /** Print the child's command on stderr before starting it. */
+  showFlags?: boolean;
+  /** No warnings about WASM plugins that could not be prepared. */
+  quiet?: boolean;
+  /** The child prints this line before its JSON result: stdout up to it goes to stderr. */
+  jsonMarker?: string;
+}
+
+/**
+ * Start `options.main` in a child `deno run` holding exactly the permissions
+ * computed for the stack, under the run's frozen lockfile, and wait for it.
+ * Resolves to its exit code and the stop signal it was sent, if any (the
+ * process exit code is set when the child failed).
+ */
+export async function launchChild(
+  exe: string,
+  options: LaunchOptions,
+): Promise<{ code: number; sig?: string }> {
+  const { config, lock } = options;
+  // The planner of locked component modules runs under the plugins' frozen lockfile.
+  const pluginLock = lock.components.length ? await writeRunLock(config, lock) : undefined;
+  // Deno refuses the child /sys and /proc/<pid>: this process puts its plugin processes in
+  // their cgroups for it, asked over a private socket (cli/limits_supervisor.ts).
+  const limits = await startLimitsSupervisor(projectStateDir(config));
+  try {
+    const perms = await computePermissions(config, options.stack, {
+      pipeline: options.pipeline,
+      lock,
+      extra: options.grants,
+      runLock: pluginLock,
+      limits: limits?.needs,
+    });
+    // A frozen lockfile: Deno checks every remote module and npm tarball the child
+    // loads against it, and refuses any module it does not pin (a computed import()).
+    const runLock = await writeRunLock(config, lock, { remote: perms.pipelineRemote });
+    // The child may only read the plugin cache: prepare the WASM plugins here.
+    await prepareWasmPlugins(config, { quiet: options.quiet });
+    return await spawnChild(exe, { options, perms, runLock, limits });
+  } finally {
+    await limits?.close();
+  }
+}
+
+/** The child's `deno run` arguments and environment. */
+async function childCommand(
+  plan: { options: LaunchOptions; perms: ComputedPermissions; runLock?: RunLock },
+  limits: LimitsSupervisor | undefined,
+): Promise<{ args: string[]; env?: Record<string, string>; clearEnv: boolean }> {
+  const { options, perms, runLock } = plan;
+  const cleared = options.clearEnv ? clearedEnv(perms.flags, perms.needs.env) : undefined;
+  if (cleared) Object.assign(cleared.env, limits?.env);
+  const args = ["run", ...cleared?.flags ?? perms.flags];
+  const cfg = await installConfig();
+  if (cfg) args.push(`--config=${cfg}`);
+  if (cfg && nodeModulesReady(options.lock, perms)) args.push("--node-modules-dir=manual");
+  if (runLock) args.push(...runLock.flags);
+  args.push(options.main, ...options.args(runLock));
+  return { args, env: cleared?.env ?? limits?.env, clearEnv: !!cleared };
+}
+
+/**
+ * Whether the child may use flowyml's `node_modules` folder as it is
+ * (`--node-modules-dir=manual`) instead of having Deno check it against the
+ * lockfile again (`auto`, ≈ 100 ms of a cold start): true when it holds every
+ * npm package flowyml's own modules import (this process, started from the CLI
+ * under `auto`, has just checked it) and neither the pipeline nor a locked
+ * plugin brings an npm package of its own, which only `auto` would install.
+ */
+function nodeModulesReady(lock: Lockfile, perms: ComputedPermissions): boolean {
+  const root = installRoot();
+  if (!root || !existsSync(resolve(root, "node_modules", ".deno"))) return false;
+  if (lock.components.some((c) => c.npm || /^npm:/.test(c.source))) return false;
+  return perms.pipelinePackages.length === 0;
+}
+
+/** Spawn the planned child, forward stop signals to it and wait for it. */
+async function spawnChild(
+  exe: string,
+  plan: {
+    options: LaunchOptions;
+    perms: ComputedPermissions;
+    runLock?: RunLock;
+    limits?: LimitsSupervisor;
+  },
+): Promise<{ code: number; sig?: string }> {
+  const { args, env, clearEnv } = await childCommand(plan, plan.limits);
+  const marker = plan.options.jsonMarker;
+  if (plan.options.showFlags) console.error(`$ ${exe} ${args.join(" ")}`);
+  const child = new Deno.Command(exe, {
+    args,
+    env,
+    clearEnv,
+    stdin: "inherit",
+    stdout: marker ? "piped" : "inherit",
+    stderr: "inherit",
+  }).spawn();
+  plan.limits?.watch(child.pid);
+  const forwarded = forwardStopSignals(child); // the child dies with this process
+  const json = marker ? splitJsonStdout(child.stdout, marker) : undefined;
+  const status = await child.status;
+  if (json) await Deno.stdout.write(new TextEncoder().encode(await json));
+  const sig = forwarded();
+  if (!status.success) Deno.exitCode = status.code || 1;
+  return { code: status.code, sig: sig || undefined };
+}
+
+/**
+ * Why a run stays in this process, and the exact flag that changes it: WASM plugin steps run
+ * in a plugin host process started from this deno binary, so they need it as well.
+ */
+export function inProcessNote(): string {
+  const flag = `--allow-run=${Deno.execPath()}`;
+  return `note: running in this process with its own permissions, since it may not start deno; ` +
+    `start flowyml with ${flag} to run the pipeline in a child holding only the computed flags ` +
+    `(WASM plugin steps need ${flag} in any case: each plugin runs in its own deno process)`;
+}
