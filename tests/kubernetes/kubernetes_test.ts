@@ -5,8 +5,10 @@
  * to a real docker-registry (tests/containers/_setup.ts): the unchanged demo
  * runs with one Job per step on Swift (S3) + PostgreSQL and gives the local
  * run's artifact hashes; a failing step's pod log reaches `flowyml runs
- * show`; a nonexistent image fails with ImagePullBackOff and a clear error.
- * Every request is checked against the published API. Never a live cluster.
+ * show`; a nonexistent image fails with ImagePullBackOff and a clear error;
+ * `cancelRun` (the engine's cancellation) deletes the running Jobs and their
+ * pods. Every request is checked against the published API. Never a live
+ * cluster.
  */
 import assert from "node:assert/strict";
 import {
@@ -17,6 +19,11 @@ import {
   setUpContainers,
   stackYaml,
 } from "../containers/_setup.ts";
+import { parseConfig } from "../../kernel/config.ts";
+import { buildStack } from "../../kernel/stack.ts";
+import type { KubernetesOrchestrator } from "../../plugins/kubernetes/orchestrator.ts";
+import demo from "../../examples/demo/pipeline.ts";
+import "../../plugins/mod.ts";
 import { type ApiServer, startApiServer } from "./_apiserver.ts";
 
 const ok = containersAvailable();
@@ -153,6 +160,72 @@ async function missingImage({ api, config, env }: Ctx): Promise<void> {
   }
 }
 
+/** Resolves with `f()` once it is truthy (polled), or fails after `ms`. */
+async function until<T>(f: () => T | undefined, what: string, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** In process: cancelRun while training pods run ends the run `cancelled` and deletes the Jobs. */
+async function cancelRun({ api, config, env }: Ctx): Promise<void> {
+  for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
+  const stack = await buildStack(parseConfig(await Deno.readTextFile(config)), "k8s");
+  try {
+    const o = stack.orchestrator as KubernetesOrchestrator;
+    const before = api.jobs.length;
+    const lines: string[] = [];
+    const runId = await o.runPipeline(demo, {
+      stack,
+      params: { epochs: 100_000_000 }, // trains for hours unless cancelled
+      onEvent: (e) => e.type === "step_log" && lines.push(e.message),
+    });
+    const running = (name: string) =>
+      [...api.pods.values()].some((p) =>
+        p.pod.metadata.labels["flowyml.io/job"] === name && p.pod.status.phase === "Running"
+      );
+    await until(
+      () =>
+        api.jobs.slice(before).find((j) =>
+          /train/.test(j.metadata.name) && running(j.metadata.name)
+        ),
+      "a training pod to run",
+    );
+    await o.cancelRun(runId);
+    const res = await o.waitForRun(runId);
+    assert.equal(res.status, "cancelled");
+    assert.match(
+      res.error!.message,
+      /run cancelled \(cancelRun\(\) was called\) while steps? .*"train_lr_/,
+    );
+    assert.equal((await stack.metadataStore.getRun(runId))!.status, "cancelled");
+    const recs = await stack.metadataStore.listStepRuns(runId);
+    const trains = recs.filter((r) => r.step.startsWith("train"));
+    assert.ok(
+      trains.length > 0 && trains.every((r) => r.status === "cancelled"),
+      JSON.stringify(recs),
+    );
+    for (const job of api.jobs.slice(before).filter((j) => /train/.test(j.metadata.name))) {
+      const name = job.metadata.name as string;
+      await until(
+        () =>
+          api.requests.find((q) =>
+            q.startsWith(`DELETE /apis/batch/v1/namespaces/flowyml/jobs/${name}`)
+          ),
+        `Job ${name} to be deleted`,
+        10_000,
+      );
+      await until(() => !running(name) || undefined, `the pod of ${name} to be gone`, 10_000);
+    }
+  } finally {
+    await stack.close();
+  }
+}
+
 Deno.test({
   name: "kubernetes orchestrator: the demo as one Job per step, pods as podman containers",
   ignore: !ok,
@@ -183,6 +256,10 @@ Deno.test({
       await t.step(
         "a nonexistent image: ImagePullBackOff, a clear error, the Job deleted",
         () => missingImage(ctx),
+      );
+      await t.step(
+        "cancelRun: the run ends cancelled, its running Jobs and pods are deleted",
+        () => cancelRun(ctx),
       );
       assert.deepEqual(api.violations, [], "every request matched the published API");
     } finally {
