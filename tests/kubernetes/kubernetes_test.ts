@@ -20,7 +20,8 @@ import {
   stackYaml,
 } from "../containers/_setup.ts";
 import { parseConfig } from "../../kernel/config.ts";
-import { buildStack } from "../../kernel/stack.ts";
+import { buildStack, type Stack } from "../../kernel/stack.ts";
+import { keepsStepLogs } from "../../kernel/step_logs.ts";
 import type { KubernetesOrchestrator } from "../../plugins/kubernetes/orchestrator.ts";
 import demo from "../../examples/demo/pipeline.ts";
 import "../../plugins/mod.ts";
@@ -118,6 +119,22 @@ async function demoOnJobs({ e, api, config, env }: Ctx, local: Shown): Promise<v
   assert.ok(
     api.requests.some((q) => q.startsWith("DELETE /api/v1/namespaces/flowyml/configmaps/")),
   );
+  // Pod log lines streamed live reach the run's recorded step log, each once.
+  const stack = await k8sStack(config, env);
+  try {
+    const meta = stack.metadataStore;
+    assert.ok(keepsStepLogs(meta));
+    const lines = (await meta.listStepLogs(run.run.runId, "evaluate")).map((l) => l.line);
+    assert.equal(lines.filter((l) => /test accuracy/.test(l)).length, 3, lines.join("\n"));
+  } finally {
+    await stack.close();
+  }
+}
+
+/** The `k8s` stack of the test config, in this process. */
+async function k8sStack(config: string, env: Record<string, string>): Promise<Stack> {
+  for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
+  return await buildStack(parseConfig(await Deno.readTextFile(config)), "k8s");
 }
 
 async function failingStep({ config, env }: Ctx): Promise<void> {
@@ -173,8 +190,7 @@ async function until<T>(f: () => T | undefined, what: string, ms = 60_000): Prom
 
 /** In process: cancelRun while training pods run ends the run `cancelled` and deletes the Jobs. */
 async function cancelRun({ api, config, env }: Ctx): Promise<void> {
-  for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
-  const stack = await buildStack(parseConfig(await Deno.readTextFile(config)), "k8s");
+  const stack = await k8sStack(config, env);
   try {
     const o = stack.orchestrator as KubernetesOrchestrator;
     const before = api.jobs.length;
