@@ -1,14 +1,16 @@
 /**
  * Content-addressed artifacts on any {@linkcode ArtifactStore}: values are
  * serialized, hashed (sha256) and stored once under `objects/<aa>/<hash>`, so
- * identical bytes are stored once and every store shares one layout.
+ * identical bytes are stored once and every store shares one layout. Small
+ * ones may instead be stored inline in the metadata store (`blobs/<hash>`,
+ * committed with the step record) when the caller passes `inline`.
  *
  * Every read is verified: the bytes must hash to the {@linkcode ArtifactRef}'s
  * recorded hash, else {@linkcode ArtifactIntegrityError} is thrown and no
  * value is returned. See docs/artifacts.md.
  * @module
  */
-import type { ArtifactStore } from "./contracts.ts";
+import type { ArtifactStore, MetadataStore } from "./contracts.ts";
 import {
   explainPermission,
   FlowymlError,
@@ -29,6 +31,72 @@ const READ_WHOLE_MAX = 1 << 20;
 /** Path of a content hash in any store. */
 export function objectPath(hash: string): string {
   return `objects/${hash.slice(0, 2)}/${hash}`;
+}
+
+/** Path of an inline artifact (bytes in the metadata store's blob table). */
+export function blobPath(hash: string): string {
+  return `blobs/${hash}`;
+}
+
+/** The metadata store holding inline artifacts, as their readers and writers use it. */
+export type BlobStore = Pick<MetadataStore, "inlineMaxBytes" | "putBlob" | "getBlob" | "blobUri">;
+
+/**
+ * Metadata stores that stored inline artifacts in this process, by the prefix of their blob
+ * URIs: a reader given no `blobs` (e.g. `loadValue(stack.artifactStore, ref)`) finds an inline
+ * artifact's store through its URI.
+ */
+const BLOB_STORES = new Map<string, WeakRef<BlobStore>>();
+
+function remember(blobs: BlobStore): void {
+  const prefix = blobs.blobUri("");
+  if (BLOB_STORES.get(prefix)?.deref() !== blobs) BLOB_STORES.set(prefix, new WeakRef(blobs));
+}
+
+/** `given`, else the metadata store of this process whose blob URIs `ref.uri` starts with. */
+function blobsOf(ref: { uri?: string }, given?: BlobStore): BlobStore | undefined {
+  if (given || !ref.uri) return given;
+  for (const [prefix, w] of BLOB_STORES) if (ref.uri.startsWith(prefix)) return w.deref();
+  return undefined;
+}
+
+/** URI of an artifact: the blob's in the metadata store when inline, else the object's. */
+function uriOf(
+  store: ArtifactStore,
+  ref: Pick<ArtifactRef, "hash" | "path" | "inline">,
+  blobs?: BlobStore,
+): string {
+  return ref.inline ? (blobs?.blobUri(ref.hash) ?? blobPath(ref.hash)) : store.uriFor(ref.path);
+}
+
+/** Bytes of an inline artifact, unverified; throws when they cannot be read here. */
+async function blobBytes(
+  ref: Pick<ArtifactRef, "hash">,
+  blobs: BlobStore | undefined,
+  label?: string,
+): Promise<Uint8Array> {
+  const what = `artifact ${label ? `${label} ` : ""}(sha256 ${ref.hash})`;
+  if (!blobs) {
+    throw new FlowymlError(
+      `${what} is stored inline in the metadata store, which this reader was not given`,
+      {
+        hint:
+          "read it where the stack's metadata store is reachable; to keep every artifact in the " +
+          "artifact store, set `inlineMaxBytes: 0` on the metadata store and re-run the step",
+      },
+    );
+  }
+  const bytes = await blobs.getBlob(ref.hash);
+  if (!bytes) {
+    throw new FlowymlError(
+      `${what} is missing: ${blobs.blobUri(ref.hash)} is not in the metadata store`,
+      {
+        hint:
+          "re-run the step that made it (`flowyml artifacts verify` lists every missing artifact)",
+      },
+    );
+  }
+  return bytes;
 }
 
 /** A stored artifact whose bytes do not hash to the hash its metadata recorded. */
@@ -65,17 +133,23 @@ export type ObjectCheck =
 
 /**
  * Hash the object at `ref.path` as a stream (memory stays bounded) and compare
- * it with `ref.hash`. Read errors other than missing permissions count as
- * `missing`.
+ * it with `ref.hash`; an inline artifact (`ref.inline`) is read from
+ * `options.blobs` (missing without it). Read errors other than missing
+ * permissions count as `missing`.
  */
 export async function checkObject(
   store: ArtifactStore,
-  ref: Pick<ArtifactRef, "hash" | "path"> & { size?: number },
+  ref: Pick<ArtifactRef, "hash" | "path" | "inline"> & { size?: number },
+  options: { blobs?: BlobStore } = {},
 ): Promise<ObjectCheck> {
   const h = sha256Stream();
   try {
-    if (!(await store.exists(ref.path))) return { status: "missing" };
-    if (ref.size !== undefined && ref.size <= READ_WHOLE_MAX) {
+    if (ref.inline) {
+      const bytes = await options.blobs?.getBlob(ref.hash);
+      if (!bytes) return { status: "missing" };
+      h.update(bytes);
+    } else if (!(await store.exists(ref.path))) return { status: "missing" };
+    else if (ref.size !== undefined && ref.size <= READ_WHOLE_MAX) {
       h.update(await store.readBytes(ref.path)); // one call: cheaper than a stream for small objects
     } else {
       for await (const chunk of await store.readStream(ref.path)) h.update(chunk);
@@ -112,13 +186,17 @@ async function writeObject(store: ArtifactStore, hash: string, bytes: Uint8Array
 /**
  * Serialize and store a value, content-addressed. Identical large content is
  * never rewritten; a small object is rewritten atomically with the same bytes.
+ * With `options.inline`, bytes up to its `inlineMaxBytes` are staged in that
+ * metadata store instead (committed with the next step completion recorded
+ * through it) and the reference is marked `inline`: pass it only when every
+ * reader of the run reaches that metadata store.
  * A value no serializer stores exactly throws {@linkcode UnstorableValueError},
  * its message starting with `options.label` (e.g. `step "train" output "model"`).
  */
 export async function putValue(
   store: ArtifactStore,
   value: unknown,
-  options: { serializers?: SerializerRegistry; label?: string } = {},
+  options: { serializers?: SerializerRegistry; label?: string; inline?: BlobStore } = {},
 ): Promise<ArtifactRef> {
   let ser, bytes, meta;
   try {
@@ -129,12 +207,18 @@ export async function putValue(
     throw err;
   }
   const hash = sha256Hex(bytes);
-  const path = objectPath(hash);
-  await writeObject(store, hash, bytes);
+  const blobs = options.inline;
+  const inline = !!blobs && blobs.inlineMaxBytes > 0 && bytes.byteLength <= blobs.inlineMaxBytes;
+  const path = inline ? blobPath(hash) : objectPath(hash);
+  if (inline) {
+    blobs.putBlob(hash, bytes);
+    remember(blobs);
+  } else await writeObject(store, hash, bytes);
   return {
     hash,
     path,
-    uri: store.uriFor(path),
+    uri: inline ? blobs.blobUri(hash) : store.uriFor(path),
+    ...(inline ? { inline } : {}),
     size: bytes.byteLength,
     serializer: ser.name,
     serializerVersion: ser.version,
@@ -170,26 +254,28 @@ export async function putStream(
 }
 
 /**
- * Load and deserialize an artifact, after checking its bytes hash to
- * `ref.hash`: a mismatch throws {@linkcode ArtifactIntegrityError} naming
+ * Load and deserialize an artifact (an inline one from `options.blobs`),
+ * after checking its bytes hash to `ref.hash`: a mismatch throws {@linkcode ArtifactIntegrityError} naming
  * `options.label` (e.g. `input "rows" of step "train"`), the URI and both
  * hashes, and never yields a value.
  */
 export async function loadValue(
   store: ArtifactStore,
   ref: ArtifactRef,
-  options: { serializers?: SerializerRegistry; label?: string } = {},
+  options: { serializers?: SerializerRegistry; label?: string; blobs?: BlobStore } = {},
 ): Promise<unknown> {
   let bytes: Uint8Array;
   try {
-    bytes = await store.readBytes(ref.path);
+    bytes = ref.inline
+      ? await blobBytes(ref, blobsOf(ref, options.blobs), options.label)
+      : await store.readBytes(ref.path);
   } catch (err) {
     throw explainPermission(err, `artifact store "${store.name}" reading ${ref.uri}`);
   }
   const actual = sha256Hex(bytes);
   if (actual !== ref.hash) {
     throw new ArtifactIntegrityError({
-      uri: store.uriFor(ref.path),
+      uri: uriOf(store, ref, blobsOf(ref, options.blobs)),
       expected: ref.hash,
       actual,
       label: options.label,
@@ -199,16 +285,18 @@ export async function loadValue(
 }
 
 /**
- * Read an artifact's bytes as a stream, hashing them on the way: when the
+ * Read an artifact's bytes (an inline one from `options.blobs`) as a stream, hashing them on the way: when the
  * bytes do not hash to `ref.hash`, the stream errors with
  * {@linkcode ArtifactIntegrityError} instead of closing, so a consumer that
  * reads to the end never takes corrupt bytes for a whole artifact.
  */
 export async function loadStream(
   store: ArtifactStore,
-  ref: Pick<ArtifactRef, "hash" | "path">,
-  options: { label?: string } = {},
+  ref: Pick<ArtifactRef, "hash" | "path" | "inline"> & { uri?: string },
+  options: { label?: string; blobs?: BlobStore } = {},
 ): Promise<ReadableStream<Uint8Array>> {
+  const { label } = options;
+  const blobs = ref.inline ? blobsOf(ref, options.blobs) : undefined;
   const h = sha256Stream();
   const verify = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, c) {
@@ -218,10 +306,13 @@ export async function loadStream(
     flush(c) {
       const actual = h.digest("hex");
       if (actual !== ref.hash) {
-        const uri = store.uriFor(ref.path);
-        c.error(new ArtifactIntegrityError({ uri, expected: ref.hash, actual, ...options }));
+        const uri = uriOf(store, ref, blobs);
+        c.error(new ArtifactIntegrityError({ uri, expected: ref.hash, actual, label }));
       }
     },
   });
-  return (await store.readStream(ref.path)).pipeThrough(verify);
+  const source = ref.inline
+    ? ReadableStream.from([await blobBytes(ref, blobs, label)])
+    : await store.readStream(ref.path);
+  return source.pipeThrough(verify);
 }

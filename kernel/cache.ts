@@ -32,41 +32,50 @@ function paramHashes(params: Record<string, unknown>, names: string[]): Record<s
 
 /**
  * The entry's outputs as stored in `stack`'s artifact store (URIs of this
- * store), or `undefined` when one is missing there or does not verify.
+ * store), or `undefined` when one is missing there or does not verify. An
+ * output stored inline in the metadata store counts only when `inline` (every
+ * reader of the run reaches that store).
  */
 async function verifiedOutputs(
   stack: StackLike,
   e: CacheEntry,
+  inline: boolean,
 ): Promise<Record<string, ArtifactRef> | undefined> {
   const store = stack.artifactStore;
+  const blobs = stack.metadataStore;
   const names = Object.keys(e.outputs);
-  const checks = await Promise.all(names.map((n) => checkObject(store, e.outputs[n])));
+  if (!inline && names.some((n) => e.outputs[n].inline)) return undefined;
+  const checks = await Promise.all(names.map((n) => checkObject(store, e.outputs[n], { blobs })));
   const out: Record<string, ArtifactRef> = {};
   for (const [i, n] of names.entries()) {
     const c = checks[i];
     const r = e.outputs[n];
+    const uri = r.inline ? blobs.blobUri(r.hash) : store.uriFor(r.path);
     if (c.status === "corrupt") {
       console.warn(
-        `flowyml: cached output "${n}" of step "${e.step}" at ${store.uriFor(r.path)} is ` +
+        `flowyml: cached output "${n}" of step "${e.step}" at ${uri} is ` +
           `corrupt (sha256 ${c.actual}, recorded ${r.hash}); not using it, the step re-runs`,
       );
     }
     if (c.status !== "ok") return undefined;
-    out[n] = { ...r, uri: store.uriFor(r.path) };
+    out[n] = { ...r, uri };
   }
   return out;
 }
 
 /**
- * The newest cache entry for `key` whose read params match and whose outputs
- * all exist and verify in this stack's artifact store. The entry returned
- * carries this store's URIs, so a run records the objects it really uses.
+ * The newest cache entry for `key` whose read params (`options.params`) match
+ * and whose outputs all exist and verify in this stack's artifact store (or,
+ * stored inline, in its metadata store, when `options.inline`). The entry
+ * returned carries this stack's URIs, so a run records the objects it really
+ * uses.
  */
 export async function lookupCache(
   stack: StackLike,
   key: string,
-  params: Record<string, unknown>,
+  options: { params: Record<string, unknown>; inline?: boolean },
 ): Promise<CacheEntry | undefined> {
+  const { params } = options;
   const entries = await stack.metadataStore.findCacheEntries(key);
   const allHash = hashValue(params);
   for (const e of entries) {
@@ -74,7 +83,7 @@ export async function lookupCache(
       ? e.paramHashes["*"] === allHash
       : Object.entries(e.paramHashes).every(([k, h]) => hashValue(params[k] ?? null) === h);
     if (!paramsMatch) continue;
-    const outputs = await verifiedOutputs(stack, e);
+    const outputs = await verifiedOutputs(stack, e, !!options.inline);
     if (outputs) return { ...e, outputs };
   }
   return undefined;

@@ -337,6 +337,12 @@ const STORE_SHAPES = "save(artifact, path)/load(path)/exists(path), or writeByte
 export abstract class ArtifactStore extends StackComponent {
   /** Registry kind of every artifact store. */
   static override readonly kind = "artifact_store" as const;
+  /**
+   * Small step outputs of runs whose steps execute in this process may be kept inline in the
+   * metadata store instead of here (docs/artifacts.md). Default `false`: every output is an
+   * object in this store; the local filesystem store says `true`.
+   */
+  readonly acceptsInline: boolean = false;
   /** Full URI of a path, e.g. `file:///…`, `s3://bucket/…`. Default: `<name>://<path>`. */
   uriFor(path: string): string {
     return `${this.name}://${path}`;
@@ -480,13 +486,69 @@ export abstract class MetadataStore extends StackComponent {
    * it in one transaction (the engine calls it once per step); the default
    * calls the individual methods.
    */
-  async recordStepCompletion(c: StepCompletion): Promise<void> {
+  async recordStepCompletion(
+    c: StepCompletion,
+    _options: RecordCompletionOptions = {},
+  ): Promise<void> {
     if (c.metrics?.length) await this.logMetrics(c.metrics);
     for (const a of c.artifacts ?? []) await this.recordArtifact(a);
     if (c.lineage?.length) await this.recordLineage(c.lineage);
     await this.upsertStepRun(c.stepRun);
     if (c.cacheEntry) await this.putCacheEntry(c.cacheEntry);
   }
+
+  /**
+   * Largest artifact (serialized bytes) this store keeps inline, in its own
+   * blob table committed with the step records, instead of as an object in
+   * the artifact store. `0` (this default) disables inline artifacts; SQL
+   * stores read it from their `inlineMaxBytes` setting (docs/artifacts.md).
+   */
+  readonly inlineMaxBytes: number = 0;
+
+  /**
+   * Stage the bytes of an inline artifact under their sha256 (hex): they are
+   * committed no later than the next step completion recorded through this
+   * store object (in the same transaction), or by {@linkcode flush}. Stores
+   * with `inlineMaxBytes` 0 refuse.
+   */
+  putBlob(_hash: string, _bytes: Uint8Array): void {
+    throw notSupported(this, "putBlob", { needs: "putBlob(hash, bytes) and getBlob(hash)" });
+  }
+
+  /** The bytes stored inline under `hash` (staged or committed), or `undefined`; readers verify them. */
+  getBlob(_hash: string): Promise<Uint8Array | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  /** Every inline artifact this store holds: hash and size (for `flowyml artifacts verify`). */
+  listBlobs(): Promise<{ hash: string; size: number }[]> {
+    return Promise.resolve([]);
+  }
+
+  /** URI of an inline artifact, shown in lineage and errors. Default: `<name>://blobs/<hash>`. */
+  blobUri(hash: string): string {
+    return `${this.name}://blobs/${hash}`;
+  }
+
+  /**
+   * Commit everything accepted but not yet committed: completions recorded
+   * with `defer` and staged blobs. Rejects when that commit fails.
+   */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Options of {@linkcode MetadataStore.recordStepCompletion}. */
+export interface RecordCompletionOptions {
+  /**
+   * Group commit: resolve once the completion is accepted, not committed. It
+   * is committed (with the completions of the next ~1 ms, in order) before
+   * any later write or read through this store object, and by `flush()` and
+   * `close()`; a process killed before that loses it, and a resumed run
+   * re-runs the step. Stores that cannot defer commit at once.
+   */
+  defer?: boolean;
 }
 
 /** What {@linkcode MetadataStore.recordStepCompletion} records. */

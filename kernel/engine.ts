@@ -57,6 +57,12 @@ export interface ExecuteRunOptions extends RunPipelineOptions {
   scheduler?: StepScheduler;
   /** The pipeline's graph when the caller already built it (default: {@linkcode graphOf}). */
   graph?: PipelineGraph;
+  /**
+   * Every reader of this run's artifacts (its steps, wherever they run) reaches the stack's
+   * metadata store, so outputs stored inline there (kernel/artifacts.ts) may be reused from the
+   * cache. Default `false`: a cached output stored inline is then a miss.
+   */
+  inlineArtifacts?: boolean;
 }
 
 /** A new run id: sortable by time, unique. */
@@ -141,6 +147,7 @@ async function prepareRun(
     dispatch: options.dispatch,
     runningDelayMs: options.runningRecordDelayMs ?? RUNNING_RECORD_DELAY_MS,
     dispatchEnforcesTimeout: !!options.dispatchEnforcesTimeout,
+    inline: !!options.inlineArtifacts,
   };
 }
 
@@ -218,10 +225,14 @@ async function finishRun(
   const { run, live } = env;
   const { runId, stack } = run;
   const cancelled = live.signal.aborted;
-  const status = cancelled ? "cancelled" : run.firstError ? "failed" : "completed";
   if (cancelled) {
     run.firstError = new FlowymlError(cancelMessage(live.signal.reason, run.interrupted));
   }
+  // Step completions are group-committed (kernel/step_records.ts): all are committed before
+  // the run's end is recorded, and a failed commit fails the run.
+  const flushed = await stack.metadataStore.flush().then(() => undefined, (err) => err);
+  if (flushed && !run.firstError) run.firstError = flushed;
+  const status = cancelled ? "cancelled" : run.firstError ? "failed" : "completed";
   if (!live.lost) {
     const end = { status, endedAt: Date.now(), error: run.firstError?.message } as const;
     await stack.metadataStore.updateRunLeased(runId, end, { lease: options.lease });

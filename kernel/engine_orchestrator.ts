@@ -53,6 +53,11 @@ export interface RunHooks {
   runningRecordDelayMs?: number;
   /** `dispatch` enforces each attempt's `timeoutMs` itself, from the step's start. */
   dispatchEnforcesTimeout?: boolean;
+  /**
+   * Every reader of the run's artifacts reaches the stack's metadata store, so outputs stored
+   * inline there may be reused from the cache (default: only with the default `dispatch`).
+   */
+  inlineArtifacts?: boolean;
   /** Called once the run has ended, successfully or not. */
   onSettled?: () => void;
 }
@@ -87,6 +92,7 @@ export abstract class EngineOrchestrator extends Orchestrator {
       engine: {
         runningRecordDelayMs: h.runningRecordDelayMs,
         dispatchEnforcesTimeout: h.dispatchEnforcesTimeout,
+        inlineArtifacts: h.inlineArtifacts,
       },
       onSettled: h.onSettled,
     });

@@ -37,6 +37,11 @@ export interface ArtifactRef {
   serializerVersion: number;
   /** Serializer-specific data needed to load (e.g. the typed-array type). */
   meta?: Record<string, unknown>;
+  /**
+   * `true` for a small artifact stored inline in the metadata store's blob
+   * table (path `blobs/<hash>`) instead of in the artifact store.
+   */
+  inline?: boolean;
 }
 
 /** A pipeline run. */

@@ -24,7 +24,10 @@ export interface StartRunOptions {
    */
   dispatch?: (runId: string, log: (step: string) => (message: string) => void) => Dispatch;
   /** Further engine options (e.g. `dispatchEnforcesTimeout` for remote workers). */
-  engine?: Pick<ExecuteRunOptions, "runningRecordDelayMs" | "dispatchEnforcesTimeout">;
+  engine?: Pick<
+    ExecuteRunOptions,
+    "runningRecordDelayMs" | "dispatchEnforcesTimeout" | "inlineArtifacts"
+  >;
   /** Called once the run has ended, successfully or not. */
   onSettled?: () => void;
   /** An external scheduler for the run, built once its id and log are known. */
@@ -87,7 +90,11 @@ export class RunBook {
           worker: "local",
           log: log(step.name),
           stack,
+          // Steps run here: small outputs may be stored inline, if the artifact store agrees.
+          ...(stack.artifactStore.acceptsInline ? { inline: stack.metadataStore } : {}),
         })),
+      // Readers of this run's artifacts are this process: inline ones are cache hits too.
+      inlineArtifacts: start.engine?.inlineArtifacts ?? !start.dispatch,
     }).finally(() => logs.flush());
     this.#runs.set(runId, run);
     run.catch(() => {}).finally(() => start.onSettled?.());

@@ -95,6 +95,10 @@ function loadFinalOutput(
 ): Promise<unknown> {
   return withRunContext(
     { runId, stack },
-    () => loadValue(stack.artifactStore, ref, { label: `final output "${name}" of run ${runId}` }),
+    () =>
+      loadValue(stack.artifactStore, ref, {
+        label: `final output "${name}" of run ${runId}`,
+        blobs: stack.metadataStore, // small outputs stored inline (kernel/artifacts.ts)
+      }),
   );
 }

@@ -9,7 +9,7 @@ import { ConfigError, describeError } from "./errors.ts";
 import { pipelineHash, type PipelineSpec } from "./graph.ts";
 import type { RunRecord, RunStatus, StepRunRecord } from "./records.ts";
 import { assertNotLive, driverFields, RunCancelled } from "./run_liveness.ts";
-import type { ArtifactStore, MetadataStore, RunPipelineOptions } from "./contracts.ts";
+import type { MetadataStore, RunPipelineOptions, StackLike } from "./contracts.ts";
 import { pipelineShape } from "./pipeline_shape.ts";
 
 /** What {@linkcode recordRunStart} found and decided. */
@@ -61,7 +61,7 @@ export async function recordRunStart(
   const done = (await meta.listStepRuns(runId)).filter((r) =>
     (r.status === "completed" || r.status === "cached") && r.outputs
   );
-  const present = await Promise.all(done.map((r) => outputsPresent(stack.artifactStore, r)));
+  const present = await Promise.all(done.map((r) => outputsPresent(stack, r)));
   for (const [i, r] of done.entries()) if (present[i]) previous.set(r.step, r);
   return { previous, cache, lease };
 }
@@ -129,11 +129,18 @@ export async function recordRunEnd(
   await meta.updateRun(runId, { status: end.status, endedAt: Date.now(), ...error });
 }
 
-/** Whether every recorded output of a step still exists in the store (else it runs again). */
-async function outputsPresent(store: ArtifactStore, r: StepRunRecord): Promise<boolean> {
+/**
+ * Whether every recorded output of a step still exists in the stack's stores (else it runs
+ * again): objects in the artifact store, small outputs stored inline in the metadata store.
+ */
+async function outputsPresent(stack: StackLike, r: StepRunRecord): Promise<boolean> {
   try {
     const found = await Promise.all(
-      Object.values(r.outputs ?? {}).map((o) => store.exists(o.path)),
+      Object.values(r.outputs ?? {}).map(async (o) =>
+        o.inline
+          ? (await stack.metadataStore.getBlob(o.hash)) !== undefined
+          : await stack.artifactStore.exists(o.path)
+      ),
     );
     return found.every(Boolean);
   } catch {

@@ -50,7 +50,7 @@ async function reuse(env: StepEnv, plan: StepPlan): Promise<boolean> {
   const hit = prev
     ? { outputs: prev.outputs!, runId, prev }
     : plan.useCache
-    ? await lookupCache(env.run.stack, plan.key, plan.visible)
+    ? await lookupCache(env.run.stack, plan.key, { params: plan.visible, inline: env.inline })
     : undefined;
   if (!hit) return false;
   await recordReused(env, plan, hit);

@@ -43,6 +43,8 @@ export interface StepEnv {
   runningDelayMs: number;
   /** The dispatcher enforces timeouts itself. */
   dispatchEnforcesTimeout: boolean;
+  /** Every reader of the run's artifacts reaches the metadata store (inline outputs may be reused). */
+  inline: boolean;
 }
 
 /** One step of a run, about to run: what every attempt and record of it uses. */
@@ -154,8 +156,12 @@ export async function recordCompleted(
       createdAt: ended,
     }
     : undefined;
+  // Group commit: the completion is committed with those of the next millisecond, in order, and
+  // before the run's end; a process killed before that re-runs the step on resume (its cache
+  // entry and its inline outputs are committed together, or not at all).
   await run.stack.metadataStore.recordStepCompletion(
     completionOf({ stepRun, inputs: plan.inputs, result: res, cacheEntry }),
+    { defer: true },
   );
   testCrashPoint("completion"); // test-only: a driver dying right after a completion
   run.settle(s.name, {
@@ -204,7 +210,7 @@ export async function recordReused(
       stepRun: rec,
       metrics: earlier.map((m) => ({ ...m, runId, at: rec.endedAt! })),
       lineage: c.lineage,
-    });
+    }, { defer: true });
   }
   for (const [n, r] of Object.entries(hit.outputs)) run.produced(n, r);
   run.settle(s.name, {

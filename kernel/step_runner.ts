@@ -4,7 +4,7 @@
  * orchestrator and remote queue workers, so both store identical artifacts.
  * @module
  */
-import { loadValue, putValue } from "./artifacts.ts";
+import { type BlobStore, loadValue, putValue } from "./artifacts.ts";
 import type { ArtifactStore, Executor, StackLike, StepArtifacts } from "./contracts.ts";
 import type { ArtifactRef } from "./records.ts";
 import { PipelineDefinitionError } from "./errors.ts";
@@ -69,6 +69,12 @@ export interface StepRunnerDeps {
   worker?: string;
   /** The stack, passed on to the step as `ctx.stack` (deprecated; steps use `ctx.artifacts`). */
   stack?: StackLike;
+  /**
+   * Store outputs up to its `inlineMaxBytes` inline in this metadata store (committed with the
+   * step's completion) instead of in `store`: only when every reader of the run reaches it.
+   * Inline inputs are read from it (default: `stack.metadataStore`).
+   */
+  inline?: BlobStore;
 }
 
 const UNTRACKED = Symbol("flowyml.untrackedParams");
@@ -191,9 +197,9 @@ function checkExtraKeys(s: string, keys: string[], outs: readonly string[]): voi
 }
 
 /** The artifact service of a step: verified loads and content-addressed saves on `store`. */
-function stepArtifacts(store: ArtifactStore, step: string): StepArtifacts {
+function stepArtifacts(store: ArtifactStore, step: string, blobs?: BlobStore): StepArtifacts {
   return {
-    load: (ref) => loadValue(store, ref, { label: `artifact read by step "${step}"` }),
+    load: (ref) => loadValue(store, ref, { label: `artifact read by step "${step}"`, blobs }),
     save: (value) => putValue(store, value, { label: `artifact saved by step "${step}"` }),
   };
 }
@@ -217,11 +223,15 @@ async function runStepAttempt(
   deps: StepRunnerDeps,
 ): Promise<StepTaskResult> {
   const inputs: Record<string, unknown> = {};
+  const blobs = deps.inline ?? deps.stack?.metadataStore;
   await Promise.all(
     Object.entries(task.inputs).map(async ([name, ref]) => {
       inputs[name] = deps.values?.has(ref.hash)
         ? deps.values.get(ref.hash)
-        : await loadValue(deps.store, ref, { label: `"${name}" (input of step "${step.name}")` });
+        : await loadValue(deps.store, ref, {
+          label: `"${name}" (input of step "${step.name}")`,
+          blobs,
+        });
     }),
   );
   const metrics: Record<string, number> = {};
@@ -234,7 +244,7 @@ async function runStepAttempt(
     signal: deps.signal,
     log: deps.log ?? ((m) => console.log(`[${step.name}] ${m}`)),
     logMetrics: (m) => Object.assign(metrics, checkMetrics(step.name, m)),
-    artifacts: stepArtifacts(deps.store, step.name),
+    artifacts: stepArtifacts(deps.store, step.name, blobs),
     ...(deps.stack ? { stack: deps.stack } : {}),
     pipeline: task.pipeline,
     ...(task.source ? { source: task.source } : {}),
@@ -247,6 +257,7 @@ async function runStepAttempt(
     Object.entries(values).map(async ([name, v]) => {
       outputs[name] = await putValue(deps.store, v, {
         label: `step "${step.name}" output "${name}"`,
+        inline: deps.inline,
       });
       deps.values?.set(outputs[name].hash, v);
     }),

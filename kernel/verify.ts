@@ -3,19 +3,20 @@
  * artifact the metadata store recorded for runs on a stack (or for one run),
  * plus every content-addressed object in the stack's artifact store, is
  * hashed and compared with its recorded hash (for an object, the hash its
- * path names).
+ * path names). Small artifacts stored inline in the metadata store (path
+ * `blobs/<hash>`) are checked there, every stored blob included.
  * @module
  */
-import { checkObject, type ObjectCheck } from "./artifacts.ts";
+import { blobPath, checkObject, type ObjectCheck } from "./artifacts.ts";
 import type { StackLike } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
 import type { ArtifactRef } from "./records.ts";
 
 /** One object checked by {@linkcode verifyArtifacts}. */
 export interface VerifiedObject {
-  /** Path in the artifact store. */
+  /** Path in the artifact store (`blobs/<hash>` for an artifact stored inline in the metadata store). */
   path: string;
-  /** URI in this stack's artifact store. */
+  /** URI in this stack's artifact store (or its metadata store, when inline). */
   uri: string;
   /** The hash it must have. */
   hash: string;
@@ -38,11 +39,12 @@ const OBJECT = /^objects\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
 async function recordedRefs(
   stack: StackLike,
   runIds: string[],
-  into: Map<string, { ref: Pick<ArtifactRef, "hash" | "path">; usedBy: string[] }>,
+  into: Map<string, { ref: Pick<ArtifactRef, "hash" | "path" | "inline">; usedBy: string[] }>,
 ): Promise<void> {
   const meta = stack.metadataStore;
   const add = (r: ArtifactRef, who: string) => {
-    const e = into.get(r.path) ?? { ref: { hash: r.hash, path: r.path }, usedBy: [] };
+    const ref = { hash: r.hash, path: r.path, ...(r.inline ? { inline: true } : {}) };
+    const e = into.get(r.path) ?? { ref, usedBy: [] };
     if (!e.usedBy.includes(who)) e.usedBy.push(who);
     into.set(r.path, e);
   };
@@ -63,7 +65,10 @@ export async function verifyArtifacts(
   options: VerifyArtifactsOptions = {},
 ): Promise<VerifiedObject[]> {
   const meta = stack.metadataStore;
-  const known = new Map<string, { ref: Pick<ArtifactRef, "hash" | "path">; usedBy: string[] }>();
+  const known = new Map<
+    string,
+    { ref: Pick<ArtifactRef, "hash" | "path" | "inline">; usedBy: string[] }
+  >();
   if (options.runId) {
     if (!(await meta.getRun(options.runId))) {
       throw new ConfigError(`no run "${options.runId}" in stack "${stack.name}"`, {
@@ -81,6 +86,12 @@ export async function verifyArtifacts(
         known.set(o.path, { ref: { hash: m[1], path: o.path }, usedBy: [] });
       }
     }
+    for (const b of await meta.listBlobs()) {
+      const path = blobPath(b.hash);
+      if (!known.has(path)) {
+        known.set(path, { ref: { hash: b.hash, path, inline: true }, usedBy: [] });
+      }
+    }
   }
   const items = [...known.values()];
   const out: VerifiedObject[] = new Array(items.length);
@@ -91,9 +102,9 @@ export async function verifyArtifacts(
       const { ref, usedBy } = items[i];
       out[i] = {
         path: ref.path,
-        uri: stack.artifactStore.uriFor(ref.path),
+        uri: ref.inline ? meta.blobUri(ref.hash) : stack.artifactStore.uriFor(ref.path),
         hash: ref.hash,
-        check: await checkObject(stack.artifactStore, ref),
+        check: await checkObject(stack.artifactStore, ref, { blobs: meta }),
         usedBy,
       };
     }

@@ -14,6 +14,7 @@ import { keepsStepLogs } from "../../kernel/step_logs.ts";
 import type { RunsPageQuery, UiQueries } from "../../kernel/ui_queries.ts";
 import { type GraphEdge, type GraphNode, layoutGraph, runGraph } from "./dag.ts";
 import { previewArtifact } from "./preview.ts";
+import { loadStream } from "../../kernel/artifacts.ts";
 
 /** What the API handlers share. */
 export interface UiContext {
@@ -155,7 +156,9 @@ export async function artifactApi(ctx: UiContext, hash: string): Promise<unknown
   const first = records[0];
   if (first) {
     try {
-      preview = await previewArtifact(ctx.stack.artifactStore, first);
+      preview = await previewArtifact(ctx.stack.artifactStore, first, {
+        blobs: ctx.stack.metadataStore,
+      });
     } catch (err) {
       preview = { kind: "error", message: (err as Error).message };
     }
@@ -225,7 +228,9 @@ async function lineageAround(ctx: UiContext, hash: string, edges: LineageEdge[])
 export async function downloadArtifact(ctx: UiContext, hash: string): Promise<Response> {
   const [a] = await ctx.queries.artifactsByHash(hash);
   if (!a) throw new NotFound(`no artifact with hash ${hash}`);
-  const body = await ctx.stack.artifactStore.readStream(a.path);
+  const body = a.inline // small artifacts stored in the metadata store (docs/artifacts.md)
+    ? await loadStream(ctx.stack.artifactStore, a, { blobs: ctx.stack.metadataStore })
+    : await ctx.stack.artifactStore.readStream(a.path);
   const name = `${a.name.replace(/[^\w.-]+/g, "_")}-${hash.slice(0, 12)}.${extFor(a)}`;
   return new Response(body, {
     headers: {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ArtifactStore } from "../../kernel/contracts.ts";
+import { type BlobStore, loadStream } from "../../kernel/artifacts.ts";
 import type { ArtifactRecord } from "../../kernel/records.ts";
 import { getSerializers } from "../../kernel/serializers.ts";
 import { describeError } from "../../kernel/errors.ts";
@@ -42,7 +43,17 @@ export interface Histogram {
 }
 
 /** Preview of a stored artifact (reads it from `store`). */
-export async function previewArtifact(store: ArtifactStore, a: ArtifactRecord): Promise<Preview> {
+export async function previewArtifact(
+  store: ArtifactStore,
+  a: ArtifactRecord,
+  options: { blobs?: BlobStore } = {},
+): Promise<Preview> {
+  if (a.inline) {
+    // A small artifact stored in the metadata store: read (and verified) from there.
+    const stream = await loadStream(store, a, { blobs: options.blobs });
+    const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    return previewValue(getSerializers().get(a.serializer).deserialize(bytes, a.meta), a.size);
+  }
   if (a.size > PREVIEW_MAX_BYTES) {
     const head = await readHead(store, a.path, 256);
     return bytesPreview(head, a.size, "too large to decode for a preview");

@@ -103,6 +103,8 @@ export function toArtifact(r: Row, json: JsonDecode): ArtifactRecord {
     serializerVersion: Number(r.serializer_version),
     meta: json(r.meta),
     createdAt: Number(r.created_at),
+    // An inline artifact (bytes in the `blobs` table) is recorded under `blobs/<hash>`.
+    ...(String(r.path).startsWith("blobs/") ? { inline: true } : {}),
   };
 }
 

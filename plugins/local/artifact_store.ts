@@ -33,6 +33,8 @@ export class LocalArtifactStore extends ArtifactStore {
   readonly path: string;
   /** Absolute folder. */
   readonly root: string;
+  /** Small outputs of in-process runs may live in the metadata store (docs/artifacts.md). */
+  override readonly acceptsInline = true;
 
   /** A store over `options.path`; the folder is created on first use, not here. */
   constructor(options: LocalArtifactStoreOptions = {}) {

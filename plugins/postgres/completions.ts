@@ -8,6 +8,7 @@
  * @module
  */
 import type postgres from "postgres";
+import { Buffer } from "node:buffer";
 import type { StepCompletion } from "../../kernel/contracts.ts";
 
 type Sql = postgres.Sql;
@@ -84,12 +85,34 @@ export function completionRows(list: StepCompletion[]): Record<string, Obj[]> {
   return { steps, artifacts, lineage, metrics, cache };
 }
 
-/** Record a batch of completions in one statement (atomic: a statement is its own transaction). */
-export async function writeCompletions(sql: Sql, list: StepCompletion[]): Promise<void> {
+/**
+ * Record a batch of completions in one statement (atomic: a statement is its own transaction),
+ * with `options.blobs`: inline artifacts staged before them (base64 in the jsonb, decoded to
+ * `bytea` by the server).
+ */
+export async function writeCompletions(
+  sql: Sql,
+  list: StepCompletion[],
+  options: { blobs?: Map<string, Uint8Array> } = {},
+): Promise<void> {
   const r = completionRows(list);
+  const now = Date.now();
+  const blobs = [...(options.blobs ?? [])].map(([hash, bytes]) => ({
+    hash,
+    b64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"),
+    size: bytes.byteLength,
+    created_at: now,
+  }));
   const j = (v: Obj[]) => sql.json(v as unknown as postgres.JSONValue);
   await sql`
-    WITH sr AS (
+    WITH bl AS (
+      INSERT INTO blobs (hash, bytes, size, created_at)
+      SELECT x.hash, decode(x.b64, 'base64'), x.size, x.created_at
+      FROM jsonb_to_recordset(${j(blobs)}::jsonb) AS x(hash text, b64 text, size bigint,
+        created_at bigint)
+      ON CONFLICT (hash) DO UPDATE SET bytes = excluded.bytes, size = excluded.size
+      RETURNING 1
+    ), sr AS (
       INSERT INTO step_runs (run_id, step, status, started_at, ended_at, duration_ms, cached,
         attempts, error, error_stack, worker, cache_key, outputs)
       SELECT * FROM jsonb_to_recordset(${j(r.steps)}::jsonb) AS x(run_id text, step text,

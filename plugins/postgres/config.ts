@@ -15,6 +15,9 @@ export const postgresMetadataStoreSchema = z.object({
   connectTimeoutS: z.number().positive().default(10).describe(
     "give up connecting after this many seconds",
   ),
+  inlineMaxBytes: z.number().int().nonnegative().default(64 * 1024).describe(
+    "artifacts up to this size are stored in the database (0: never)",
+  ),
   ssl: z.union([z.boolean(), z.enum(["require", "prefer", "allow", "verify-full"])]).optional()
     .describe("TLS mode (default: as the URL's sslmode says)"),
 }).strict();

@@ -75,6 +75,13 @@ export class PostgresMetadataStore extends MetadataStore {
   #sql?: Sql;
   #ready?: Promise<Sql>;
   #pending: { c: StepCompletion; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #blobs = new Map<string, Uint8Array>();
+  /**
+   * Artifacts up to this many bytes are stored in the `blobs` table, in the statement of the
+   * step completion that follows them, when the run's steps execute in this process
+   * (docs/artifacts.md). Default 64 KiB; `0` disables it.
+   */
+  override readonly inlineMaxBytes: number;
 
   constructor(options: z.input<typeof postgresMetadataStoreSchema>) {
     super(options.name ?? "postgres");
@@ -88,6 +95,7 @@ export class PostgresMetadataStore extends MetadataStore {
     this.maxConnections = options.maxConnections ?? 10;
     this.connectTimeoutS = options.connectTimeoutS ?? 10;
     this.ssl = options.ssl;
+    this.inlineMaxBytes = options.inlineMaxBytes ?? 64 * 1024;
   }
 
   #hostPort(): string {
@@ -193,7 +201,7 @@ export class PostgresMetadataStore extends MetadataStore {
   }
 
   override async close(): Promise<void> {
-    if (this.#pending.length) await this.#flushCompletions();
+    if (this.#pending.length || this.#blobs.size) await this.#flushCompletions();
     const sql = this.#sql;
     this.#sql = undefined;
     this.#ready = undefined;
@@ -291,18 +299,58 @@ export class PostgresMetadataStore extends MetadataStore {
 
   async #flushCompletions(): Promise<void> {
     const batch = this.#pending;
+    const blobs = this.#blobs;
     this.#pending = [];
-    if (!batch.length) return;
+    this.#blobs = new Map();
+    if (!batch.length && !blobs.size) return;
     try {
-      await this.#q((sql) => writeCompletions(sql, batch.map((p) => p.c)));
+      await this.#q((sql) => writeCompletions(sql, batch.map((p) => p.c), { blobs }));
       for (const p of batch) p.resolve();
       return;
     } catch (err) {
-      if (batch.length === 1) return batch[0].reject(err);
+      if (batch.length === 1 && !blobs.size) return batch[0].reject(err);
+      if (blobs.size) {
+        // The blobs alone, first: a completion is never committed without the blobs it names.
+        const failed = await this.#q((sql) => writeCompletions(sql, [], { blobs })).then(
+          () => undefined,
+          (e) => e ?? err,
+        );
+        if (failed) return batch.forEach((p) => p.reject(failed));
+      }
     }
     for (const p of batch) {
       await this.#q((sql) => writeCompletions(sql, [p.c])).then(p.resolve, p.reject);
     }
+  }
+
+  /** Stages an inline artifact's bytes: written with the next completion's statement. */
+  override putBlob(hash: string, bytes: Uint8Array): void {
+    this.#blobs.set(hash, bytes);
+  }
+
+  /** An inline artifact's bytes (staged or stored), unverified. */
+  override async getBlob(hash: string): Promise<Uint8Array | undefined> {
+    const staged = this.#blobs.get(hash);
+    if (staged) return staged;
+    const rows = await this.#q((sql) => sql`SELECT bytes FROM blobs WHERE hash = ${hash}`);
+    return rows[0] ? new Uint8Array(rows[0].bytes as Uint8Array) : undefined;
+  }
+
+  /** Hash and size of every inline artifact. */
+  override async listBlobs(): Promise<{ hash: string; size: number }[]> {
+    const rows = await this.#q((sql) => sql`SELECT hash, size FROM blobs ORDER BY hash`);
+    return rows.map((r) => ({ hash: String(r.hash), size: Number(r.size) }));
+  }
+
+  /** The database URL (password redacted) with `#blobs/<hash>`. */
+  override blobUri(hash: string): string {
+    const schema = this.schema === "public" ? "" : `${this.schema}/`;
+    return `${redactUrl(this.url).replace(/#.*$/, "")}#${schema}blobs/${hash}`;
+  }
+
+  /** Writes staged blobs and waiting completions. */
+  override async flush(): Promise<void> {
+    if (this.#pending.length || this.#blobs.size) await this.#flushCompletions();
   }
 
   override async listStepRuns(runId: string): Promise<StepRunRecord[]> {

@@ -58,4 +58,7 @@ export const MIGRATIONS: readonly string[] = [
      id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL, attempt INTEGER NOT NULL,
      line TEXT NOT NULL, at BIGINT NOT NULL);
    CREATE INDEX step_logs_run ON step_logs (run_id, step);`,
+  // 7: inline artifacts (as SQLite's version 7).
+  `CREATE TABLE blobs (
+     hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL, created_at BIGINT NOT NULL);`,
 ];

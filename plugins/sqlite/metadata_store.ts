@@ -7,9 +7,12 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, normalize, resolve } from "node:path";
-import { setImmediate } from "node:timers";
-import { z } from "zod";
-import { MetadataStore, type StepCompletion } from "../../kernel/contracts.ts";
+import type { z } from "zod";
+import {
+  MetadataStore,
+  type RecordCompletionOptions,
+  type StepCompletion,
+} from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import type {
@@ -22,7 +25,9 @@ import type {
   RunRecord,
   StepRunRecord,
 } from "../../kernel/records.ts";
-import { MIGRATIONS } from "./migrations.ts";
+import { migrate, MIGRATIONS } from "./migrations.ts";
+import { INLINE_MAX_BYTES, sqliteMetadataStoreSchema } from "./config.ts";
+import { GroupCommit } from "./group_commit.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
 import {
   checkHeader,
@@ -47,14 +52,7 @@ import {
   toStepRun,
 } from "../_sql/rows.ts";
 
-/** Config schema of the SQLite metadata store. */
-export const sqliteMetadataStoreSchema = z.object({
-  name: z.string().optional(),
-  path: z.string().default(".flowyml/metadata.db").describe("database file, or :memory:"),
-  busyTimeoutMs: z.number().int().nonnegative().default(10_000).describe(
-    "wait this long for a lock",
-  ),
-}).strict();
+export { INLINE_MAX_BYTES, sqliteMetadataStoreSchema };
 
 const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
@@ -68,8 +66,16 @@ export class SQLiteMetadataStore extends MetadataStore {
   readonly path: string;
   /** How long to wait for another writer's lock, in ms. Default `10_000`. */
   readonly busyTimeoutMs: number;
+  /**
+   * Artifacts up to this many bytes are stored in the database's `blobs` table, in the
+   * transaction of the step that made them, when the run's steps execute in this process
+   * (docs/artifacts.md). Default 64 KiB; `0` disables it.
+   */
+  override readonly inlineMaxBytes: number;
   #db?: DatabaseSync;
-  #pending: { c: StepCompletion; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #group = new GroupCommit((list, blobs) => this.#commitCompletions(list, blobs), {
+    explain: (err) => this.#perm(err),
+  });
   #stmts = new Map<string, StatementSync>();
 
   /** Nothing is opened until first use; the database is created and migrated then. */
@@ -77,6 +83,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     super(options.name ?? "sqlite");
     this.path = options.path ?? ".flowyml/metadata.db";
     this.busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    this.inlineMaxBytes = options.inlineMaxBytes ?? INLINE_MAX_BYTES;
   }
 
   #perm(err: unknown): unknown {
@@ -132,7 +139,9 @@ export class SQLiteMetadataStore extends MetadataStore {
     return s;
   }
 
+  /** Runs a write; completions and blobs waiting for their group commit are committed first. */
   #run(sql: string, ...args: unknown[]): number {
+    if (!this.#group.idle) this.#group.flush();
     try {
       // deno-lint-ignore no-explicit-any
       return Number(this.#stmt(sql).run(...(args as any[])).changes);
@@ -141,7 +150,14 @@ export class SQLiteMetadataStore extends MetadataStore {
     }
   }
 
+  /** Runs a read; completions and blobs waiting for their group commit are committed first. */
   #all(sql: string, ...args: unknown[]): Row[] {
+    if (!this.#group.idle) this.#group.flush();
+    return this.#read(sql, ...args);
+  }
+
+  /** A read that does not wait for the group commit (cache lookups, blobs). */
+  #read(sql: string, ...args: unknown[]): Row[] {
     try {
       // deno-lint-ignore no-explicit-any
       return this.#stmt(sql).all(...(args as any[])) as Row[];
@@ -170,7 +186,11 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   /** `{ type: "sqlite", path }`. */
   override toDict(): Record<string, unknown> {
-    return { type: "sqlite", path: this.path };
+    return {
+      type: "sqlite",
+      path: this.path,
+      ...(this.inlineMaxBytes !== INLINE_MAX_BYTES ? { inlineMaxBytes: this.inlineMaxBytes } : {}),
+    };
   }
 
   /** Read and write on the database's folder (WAL and journal files live beside it). */
@@ -180,12 +200,53 @@ export class SQLiteMetadataStore extends MetadataStore {
     return { read: [dir], write: [dir] };
   }
 
-  /** Writes any batched step completions, then closes the database. */
+  /**
+   * Commits any batched step completions and blobs, then closes the database; throws when a
+   * deferred completion could not be committed.
+   */
   override close(): void {
-    this.#flushCompletions();
+    this.#group.flush();
     this.#stmts.clear();
     this.#db?.close();
     this.#db = undefined;
+    const failed = this.#group.takeError();
+    if (failed) throw failed;
+  }
+
+  /** Commits the completions and blobs waiting for their group commit. */
+  override flush(): Promise<void> {
+    try {
+      this.#group.flush();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const failed = this.#group.takeError();
+    return failed ? Promise.reject(failed) : Promise.resolve();
+  }
+
+  /** Stages an inline artifact's bytes: committed in the next completion's transaction. */
+  override putBlob(hash: string, bytes: Uint8Array): void {
+    this.#group.stage(hash, bytes);
+  }
+
+  /** An inline artifact's bytes (staged or committed), unverified. */
+  override getBlob(hash: string): Promise<Uint8Array | undefined> {
+    const staged = this.#group.staged(hash);
+    if (staged) return Promise.resolve(staged);
+    const row = this.#read("SELECT bytes FROM blobs WHERE hash = ?", hash)[0];
+    return Promise.resolve(row ? row.bytes as Uint8Array : undefined);
+  }
+
+  /** Hash and size of every inline artifact. */
+  override listBlobs(): Promise<{ hash: string; size: number }[]> {
+    const rows = this.#all("SELECT hash, size FROM blobs ORDER BY hash");
+    return Promise.resolve(rows.map((r) => ({ hash: String(r.hash), size: Number(r.size) })));
+  }
+
+  /** `sqlite:<absolute path>#blobs/<hash>`. */
+  override blobUri(hash: string): string {
+    const file = this.path === ":memory:" ? this.path : resolve(this.path);
+    return `sqlite:${file}#blobs/${hash}`;
   }
 
   /** Inserts the run; fails if the run id already exists. */
@@ -387,9 +448,12 @@ export class SQLiteMetadataStore extends MetadataStore {
     return Promise.resolve();
   }
 
-  /** Entries for `key`, newest first (at most 20). */
+  /**
+   * Entries for `key`, newest first (at most 20). Committed entries only: this lookup does not
+   * wait for the group commit (an entry still waiting is a miss, and the step runs).
+   */
   override findCacheEntries(key: string): Promise<CacheEntry[]> {
-    const rows = this.#all(
+    const rows = this.#read(
       "SELECT * FROM cache_entries WHERE key = ? ORDER BY id DESC LIMIT 20",
       key,
     );
@@ -397,45 +461,32 @@ export class SQLiteMetadataStore extends MetadataStore {
   }
 
   /**
-   * Group commit: completions that arrive in the same event-loop turn (many queued steps
-   * finishing together) share one transaction, committed at the end of that turn; each promise
-   * resolves once its records are committed. Synchronous inside, so concurrent steps cannot
-   * interleave. If a shared commit fails, each completion is retried in a transaction of its
-   * own, so only the faulty one is rejected.
+   * Group commit (plugins/sqlite/group_commit.ts): completions share one transaction with the
+   * others of the same event-loop turn, or with `defer`, of the next millisecond. Synchronous
+   * inside, so concurrent steps cannot interleave. If a shared commit fails, each completion is
+   * retried in a transaction of its own, so only the faulty one is lost.
    */
-  override recordStepCompletion(c: StepCompletion): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.#pending.push({ c, resolve, reject }) === 1) {
-        setImmediate(() => this.#flushCompletions());
-      }
-    });
+  override recordStepCompletion(
+    c: StepCompletion,
+    options: RecordCompletionOptions = {},
+  ): Promise<void> {
+    return this.#group.add(c, !!options.defer);
   }
 
-  #flushCompletions(): void {
-    const batch = this.#pending;
-    this.#pending = [];
-    if (!batch.length) return;
-    try {
-      this.#commitCompletions(batch.map((p) => p.c));
-      for (const p of batch) p.resolve();
-      return;
-    } catch (err) {
-      if (batch.length === 1) return batch[0].reject(this.#perm(err));
-    }
-    for (const p of batch) {
-      try {
-        this.#commitCompletions([p.c]);
-        p.resolve();
-      } catch (err) {
-        p.reject(this.#perm(err));
-      }
-    }
-  }
-
-  #commitCompletions(list: StepCompletion[]): void {
+  #commitCompletions(list: StepCompletion[], blobs: Map<string, Uint8Array>): void {
     const db = this.db;
     db.exec("BEGIN IMMEDIATE");
     try {
+      const now = Date.now();
+      for (const [hash, bytes] of blobs) {
+        this.#run(
+          "INSERT OR REPLACE INTO blobs (hash, bytes, size, created_at) VALUES (?,?,?,?)",
+          hash,
+          bytes,
+          bytes.byteLength,
+          now,
+        );
+      }
       for (const c of list) {
         for (const a of c.artifacts ?? []) this.recordArtifact(a);
         if (c.lineage?.length) this.recordLineage(c.lineage);
@@ -508,6 +559,7 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   /** Appends step log lines in one transaction (kernel/step_logs.ts). */
   appendStepLogs(lines: StepLogLine[]): Promise<void> {
+    if (!this.#group.idle) this.#group.flush(); // not inside the transaction below
     const db = this.db;
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -537,33 +589,5 @@ export class SQLiteMetadataStore extends MetadataStore {
       step ?? null,
     );
     return Promise.resolve(rows.map(toStepLog));
-  }
-}
-
-/** Apply pending migrations in one immediate transaction (safe across processes). */
-function migrate(db: DatabaseSync): void {
-  db.exec(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)",
-  );
-  const current = Number(
-    (db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v,
-  );
-  if (current >= MIGRATIONS.length) return;
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const now = Number(
-      (db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v,
-    );
-    for (let v = now + 1; v <= MIGRATIONS.length; v++) {
-      db.exec(MIGRATIONS[v - 1]);
-      db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(
-        v,
-        Date.now(),
-      );
-    }
-    db.exec("COMMIT");
-  } catch (err) {
-    db.exec("ROLLBACK");
-    throw err;
   }
 }

@@ -3,6 +3,9 @@
  * migration N is applied once, in order, and recorded in `schema_migrations`.
  * @module
  */
+import type { DatabaseSync } from "node:sqlite";
+
+type Row = Record<string, unknown>;
 
 /** Migration SQL, index 0 is version 1. */
 export const MIGRATIONS: readonly string[] = [
@@ -58,4 +61,36 @@ export const MIGRATIONS: readonly string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step TEXT NOT NULL,
      attempt INTEGER NOT NULL, line TEXT NOT NULL, at INTEGER NOT NULL);
    CREATE INDEX step_logs_run ON step_logs (run_id, step);`,
+  // 7: inline artifacts: small step outputs, content-addressed by sha256, committed in the
+  // transaction of the step that made them (docs/artifacts.md).
+  `CREATE TABLE blobs (
+     hash TEXT PRIMARY KEY, bytes BLOB NOT NULL, size INTEGER NOT NULL, created_at INTEGER NOT NULL);`,
 ];
+
+/** Apply pending migrations in one immediate transaction (safe across processes). */
+export function migrate(db: DatabaseSync): void {
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)",
+  );
+  const current = Number(
+    (db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v,
+  );
+  if (current >= MIGRATIONS.length) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const now = Number(
+      (db.prepare("SELECT COALESCE(MAX(version), 0) v FROM schema_migrations").get() as Row).v,
+    );
+    for (let v = now + 1; v <= MIGRATIONS.length; v++) {
+      db.exec(MIGRATIONS[v - 1]);
+      db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(
+        v,
+        Date.now(),
+      );
+    }
+    db.exec("COMMIT");
+  } catch (err) {
+    db.exec("ROLLBACK");
+    throw err;
+  }
+}

@@ -8,8 +8,11 @@ import {
 } from "../../mod.ts";
 import { tempDir } from "../_helpers.ts";
 
-/** A local stack under a temp dir; `cleanup` closes and removes it. */
-export async function tempStack(): Promise<
+/**
+ * A local stack under a temp dir; `cleanup` closes and removes it. `inlineMaxBytes: 0` keeps
+ * every artifact an object in the artifact store (tests of the object store itself).
+ */
+export async function tempStack(options: { inlineMaxBytes?: number } = {}): Promise<
   { stack: Stack; dir: string; cleanup: () => Promise<void> }
 > {
   const t = await tempDir();
@@ -17,7 +20,7 @@ export async function tempStack(): Promise<
     orchestrator: new LocalOrchestrator(),
     executor: new LocalExecutor(),
     artifactStore: new LocalArtifactStore({ path: `${t.path}/artifacts` }),
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/metadata.db` }),
+    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/metadata.db`, ...options }),
   });
   return {
     stack,

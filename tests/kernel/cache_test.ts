@@ -76,7 +76,7 @@ Deno.test("cache: changing upstream data re-runs downstream steps", async () => 
 });
 
 Deno.test("cache: deleting the stored artifact forces a re-run; code change re-runs; cache:false and run({cache:false})", async () => {
-  const { stack, cleanup } = await tempStack();
+  const { stack, cleanup } = await tempStack({ inlineMaxBytes: 0 });
   try {
     const { calls, hit } = counted();
     const mk = (k: number) =>

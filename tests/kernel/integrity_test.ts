@@ -112,7 +112,7 @@ Deno.test("integrity: every read verifies; a worker's input read fails naming th
     artifactStore: new (await import("../../plugins/local/artifact_store.ts")).LocalArtifactStore({
       path: `${t.path}/a`,
     }),
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db` }),
+    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db`, inlineMaxBytes: 0 }),
   });
   try {
     const p = new Pipeline("small", { stack })
@@ -192,7 +192,7 @@ Deno.test({
     orchestrator: new LocalOrchestrator(),
     executor: new LocalExecutor(),
     artifactStore: store,
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db` }),
+    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db`, inlineMaxBytes: 0 }),
   });
   try {
     await store.validate();

@@ -22,10 +22,10 @@ default_stack: a
 stacks:
   a:
     artifact_store: { type: local, path: ./store_a }
-    metadata_store: { type: sqlite, path: ./shared.db }
+    metadata_store: { type: sqlite, path: ./shared.db, inlineMaxBytes: 0 }
   b:
     artifact_store: { type: local, path: ./store_b }
-    metadata_store: { type: sqlite, path: ./shared.db }
+    metadata_store: { type: sqlite, path: ./shared.db, inlineMaxBytes: 0 }
 `;
 
 const PIPELINE = `

@@ -1,0 +1,146 @@
+/**
+ * Group commit of the SQLite metadata store: step completions and staged
+ * inline blobs wait in memory and are committed together, in arrival order,
+ * in one transaction. A completion recorded without `defer` is committed at
+ * the end of the event-loop turn and its promise resolves once it is; a
+ * deferred one resolves at once and is committed within {@linkcode DEFER_MS}
+ * (or sooner: when the batch is full, when the store is used for anything
+ * else, on `flush()` and `close()`).
+ *
+ * What survives a `kill -9`: every transaction committed before it, whole.
+ * A completion is committed in the same transaction as the blobs staged
+ * before it, or a later one, so no committed record names a blob that was
+ * not committed; a step whose record was not yet committed has no step
+ * record, cache entry or lineage, and a resumed run runs it again.
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import type { StepCompletion } from "../../kernel/contracts.ts";
+
+/** A deferred completion waits at most this long (ms) for its transaction. */
+export const DEFER_MS = 1;
+
+/** A batch commits at once when it holds this many completions. */
+const MAX_BATCH = 512;
+
+interface Pending {
+  c: StepCompletion;
+  resolve?: () => void;
+  reject?: (e: unknown) => void;
+}
+
+/** Writes one transaction: the blobs, then the completions (synchronous, as `node:sqlite`). */
+export type CommitFn = (list: StepCompletion[], blobs: Map<string, Uint8Array>) => void;
+
+/** The completions and blobs not yet committed, and when they will be. */
+export class GroupCommit {
+  #pending: Pending[] = [];
+  #blobs = new Map<string, Uint8Array>();
+  #timer?: ReturnType<typeof setTimeout>;
+  #soon = false;
+  #failed?: unknown;
+  #commit: CommitFn;
+  #explain: (err: unknown) => unknown;
+
+  /** Batches committed by `commit`; `explain` turns a commit error into the user's error. */
+  constructor(commit: CommitFn, options: { explain: (err: unknown) => unknown }) {
+    this.#commit = commit;
+    this.#explain = options.explain;
+  }
+
+  /** Nothing is waiting to be committed. */
+  get idle(): boolean {
+    return this.#pending.length === 0 && this.#blobs.size === 0;
+  }
+
+  /**
+   * Queue a completion. Deferred: resolves at once (commit errors surface from
+   * {@linkcode takeError}); else resolves once committed.
+   */
+  add(c: StepCompletion, defer: boolean): Promise<void> {
+    if (defer) {
+      this.#pending.push({ c });
+      if (this.#pending.length >= MAX_BATCH) this.flush();
+      else this.#later();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ c, resolve, reject });
+      if (!this.#soon) {
+        this.#soon = true;
+        setImmediate(() => this.#soon && this.flush());
+      }
+    });
+  }
+
+  /** Stage a blob: committed with the next batch. */
+  stage(hash: string, bytes: Uint8Array): void {
+    this.#blobs.set(hash, bytes);
+    this.#later();
+  }
+
+  /** A staged (not yet committed) blob. */
+  staged(hash: string): Uint8Array | undefined {
+    return this.#blobs.get(hash);
+  }
+
+  /** Commit everything waiting now. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#soon = false;
+    const batch = this.#pending;
+    const blobs = this.#blobs;
+    if (!batch.length && !blobs.size) return;
+    this.#pending = [];
+    this.#blobs = new Map();
+    this.#write(batch, blobs);
+  }
+
+  /** The first error of a deferred completion that could not be committed (then cleared). */
+  takeError(): unknown {
+    const e = this.#failed;
+    this.#failed = undefined;
+    return e;
+  }
+
+  #later(): void {
+    this.#timer ??= setTimeout(() => this.flush(), DEFER_MS);
+  }
+
+  /**
+   * One transaction for the batch. If it fails, the blobs are committed alone and each
+   * completion in a transaction of its own, so only the faulty one is lost (in order: a
+   * completion is never committed before the blobs staged ahead of it).
+   */
+  #write(batch: Pending[], blobs: Map<string, Uint8Array>): void {
+    try {
+      this.#commit(batch.map((p) => p.c), blobs);
+      for (const p of batch) p.resolve?.();
+      return;
+    } catch (err) {
+      if (batch.length <= 1 && !blobs.size) return this.#fail(batch[0], err);
+    }
+    try {
+      if (blobs.size) this.#commit([], blobs);
+    } catch (err) {
+      for (const p of batch) this.#fail(p, err);
+      if (!batch.length) this.#failed ??= this.#explain(err);
+      return;
+    }
+    for (const p of batch) {
+      try {
+        this.#commit([p.c], new Map());
+        p.resolve?.();
+      } catch (err) {
+        this.#fail(p, err);
+      }
+    }
+  }
+
+  #fail(p: Pending, err: unknown): void {
+    const e = this.#explain(err);
+    if (p.reject) p.reject(e);
+    else this.#failed ??= e;
+  }
+}
