@@ -30,6 +30,7 @@ export {
 
 import * as kernelApi from "./kernel/mod.ts";
 import * as builtins from "./plugins/mod.ts";
+import { lazyImport } from "./kernel/lazy_import.ts";
 import { pluginStep } from "./kernel/sandbox/plugin_step.ts";
 import { PluginViolationError, SandboxError } from "./kernel/sandbox/errors.ts";
 
@@ -38,7 +39,9 @@ import { PluginViolationError, SandboxError } from "./kernel/sandbox/errors.ts";
 // plain script alike), built when a plugin first asks, so the sandbox loads only then.
 kernelApi.getComponentRegistry().setPluginApi(async () => ({
   ...kernelApi,
-  ...await import("./kernel/sandbox/mod.ts"),
+  ...await lazyImport<typeof import("./kernel/sandbox/mod.ts")>(
+    new URL("./kernel/sandbox/mod.ts", import.meta.url),
+  ),
   pluginStep,
   PluginViolationError,
   SandboxError,

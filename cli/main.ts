@@ -18,6 +18,7 @@
  */
 import { Command } from "commander";
 import "../plugins/mod.ts";
+import "../plugins/lazy_graph.ts"; // every module flowyml loads on demand, in this graph
 import { commands as pluginCommands } from "../kernel/commands.ts";
 import { FlowymlError } from "../kernel/errors.ts";
 import { closePluginHosts } from "../kernel/sandbox/runtime.ts";

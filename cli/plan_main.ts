@@ -8,6 +8,7 @@
  */
 import "../mod.ts"; // the API handed to locked modules exporting `components(flowyml)`
 import "../plugins/mod.ts";
+import "../plugins/lazy_graph.ts"; // every module flowyml loads on demand, in this graph
 import { describeError } from "../kernel/errors.ts";
 import { getComponentRegistry } from "../kernel/registry.ts";
 import { configurePlugins } from "../kernel/sandbox/runtime.ts";

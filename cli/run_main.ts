@@ -13,6 +13,9 @@
  * process's permissions are the boundary.
  * @module
  */
+// Every module flowyml loads on demand, in this graph: this least-privilege child may not
+// read flowyml's folder, so it cannot import them by URL (kernel/lazy_import.ts).
+import "../plugins/lazy_graph.ts";
 import { FlowymlError } from "../kernel/errors.ts";
 import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
 import { type RunFlags, runHere } from "./_run_here.ts";

@@ -11,6 +11,7 @@
  */
 import { Command } from "commander";
 import "../plugins/mod.ts";
+import "../plugins/lazy_graph.ts"; // every module flowyml loads on demand, in this graph
 import { commands } from "../kernel/commands.ts";
 import { FlowymlError } from "../kernel/errors.ts";
 import { registerResumeCommand } from "./commands/resume.ts";

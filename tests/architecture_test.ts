@@ -173,12 +173,15 @@ function importsOf(file: string, text: string): string[] {
   );
 }
 
+/** What cli/ may import from plugins/: the registry, and the list of modules loaded on demand. */
+const CLI_ENTRIES = ["plugins/mod.ts", "plugins/lazy_graph.ts"];
+
 Deno.test("architecture: cli/ reaches plugins only through the registry; plugins/ never import cli/", async () => {
   const edges: string[] = [];
   for (const f of await sourceFiles(["cli", "plugins"], NOT_HAND_WRITTEN)) {
     for (const to of importsOf(f, await Deno.readTextFile(`${ROOT_PATH}${f}`))) {
       if (f.startsWith("plugins/") && to.startsWith("cli/")) edges.push(`${f} -> ${to}`);
-      if (f.startsWith("cli/") && to.startsWith("plugins/") && to !== "plugins/mod.ts") {
+      if (f.startsWith("cli/") && to.startsWith("plugins/") && !CLI_ENTRIES.includes(to)) {
         edges.push(`${f} -> ${to}`);
       }
     }

@@ -11,6 +11,7 @@
 import { stableStringify } from "../hash.ts";
 import { type ExecutionOptions, type Step, step } from "../step.ts";
 import { knownPluginConfig } from "./plugin_configs.ts";
+import { lazyImport } from "../lazy_import.ts";
 
 /** Options of {@linkcode pluginStep}. */
 export interface PluginStepOptions extends ExecutionOptions {
@@ -49,7 +50,9 @@ export function pluginStep(pluginName: string, options: PluginStepOptions = {}):
     { ...exec, name: stepName, inputs, outputs, cacheSalt: salt, params: [] },
     async (values: Record<string, unknown>, ctx) => {
       // The sandbox runtime loads on a plugin step's first run, not with `import "flowyml"`.
-      const { runPluginStep } = await import("./plugin_step_run.ts");
+      const { runPluginStep } = await lazyImport<typeof import("./plugin_step_run.ts")>(
+        new URL("./plugin_step_run.ts", import.meta.url),
+      );
       const spec = { plugin: pluginName, inputs, outputs, op, config, timeoutMs: exec.timeoutMs };
       return await runPluginStep(spec, values, ctx);
     },

@@ -6,6 +6,7 @@
 import type { ComponentClass } from "../../kernel/component.ts";
 import { registerCompileTarget } from "../../kernel/commands.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register the Airflow orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -18,7 +19,10 @@ export function register(reg: ComponentRegistry): void {
         description: "airflow: kubernetes (KubernetesPodOperator) or bash",
       },
     ],
-    load: () => import("./compile_target.ts"),
+    load: () =>
+      lazyImport<typeof import("./compile_target.ts")>(
+        new URL("./compile_target.ts", import.meta.url),
+      ),
   });
   if (reg.entry("orchestrator", "airflow")) return;
   reg.registerLazy({
@@ -27,8 +31,12 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/airflow/orchestrator.ts",
     description: "Apache Airflow 3: a DAG file per pipeline, runs triggered over the REST API",
-    loadSchema: async () => (await import("./config.ts")).airflowOrchestratorSchema,
+    loadSchema: async () =>
+      (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+        .airflowOrchestratorSchema,
     load: async () =>
-      (await import("./orchestrator.ts")).AirflowOrchestrator as unknown as ComponentClass,
+      (await lazyImport<typeof import("./orchestrator.ts")>(
+        new URL("./orchestrator.ts", import.meta.url),
+      )).AirflowOrchestrator as unknown as ComponentClass,
   });
 }

@@ -5,6 +5,7 @@
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register the container orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -15,8 +16,12 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/container/orchestrator.ts",
     description: "every step in its own podman container of the built image (daemonless)",
-    loadSchema: async () => (await import("./config.ts")).containerOrchestratorSchema,
+    loadSchema: async () =>
+      (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+        .containerOrchestratorSchema,
     load: async () =>
-      (await import("./orchestrator.ts")).ContainerOrchestrator as unknown as ComponentClass,
+      (await lazyImport<typeof import("./orchestrator.ts")>(
+        new URL("./orchestrator.ts", import.meta.url),
+      )).ContainerOrchestrator as unknown as ComponentClass,
   });
 }

@@ -5,6 +5,7 @@
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register `artifact_store` type `gcs` lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -15,7 +16,11 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/gcs/store.ts",
     description: "Google Cloud Storage (npm:@google-cloud/storage)",
-    loadSchema: async () => (await import("./config.ts")).gcsStoreSchema,
-    load: async () => (await import("./store.ts")).GCSArtifactStore as unknown as ComponentClass,
+    loadSchema: async () =>
+      (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+        .gcsStoreSchema,
+    load: async () =>
+      (await lazyImport<typeof import("./store.ts")>(new URL("./store.ts", import.meta.url)))
+        .GCSArtifactStore as unknown as ComponentClass,
   });
 }

@@ -5,6 +5,7 @@
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register the kubernetes orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -15,8 +16,12 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/kubernetes/orchestrator.ts",
     description: "every step attempt as its own Kubernetes Job of the built image",
-    loadSchema: async () => (await import("./config.ts")).kubernetesOrchestratorSchema,
+    loadSchema: async () =>
+      (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+        .kubernetesOrchestratorSchema,
     load: async () =>
-      (await import("./orchestrator.ts")).KubernetesOrchestrator as unknown as ComponentClass,
+      (await lazyImport<typeof import("./orchestrator.ts")>(
+        new URL("./orchestrator.ts", import.meta.url),
+      )).KubernetesOrchestrator as unknown as ComponentClass,
   });
 }

@@ -11,6 +11,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+// The modules flowyml loads on demand (a plugin step run here), in this worker's graph: a worker
+// holding the parent's permissions may not read flowyml's folder (kernel/lazy_import.ts).
+import "../lazy_graph.ts";
 import { getSerializers } from "../../kernel/serializers.ts";
 import { storableFormat, UnstorableValueError } from "../../kernel/storable.ts";
 

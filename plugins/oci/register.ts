@@ -7,6 +7,7 @@
 import type { ComponentClass } from "../../kernel/component.ts";
 import { type CommandModule, registerCommand } from "../../kernel/commands.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 const TYPES = {
   oci: ["OCIContainerRegistry", "any OCI Distribution registry (basic, token or no auth)"],
@@ -20,7 +21,10 @@ export function register(reg: ComponentRegistry): void {
   registerCommand({
     name: "image",
     description: "container images of pipelines (no Docker needed)",
-    load: async () => await import("./commands.ts") as CommandModule,
+    load: async () =>
+      await lazyImport<typeof import("./commands.ts")>(
+        new URL("./commands.ts", import.meta.url),
+      ) as CommandModule,
   });
   for (const [type, [cls, description]] of Object.entries(TYPES)) {
     if (reg.entry("container_registry", type)) continue;
@@ -30,8 +34,13 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/oci/registry.ts",
       description,
-      loadSchema: async () => (await import("./config.ts")).ociRegistrySchema,
-      load: async () => (await import("./registry.ts"))[cls] as unknown as ComponentClass,
+      loadSchema: async () =>
+        (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+          .ociRegistrySchema,
+      load: async () =>
+        (await lazyImport<typeof import("./registry.ts")>(
+          new URL("./registry.ts", import.meta.url),
+        ))[cls] as unknown as ComponentClass,
     });
   }
 }

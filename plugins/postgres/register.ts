@@ -7,11 +7,14 @@
 import type { ComponentRegistry } from "../../kernel/registry.ts";
 import { registerUiQueries } from "../../kernel/ui_queries.ts";
 import type { ComponentClass } from "../../kernel/component.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register the PostgreSQL metadata store lazily. */
 export function register(reg: ComponentRegistry): void {
   registerUiQueries("postgres", async () => {
-    const { postgresUiQueries } = await import("./ui_queries.ts");
+    const { postgresUiQueries } = await lazyImport<typeof import("./ui_queries.ts")>(
+      new URL("./ui_queries.ts", import.meta.url),
+    );
     return (store) => postgresUiQueries(store as Parameters<typeof postgresUiQueries>[0]);
   });
   if (reg.entry("metadata_store", "postgres")) return;
@@ -20,7 +23,12 @@ export function register(reg: ComponentRegistry): void {
     type: "postgres",
     origin: "builtin",
     description: "runs, lineage and cache in PostgreSQL (shared run history)",
-    loadSchema: async () => (await import("./config.ts")).postgresMetadataStoreSchema,
-    load: async () => (await import("./metadata_store.ts")).PostgresMetadataStore as ComponentClass,
+    loadSchema: async () =>
+      (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+        .postgresMetadataStoreSchema,
+    load: async () =>
+      (await lazyImport<typeof import("./metadata_store.ts")>(
+        new URL("./metadata_store.ts", import.meta.url),
+      )).PostgresMetadataStore as ComponentClass,
   });
 }

@@ -7,6 +7,7 @@
 import type { ComponentClass } from "../../kernel/component.ts";
 import { type CommandModule, registerCommand } from "../../kernel/commands.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register the queue orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -14,7 +15,10 @@ export function register(reg: ComponentRegistry): void {
     name: "worker",
     aliases: ["workers"],
     description: "run and inspect queue workers",
-    load: async () => await import("./commands.ts") as CommandModule,
+    load: async () =>
+      await lazyImport<typeof import("./commands.ts")>(
+        new URL("./commands.ts", import.meta.url),
+      ) as CommandModule,
   });
   if (reg.entry("orchestrator", "queue")) return;
   reg.registerLazy({
@@ -22,7 +26,12 @@ export function register(reg: ComponentRegistry): void {
     type: "queue",
     origin: "builtin",
     description: "scale out: steps run on `flowyml worker` processes through BullMQ on Redis",
-    loadSchema: async () => (await import("./config.ts")).queueOrchestratorSchema,
-    load: async () => (await import("./orchestrator.ts")).QueueOrchestrator as ComponentClass,
+    loadSchema: async () =>
+      (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+        .queueOrchestratorSchema,
+    load: async () =>
+      (await lazyImport<typeof import("./orchestrator.ts")>(
+        new URL("./orchestrator.ts", import.meta.url),
+      )).QueueOrchestrator as ComponentClass,
   });
 }

@@ -5,6 +5,7 @@
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register `artifact_store` types `minio` and `s3` lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -15,9 +16,12 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/s3/store.ts",
       description: "MinIO or any S3-compatible server (npm:minio)",
-      loadSchema: async () => (await import("./config.ts")).minioStoreSchema,
+      loadSchema: async () =>
+        (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+          .minioStoreSchema,
       load: async () =>
-        (await import("./store.ts")).MinIOArtifactStore as unknown as ComponentClass,
+        (await lazyImport<typeof import("./store.ts")>(new URL("./store.ts", import.meta.url)))
+          .MinIOArtifactStore as unknown as ComponentClass,
     });
   }
   if (!reg.entry("artifact_store", "s3")) {
@@ -27,8 +31,12 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/s3/store.ts",
       description: "Amazon S3 or an S3-compatible endpoint (npm:minio)",
-      loadSchema: async () => (await import("./config.ts")).s3StoreSchema,
-      load: async () => (await import("./store.ts")).S3ArtifactStore as unknown as ComponentClass,
+      loadSchema: async () =>
+        (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+          .s3StoreSchema,
+      load: async () =>
+        (await lazyImport<typeof import("./store.ts")>(new URL("./store.ts", import.meta.url)))
+          .S3ArtifactStore as unknown as ComponentClass,
     });
   }
 }

@@ -7,6 +7,7 @@
 import type { ComponentClass } from "../../kernel/component.ts";
 import { registerCompileTarget } from "../../kernel/commands.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register the Vertex orchestrator lazily. */
 export function register(reg: ComponentRegistry): void {
@@ -16,7 +17,10 @@ export function register(reg: ComponentRegistry): void {
       flags: "--pipeline-root <uri>",
       description: "vertex/kfp: defaultPipelineRoot, e.g. gs://bucket/root",
     }],
-    load: () => import("./compile_target.ts"),
+    load: () =>
+      lazyImport<typeof import("./compile_target.ts")>(
+        new URL("./compile_target.ts", import.meta.url),
+      ),
   });
   if (reg.entry("orchestrator", "vertex")) return;
   reg.registerLazy({
@@ -25,8 +29,12 @@ export function register(reg: ComponentRegistry): void {
     origin: "builtin",
     source: "plugins/vertex/orchestrator.ts",
     description: "Vertex AI Pipelines: a KFP v2 PipelineSpec submitted over REST",
-    loadSchema: async () => (await import("./config.ts")).vertexOrchestratorSchema,
+    loadSchema: async () =>
+      (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+        .vertexOrchestratorSchema,
     load: async () =>
-      (await import("./orchestrator.ts")).VertexOrchestrator as unknown as ComponentClass,
+      (await lazyImport<typeof import("./orchestrator.ts")>(
+        new URL("./orchestrator.ts", import.meta.url),
+      )).VertexOrchestrator as unknown as ComponentClass,
   });
 }

@@ -6,6 +6,7 @@
  */
 import type { ComponentClass } from "../../kernel/component.ts";
 import type { ComponentRegistry } from "../../kernel/registry.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 
 /** Register `artifact_store` and `orchestrator` type `wasm` lazily (idempotent). */
 export function register(reg: ComponentRegistry): void {
@@ -16,8 +17,12 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/wasm/store.ts",
       description: "objects encoded by a sandboxed WASM plugin over an inner store",
-      loadSchema: async () => (await import("./config.ts")).wasmArtifactStoreSchema,
-      load: async () => (await import("./store.ts")).WasmArtifactStore as unknown as ComponentClass,
+      loadSchema: async () =>
+        (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+          .wasmArtifactStoreSchema,
+      load: async () =>
+        (await lazyImport<typeof import("./store.ts")>(new URL("./store.ts", import.meta.url)))
+          .WasmArtifactStore as unknown as ComponentClass,
     });
   }
   if (!reg.entry("orchestrator", "wasm")) {
@@ -27,9 +32,13 @@ export function register(reg: ComponentRegistry): void {
       origin: "builtin",
       source: "plugins/wasm/orchestrator.ts",
       description: "scheduling policy of a sandboxed WASM plugin, run by the kernel's engine",
-      loadSchema: async () => (await import("./config.ts")).wasmOrchestratorSchema,
+      loadSchema: async () =>
+        (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
+          .wasmOrchestratorSchema,
       load: async () =>
-        (await import("./orchestrator.ts")).WasmOrchestrator as unknown as ComponentClass,
+        (await lazyImport<typeof import("./orchestrator.ts")>(
+          new URL("./orchestrator.ts", import.meta.url),
+        )).WasmOrchestrator as unknown as ComponentClass,
     });
   }
 }
