@@ -119,7 +119,12 @@ Deno.test("project discovery (CLI): stack list --json and run from src/ use the 
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /status completed/);
     assert.ok(await exists(`${p.root}/data/metadata.db`), "the project's database was used");
-    assert.ok(await exists(`${p.root}/data/artifacts/objects`));
+    // Its (small) outputs are stored inline in that database (docs/artifacts.md).
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(`${p.root}/data/metadata.db`, { readOnly: true });
+    const blobs = Number((db.prepare("SELECT COUNT(*) n FROM blobs").get() as { n: number }).n);
+    db.close();
+    assert.ok(blobs > 0, "the run's outputs are in the project's database");
     assert.equal(await exists(`${p.src}/.flowyml`), false, "no fresh stack in src/");
     assert.equal(await exists(`${p.src}/data`), false);
     // The second run, from the root, hits the cache the first one filled.
