@@ -13,7 +13,7 @@ import { sha256Hex } from "../kernel/hash.ts";
 import {
   clearCompiledPlugins,
   closePluginHosts,
-  closeSpareWorker,
+  closeSpareProcess,
   invokePlugin,
   loadPlugin,
   parsePluginConfig,
@@ -237,7 +237,7 @@ const coldFresh: number[] = [];
 for (let i = 0; i < 5; i++) {
   for (const fresh of [false, true]) {
     await new Promise((r) => setTimeout(r, 300));
-    if (fresh) closeSpareWorker();
+    if (fresh) closeSpareProcess();
     clearCompiledPlugins();
     const t0 = performance.now();
     const loaded = await loadPlugin("normalize", normCfg);

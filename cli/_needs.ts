@@ -26,7 +26,7 @@ import { importSpecifiers, resolveImport } from "../kernel/module_graph.ts";
 import type { Lockfile } from "../kernel/lock.ts";
 import { lockfilePath, sourceModule } from "../kernel/lock.ts";
 import { parsePluginConfig } from "../kernel/sandbox/grants.ts";
-import { pluginPermissions } from "../kernel/sandbox/permissions.ts";
+import { pluginPermissions } from "../kernel/sandbox/host_needs.ts";
 import { installRoot } from "./install.ts";
 import { type PermissionReason, planComponentNeeds, type RunLock, writeRunLock } from "./plan.ts";
 

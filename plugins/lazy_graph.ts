@@ -24,7 +24,7 @@ export const LAZY_MODULES: Record<string, () => Promise<unknown>> = {
   "./kubernetes/orchestrator.ts": () => import("./kubernetes/orchestrator.ts"),
   "./oci/commands.ts": () => import("./oci/commands.ts"),
   "./oci/config.ts": () => import("./oci/config.ts"),
-  "./oci/registry.ts": () => import("./oci/registry.ts"),
+  "./oci/container_registry.ts": () => import("./oci/container_registry.ts"),
   "./postgres/ui_queries.ts": () => import("./postgres/ui_queries.ts"),
   "./postgres/config.ts": () => import("./postgres/config.ts"),
   "./postgres/metadata_store.ts": () => import("./postgres/metadata_store.ts"),

@@ -83,5 +83,8 @@ export async function closeSpareProcess(): Promise<void> {
   await s?.proc.close();
 }
 
-/** Former name of {@linkcode closeSpareProcess}. */
+/**
+ * Former name of {@linkcode closeSpareProcess} (from when plugins ran in Worker threads).
+ * @deprecated Use {@linkcode closeSpareProcess}: a plugin runs in a plugin host process.
+ */
 export const closeSpareWorker: () => Promise<void> = closeSpareProcess;

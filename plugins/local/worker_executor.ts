@@ -36,7 +36,7 @@ interface Slot {
   busy: boolean;
 }
 
-/** Put back the outputs the worker serialized itself (see _worker_host.ts). */
+/** Put back the outputs the worker serialized itself (see _thread_main.ts). */
 function unpack(
   value: unknown,
   packed: Record<string, { serializer: string; bytes: Uint8Array; meta?: Record<string, unknown> }>,
@@ -78,7 +78,7 @@ export class WorkerExecutor extends Executor {
 
   /**
    * A Worker loads its modules afresh and Deno checks each load: the host module
-   * (`_worker_host.ts`) and flowyml's own sources the pipeline module imports (`mod.ts`,
+   * (`_thread_main.ts`) and flowyml's own sources the pipeline module imports (`mod.ts`,
    * `kernel/`, `plugins/`). Read access to them when flowyml runs from files, import access to
    * their host when it runs from a URL. The pipeline module's own files are the planner's.
    */
@@ -93,7 +93,7 @@ export class WorkerExecutor extends Executor {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(new URL("./_worker_host.ts", import.meta.url), { type: "module" });
+    const worker = new Worker(new URL("./_thread_main.ts", import.meta.url), { type: "module" });
     const slot: Slot = { worker, busy: false };
     worker.onmessage = (e: MessageEvent) => {
       const m = e.data;

@@ -15,7 +15,7 @@
 import { join } from "node:path";
 import { FlowymlError } from "../../kernel/errors.ts";
 import { MEDIA } from "./client.ts";
-import type { ImageManifest, OCIContainerRegistry } from "./registry.ts";
+import type { ImageManifest, OCIContainerRegistry } from "./container_registry.ts";
 import type { TarEntry } from "./tar.ts";
 import { writeGzipLayer } from "./layer.ts";
 

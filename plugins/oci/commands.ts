@@ -59,7 +59,7 @@ export function register(program: Command, { openStack }: CliServices): void {
           });
         }
         const { buildImage, recordImageOnRun } = await import("./image_build.ts");
-        const { OCIContainerRegistry } = await import("./registry.ts");
+        const { OCIContainerRegistry } = await import("./container_registry.ts");
         if (!(reg instanceof OCIContainerRegistry)) {
           throw new ConfigError(
             `stack "${stack.name}": image build needs an OCI registry (types oci, gcr, ecr, dockerhub)`,
@@ -112,7 +112,7 @@ function registerBaseCommand(image: Command, openStack: CliServices["openStack"]
     .action(async (flags: BaseFlags) => {
       const { stack } = await openStack(flags.stack);
       try {
-        const { OCIContainerRegistry } = await import("./registry.ts");
+        const { OCIContainerRegistry } = await import("./container_registry.ts");
         const reg = stack.containerRegistry;
         if (!(reg instanceof OCIContainerRegistry)) {
           throw new ConfigError(`stack "${stack.name}" has no OCI container_registry`, {

@@ -19,7 +19,7 @@ import type { MetadataStore } from "../../kernel/contracts.ts";
 import { MEDIA } from "./client.ts";
 import type { Descriptor, OciLayout } from "./layout.ts";
 import { writeGzipLayer } from "./layer.ts";
-import { type ImageManifest, OCIContainerRegistry } from "./registry.ts";
+import { type ImageManifest, OCIContainerRegistry } from "./container_registry.ts";
 import { collectTree, type TarEntry } from "./tar.ts";
 
 /** Options of {@linkcode buildImage}. */

@@ -9,5 +9,5 @@ export {
   ECRContainerRegistry,
   GCRContainerRegistry,
   OCIContainerRegistry,
-} from "./registry.ts";
+} from "./container_registry.ts";
 export { ociRegistrySchema } from "./config.ts";

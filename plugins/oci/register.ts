@@ -32,14 +32,14 @@ export function register(reg: ComponentRegistry): void {
       kind: "container_registry",
       type,
       origin: "builtin",
-      source: "plugins/oci/registry.ts",
+      source: "plugins/oci/container_registry.ts",
       description,
       loadSchema: async () =>
         (await lazyImport<typeof import("./config.ts")>(new URL("./config.ts", import.meta.url)))
           .ociRegistrySchema,
       load: async () =>
-        (await lazyImport<typeof import("./registry.ts")>(
-          new URL("./registry.ts", import.meta.url),
+        (await lazyImport<typeof import("./container_registry.ts")>(
+          new URL("./container_registry.ts", import.meta.url),
         ))[cls] as unknown as ComponentClass,
     });
   }

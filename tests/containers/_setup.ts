@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { hasBinary, requireService, tempDir } from "../_helpers.ts";
-import { REGISTRY_HOW, registryAvailable, startRegistry } from "../services/registry.ts";
+import { REGISTRY_HOW, registryAvailable, startRegistry } from "../services/oci_registry.ts";
 import { startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
 import { POSTGRES_HOW, postgresAvailable, startPostgres } from "../services/postgres.ts";
 

@@ -11,8 +11,8 @@ import {
   registryAvailable,
   type RegistryServer,
   startRegistry,
-} from "../services/registry.ts";
-import { OCIContainerRegistry } from "../../plugins/oci/registry.ts";
+} from "../services/oci_registry.ts";
+import { OCIContainerRegistry } from "../../plugins/oci/container_registry.ts";
 import { OciLayout } from "../../plugins/oci/layout.ts";
 import { MEDIA } from "../../plugins/oci/client.ts";
 import { tarStream } from "../../plugins/oci/tar.ts";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { mergeNeeds, toDenoFlags } from "../../kernel/permissions.ts";
-import { pluginPermissions } from "../../kernel/sandbox/permissions.ts";
+import { pluginPermissions } from "../../kernel/sandbox/host_needs.ts";
 import { netHelperArgs } from "../../kernel/sandbox/net_helper.ts";
 import {
   closePluginHosts,

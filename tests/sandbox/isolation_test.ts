@@ -19,7 +19,7 @@ import {
   pluginStep,
   resolvePluginConfig,
 } from "../../kernel/sandbox/mod.ts";
-import { pluginPermissions } from "../../kernel/sandbox/permissions.ts";
+import { pluginPermissions } from "../../kernel/sandbox/host_needs.ts";
 import { setPrepareBudget } from "../../kernel/sandbox/prepare.ts";
 import { INSTRUMENT_VERSION } from "../../kernel/sandbox/instrument.ts";
 import { sha256Hex } from "../../kernel/hash.ts";
