@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import type { ResourceConfig } from "../../kernel/component.ts";
 import { ConfigError } from "../../kernel/errors.ts";
-import { objectPath } from "../../kernel/artifacts.ts";
+import { blobPath, objectPath } from "../../kernel/artifacts.ts";
 import type { ArtifactRef } from "../../kernel/records.ts";
 import type { StepTask } from "../../kernel/step_runner.ts";
 
@@ -56,6 +56,11 @@ export const queueOrchestratorSchema = z.object({
     .describe("on SIGTERM, let running steps finish this long before handing them back"),
   keepCompletedS: z.number().int().positive().default(86_400).describe(
     "keep finished jobs this long",
+  ),
+  inlineMaxBytes: z.number().int().nonnegative().default(4096).describe(
+    "step outputs up to this size travel back with the job's result and are stored inline in " +
+      "the driver's metadata store (with the step's record) instead of as artifact files; also " +
+      "capped by the metadata store's own inlineMaxBytes; 0 disables",
   ),
 }).strict();
 
@@ -151,12 +156,20 @@ export interface StepJobData {
   refusedBy?: string[];
   /** How many times the step was refused and handed back. */
   refusals?: number;
+  /**
+   * Outputs up to this many serialized bytes are returned inline in the job's result
+   * ({@linkcode StepJobResult.blobs}) instead of written to the artifact store; absent or 0: none.
+   */
+  inlineMax?: number;
+  /** Bytes (base64) of the task's inline inputs, by sha256; the worker verifies them on read. */
+  blobs?: Record<string, string>;
 }
 
 /**
  * An output reference as a worker returns it: `path` and `uri` are left out
- * when the object is at its content path (`objects/<aa>/<hash>`, always the
- * case for step outputs), since the driver derives both; results stay small.
+ * when the object is at its content path (`objects/<aa>/<hash>`, or
+ * `blobs/<hash>` for an inline one: always the case for step outputs), since
+ * the driver derives both; results stay small.
  */
 export type CompactRef = Omit<ArtifactRef, "path" | "uri"> & Partial<ArtifactRef>;
 
@@ -172,13 +185,15 @@ export interface StepJobResult {
   metrics?: Record<string, number>;
   /** The step's `ctx.log` lines (the last {@linkcode MAX_RETURNED_LOG_LINES}), shown by the driver. */
   logs?: string[];
+  /** Bytes (base64) of the outputs stored inline, by sha256; the driver verifies them. */
+  blobs?: Record<string, string>;
 }
 
 /** Output references without what the driver can derive (see {@linkcode CompactRef}). */
 export function compactRefs(refs: Record<string, ArtifactRef>): Record<string, CompactRef> {
   const out: Record<string, CompactRef> = {};
   for (const [name, r] of Object.entries(refs)) {
-    if (r.path !== objectPath(r.hash)) out[name] = r;
+    if (r.path !== (r.inline ? blobPath(r.hash) : objectPath(r.hash))) out[name] = r;
     else {
       const { path: _p, uri: _u, ...rest } = r;
       out[name] = rest;
@@ -187,15 +202,27 @@ export function compactRefs(refs: Record<string, ArtifactRef>): Record<string, C
   return out;
 }
 
-/** Full references again, with `uriFor` of the driver's artifact store. */
+/** Where the driver's artifacts live: its artifact store's `uriFor`, its metadata store's `blobUri`. */
+export interface RefUris {
+  /** URI of an object path in the artifact store. */
+  uriFor: (path: string) => string;
+  /** URI of an inline artifact in the metadata store. */
+  blobUri: (hash: string) => string;
+}
+
+/** Full references again, with the URIs of the driver's stores. */
 export function expandRefs(
   refs: Record<string, CompactRef>,
-  uriFor: (path: string) => string,
+  uris: RefUris,
 ): Record<string, ArtifactRef> {
   const out: Record<string, ArtifactRef> = {};
   for (const [name, r] of Object.entries(refs)) {
-    const path = r.path ?? objectPath(r.hash);
-    out[name] = { ...r, path, uri: r.uri ?? uriFor(path) };
+    if (r.inline) {
+      out[name] = { ...r, path: r.path ?? blobPath(r.hash), uri: r.uri ?? uris.blobUri(r.hash) };
+    } else {
+      const path = r.path ?? objectPath(r.hash);
+      out[name] = { ...r, path, uri: r.uri ?? uris.uriFor(path) };
+    }
   }
   return out;
 }

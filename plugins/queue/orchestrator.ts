@@ -4,7 +4,8 @@
  * metadata); each ready step attempt is submitted as one BullMQ job and the
  * driver waits for its result. Workers (`flowyml worker`, see `worker.ts`)
  * run it and store outputs in the shared artifact store; only references
- * travel through Redis.
+ * travel through Redis, plus the bytes of small outputs, which the driver
+ * stores inline in its metadata store with the step's record (`inline.ts`).
  *
  * Retries belong to the engine: every job has BullMQ `attempts: 1`, and an
  * engine retry is a new job. A worker that dies mid-step is not an attempt:
@@ -20,6 +21,8 @@ import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestra
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
 import type { ArtifactStore } from "../../kernel/contracts.ts";
+import type { BlobStore } from "../../kernel/artifacts.ts";
+import { hasOutputBlobs, inputBlobs, stageOutputBlobs } from "./inline.ts";
 import { probeRedis } from "./connect.ts";
 import { pipelineCodeHash } from "./pipeline_loader.ts";
 import { ensureStoreId } from "./store_id.ts";
@@ -34,6 +37,7 @@ import {
   queueOrchestratorSchema,
   redactRedisUrl,
   redisConnection,
+  type RefUris,
   type StepJobData,
   type StepJobResult,
 } from "./config.ts";
@@ -58,15 +62,19 @@ interface Waiter {
   data: StepJobData;
   submitted: boolean;
   checkedAt: number;
-  /** The driver's artifact store `uriFor`, to expand compact output references. */
-  uriFor: (path: string) => string;
+  /** The run's stores: URIs to expand compact output references, blobs for inline outputs. */
+  run: RunContext;
   resolve: (r: StepTaskResult) => void;
   reject: (e: unknown) => void;
 }
 
 interface RunContext {
   source: string;
-  uriFor: (path: string) => string;
+  uris: RefUris;
+  /** The driver's metadata store: inline inputs are read from it, inline outputs staged in it. */
+  meta: BlobStore;
+  /** Largest output a worker returns inline (0: none). */
+  inlineMax: number;
   hash: string;
   codeHash: string;
   storeId?: string;
@@ -163,8 +171,14 @@ export class QueueOrchestrator extends EngineOrchestrator {
   #settle(w: Waiter, ret: StepJobResult | string): void {
     if (!this.#waiters.delete(w.jobId)) return;
     const r: StepJobResult = typeof ret === "string" ? JSON.parse(ret) : ret;
+    const outputs = expandRefs(r.outputs, w.run.uris);
+    try {
+      stageOutputBlobs(outputs, r.blobs, { meta: w.run.meta, step: w.data.task.step });
+    } catch (err) {
+      return w.reject(err);
+    }
     w.resolve({
-      outputs: expandRefs(r.outputs, w.uriFor),
+      outputs,
       readParams: r.readParams,
       worker: r.worker,
       ...(r.metrics ? { metrics: r.metrics } : {}),
@@ -301,6 +315,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
       codeHash: run.codeHash,
       ...(run.storeId ? { storeId: run.storeId } : {}),
       driver: this.#driver,
+      ...(run.inlineMax ? { inlineMax: run.inlineMax } : {}),
     };
     return new Promise<StepTaskResult>((resolve, reject) => {
       const w: Waiter = {
@@ -309,7 +324,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
         data,
         submitted: false,
         checkedAt: Date.now(),
-        uriFor: run.uriFor,
+        run,
         resolve,
         reject,
       };
@@ -319,13 +334,23 @@ export class QueueOrchestrator extends EngineOrchestrator {
         reject(signal.reason);
         this.#cancel(w, describeError(signal.reason)).catch(() => {});
       }, { once: true });
-      if (run.resumed) this.#adopt(w, run.resumed.store).catch(() => this.#submit(w));
-      else this.#submit(w);
+      this.#start(w, task).catch((err) => {
+        if (this.#waiters.delete(jobId)) reject(err); // its inline inputs could not be read
+      });
       this.#watchdog ??= setInterval(() => {
         if (this.#waiters.size) this.#check();
       }, Math.max(250, Math.floor(this.config.pollMs / 2)));
       Deno.unrefTimer(this.#watchdog);
     });
+  }
+
+  /** Submit (or adopt) a waiter's job once the bytes of its inline inputs are attached. */
+  async #start(w: Waiter, task: StepTask): Promise<void> {
+    const blobs = await inputBlobs(task.inputs, w.run.meta);
+    if (blobs) w.data.blobs = blobs;
+    const resumed = w.run.resumed;
+    if (resumed) await this.#adopt(w, resumed.store).catch(() => this.#submit(w));
+    else this.#submit(w);
   }
 
   /**
@@ -339,8 +364,10 @@ export class QueueOrchestrator extends EngineOrchestrator {
     const state = await job.getState();
     if (state === "completed") {
       const r = job.returnvalue as StepJobResult;
-      const refs = Object.values(expandRefs(r.outputs ?? {}, w.uriFor));
-      if ((await Promise.all(refs.map((o) => store.exists(o.path)))).every(Boolean)) {
+      const outputs = expandRefs(r.outputs ?? {}, w.run.uris);
+      const refs = Object.values(outputs).filter((o) => !o.inline);
+      const present = await Promise.all(refs.map((o) => store.exists(o.path)));
+      if (present.every(Boolean) && hasOutputBlobs(outputs, r.blobs)) {
         w.submitted = true;
         return this.#settle(w, r);
       }
@@ -398,7 +425,15 @@ export class QueueOrchestrator extends EngineOrchestrator {
       codeHash: await pipelineCodeHash(pipeline),
       storeId: await ensureStoreId(stack.artifactStore),
       resources: options.resources,
-      uriFor: (path) => stack.artifactStore.uriFor(path),
+      uris: {
+        uriFor: (path) => stack.artifactStore.uriFor(path),
+        blobUri: (h) => stack.metadataStore.blobUri(h),
+      },
+      meta: stack.metadataStore,
+      // Small outputs inline when the artifact store agrees to it (as for local runs).
+      inlineMax: stack.artifactStore.acceptsInline
+        ? Math.min(this.config.inlineMaxBytes, stack.metadataStore.inlineMaxBytes)
+        : 0,
       ...(options.resumeRunId ? { resumed: { store: stack.artifactStore } } : {}),
     };
     this.#active++;
@@ -406,6 +441,9 @@ export class QueueOrchestrator extends EngineOrchestrator {
       concurrency: options.concurrency ?? this.config.maxInFlight,
       runningRecordDelayMs: this.config.runningRecordMs,
       dispatchEnforcesTimeout: true, // workers time each step from its start, not from submission
+      // Workers get inline inputs from this driver, which reads its metadata store: cache hits on
+      // inline outputs are usable.
+      inlineArtifacts: true,
       dispatch: (task, step, signal) => this.#dispatch(task, step, signal, run),
       // Connections close when no run is active, so a script using Pipeline.run() can exit.
       onSettled: () => {

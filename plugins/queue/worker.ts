@@ -2,8 +2,9 @@
  * `QueueWorker`: the process behind `flowyml worker`. It takes step jobs
  * from BullMQ queues, imports the run's pipeline module by the driver's
  * specifier (refusing a different code version), runs the step with the
- * kernel's `runStepTask` against the shared artifact store, and returns only
- * artifact references. It logs one line per step, keeps a liveness record
+ * kernel's `runStepTask` against the shared artifact store, and returns
+ * artifact references (with the bytes of small outputs, when the driver asks
+ * for them inline: see `inline.ts`). It logs one line per step, keeps a liveness record
  * in Redis (a key with a TTL, renewed by heartbeats) and, on `stop()`, lets
  * running steps finish for a grace period and then hands them back to the
  * queue for another worker.
@@ -36,6 +37,7 @@ import {
   workerKey,
 } from "./config.ts";
 import { loadPipeline } from "./pipeline_loader.ts";
+import { jobBlobs } from "./inline.ts";
 import { probeRedis } from "./connect.ts";
 import { readStoreId } from "./store_id.ts";
 
@@ -348,6 +350,7 @@ export class QueueWorker {
         else ctl.signal.addEventListener("abort", fail, { once: true });
       });
       aborted.catch(() => {});
+      const blobs = jobBlobs(d);
       const res = await Promise.race([
         runStepTask(step, task, {
           store: this.stack.artifactStore,
@@ -355,6 +358,7 @@ export class QueueWorker {
           signal: ctl.signal,
           worker: this.id,
           stack: this.stack, // sandboxed plugin steps reach the stores through it
+          inline: blobs, // inline inputs come with the job, small outputs go back with the result
           log: (m) => {
             this.#log(`${ts()} ${this.id} [${task.runId} ${task.step}] ${m}`);
             logs.push(m.length > 2000 ? `${m.slice(0, 2000)}…` : m);
@@ -373,6 +377,7 @@ export class QueueWorker {
         worker: this.id,
         ...(res.metrics ? { metrics: res.metrics } : {}),
         ...(logs.length ? { logs } : {}),
+        ...(Object.keys(blobs.out).length ? { blobs: blobs.out } : {}),
       };
     } catch (err) {
       if (ctl.signal.reason === HANDBACK) {

@@ -5,6 +5,8 @@
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { DatabaseSync } from "node:sqlite";
+import type { MetadataStore } from "../../kernel/contracts.ts";
 
 /** Entry point running `worker`, `workers list` and `runs resume` (same code as the CLI). */
 export const WORKER_MAIN = fromFileUrl(
@@ -42,6 +44,41 @@ export function clusterYaml(
   }
     metadata_store: ${JSON.stringify(meta)}
 `;
+}
+
+/** An artifact as recorded: a file in the artifact folder, or inline in the metadata store. */
+export interface StoredRef {
+  hash: string;
+  path: string;
+  inline?: boolean;
+}
+
+/**
+ * The stored bytes of a recorded artifact: small step outputs come back from the workers inline
+ * (plugins/queue/inline.ts) and live in the metadata store's blobs; others are files.
+ */
+export async function storedBytes(
+  meta: Pick<MetadataStore, "getBlob">,
+  artifacts: string,
+  a: StoredRef,
+): Promise<Uint8Array> {
+  if (!a.inline) return await Deno.readFile(`${artifacts}/${a.path}`);
+  const bytes = await meta.getBlob(a.hash);
+  if (!bytes) throw new Error(`inline artifact ${a.hash} is not in the metadata store`);
+  return bytes;
+}
+
+/** Delete a stored output behind flowyml's back: its file, or its row in the SQLite blobs table. */
+export async function deleteStored(artifacts: string, a: StoredRef): Promise<void> {
+  if (!a.inline) return await Deno.remove(`${artifacts}/${a.path}`);
+  const db = new DatabaseSync(`${artifacts}/../meta.db`);
+  try {
+    db.exec("PRAGMA busy_timeout = 5000");
+    const r = db.prepare("DELETE FROM blobs WHERE hash = ?").run(a.hash);
+    if (r.changes !== 1) throw new Error(`no blob ${a.hash} to delete`);
+  } finally {
+    db.close();
+  }
 }
 
 /** A spawned process whose output lines are collected. */

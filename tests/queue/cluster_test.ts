@@ -28,6 +28,7 @@ import {
   marks,
   Proc,
   spawnWorker,
+  storedBytes,
   waitFor,
   WORKER_MAIN,
 } from "./_cluster.ts";
@@ -168,13 +169,19 @@ Deno.test({
           // Exactly one artifact record for the step's output, whole and content-addressed.
           const arts = (await meta.listArtifacts(res.runId)).filter((a) => a.step === "slow");
           assert.equal(arts.length, 1);
-          const bytes = await Deno.readFile(`${artifacts}/${arts[0].path}`);
+          // 22 KB, over inlineMaxBytes: an object file in the artifact store.
+          assert.ok(!arts[0].inline);
+          const bytes = await storedBytes(meta, artifacts, arts[0]);
           assert.equal(bytes.byteLength, arts[0].size);
           assert.equal(sha256Hex(bytes), arts[0].hash);
           assert.equal(res.outputs.size, arts[0].size);
           for await (const e of Deno.readDir(`${artifacts}/objects/${arts[0].hash.slice(0, 2)}`)) {
             assert.ok(!e.name.includes(".tmp"), `no partial object left: ${e.name}`);
           }
+          // Its small input came back inline and is stored with its record.
+          const prep = (await meta.listArtifacts(res.runId)).find((a) => a.step === "prep")!;
+          assert.equal(prep.inline, true);
+          assert.equal(new TextDecoder().decode(await storedBytes(meta, artifacts, prep)), "input");
           // The dead worker disappears from the live list once its heartbeat key expires.
           await waitFor(
             async () => !(await live()).includes(victimId),
@@ -274,7 +281,7 @@ Deno.test({
           assert.ok(steps.every((s) => s.status === "completed"));
           const d = (await meta.listArtifacts(runId)).find((a) => a.step === "d")!;
           assert.equal(
-            new TextDecoder().decode(await Deno.readFile(`${artifacts}/${d.path}`)),
+            new TextDecoder().decode(await storedBytes(meta, artifacts, d)),
             "abcd",
           );
         },
