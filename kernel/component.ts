@@ -108,4 +108,10 @@ export type ComponentClass<T extends StackComponent = StackComponent> =
     type?: string;
     version?: string;
     configSchema?: unknown;
+    /**
+     * Loads the config schema on first need, for a class that keeps its schema (and zod) out of
+     * its module: `static loadConfigSchema = async () => (await import("./config.ts")).schema`.
+     * Used when the class has no `configSchema`; subclasses inherit it.
+     */
+    loadConfigSchema?: () => Promise<unknown>;
   };

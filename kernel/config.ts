@@ -8,10 +8,10 @@
  */
 // @ts-types="@types/js-yaml"
 import { load as parseYaml } from "js-yaml";
-import { z } from "zod";
 import { COMPONENT_KINDS, type ComponentKind, type ResourceConfig } from "./component.ts";
 import { ConfigError, isPermissionError } from "./errors.ts";
 import { formatZodIssues } from "./schema.ts";
+import { checkConfigShape } from "./config_check.ts";
 import { CONFIG_FILE, findConfigFile, projectRelative, warnStrayProject } from "./project.ts";
 
 export { findConfigFile } from "./project.ts";
@@ -53,28 +53,6 @@ export interface FlowymlConfig {
   /** Path of the file this came from, if any. */
   path?: string;
 }
-
-const componentSchema = z.object({ type: z.string().min(1, "type must not be empty") }).loose();
-const stackSchema = z.object({
-  type: z.string().optional(),
-  orchestrator: componentSchema.optional(),
-  artifact_store: componentSchema.optional(),
-  metadata_store: componentSchema.optional(),
-  container_registry: componentSchema.optional(),
-  executor: componentSchema.optional(),
-}).strict();
-const resourceSchema = z.object({
-  cpu: z.union([z.string(), z.number()]).optional(),
-  memory: z.string().optional(),
-  gpu: z.union([z.string(), z.number()]).optional(),
-  labels: z.array(z.string()).optional(),
-}).strict();
-const configSchema = z.object({
-  default_stack: z.string().optional(),
-  stacks: z.record(z.string(), stackSchema).default({}),
-  resources: z.record(z.string(), resourceSchema).default({}),
-  plugins: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
-}).strict();
 
 /** The embedded default stack: in-process, local files and SQLite under `./.flowyml/`. */
 export function defaultLocalStack(home = ".flowyml"): StackConfig {
@@ -150,14 +128,20 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
   } catch (err) {
     throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`, { cause: err });
   }
-  const checked = configSchema.safeParse(raw);
-  if (!checked.success) {
-    throw new ConfigError(`${file}: ${formatZodIssues(checked.error)}`, {
+  const issues = checkConfigShape(raw);
+  if (issues.length) {
+    throw new ConfigError(`${file}: ${formatZodIssues({ issues })}`, {
       hint: "see docs/config.md for the format",
     });
   }
   // Plugins may hold `${…}` that only matter when used; interpolate stacks eagerly.
-  const data = checked.data;
+  const given = raw as Partial<Omit<FlowymlConfig, "path">>;
+  const data = {
+    default_stack: given.default_stack,
+    stacks: given.stacks ?? {},
+    resources: given.resources ?? {},
+    plugins: given.plugins ?? {},
+  };
   const stacks = interpolate(data.stacks, { ...options, file }, ["stacks"]) as Record<
     string,
     StackConfig

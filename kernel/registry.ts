@@ -190,7 +190,9 @@ export class ComponentRegistry {
       source: options.source ?? prev?.source,
       version: options.version ?? cls.version ?? prev?.version,
       schema: (cls.configSchema as SchemaLike | undefined) ?? prev?.schema,
-      loadSchema: cls.configSchema ? undefined : prev?.loadSchema,
+      loadSchema: cls.configSchema
+        ? undefined
+        : (cls.loadConfigSchema as ComponentEntry["loadSchema"]) ?? prev?.loadSchema,
       description: prev?.description,
       cls,
     };
@@ -288,9 +290,11 @@ export class ComponentRegistry {
   async schemaOf(kind: ComponentKind, type: string): Promise<SchemaLike | undefined> {
     const e = this.#entries.get(`${kind}:${type}`);
     if (!e) throw this.#unknown(kind, type);
-    if (!e.schema && e.loadSchema) {
+    e.schema ??= e.cls?.configSchema as SchemaLike | undefined;
+    const load = e.loadSchema ?? (e.cls?.loadConfigSchema as ComponentEntry["loadSchema"]);
+    if (!e.schema && load) {
       try {
-        e.schema = await e.loadSchema();
+        e.schema = await load();
       } catch (err) {
         if (isPermissionError(err)) throw explainPermission(err, `loading ${kind} "${type}"`);
         throw new ComponentError(
@@ -299,7 +303,7 @@ export class ComponentRegistry {
         );
       }
     }
-    return e.schema ?? (e.cls?.configSchema as SchemaLike | undefined);
+    return e.schema;
   }
 
   /**

@@ -250,7 +250,7 @@ const CLOUD_SDKS = [
   "@dagrejs/dagre",
 ];
 
-Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox runtime or node:crypto', async () => {
+Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox runtime, zod or node:crypto', async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", "mod.ts"],
     cwd: ROOT_PATH,
@@ -292,4 +292,6 @@ Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox r
   const sandbox = [...loaded].filter((s) => s.includes("/kernel/sandbox/") && !light.includes(s));
   assert.deepEqual(sandbox, [], "mod.ts evaluates sandbox runtime modules statically");
   assert.ok(!loaded.has("node:crypto"), "mod.ts imports node:crypto statically");
+  // Config schemas (zod) load on first need: `loadSchema` / `static loadConfigSchema`.
+  assert.ok(!npm.includes("zod"), `mod.ts imports zod statically (${npm.join(", ")})`);
 });

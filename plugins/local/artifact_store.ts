@@ -5,20 +5,15 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
-import { z } from "zod";
+import type { z } from "zod";
 import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import type { localArtifactStoreSchema } from "./config.ts";
 
 const CHUNK = 8 << 20;
 /** Below this size, writes use synchronous calls: no thread-pool hop, far lower latency. */
 const SMALL = 1 << 20;
-
-/** Config schema of the local artifact store. */
-export const localArtifactStoreSchema = z.object({
-  name: z.string().optional(),
-  path: z.string().default(".flowyml/artifacts").describe("folder holding the artifacts"),
-}).strict();
 
 /** Options of {@linkcode LocalArtifactStore}. */
 export type LocalArtifactStoreOptions = z.input<typeof localArtifactStoreSchema>;
@@ -27,8 +22,9 @@ export type LocalArtifactStoreOptions = z.input<typeof localArtifactStoreSchema>
 export class LocalArtifactStore extends ArtifactStore {
   /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  /** Validates the `artifact_store:` options of a stack. */
-  static readonly configSchema: typeof localArtifactStoreSchema = localArtifactStoreSchema;
+  /** Loads the schema validating the `artifact_store:` options of a stack (zod, on first need). */
+  static loadConfigSchema = async (): Promise<typeof localArtifactStoreSchema> =>
+    (await import("./config.ts")).localArtifactStoreSchema;
   /** Folder as configured. */
   readonly path: string;
   /** Absolute folder. */

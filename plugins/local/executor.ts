@@ -2,18 +2,17 @@
  * `LocalExecutor` (`type: local`): runs a step's function in the current process.
  * @module
  */
-import { z } from "zod";
 import { Executor } from "../../kernel/contracts.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
-
-const localExecutorSchema = z.object({ name: z.string().optional() }).strict();
+import type { localExecutorSchema } from "./config.ts";
 
 /** Runs steps in-process. */
 export class LocalExecutor extends Executor {
   /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  /** Validates the `executor:` options of a stack (only `name`). */
-  static readonly configSchema: typeof localExecutorSchema = localExecutorSchema;
+  /** Loads the schema validating the `executor:` options of a stack (only `name`; zod, on first need). */
+  static loadConfigSchema = async (): Promise<typeof localExecutorSchema> =>
+    (await import("./config.ts")).localExecutorSchema;
 
   /** An executor named `options.name` (default `local`). */
   constructor(options: { name?: string } = {}) {

@@ -4,22 +4,18 @@
  * hook is the run's concurrency (attempts run in process, in graph order).
  * @module
  */
-import { z } from "zod";
+import type { z } from "zod";
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
-
-/** Config schema of the local orchestrator. */
-export const localOrchestratorSchema = z.object({
-  name: z.string().optional(),
-  concurrency: z.number().int().positive().default(8).describe("max steps running at once"),
-}).strict();
+import type { localOrchestratorSchema } from "./config.ts";
 
 /** Runs pipelines in-process. */
 export class LocalOrchestrator extends EngineOrchestrator {
   /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  /** Validates the `orchestrator:` options of a stack. */
-  static readonly configSchema: typeof localOrchestratorSchema = localOrchestratorSchema;
+  /** Loads the schema validating the `orchestrator:` options of a stack (zod, on first need). */
+  static loadConfigSchema = async (): Promise<typeof localOrchestratorSchema> =>
+    (await import("./config.ts")).localOrchestratorSchema;
   /** Max steps running at once unless a run asks otherwise. Default `8`. */
   readonly concurrency: number;
 

@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
+import type { z } from "zod";
 import { Executor } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { ConfigError } from "../../kernel/errors.ts";
@@ -16,14 +16,7 @@ import { importHostOf } from "../../kernel/permissions.ts";
 import { getSerializers } from "../../kernel/serializers.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
 import { untrackedParams } from "../../kernel/step_runner.ts";
-
-/** Config schema of the worker executor. */
-export const workerExecutorSchema = z.object({
-  name: z.string().optional(),
-  workers: z.number().int().positive().optional().describe(
-    "pool size (default: the number of CPU cores)",
-  ),
-}).strict();
+import type { workerExecutorSchema } from "./config.ts";
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -56,8 +49,9 @@ function unpack(
 export class WorkerExecutor extends Executor {
   /** Registry type: `type: worker` in `flowyml.yaml`. */
   static readonly type = "worker";
-  /** Validates the `executor:` options of a stack. */
-  static readonly configSchema: typeof workerExecutorSchema = workerExecutorSchema;
+  /** Loads the schema validating the `executor:` options of a stack (zod, on first need). */
+  static loadConfigSchema = async (): Promise<typeof workerExecutorSchema> =>
+    (await import("./config.ts")).workerExecutorSchema;
   /** Max Workers in the pool. Default: the number of CPU cores (at least 1). */
   readonly workers: number;
   #slots: Slot[] = [];

@@ -1,11 +1,13 @@
 /**
- * Config schema of the SQLite metadata store (`metadata_store: { type: sqlite, … }`).
+ * Config schema of the SQLite metadata store (`metadata_store: { type: sqlite, … }`),
+ * loaded on first need (`SQLiteMetadataStore.loadConfigSchema`) so `import "flowyml"`
+ * does not load zod.
  * @module
  */
 import { z } from "zod";
+import { INLINE_MAX_BYTES } from "./defaults.ts";
 
-/** Default `inlineMaxBytes` of the SQLite metadata store: 64 KiB. */
-export const INLINE_MAX_BYTES = 64 * 1024;
+export { INLINE_MAX_BYTES };
 
 /** Config schema of the SQLite metadata store. */
 export const sqliteMetadataStoreSchema = z.object({

@@ -26,7 +26,8 @@ import type {
   StepRunRecord,
 } from "../../kernel/records.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";
-import { INLINE_MAX_BYTES, sqliteMetadataStoreSchema } from "./config.ts";
+import { INLINE_MAX_BYTES } from "./defaults.ts";
+import type { sqliteMetadataStoreSchema } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
 import {
@@ -52,7 +53,7 @@ import {
   toStepRun,
 } from "../_sql/rows.ts";
 
-export { INLINE_MAX_BYTES, sqliteMetadataStoreSchema };
+export { INLINE_MAX_BYTES };
 
 const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
@@ -60,8 +61,9 @@ const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 export class SQLiteMetadataStore extends MetadataStore {
   /** Registry type: `type: sqlite` in `flowyml.yaml`. */
   static readonly type = "sqlite";
-  /** Validates the `metadata_store:` options of a stack. */
-  static readonly configSchema: typeof sqliteMetadataStoreSchema = sqliteMetadataStoreSchema;
+  /** Loads the schema validating the `metadata_store:` options of a stack (zod, on first need). */
+  static loadConfigSchema = async (): Promise<typeof sqliteMetadataStoreSchema> =>
+    (await import("./config.ts")).sqliteMetadataStoreSchema;
   /** Database file, or `:memory:`. Default `.flowyml/metadata.db`. */
   readonly path: string;
   /** How long to wait for another writer's lock, in ms. Default `10_000`. */

@@ -104,3 +104,47 @@ Deno.test("config: stack paths resolve against the config file's folder", () => 
   });
   assert.equal(stackConfig(here, "s").artifact_store?.path, "art");
 });
+
+Deno.test("config: the file's shape is checked without zod, with zod-style messages and key paths", () => {
+  const cases: [string, RegExp][] = [
+    [
+      "stacks:\n  a:\n    orchestrator: {type: 3}\n",
+      /stacks\.a\.orchestrator\.type: Invalid input: expected string, received number/,
+    ],
+    [
+      "stacks:\n  a:\n    executor: {type: ''}\n",
+      /stacks\.a\.executor\.type: type must not be empty/,
+    ],
+    ["stacks:\n  a: [1]\n", /stacks\.a: Invalid input: expected object, received array/],
+    [
+      "stacks:\n  a: {orchestrater: {type: local}, extra: 1}\n",
+      /stacks\.a: Unrecognized keys: "orchestrater", "extra"/,
+    ],
+    [
+      "resources:\n  big: {cpu: true}\n",
+      /resources\.big\.cpu: Invalid input: expected string \| number, received boolean/,
+    ],
+    [
+      "resources:\n  big: {labels: [a, 2]}\n",
+      /resources\.big\.labels\.1: Invalid input: expected string, received number/,
+    ],
+    ["plugins:\n  p: 3\n", /plugins\.p: Invalid input: expected object, received number/],
+    ["default_stack: null\n", /default_stack: Invalid input: expected string, received null/],
+    ["stackz: {}\n", /\(root\): Unrecognized key: "stackz"/],
+    ["just text\n", /\(root\): Invalid input: expected object, received string/],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseConfig(text), (e: Error) => {
+      assert.ok(e instanceof ConfigError, text);
+      assert.match(e.message, message, text);
+      return true;
+    });
+  }
+  const empty = parseConfig("");
+  assert.deepEqual(
+    [empty.stacks, empty.resources, empty.plugins, empty.default_stack],
+    [{}, {}, {}, undefined],
+  );
+  const loose = parseConfig("stacks:\n  a:\n    artifact_store: {type: local, anything: [1]}\n");
+  assert.deepEqual(loose.stacks.a.artifact_store, { type: "local", anything: [1] });
+});
