@@ -29,12 +29,17 @@ export class LocalArtifactStore extends ArtifactStore {
   readonly path: string;
   /** Absolute folder. */
   readonly root: string;
-  /** Small outputs of in-process runs may live in the metadata store (docs/artifacts.md). */
-  override readonly acceptsInline = true;
+  /**
+   * Small outputs of in-process runs may live in the metadata store (docs/artifacts.md): `true`
+   * for this class itself. A subclass sees every output (it may seal, tag or mirror them) unless
+   * it opts in with `override readonly acceptsInline = true`.
+   */
+  override readonly acceptsInline: boolean;
 
   /** A store over `options.path`; the folder is created on first use, not here. */
   constructor(options: LocalArtifactStoreOptions = {}) {
     super(options.name ?? "local");
+    this.acceptsInline = new.target === LocalArtifactStore;
     this.path = options.path ?? ".flowyml/artifacts";
     this.root = resolve(this.path);
   }
