@@ -130,7 +130,15 @@ async function showComponent(
       try {
         console.log(
           "config schema:\n" +
-            JSON.stringify(z.toJSONSchema(schema as z.ZodType, { io: "input" }), null, 2),
+            JSON.stringify(
+              // The local stack's schemas are the kernel's objectSchema (no zod): they render
+              // themselves; zod schemas through zod.
+              typeof (schema as { toJSONSchema?: unknown }).toJSONSchema === "function"
+                ? (schema as unknown as { toJSONSchema(): unknown }).toJSONSchema()
+                : z.toJSONSchema(schema as z.ZodType, { io: "input" }),
+              null,
+              2,
+            ),
         );
       } catch {
         console.log("config schema: (not expressible as JSON Schema)");

@@ -5,26 +5,23 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
-import type { z } from "zod";
 import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
-import type { localArtifactStoreSchema } from "./config.ts";
+import { type LocalArtifactStoreOptions, localArtifactStoreSchema } from "./config.ts";
 
 const CHUNK = 8 << 20;
 /** Below this size, writes use synchronous calls: no thread-pool hop, far lower latency. */
 const SMALL = 1 << 20;
 
-/** Options of {@linkcode LocalArtifactStore}. */
-export type LocalArtifactStoreOptions = z.input<typeof localArtifactStoreSchema>;
+export type { LocalArtifactStoreOptions };
 
 /** Stores artifacts as files under `path` (default `.flowyml/artifacts`). */
 export class LocalArtifactStore extends ArtifactStore {
   /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  /** Loads the schema validating the `artifact_store:` options of a stack (zod, on first need). */
-  static loadConfigSchema = async (): Promise<typeof localArtifactStoreSchema> =>
-    (await import("./config.ts")).localArtifactStoreSchema;
+  /** Validates the `artifact_store:` options of a stack. */
+  static readonly configSchema: typeof localArtifactStoreSchema = localArtifactStoreSchema;
   /** Folder as configured. */
   readonly path: string;
   /** Absolute folder. */

@@ -1,30 +1,49 @@
 /**
- * Config schemas of the local components (zod). Their classes load this
- * module on first need (`static loadConfigSchema`), so `import "flowyml"`
- * does not load zod; the registry validates a stack's options with them.
+ * Config schemas of the local components, built with the kernel's
+ * `objectSchema` (no zod: the local stack is part of `import "flowyml"`,
+ * which loads no npm package). Messages and `flowyml component show`'s JSON
+ * Schema are zod's.
  * @module
  */
-import { z } from "zod";
+import { objectSchema, type SchemaInput } from "../../kernel/schema.ts";
+
+const NAME = { type: "string", optional: true } as const;
 
 /** Config schema of the local artifact store. */
-export const localArtifactStoreSchema = z.object({
-  name: z.string().optional(),
-  path: z.string().default(".flowyml/artifacts").describe("folder holding the artifacts"),
-}).strict();
+export const localArtifactStoreSchema = objectSchema({
+  name: NAME,
+  path: {
+    type: "string",
+    default: ".flowyml/artifacts",
+    description: "folder holding the artifacts",
+  },
+});
+
+/** Options of the local artifact store. */
+export type LocalArtifactStoreOptions = SchemaInput<typeof localArtifactStoreSchema.fields>;
 
 /** Config schema of the local orchestrator. */
-export const localOrchestratorSchema = z.object({
-  name: z.string().optional(),
-  concurrency: z.number().int().positive().default(8).describe("max steps running at once"),
-}).strict();
+export const localOrchestratorSchema = objectSchema({
+  name: NAME,
+  concurrency: { type: "integer", min: 1, default: 8, description: "max steps running at once" },
+});
+
+/** Options of the local orchestrator. */
+export type LocalOrchestratorOptions = SchemaInput<typeof localOrchestratorSchema.fields>;
 
 /** Config schema of the local executor (only `name`). */
-export const localExecutorSchema = z.object({ name: z.string().optional() }).strict();
+export const localExecutorSchema = objectSchema({ name: NAME });
 
 /** Config schema of the worker executor. */
-export const workerExecutorSchema = z.object({
-  name: z.string().optional(),
-  workers: z.number().int().positive().optional().describe(
-    "pool size (default: the number of CPU cores)",
-  ),
-}).strict();
+export const workerExecutorSchema = objectSchema({
+  name: NAME,
+  workers: {
+    type: "integer",
+    min: 1,
+    optional: true,
+    description: "pool size (default: the number of CPU cores)",
+  },
+});
+
+/** Options of the worker executor. */
+export type WorkerExecutorOptions = SchemaInput<typeof workerExecutorSchema.fields>;

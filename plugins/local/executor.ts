@@ -4,15 +4,14 @@
  */
 import { Executor } from "../../kernel/contracts.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
-import type { localExecutorSchema } from "./config.ts";
+import { localExecutorSchema } from "./config.ts";
 
 /** Runs steps in-process. */
 export class LocalExecutor extends Executor {
   /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  /** Loads the schema validating the `executor:` options of a stack (only `name`; zod, on first need). */
-  static loadConfigSchema = async (): Promise<typeof localExecutorSchema> =>
-    (await import("./config.ts")).localExecutorSchema;
+  /** Validates the `executor:` options of a stack (only `name`). */
+  static readonly configSchema: typeof localExecutorSchema = localExecutorSchema;
 
   /** An executor named `options.name` (default `local`). */
   constructor(options: { name?: string } = {}) {

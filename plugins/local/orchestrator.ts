@@ -4,23 +4,21 @@
  * hook is the run's concurrency (attempts run in process, in graph order).
  * @module
  */
-import type { z } from "zod";
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
-import type { localOrchestratorSchema } from "./config.ts";
+import { type LocalOrchestratorOptions, localOrchestratorSchema } from "./config.ts";
 
 /** Runs pipelines in-process. */
 export class LocalOrchestrator extends EngineOrchestrator {
   /** Registry type: `type: local` in `flowyml.yaml`. */
   static readonly type = "local";
-  /** Loads the schema validating the `orchestrator:` options of a stack (zod, on first need). */
-  static loadConfigSchema = async (): Promise<typeof localOrchestratorSchema> =>
-    (await import("./config.ts")).localOrchestratorSchema;
+  /** Validates the `orchestrator:` options of a stack. */
+  static readonly configSchema: typeof localOrchestratorSchema = localOrchestratorSchema;
   /** Max steps running at once unless a run asks otherwise. Default `8`. */
   readonly concurrency: number;
 
   /** An orchestrator named `options.name` (default `local`). */
-  constructor(options: z.input<typeof localOrchestratorSchema> = {}) {
+  constructor(options: LocalOrchestratorOptions = {}) {
     super(options.name ?? "local", { owner: "local orchestrator" });
     this.concurrency = options.concurrency ?? 8;
   }

@@ -8,7 +8,6 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { z } from "zod";
 import { Executor } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { ConfigError } from "../../kernel/errors.ts";
@@ -16,7 +15,7 @@ import { importHostOf } from "../../kernel/permissions.ts";
 import { getSerializers } from "../../kernel/serializers.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
 import { untrackedParams } from "../../kernel/step_runner.ts";
-import type { workerExecutorSchema } from "./config.ts";
+import { type WorkerExecutorOptions, workerExecutorSchema } from "./config.ts";
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -49,9 +48,8 @@ function unpack(
 export class WorkerExecutor extends Executor {
   /** Registry type: `type: worker` in `flowyml.yaml`. */
   static readonly type = "worker";
-  /** Loads the schema validating the `executor:` options of a stack (zod, on first need). */
-  static loadConfigSchema = async (): Promise<typeof workerExecutorSchema> =>
-    (await import("./config.ts")).workerExecutorSchema;
+  /** Validates the `executor:` options of a stack. */
+  static readonly configSchema: typeof workerExecutorSchema = workerExecutorSchema;
   /** Max Workers in the pool. Default: the number of CPU cores (at least 1). */
   readonly workers: number;
   #slots: Slot[] = [];
@@ -60,7 +58,7 @@ export class WorkerExecutor extends Executor {
   #nextId = 1;
 
   /** An executor named `options.name` (default `worker`); Workers start on demand. */
-  constructor(options: z.input<typeof workerExecutorSchema> = {}) {
+  constructor(options: WorkerExecutorOptions = {}) {
     super(options.name ?? "worker");
     this.workers = options.workers ?? Math.max(1, navigator.hardwareConcurrency || 2);
   }

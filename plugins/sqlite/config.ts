@@ -1,22 +1,35 @@
 /**
  * Config schema of the SQLite metadata store (`metadata_store: { type: sqlite, … }`),
- * loaded on first need (`SQLiteMetadataStore.loadConfigSchema`) so `import "flowyml"`
- * does not load zod.
+ * built with the kernel's `objectSchema` (no zod: the store is part of
+ * `import "flowyml"`, which loads no npm package).
  * @module
  */
-import { z } from "zod";
-import { INLINE_MAX_BYTES } from "./defaults.ts";
+import { objectSchema, type SchemaInput } from "../../kernel/schema.ts";
 
-export { INLINE_MAX_BYTES };
+/** Default `inlineMaxBytes` of the SQLite metadata store: 64 KiB. */
+export const INLINE_MAX_BYTES = 64 * 1024;
 
 /** Config schema of the SQLite metadata store. */
-export const sqliteMetadataStoreSchema = z.object({
-  name: z.string().optional(),
-  path: z.string().default(".flowyml/metadata.db").describe("database file, or :memory:"),
-  busyTimeoutMs: z.number().int().nonnegative().default(10_000).describe(
-    "wait this long for a lock",
-  ),
-  inlineMaxBytes: z.number().int().nonnegative().default(INLINE_MAX_BYTES).describe(
-    "artifacts up to this size are stored in the database (0: never)",
-  ),
-}).strict();
+export const sqliteMetadataStoreSchema = objectSchema({
+  name: { type: "string", optional: true },
+  path: {
+    type: "string",
+    default: ".flowyml/metadata.db",
+    description: "database file, or :memory:",
+  },
+  busyTimeoutMs: {
+    type: "integer",
+    min: 0,
+    default: 10_000,
+    description: "wait this long for a lock",
+  },
+  inlineMaxBytes: {
+    type: "integer",
+    min: 0,
+    default: INLINE_MAX_BYTES,
+    description: "artifacts up to this size are stored in the database (0: never)",
+  },
+});
+
+/** Options of the SQLite metadata store. */
+export type SQLiteMetadataStoreOptions = SchemaInput<typeof sqliteMetadataStoreSchema.fields>;

@@ -7,7 +7,6 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname, normalize, resolve } from "node:path";
-import type { z } from "zod";
 import {
   MetadataStore,
   type RecordCompletionOptions,
@@ -26,8 +25,11 @@ import type {
   StepRunRecord,
 } from "../../kernel/records.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";
-import { INLINE_MAX_BYTES } from "./defaults.ts";
-import type { sqliteMetadataStoreSchema } from "./config.ts";
+import {
+  INLINE_MAX_BYTES,
+  type SQLiteMetadataStoreOptions,
+  sqliteMetadataStoreSchema,
+} from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
 import {
@@ -53,7 +55,7 @@ import {
   toStepRun,
 } from "../_sql/rows.ts";
 
-export { INLINE_MAX_BYTES };
+export { INLINE_MAX_BYTES, sqliteMetadataStoreSchema };
 
 const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
@@ -61,9 +63,8 @@ const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 export class SQLiteMetadataStore extends MetadataStore {
   /** Registry type: `type: sqlite` in `flowyml.yaml`. */
   static readonly type = "sqlite";
-  /** Loads the schema validating the `metadata_store:` options of a stack (zod, on first need). */
-  static loadConfigSchema = async (): Promise<typeof sqliteMetadataStoreSchema> =>
-    (await import("./config.ts")).sqliteMetadataStoreSchema;
+  /** Validates the `metadata_store:` options of a stack. */
+  static readonly configSchema: typeof sqliteMetadataStoreSchema = sqliteMetadataStoreSchema;
   /** Database file, or `:memory:`. Default `.flowyml/metadata.db`. */
   readonly path: string;
   /** How long to wait for another writer's lock, in ms. Default `10_000`. */
@@ -81,7 +82,7 @@ export class SQLiteMetadataStore extends MetadataStore {
   #stmts = new Map<string, StatementSync>();
 
   /** Nothing is opened until first use; the database is created and migrated then. */
-  constructor(options: z.input<typeof sqliteMetadataStoreSchema> = {}) {
+  constructor(options: SQLiteMetadataStoreOptions = {}) {
     super(options.name ?? "sqlite");
     this.path = options.path ?? ".flowyml/metadata.db";
     this.busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
