@@ -20,8 +20,6 @@
  * them. The CLI's processes do that.
  * @module
  */
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describeError, FlowymlError, isPermissionError } from "./errors.ts";
 
 /**
@@ -41,7 +39,9 @@ export async function lazyImport<T = Record<string, unknown>>(url: URL): Promise
   } catch (err) {
     // Deno reports a refused dynamic import as a TypeError "Requires read access to …".
     if (!isPermissionError(err) && !/^Requires \w+ access/.test(describeError(err))) throw err;
-    const where = url.protocol === "file:" ? dirname(fileURLToPath(url)) : url.origin;
+    const where = url.protocol === "file:"
+      ? decodeURIComponent(new URL(".", url).pathname).replace(/\/$/, "")
+      : url.origin;
     const flag = url.protocol === "file:" ? `--allow-read=${where}` : `--allow-import=${url.host}`;
     throw new FlowymlError(
       `cannot load flowyml's module ${url.href}: this process may not import it on demand`,
