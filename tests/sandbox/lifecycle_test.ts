@@ -17,8 +17,9 @@ Deno.test("a script that runs a WASM plugin step exits on its own (host workers 
     ).join("");
     await Deno.writeTextFile(
       `${t.path}/script.ts`,
-      `import { configurePlugins, LocalArtifactStore, LocalExecutor, LocalOrchestrator, Pipeline, pluginStep,
+      `import { LocalArtifactStore, LocalExecutor, LocalOrchestrator, Pipeline, pluginStep,
   SQLiteMetadataStore, Stack, step } from "${ROOT}mod.ts";
+import { configurePlugins } from "${ROOT}kernel/sandbox/mod.ts"; // flowyml/sandbox
 configurePlugins({ normalize: { source: "${ROOT}examples/plugins/normalize/normalize.wasm", sha256: "${sha}",
   op: "normalize", grants: { memory: "16Mi", timeout: "10s" } } });
 const stack = new Stack("s", { orchestrator: new LocalOrchestrator(), executor: new LocalExecutor(),
