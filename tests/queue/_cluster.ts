@@ -68,9 +68,27 @@ export async function storedBytes(
   return bytes;
 }
 
-/** Delete a stored output behind flowyml's back: its file, or its row in the SQLite blobs table. */
-export async function deleteStored(artifacts: string, a: StoredRef): Promise<void> {
+/**
+ * Delete a stored output behind flowyml's back: its file, or its row in the blobs table of the
+ * metadata store (`options.pg`, else the SQLite file of {@linkcode clusterYaml}).
+ */
+export async function deleteStored(
+  artifacts: string,
+  a: StoredRef,
+  options: { pg?: string } = {},
+): Promise<void> {
   if (!a.inline) return await Deno.remove(`${artifacts}/${a.path}`);
+  if (options.pg) {
+    const { default: postgres } = await import("postgres");
+    const sql = postgres(options.pg, { onnotice: () => {} });
+    try {
+      const r = await sql`DELETE FROM blobs WHERE hash = ${a.hash}`;
+      if (r.count !== 1) throw new Error(`no blob ${a.hash} to delete`);
+    } finally {
+      await sql.end();
+    }
+    return;
+  }
   const db = new DatabaseSync(`${artifacts}/../meta.db`);
   try {
     db.exec("PRAGMA busy_timeout = 5000");
