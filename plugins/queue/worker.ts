@@ -91,7 +91,8 @@ export interface WorkerInfo {
 const HANDBACK = Symbol("handback");
 
 interface Active extends CurrentStep {
-  ctl: AbortController;
+  /** Abort the step (its `ctx.signal`) and stop waiting for it. */
+  stop: (reason: unknown) => void;
 }
 
 /** Takes step jobs from the queues and runs them. */
@@ -179,7 +180,7 @@ export class QueueWorker {
 
   /** Steps running now. */
   current(): CurrentStep[] {
-    return [...this.#active.values()].map(({ ctl: _, ...c }) => c);
+    return [...this.#active.values()].map(({ stop: _, ...c }) => c);
   }
 
   /** This worker's liveness record. */
@@ -221,7 +222,7 @@ export class QueueWorker {
       const { jobId, reason } = JSON.parse(msg) as { jobId: string; reason?: string };
       const a = this.#active.get(jobId);
       if (a) {
-        a.ctl.abort(
+        a.stop(
           new FlowymlError(
             `step "${a.step}" was cancelled by its driver: ${reason ?? "no reason"}`,
           ),
@@ -299,22 +300,30 @@ export class QueueWorker {
     await this.#slot();
     const t0 = performance.now();
     const ctl = new AbortController();
+    // Every abort goes through stop(), which also ends the wait below: no listener per step.
+    let endWait: (reason: unknown) => void = () => {};
+    const aborted = new Promise<never>((_, reject) => endWait = reject);
+    aborted.catch(() => {});
+    const stop = (reason: unknown) => {
+      if (!ctl.signal.aborted) ctl.abort(reason);
+      endWait(ctl.signal.reason);
+    };
     const a: Active = {
       jobId: job.id!,
       runId: task.runId,
       step: task.step,
       attempt: task.attempt,
       since: Date.now(),
-      ctl,
+      stop,
     };
     this.#active.set(a.jobId, a);
     this.#touch();
-    const onAbort = () => ctl.abort(signal?.reason ?? new Error("cancelled"));
+    const onAbort = () => stop(signal?.reason ?? new Error("cancelled"));
     signal?.addEventListener("abort", onAbort, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (task.timeoutMs) {
       timer = setTimeout(
-        () => ctl.abort(new StepTimeoutError(task.step, task.timeoutMs!)),
+        () => stop(new StepTimeoutError(task.step, task.timeoutMs!)),
         task.timeoutMs,
       );
     }
@@ -344,12 +353,6 @@ export class QueueWorker {
         );
       }
       const logs: string[] = [];
-      const aborted = new Promise<never>((_, reject) => {
-        const fail = () => reject(ctl.signal.reason);
-        if (ctl.signal.aborted) fail();
-        else ctl.signal.addEventListener("abort", fail, { once: true });
-      });
-      aborted.catch(() => {});
       const blobs = jobBlobs(d);
       const res = await Promise.race([
         runStepTask(step, task, {
@@ -413,7 +416,7 @@ export class QueueWorker {
   stop(options: { graceMs?: number } = {}): Promise<void> {
     if (this.#stopping) {
       // A second stop hands running steps back at once.
-      for (const a of this.#active.values()) a.ctl.abort(HANDBACK);
+      for (const a of this.#active.values()) a.stop(HANDBACK);
       return this.#stopping;
     }
     this.#stopping = (async () => {
@@ -426,7 +429,7 @@ export class QueueWorker {
       }
       await this.#heartbeat().catch(() => {});
       const timer = setTimeout(() => {
-        for (const a of this.#active.values()) a.ctl.abort(HANDBACK);
+        for (const a of this.#active.values()) a.stop(HANDBACK);
       }, grace);
       await Promise.all(this.#workers.map((w) => w.close()));
       clearTimeout(timer);
