@@ -1,6 +1,6 @@
 /**
  * Hashing helpers. sha256 of small inputs (cache keys, param hashes, small
- * artifacts) in plain JS (`_sha256.ts`), so `import "flowyml"` does not load
+ * artifacts) in pure JS (`@noble/hashes`), so `import "flowyml"` does not load
  * `node:crypto` (≈ 14 ms of a cold start); inputs of {@linkcode NATIVE_MIN_BYTES}
  * or more go through `node:crypto`, native in Deno and about 5× faster on
  * large buffers (100 MiB in ~60 ms), loaded synchronously on first need
@@ -8,7 +8,8 @@
  * same digest.
  * @module
  */
-import { Sha256, toHex } from "./_sha256.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 
 /** Inputs at least this long (bytes, or UTF-16 units of a string) are hashed natively. */
 export const NATIVE_MIN_BYTES = 64 * 1024;
@@ -51,9 +52,7 @@ const encoder = new TextEncoder();
 
 /** sha256 in pure JS, as hex. */
 function jsSha256Hex(data: Uint8Array | string): string {
-  return toHex(
-    new Sha256().update(typeof data === "string" ? encoder.encode(data) : data).digest(),
-  );
+  return bytesToHex(sha256(typeof data === "string" ? encoder.encode(data) : data));
 }
 
 /** sha256 of bytes or a string (UTF-8), as lowercase hex. */
@@ -94,7 +93,7 @@ class StreamHasher implements Sha256Hasher {
     const create = nativeCreateHash();
     this.#native = !!create;
     // Without node:crypto yet (an asynchronous load under way), JS from here on.
-    this.#hash = create ? create("sha256") : new Sha256();
+    this.#hash = create ? create("sha256") : sha256.create();
     for (const p of this.#pending) this.#hash.update(p);
     this.#pending = [];
     this.#hash.update(bytes);
@@ -103,10 +102,10 @@ class StreamHasher implements Sha256Hasher {
 
   digest(_encoding: "hex"): string {
     if (this.#native) return (this.#hash as NativeHash).digest("hex");
-    const h = (this.#hash as Sha256 | undefined) ?? new Sha256();
+    const h = (this.#hash as ReturnType<typeof sha256.create> | undefined) ?? sha256.create();
     for (const p of this.#pending) h.update(p);
     this.#pending = [];
-    return toHex(h.digest());
+    return bytesToHex(h.digest());
   }
 }
 

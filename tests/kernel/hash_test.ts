@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { hashValue, NATIVE_MIN_BYTES, sha256Hex, sha256Stream } from "../../kernel/hash.ts";
-import { Sha256, toHex } from "../../kernel/_sha256.ts";
 
 const reference = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
 
@@ -123,20 +122,6 @@ Deno.test("sha256Stream: any split into chunks, across the native threshold, giv
     }
   }
   assert.equal(sha256Stream().update("ab").update("c").digest("hex"), reference("abc"));
-});
-
-Deno.test("kernel/_sha256.ts (the JS path, also used past the threshold where node:crypto cannot load): every size and split", () => {
-  for (const n of [...SIZES, 3 * T + 17]) {
-    const bytes = randomBytes(n);
-    const want = reference(bytes);
-    assert.equal(toHex(new Sha256().update(bytes).digest()), want, `${n} bytes at once`);
-    for (const split of [1, 63, 64, 65, 1000]) {
-      if (split === 1 && n > 5000) continue;
-      const h = new Sha256();
-      for (let i = 0; i < n; i += split) h.update(bytes.subarray(i, i + split));
-      assert.equal(toHex(h.digest()), want, `${n} bytes in chunks of ${split}`);
-    }
-  }
 });
 
 Deno.test("hashValue: stable across key order, distinct across values", () => {
