@@ -18,12 +18,21 @@
  */
 import { Command } from "commander";
 import "../plugins/mod.ts";
-import "../plugins/lazy_graph.ts"; // every module flowyml loads on demand, in this graph
 import { commands as pluginCommands } from "../kernel/commands.ts";
 import { FlowymlError } from "../kernel/errors.ts";
-import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
+import { lazyImport } from "../kernel/lazy_import.ts";
+import { runExitHooks } from "../kernel/lifecycle.ts";
 
 type Register = (program: Command) => Promise<void>;
+
+/**
+ * A CLI module, imported by URL on first use (kernel/lazy_import.ts): a literal `import()` would
+ * put it, and every npm package under it, in the start-up module graph, which Deno checks
+ * against `node_modules` on every start (≈ 100 ms of each `flowyml` command).
+ */
+function load<T>(path: string): Promise<T> {
+  return lazyImport<T>(new URL(path, import.meta.url));
+}
 
 /**
  * The built-in top-level commands and the module that registers each. A
@@ -32,22 +41,38 @@ type Register = (program: Command) => Promise<void>;
  * `--help`; {@linkcode commandTable} adds the plugins' commands.
  */
 const COMMANDS: Record<string, Register> = {
-  run: async (p) => (await import("./commands/run.ts")).registerRunCommand(p),
-  stack: async (p) => (await import("./commands/stack.ts")).registerStackCommands(p),
+  run: async (p) =>
+    (await load<typeof import("./commands/run.ts")>("./commands/run.ts")).registerRunCommand(p),
+  stack: async (p) =>
+    (await load<typeof import("./commands/stack.ts")>("./commands/stack.ts")).registerStackCommands(
+      p,
+    ),
   component: async (p) => {
-    (await import("./commands/component.ts")).registerComponentCommands(p);
+    (await load<typeof import("./commands/component.ts")>("./commands/component.ts"))
+      .registerComponentCommands(p);
   },
   runs: async (p) => {
-    const runs = (await import("./commands/runs.ts")).registerRunsCommands(p);
-    (await import("./commands/resume.ts")).registerResumeCommand(runs);
+    const runs = (await load<typeof import("./commands/runs.ts")>("./commands/runs.ts"))
+      .registerRunsCommands(p);
+    (await load<typeof import("./commands/resume.ts")>("./commands/resume.ts"))
+      .registerResumeCommand(runs);
   },
   permissions: async (p) =>
-    (await import("./commands/permissions.ts")).registerPermissionsCommand(p),
-  plugin: async (p) => (await import("./commands/plugin.ts")).registerPluginCommands(p),
-  step: async (p) => (await import("./commands/step.ts")).registerStepCommands(p),
-  compile: async (p) => (await import("./commands/compile.ts")).registerCompileCommand(p),
-  artifacts: async (p) => (await import("./commands/artifacts.ts")).registerArtifactsCommands(p),
-  ui: async (p) => (await import("./commands/ui.ts")).registerUiCommand(p),
+    (await load<typeof import("./commands/permissions.ts")>("./commands/permissions.ts"))
+      .registerPermissionsCommand(p),
+  plugin: async (p) =>
+    (await load<typeof import("./commands/plugin.ts")>("./commands/plugin.ts"))
+      .registerPluginCommands(p),
+  step: async (p) =>
+    (await load<typeof import("./commands/step.ts")>("./commands/step.ts")).registerStepCommands(p),
+  compile: async (p) =>
+    (await load<typeof import("./commands/compile.ts")>("./commands/compile.ts"))
+      .registerCompileCommand(p),
+  artifacts: async (p) =>
+    (await load<typeof import("./commands/artifacts.ts")>("./commands/artifacts.ts"))
+      .registerArtifactsCommands(p),
+  ui: async (p) =>
+    (await load<typeof import("./commands/ui.ts")>("./commands/ui.ts")).registerUiCommand(p),
 };
 /**
  * The built-in commands, then each plugin's command hook (a built-in name
@@ -62,7 +87,7 @@ export function commandTable(): {
   for (const hook of pluginCommands()) {
     if (Object.hasOwn(commands, hook.name)) continue;
     commands[hook.name] = async (p) => {
-      const { cliServices } = await import("./services.ts");
+      const { cliServices } = await load<typeof import("./services.ts")>("./services.ts");
       await (await hook.load()).register(p, cliServices());
     };
     for (const alias of hook.aliases ?? []) aliases[alias] = hook.name;
@@ -102,7 +127,7 @@ export async function main(args: string[]): Promise<void> {
     }
     Deno.exitCode = 1;
   } finally {
-    await closePluginHosts();
+    await runExitHooks(); // e.g. the sandbox's plugin host processes, if a command started any
   }
 }
 

@@ -30,3 +30,20 @@ export function notifyRunStarted(runId: string): void {
 export async function notifyRunFinished(runId: string): Promise<void> {
   for (const l of listeners) await l.finished?.(runId);
 }
+
+const exitHooks = new Set<() => void | Promise<void>>();
+
+/**
+ * Run `hook` when the program that owns this process finishes (the CLI calls
+ * {@linkcode runExitHooks}), e.g. to close processes a part of the kernel
+ * started; a part that was never loaded registers nothing and costs nothing.
+ */
+export function addExitHook(hook: () => void | Promise<void>): () => void {
+  exitHooks.add(hook);
+  return () => exitHooks.delete(hook);
+}
+
+/** Run every exit hook (in registration order), waiting for each. */
+export async function runExitHooks(): Promise<void> {
+  for (const hook of [...exitHooks]) await hook();
+}

@@ -109,7 +109,7 @@ async function validateInChild(exe: string, name: string, grant?: string[]): Pro
   const extra = parseGrants(grant);
   const perms = await computePermissions(config, name, { lock, runLock, extra });
   const cfg = await installConfig();
-  const main = new URL("../main.ts", import.meta.url);
+  const main = new URL("../child_main.ts", import.meta.url); // the CLI, its graph loaded up front
   const args = [
     "run",
     ...perms.flags,

@@ -4,7 +4,7 @@
  * audit trail written to the run's metadata store.
  * @module
  */
-import { addRunListener } from "../lifecycle.ts";
+import { addExitHook, addRunListener } from "../lifecycle.ts";
 import { loadConfig } from "../config.ts";
 import type { StackLike } from "../contracts.ts";
 import type { RunControl } from "../scheduling.ts";
@@ -87,6 +87,8 @@ export async function closePluginHosts(): Promise<void> {
   await Promise.all(all.map(async (p) => await (await p.catch(() => undefined))?.close()));
   await closeSpareProcess(); // again: a host that was still starting may have asked for one
 }
+// The CLI closes them when its command ends, without importing this module itself.
+addExitHook(closePluginHosts);
 
 /** Options of {@linkcode invokePlugin}. */
 export interface InvokeOptions {
