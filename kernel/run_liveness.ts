@@ -142,6 +142,8 @@ export function startRunLiveness(
   };
 }
 
+let crashAt: string | undefined;
+
 /**
  * Test-only fault injection: when `FLOWYML_TEST_CRASH_AT` (readable) is
  * `<point>:<n>`, the n-th call with `point` kills this process with SIGKILL,
@@ -149,7 +151,8 @@ export function startRunLiveness(
  * otherwise.
  */
 export function testCrashPoint(point: string): void {
-  const want = envText("FLOWYML_TEST_CRASH_AT");
+  // Read once per process (it is set when the process starts): this runs at every completion.
+  const want = crashAt === undefined ? (crashAt = envText("FLOWYML_TEST_CRASH_AT") ?? "") : crashAt;
   if (!want?.startsWith(`${point}:`)) return;
   const n = (crashCounts.get(point) ?? 0) + 1;
   crashCounts.set(point, n);
