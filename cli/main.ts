@@ -6,10 +6,11 @@
  * deno task flowyml runs list
  * ```
  *
- * Path of a run: `cli/commands/run.ts` → `kernel/pipeline.ts` (Pipeline.run)
- * → the stack's orchestrator (`plugins/local/orchestrator.ts`) →
- * `kernel/engine.ts` (executeRun) → `kernel/step_runner.ts` → the executor
- * and artifact store plugins.
+ * Path of a run: `cli/commands/run.ts` → `cli/launcher.ts` (the child
+ * `cli/run_main.ts`) → `kernel/pipeline.ts` (Pipeline.run) → the stack's
+ * orchestrator (run hooks) → `kernel/engine.ts` (executeRun) →
+ * `kernel/step_attempts.ts` → `kernel/step_runner.ts` → `kernel/artifacts.ts`
+ * → the artifact store plugin (docs/architecture.md#the-run-path).
  *
  * Built-in commands are listed below; plugins add theirs (`worker`, `image`…)
  * through command hooks (kernel/commands.ts) and get the CLI's parts through
