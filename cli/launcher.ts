@@ -26,6 +26,7 @@ import { newJsonMarker, splitJsonStdout } from "./json_stdout.ts";
 import { clearedEnv, usesQueue } from "./child_env.ts";
 import { type LimitsSupervisor, startLimitsSupervisor } from "./limits_supervisor.ts";
 import { type ComputedPermissions, computePermissions, parseGrants } from "./_needs.ts";
+import type { RunFlags } from "./_run_here.ts";
 
 export {
   CLI_ENV,
@@ -41,17 +42,11 @@ export { installConfig, installRoot, projectStateDir, runnableDeno } from "./ins
 /** The entry module of the least-privilege child of `flowyml run`. */
 const RUN_MAIN = new URL("./run_main.ts", import.meta.url);
 
-/** What `flowyml run` passes the launcher (its command-line options). */
-export interface LaunchRunFlags {
-  stack?: string;
-  param?: string[];
-  cache: boolean;
-  concurrency?: string;
-  quiet?: boolean;
-  json?: boolean;
-  grant?: string[];
-  showFlags?: boolean;
-}
+/** What `flowyml run` passes the launcher: its command-line options, less the internal ones. */
+export type LaunchRunFlags = Pick<
+  RunFlags,
+  "stack" | "param" | "cache" | "concurrency" | "quiet" | "json" | "grant" | "showFlags"
+>;
 
 /**
  * Load the project for a launch: the config and the lockfile, whose locked
