@@ -17,7 +17,7 @@ import {
 import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
 import { buildStack, type Stack } from "../kernel/stack.ts";
 import { loadPersistedComponents, type LoadPersistedOptions, type Lockfile } from "./lockfile.ts";
-import { configurePlugins } from "../kernel/sandbox/runtime.ts";
+import { lazyImport } from "../kernel/lazy_import.ts";
 import type { MetadataStore } from "../kernel/contracts.ts";
 import { withLiveStatus } from "../kernel/run_liveness.ts";
 import { checkPipelineFile } from "./_pipeline_file.ts";
@@ -37,7 +37,13 @@ export interface Project {
  */
 export async function loadProject(options: LoadPersistedOptions = {}): Promise<Project> {
   const config = await loadConfig(configPath());
-  configurePlugins(config.plugins, { file: config.path });
+  if (Object.keys(config.plugins ?? {}).length) {
+    // The sandbox runtime (and zod for the grants) only for a project that has WASM plugins.
+    const { configurePlugins } = await lazyImport<typeof import("../kernel/sandbox/runtime.ts")>(
+      new URL("../kernel/sandbox/runtime.ts", import.meta.url),
+    );
+    configurePlugins(config.plugins, { file: config.path });
+  }
   const lock = await loadPersistedComponents(config, options);
   return { config, lock };
 }

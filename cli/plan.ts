@@ -15,7 +15,6 @@
 import "../plugins/mod.ts"; // the registry of component types the stacks name
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
 import type { ComponentKind, PermissionNeeds } from "../kernel/component.ts";
 import { type FlowymlConfig, stackConfig } from "../kernel/config.ts";
 import { safeText } from "../kernel/display.ts";
@@ -41,16 +40,26 @@ export interface PermissionReason {
   needs: PermissionNeeds;
 }
 
-const needsSchema = z.strictObject(
-  Object.fromEntries(PERMISSION_KINDS.map((k) => [k, z.array(z.string().max(4096)).optional()])),
-);
-
 /** What the planner prints (after its nonce): the components' needs, or why it failed. */
-export const planSchema: z.ZodType<{ reasons?: PermissionReason[]; error?: string }> = z
-  .strictObject({
-    reasons: z.array(z.strictObject({ by: z.string().max(1000), needs: needsSchema })).optional(),
+export interface Plan {
+  reasons?: PermissionReason[];
+  error?: string;
+}
+
+/**
+ * Parse the planner's line against its zod schema. zod is loaded here, on first use: a run whose
+ * stack has no locked module never starts the planner and never evaluates it (≈ 10 ms).
+ */
+export async function parsePlan(text: string): Promise<Plan> {
+  const { z } = await import("zod");
+  const needs = z.strictObject(
+    Object.fromEntries(PERMISSION_KINDS.map((k) => [k, z.array(z.string().max(4096)).optional()])),
+  );
+  return z.strictObject({
+    reasons: z.array(z.strictObject({ by: z.string().max(1000), needs })).optional(),
     error: z.string().optional(),
-  });
+  }).parse(JSON.parse(text)) as Plan;
+}
 
 /** What the parent sends the planner on stdin. */
 export interface PlanRequest {
@@ -276,10 +285,10 @@ async function runPlanner(
     ...dec.decode(out.stderr).split("\n").filter(Boolean),
   ];
   for (const l of noise) console.error(safeText(l));
-  let plan: z.infer<typeof planSchema> | undefined;
+  let plan: Plan | undefined;
   if (planLine) {
     try {
-      plan = planSchema.parse(JSON.parse(planLine.slice(request.nonce.length)));
+      plan = await parsePlan(planLine.slice(request.nonce.length));
     } catch (err) {
       throw new ComponentError(
         `the permission planner printed an invalid plan: ${describeError(err)}`,
