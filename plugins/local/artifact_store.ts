@@ -73,6 +73,16 @@ export class LocalArtifactStore extends ArtifactStore {
     return { read: [this.path], write: [this.path] };
   }
 
+  /**
+   * The same needs from a validated `artifact_store:` config, without building the store: the
+   * launcher asks this (cli/plan.ts). A subclass is built and asked instead, unless it defines
+   * its own.
+   */
+  static permissionsFor(config: { path?: unknown }): PermissionNeeds {
+    const path = typeof config.path === "string" ? config.path : ".flowyml/artifacts";
+    return { read: [path], write: [path] };
+  }
+
   /** Creates the folder and writes a probe file; throws with a fix hint if it cannot. */
   override async validate(): Promise<boolean> {
     try {

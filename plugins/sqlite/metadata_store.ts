@@ -198,9 +198,15 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   /** Read and write on the database's folder (WAL and journal files live beside it). */
   override permissions(): PermissionNeeds {
-    if (this.path === ":memory:") return {};
-    const dir = dirname(normalize(this.path)); // "a/b/../meta.db" is in "a", not in "a/b"
-    return { read: [dir], write: [dir] };
+    return sqliteNeeds(this.path);
+  }
+
+  /**
+   * The same needs from a validated `metadata_store:` config, without opening anything: the
+   * launcher asks this instead of building the store (cli/plan.ts).
+   */
+  static permissionsFor(config: { path?: unknown }): PermissionNeeds {
+    return sqliteNeeds(typeof config.path === "string" ? config.path : ".flowyml/metadata.db");
   }
 
   /**
@@ -593,4 +599,11 @@ export class SQLiteMetadataStore extends MetadataStore {
     );
     return Promise.resolve(rows.map(toStepLog));
   }
+}
+
+/** What a SQLite database at `path` needs: its folder (the WAL and SHM files live beside it). */
+function sqliteNeeds(path: string): PermissionNeeds {
+  if (path === ":memory:") return {};
+  const dir = dirname(normalize(path)); // "a/b/../meta.db" is in "a", not in "a/b"
+  return { read: [dir], write: [dir] };
 }
