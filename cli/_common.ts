@@ -14,7 +14,7 @@ import {
   explainPermission,
   isPermissionError,
 } from "../kernel/errors.ts";
-import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
+import { configPath, type FlowymlConfig, loadConfig, stackNameOf } from "../kernel/config.ts";
 import { buildStack, type Stack } from "../kernel/stack.ts";
 import { loadPersistedComponents, type LoadPersistedOptions, type Lockfile } from "./lockfile.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
@@ -51,7 +51,7 @@ export async function loadProject(options: LoadPersistedOptions = {}): Promise<P
 /** Load the project and build a stack (default: `default_stack`, else `local`). */
 export async function openStack(name?: string): Promise<{ config: FlowymlConfig; stack: Stack }> {
   const { config } = await loadProject();
-  const stack = await buildStack(config, name ?? config.default_stack ?? "local");
+  const stack = await buildStack(config, stackNameOf(config, name));
   return { config, stack };
 }
 

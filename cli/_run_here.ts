@@ -17,6 +17,7 @@ import { explainUnpinnedImport } from "./plan.ts";
 import { createProgress } from "./progress.ts";
 import { consoleToStderr } from "./json_stdout.ts";
 import { renderRunSummary } from "./summary.ts";
+import { stackNameOf } from "../kernel/config.ts";
 
 /** Options of a run, as `flowyml run` takes them. */
 export interface RunFlags {
@@ -51,7 +52,7 @@ export async function runHere(file: string, flags: RunFlags): Promise<void> {
   const restoreConsole = flags.json ? consoleToStderr() : undefined;
   try {
     const pipeline = await importPipeline(file);
-    stack = await buildStack(config, flags.stack ?? config.default_stack ?? "local");
+    stack = await buildStack(config, stackNameOf(config, flags.stack));
     result = await pipeline.run({
       stack,
       params: parseParams(flags.param),

@@ -17,7 +17,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../kernel/component.ts";
-import { configPath, type FlowymlConfig, loadConfig } from "../kernel/config.ts";
+import { configPath, type FlowymlConfig, loadConfig, stackNameOf } from "../kernel/config.ts";
 import { loadPersistedComponents, type Lockfile } from "../kernel/lock.ts";
 import { forwardStopSignals, SIGNAL_EXIT } from "./signals.ts";
 import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
@@ -67,7 +67,7 @@ export async function launchRun(file: string, flags: LaunchRunFlags): Promise<bo
   const exe = runnableDeno();
   if (!exe) return false;
   const { config, lock } = await loadLaunchProject();
-  const stack = flags.stack ?? config.default_stack ?? "local";
+  const stack = stackNameOf(config, flags.stack);
   // --json: the child's stdout goes to stderr up to a marker line; the result after it to stdout.
   const marker = flags.json ? newJsonMarker() : undefined;
   const end = await launchChild(exe, {

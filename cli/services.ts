@@ -12,6 +12,7 @@ import type { ChildCommandOptions, CliServices } from "../kernel/commands.ts";
 import { importPipeline, ms, openStack, parseParams, table } from "./_common.ts";
 import { lockfilePath } from "./lockfile.ts";
 import { launchChild, loadLaunchProject, parseGrants, runnableDeno } from "./launcher.ts";
+import { stackNameOf } from "../kernel/config.ts";
 
 /** The entry point a child runs: the plugin commands and `runs resume`, as in the CLI. */
 const CHILD_MAIN = fileURLToPath(new URL("./worker_main.ts", import.meta.url));
@@ -30,7 +31,7 @@ async function runInChild(options: ChildCommandOptions): Promise<boolean> {
   const exe = runnableDeno();
   if (!exe) return false;
   const { config, lock } = await loadLaunchProject();
-  const stack = options.stack ?? config.default_stack ?? "local";
+  const stack = stackNameOf(config, options.stack);
   const grants = parseGrants(options.grants);
   const project = relative(Deno.cwd(), dirname(lockfilePath(config))) || ".";
   await launchChild(exe, {

@@ -225,3 +225,11 @@ export function stackConfig(config: FlowymlConfig, name: string): StackConfig {
   }
   return projectRelative(out, config.path);
 }
+
+/**
+ * The stack a command uses: `name` when given, else the config's
+ * `default_stack`, else the embedded `local` stack.
+ */
+export function stackNameOf(config: Pick<FlowymlConfig, "default_stack">, name?: string): string {
+  return name ?? config.default_stack ?? "local";
+}

@@ -3,6 +3,7 @@
  * what was wrong and how to fix it.
  * @module
  */
+import { parsePermissionMessage } from "./permissions.ts";
 
 /** Base class of every error flowyml raises on purpose. */
 export class FlowymlError extends Error {
@@ -84,17 +85,6 @@ export class MissingPermissionError extends FlowymlError {
   }
 }
 
-const FLAG_BY_KIND: Record<string, string> = {
-  read: "--allow-read",
-  write: "--allow-write",
-  net: "--allow-net",
-  env: "--allow-env",
-  run: "--allow-run",
-  ffi: "--allow-ffi",
-  sys: "--allow-sys",
-  import: "--allow-import",
-};
-
 /** True for the errors Deno throws when a permission flag is missing. */
 export function isPermissionError(err: unknown): boolean {
   return err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied;
@@ -112,15 +102,8 @@ export function explainPermission(err: unknown, what: string): unknown {
   if (!isPermissionError(err)) return err;
   const msg = (err as Error).message;
   // Deno: `Requires write access to "/x/y", run again with the --allow-write flag`
-  const m = /Requires (\w+) access to "?([^",]+)"?/.exec(msg);
-  let flag = "the matching --allow-* flag";
-  if (m) {
-    const base = FLAG_BY_KIND[m[1]] ?? `--allow-${m[1]}`;
-    flag = `${base}=${m[2]}`;
-  } else {
-    const f = /(--allow-[a-z]+)/.exec(msg);
-    if (f) flag = f[1];
-  }
+  const flag = parsePermissionMessage(msg)?.flag ?? /(--allow-[a-z]+)/.exec(msg)?.[1] ??
+    "the matching --allow-* flag";
   return new MissingPermissionError(what, flag, err);
 }
 

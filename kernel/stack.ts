@@ -5,7 +5,7 @@
  * @module
  */
 import type { ComponentKind, StackComponent } from "./component.ts";
-import { type FlowymlConfig, loadConfig, stackConfig } from "./config.ts";
+import { type FlowymlConfig, loadConfig, stackConfig, stackNameOf } from "./config.ts";
 import type {
   ArtifactStore,
   ContainerRegistry,
@@ -150,7 +150,7 @@ export function resolveStack(name?: string, options: { configPath?: string } = {
   if (!p) {
     p = (async () => {
       const config = await loadConfig(options.configPath);
-      return buildStack(config, name ?? config.default_stack ?? "local");
+      return buildStack(config, stackNameOf(config, name));
     })();
     p.catch(() => cache.delete(key));
     cache.set(key, p);

@@ -12,6 +12,7 @@ import { ConfigError } from "../../kernel/errors.ts";
 import { PERMISSION_KINDS, toPermissionSet } from "../../kernel/permissions.ts";
 import { computePermissions, installRoot, loadLaunchProject } from "../launcher.ts";
 import { rel } from "../_needs.ts";
+import { stackNameOf } from "../../kernel/config.ts";
 
 // The launcher's permission planning, under the names other commands import from here.
 export {
@@ -42,7 +43,7 @@ export function registerPermissionsCommand(program: Command): void {
       ) => {
         // Verified, not imported: their code runs only in the planner process.
         const { config, lock } = await loadLaunchProject();
-        const stackName = flags.stack ?? config.default_stack ?? "local";
+        const stackName = stackNameOf(config, flags.stack);
         const p = await computePermissions(config, stackName, { pipeline, lock });
         if (flags.explain) {
           for (const r of p.reasons) {

@@ -14,6 +14,7 @@ import type { RunRecord } from "../../kernel/records.ts";
 import { importPipeline, loadProject } from "../_common.ts";
 import { createProgress } from "../progress.ts";
 import { renderRunSummary } from "../summary.ts";
+import { stackNameOf } from "../../kernel/config.ts";
 
 /** Register `flowyml runs resume <runId>` on the `runs` command group. */
 export function registerResumeCommand(runs: Command): void {
@@ -96,7 +97,7 @@ export function registerResumeCommand(runs: Command): void {
 async function findRun(runId: string, wanted?: string): Promise<{ stack: Stack; run: RunRecord }> {
   const { config } = await loadProject();
   const names = wanted ? [wanted] : [
-    ...new Set([config.default_stack ?? "local", ...Object.keys(config.stacks)]),
+    ...new Set([stackNameOf(config), ...Object.keys(config.stacks)]),
   ];
   const seen = new Set<string>();
   const trouble: string[] = [];

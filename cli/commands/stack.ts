@@ -6,7 +6,7 @@ import { type Command, Option } from "commander";
 // @ts-types="@types/js-yaml"
 import { dump as stringify } from "js-yaml";
 import { COMPONENT_KINDS } from "../../kernel/component.ts";
-import { stackConfig } from "../../kernel/config.ts";
+import { stackConfig, stackNameOf } from "../../kernel/config.ts";
 import { buildStack } from "../../kernel/stack.ts";
 import { loadProject, table } from "../_common.ts";
 import { runnableDeno } from "../install.ts";
@@ -25,7 +25,7 @@ export function registerStackCommands(program: Command): void {
       const names = ["local", ...Object.keys(config.stacks)].filter((v, i, a) =>
         a.indexOf(v) === i
       );
-      const def = config.default_stack ?? "local";
+      const def = stackNameOf(config);
       if (flags.json) {
         // Component types only, as in the table: options may hold interpolated secrets.
         const stacks = names.map((n) => {

@@ -10,6 +10,7 @@ import { describeError } from "../../kernel/errors.ts";
 import { readLockfile } from "../lockfile.ts";
 import { lockfilePath } from "../lockfile.ts";
 import { NotFound, type UiContext } from "./api.ts";
+import { stackNameOf } from "../../kernel/config.ts";
 
 /** `GET /api/compare?runs=a,b`: params, metrics and steps of 2+ runs side by side. */
 export async function compareApi(ctx: UiContext, url: URL): Promise<unknown> {
@@ -90,7 +91,7 @@ export async function stacksApi(ctx: UiContext): Promise<unknown> {
       stacks.push({
         name,
         current: name === ctx.stack.name,
-        default: name === (config.default_stack ?? "local"),
+        default: name === stackNameOf(config),
         components: s.components().map(([kind, c]) => ({
           kind,
           type: (c.constructor as { type?: string }).type ?? c.name,

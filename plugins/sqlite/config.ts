@@ -4,6 +4,8 @@
  * `import "flowyml"`, which loads no npm package).
  * @module
  */
+import { dirname, normalize } from "node:path";
+import type { PermissionNeeds } from "../../kernel/component.ts";
 import { objectSchema, type SchemaInput } from "../../kernel/schema.ts";
 
 /** Default `inlineMaxBytes` of the SQLite metadata store: 64 KiB. */
@@ -33,3 +35,14 @@ export const sqliteMetadataStoreSchema = objectSchema({
 
 /** Options of the SQLite metadata store. */
 export type SQLiteMetadataStoreOptions = SchemaInput<typeof sqliteMetadataStoreSchema.fields>;
+
+/**
+ * What a SQLite database at `path` needs (default `.flowyml/metadata.db`): its folder, since the
+ * WAL and SHM files live beside it.
+ */
+export function sqliteNeeds(path: unknown): PermissionNeeds {
+  const file = typeof path === "string" ? path : ".flowyml/metadata.db";
+  if (file === ":memory:") return {};
+  const dir = dirname(normalize(file)); // "a/b/../meta.db" is in "a", not in "a/b"
+  return { read: [dir], write: [dir] };
+}

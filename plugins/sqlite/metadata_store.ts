@@ -6,7 +6,7 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname, normalize, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import {
   MetadataStore,
   type RecordCompletionOptions,
@@ -29,6 +29,7 @@ import {
   INLINE_MAX_BYTES,
   type SQLiteMetadataStoreOptions,
   sqliteMetadataStoreSchema,
+  sqliteNeeds,
 } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
@@ -201,18 +202,12 @@ export class SQLiteMetadataStore extends MetadataStore {
     return sqliteNeeds(this.path);
   }
 
-  /**
-   * The same needs from a validated `metadata_store:` config, without opening anything: the
-   * launcher asks this instead of building the store (cli/plan.ts).
-   */
+  /** The same needs from a validated config, unbuilt: the launcher asks this (cli/plan.ts). */
   static permissionsFor(config: { path?: unknown }): PermissionNeeds {
-    return sqliteNeeds(typeof config.path === "string" ? config.path : ".flowyml/metadata.db");
+    return sqliteNeeds(config.path);
   }
 
-  /**
-   * Commits any batched step completions and blobs, then closes the database; throws when a
-   * deferred completion could not be committed.
-   */
+  /** Commits batched completions and blobs, then closes the database; throws if that fails. */
   override close(): void {
     this.#group.flush();
     this.#stmts.clear();
@@ -599,11 +594,4 @@ export class SQLiteMetadataStore extends MetadataStore {
     );
     return Promise.resolve(rows.map(toStepLog));
   }
-}
-
-/** What a SQLite database at `path` needs: its folder (the WAL and SHM files live beside it). */
-function sqliteNeeds(path: string): PermissionNeeds {
-  if (path === ":memory:") return {};
-  const dir = dirname(normalize(path)); // "a/b/../meta.db" is in "a", not in "a/b"
-  return { read: [dir], write: [dir] };
 }
