@@ -25,8 +25,7 @@ import { walkModuleGraph } from "../kernel/integrity.ts";
 import { importSpecifiers, resolveImport } from "../kernel/module_graph.ts";
 import type { Lockfile } from "../kernel/lock.ts";
 import { lockfilePath, sourceModule } from "../kernel/lock.ts";
-import { parsePluginConfig } from "../kernel/sandbox/grants.ts";
-import { pluginPermissions } from "../kernel/sandbox/host_needs.ts";
+import { lazyImport } from "../kernel/lazy_import.ts";
 import { installRoot } from "./install.ts";
 import { type PermissionReason, planComponentNeeds, type RunLock, writeRunLock } from "./plan.ts";
 
@@ -152,11 +151,24 @@ async function staticNeeds(config: FlowymlConfig, lock: Lockfile): Promise<Permi
     }
     reasons.push({ by: `plugin ${rec.source}`, needs: { import: [...imp], read: readMods } });
   }
-  for (const [name, raw] of Object.entries(config.plugins)) {
-    const cfg = parsePluginConfig(name, raw, config.path);
-    reasons.push({ by: `WASM plugin "${name}"`, needs: pluginPermissions(cfg) });
-  }
+  reasons.push(...await wasmPluginNeeds(config));
   return reasons;
+}
+
+/** What hosting each WASM plugin needs; the sandbox's grants (and zod) load only if there are any. */
+async function wasmPluginNeeds(config: FlowymlConfig): Promise<PermissionReason[]> {
+  const entries = Object.entries(config.plugins);
+  if (!entries.length) return [];
+  const { parsePluginConfig } = await lazyImport<typeof import("../kernel/sandbox/grants.ts")>(
+    new URL("../kernel/sandbox/grants.ts", import.meta.url),
+  );
+  const { pluginPermissions } = await lazyImport<
+    typeof import("../kernel/sandbox/host_needs.ts")
+  >(new URL("../kernel/sandbox/host_needs.ts", import.meta.url));
+  return entries.map(([name, raw]) => ({
+    by: `WASM plugin "${name}"`,
+    needs: pluginPermissions(parsePluginConfig(name, raw, config.path)),
+  }));
 }
 
 function isFlowymlSource(url: string, root: string | undefined): boolean {

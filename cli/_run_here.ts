@@ -13,7 +13,7 @@ import { type Lockfile, lockfilePath, sourceModule } from "../kernel/lock.ts";
 import { watchStopSignals } from "./signals.ts";
 import { importPipeline, loadProject, parseParams } from "./_common.ts";
 import { installRoot } from "./install.ts";
-import { explainUnpinnedImport } from "./plan.ts";
+import { explainUnpinnedImport } from "./_unpinned.ts";
 import { createProgress } from "./progress.ts";
 import { consoleToStderr } from "./json_stdout.ts";
 import { renderRunSummary } from "./summary.ts";

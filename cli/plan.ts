@@ -22,8 +22,7 @@ import { ComponentError, ConfigError, describeError, FlowymlError } from "../ker
 import { sha256Hex } from "../kernel/hash.ts";
 import { importHostOf, PERMISSION_KINDS, toDenoFlags } from "../kernel/permissions.ts";
 import { getComponentRegistry } from "../kernel/registry.ts";
-import { parsePluginConfig } from "../kernel/sandbox/grants.ts";
-import { loadPlugin } from "../kernel/sandbox/loader.ts";
+import { lazyImport } from "../kernel/lazy_import.ts";
 import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
 import {
   type Lockfile,
@@ -319,7 +318,16 @@ export async function prepareWasmPlugins(
   config: FlowymlConfig,
   options: { quiet?: boolean } = {},
 ): Promise<void> {
-  for (const [name, raw] of Object.entries(config.plugins)) {
+  const entries = Object.entries(config.plugins);
+  if (!entries.length) return;
+  // The sandbox's loader and grants (and zod) only for a project that has WASM plugins.
+  const { parsePluginConfig } = await lazyImport<typeof import("../kernel/sandbox/grants.ts")>(
+    new URL("../kernel/sandbox/grants.ts", import.meta.url),
+  );
+  const { loadPlugin } = await lazyImport<typeof import("../kernel/sandbox/loader.ts")>(
+    new URL("../kernel/sandbox/loader.ts", import.meta.url),
+  );
+  for (const [name, raw] of entries) {
     try {
       const cfg = parsePluginConfig(name, raw, config.path);
       await loadPlugin(name, cfg);
@@ -333,42 +341,4 @@ export async function prepareWasmPlugins(
   }
 }
 
-/**
- * When `err` (or a cause) is Deno refusing a module the frozen lockfile does
- * not pin, an error naming the module(s) and the lockfile.
- */
-export function explainUnpinnedImport(err: unknown, lockPath?: string): FlowymlError | undefined {
-  let e: unknown = err;
-  for (let i = 0; e && i < 10; i++) {
-    const msg = e instanceof Error ? e.message : String(e);
-    if (msg.includes("lockfile is out of date")) {
-      // deno-lint-ignore no-control-regex
-      const plain = msg.replace(/\x1b\[[0-9;]*m/g, "")
-        // the message may have been serialized once (a step error from another process)
-        .replaceAll("\\n", "\n").replaceAll('\\"', '"');
-      // Deno's diff of the lockfile: URLs on added lines that no removed line had.
-      const added = new Set<string>();
-      const removed = new Set<string>();
-      for (const line of plain.split("\n")) {
-        const m = /\|\s*([+-]).*?"((?:https?|npm|jsr):[^"]+)"/.exec(line);
-        if (m) (m[1] === "+" ? added : removed).add(m[2]);
-      }
-      const urls = [...added].filter((u) => !removed.has(u));
-      return new FlowymlError(
-        `refused to load ${urls.length ? urls.map((u) => safeText(u)).join(", ") : "a module"}: ` +
-          `it is not pinned in the frozen Deno lockfile ${
-            lockPath ?? "of this run"
-          }, which holds ` +
-          "only flowyml's own dependencies, the modules of flowyml.lock and the pipeline's static " +
-          "imports",
-        {
-          hint: "import it statically from the pipeline module (the parent pins it), or pin a " +
-            "component module with `flowyml component load <url>`",
-          cause: err,
-        },
-      );
-    }
-    e = (e as { cause?: unknown })?.cause;
-  }
-  return undefined;
-}
+export { explainUnpinnedImport } from "./_unpinned.ts";
