@@ -9,7 +9,7 @@
  */
 import { type Command, Option } from "commander";
 import { checkPipelineFile } from "../_pipeline_file.ts";
-import { inProcessNote, launchRun } from "../launcher.ts";
+import { lazyImport } from "../../kernel/lazy_import.ts";
 import type { RunFlags } from "../_run_here.ts";
 
 /** Register `flowyml run`. */
@@ -54,10 +54,16 @@ export function registerRunCommand(program: Command): void {
     )
     .action(async (file: string, flags: RunFlags) => {
       await checkPipelineFile(file); // before any integrity check tries to fetch it
-      if (!flags.inheritPermissions && await launchRun(file, flags)) return;
-      // This process may not start deno: the flags it was started with are the
-      // boundary (they cannot be widened from here), so run in this process.
-      if (!flags.inheritPermissions && !flags.quiet && !flags.json) console.error(inProcessNote());
+      if (!flags.inheritPermissions) {
+        // The launcher (planner, lockfile, limits supervisor) only for the child mode.
+        const launcher = await lazyImport<typeof import("../launcher.ts")>(
+          new URL("../launcher.ts", import.meta.url),
+        );
+        if (await launcher.launchRun(file, flags)) return;
+        // This process may not start deno: the flags it was started with are the
+        // boundary (they cannot be widened from here), so run in this process.
+        if (!flags.quiet && !flags.json) console.error(launcher.inProcessNote());
+      }
       // flowyml's API and the run loop are loaded only to run here.
       await (await import("../_run_here.ts")).runHere(file, flags);
     });
