@@ -6,12 +6,16 @@
  *
  * | figure          | flowyml                                   | raw baseline                                  |
  * | --------------- | ----------------------------------------- | --------------------------------------------- |
- * | `chain_first`   | per step, 200-step chain, first run here  | one atomic small write + one SQLite WAL txn   |
- * | `chain_warm`    | per step, same chain, warm (median of 3)  | same floor                                    |
+ * | `chain_first`   | per step, 200-step chain, first run here  | one SQLite WAL transaction (three small rows) |
+ * | `chain_warm`    | per step, same chain, warm (median of 3)  | same                                          |
  * | `import`        | `import "flowyml"` in a fresh process     | `deno run` of an empty module                 |
  * | `cold_inherit`  | `flowyml run` 1 step, in process          | same empty `deno run`                         |
  * | `cold_child`    | `flowyml run` 1 step, least-privilege child | same empty `deno run`                       |
  * | `queue`         | raw BullMQ jobs/s ÷ flowyml steps/s        | raw BullMQ on the same redis-server           |
+ *
+ * The chain's raw baseline here is the SQLite transaction alone: a step no longer writes a file,
+ * and the atomic file write of the issue's floor (`bench/core_bench.ts` prints that ratio) swings
+ * 10× with the disk, which would make a ratio against it fail or pass by the disk's mood.
  *
  * The queue figure needs `redis-server` (`bash .ci/install_services.sh`); without it the figure is
  * skipped with a loud line, or fails when `CI=true`. `--update` rewrites the baseline file from
@@ -68,25 +72,18 @@ async function chainPerStep(n: number): Promise<number> {
   }
 }
 
-/**
- * The floor of a durable step: one small atomic file write (temp + rename, two-level layout) and
- * one SQLite WAL transaction (synchronous=NORMAL, three small rows), per step; ms.
- */
-function floorPerStep(n: number): number {
+/** One SQLite WAL transaction (synchronous=NORMAL, three small rows) per step; ms. */
+function walTxnPerStep(n: number): number {
   const dir = Deno.makeTempDirSync({ prefix: "flowyml-quick-" });
   const db = new DatabaseSync(`${dir}/floor.db`);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
   db.exec("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)");
   const ins = db.prepare("INSERT INTO t (k, v) VALUES (?, ?)");
-  const data = new TextEncoder().encode('{"v":1}');
   const t = performance.now();
   for (let i = 0; i < n; i++) {
-    const h = crypto.randomUUID().replaceAll("-", "");
-    Deno.mkdirSync(`${dir}/${h.slice(0, 2)}`, { recursive: true });
-    Deno.writeFileSync(`${dir}/${h.slice(0, 2)}/.tmp`, data);
-    Deno.renameSync(`${dir}/${h.slice(0, 2)}/.tmp`, `${dir}/${h.slice(0, 2)}/${h}`);
+    const h = crypto.randomUUID();
     db.exec("BEGIN");
-    for (let r = 0; r < 3; r++) ins.run(`${h}${r}`, "x");
+    for (let r = 0; r < 3; r++) ins.run(`${h}${r}`, '{"v":1}');
     db.exec("COMMIT");
   }
   const took = performance.now() - t;
@@ -95,12 +92,12 @@ function floorPerStep(n: number): number {
   return took / n;
 }
 
-/** Chain figures: first run in this process and warm, against the floor. */
+/** Chain figures: first run in this process and warm, against one WAL transaction. */
 async function chainFigures(): Promise<Figure[]> {
   const N = 200;
   const first = await chainPerStep(N);
   const warm = median([await chainPerStep(N), await chainPerStep(N), await chainPerStep(N)]);
-  const floor = median([floorPerStep(N), floorPerStep(N), floorPerStep(N)]);
+  const floor = median([walTxnPerStep(N), walTxnPerStep(N), walTxnPerStep(N)]);
   return [
     { name: "chain_first", value: first, raw: floor, unit: "ms/step" },
     { name: "chain_warm", value: warm, raw: floor, unit: "ms/step" },
