@@ -30,7 +30,14 @@ if (import.meta.main) {
   try {
     await program.parseAsync(Deno.args, { from: "user" });
   } catch (err) {
-    console.error(err instanceof FlowymlError ? `error: ${err.message}` : err);
-    Deno.exitCode = 1;
+    // exitOverride(): commander throws for --help/--version (exit code 0) and usage errors
+    // (it has printed them already); only flowyml's own errors and crashes are printed here.
+    const code = (err as { code?: unknown; exitCode?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("commander.")) {
+      Deno.exitCode = Number((err as { exitCode?: unknown }).exitCode ?? 1);
+    } else {
+      console.error(err instanceof FlowymlError ? `error: ${err.message}` : err);
+      Deno.exitCode = 1;
+    }
   }
 }
