@@ -20,7 +20,7 @@
  * @module
  */
 import { join } from "node:path";
-import { Confinement, type LimitMode, limitMode } from "../kernel/sandbox/limits.ts";
+import { Confinement, type LimitMode, limitMode, processStat } from "../kernel/sandbox/limits.ts";
 import { SOCKET_ENV, TOKEN_ENV } from "../kernel/sandbox/limits_client.ts";
 import {
   EXTISM_ENV,
@@ -294,25 +294,15 @@ function sameToken(a: string, b: string): boolean {
   return diff === 0;
 }
 
-function stat(pid: number): { ppid: number; state: string } | undefined {
-  try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return { state: f[0], ppid: Number(f[1]) };
-  } catch {
-    return undefined;
-  }
-}
-
 function alive(pid: number): boolean {
-  const s = stat(pid);
+  const s = processStat(pid);
   return s !== undefined && s.state !== "Z" && s.state !== "X";
 }
 
 function checkDescendant(pid: number, root: number): void {
   let p = pid;
   for (let i = 0; i < 32 && root > 1; i++) {
-    const s = stat(p);
+    const s = processStat(p);
     if (!s) break;
     if (s.ppid === root) return;
     if (s.ppid <= 1) break;

@@ -174,6 +174,20 @@ export function processRss(pid: number): number | undefined {
   }
 }
 
+/**
+ * State letter and parent pid of process `pid` from `/proc/<pid>/stat`, or
+ * undefined when it is gone (or `/proc` is not readable).
+ */
+export function processStat(pid: number): { ppid: number; state: string } | undefined {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return { state: f[0], ppid: Number(f[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The limits on one process. */
 export class Confinement {
   /** How they are enforced (`supervised`: by the parent's supervisor, see {@linkcode enforcement}). */

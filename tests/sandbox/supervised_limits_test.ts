@@ -25,6 +25,7 @@ import {
 } from "../../kernel/sandbox/mod.ts";
 import { sha256Hex } from "../../kernel/hash.ts";
 import { SupervisorClient } from "../../kernel/sandbox/limits_client.ts";
+import { processStat } from "../../kernel/sandbox/limits.ts";
 import { startLimitsSupervisor } from "../../cli/limits_supervisor.ts";
 import { IMPORTS, pluginEntry, tempStack, wat, watString } from "./_fixtures.ts";
 import { tempDir } from "../_helpers.ts";
@@ -126,16 +127,6 @@ async function outputOf(child: Deno.ChildProcess) {
 
 const cgroupsHere = () => limitMode() === "cgroup-v1" || limitMode() === "cgroup-v2";
 
-function stat(pid: number): { ppid: number; state: string } | undefined {
-  try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return { state: f[0], ppid: Number(f[1]) };
-  } catch {
-    return undefined;
-  }
-}
-
 /** Live plugin host processes below `root`. */
 function hostsBelow(root: number): number[] {
   const out: number[] = [];
@@ -150,10 +141,10 @@ function hostsBelow(root: number): number[] {
     }
     if (!cmd.includes("kernel/sandbox/host_process.ts")) continue;
     for (let p = pid, i = 0; p > 1 && i < 16; i++) {
-      const s = stat(p);
+      const s = processStat(p);
       if (!s) break;
       if (s.ppid === root) {
-        if (stat(pid)?.state !== "Z") out.push(pid);
+        if (processStat(pid)?.state !== "Z") out.push(pid);
         break;
       }
       p = s.ppid;
