@@ -8,6 +8,13 @@ import { z } from "zod";
 import { anyMatch } from "../grants.ts";
 import { defineOp, str } from "./types.ts";
 
+/** Denial of `name` unless a glob of `grants.<key>` matches it. */
+function globCheck(globs: readonly string[], name: string, key: "env" | "secrets") {
+  return anyMatch(globs, name)
+    ? undefined
+    : { resource: name, why: `not granted (grants.${key}: ${JSON.stringify(globs)})` };
+}
+
 /** `config.get`: a value of `grants.config`; `__proto__`, `toString` … are unknown keys. */
 export const configGet = defineOp({
   name: "config.get",
@@ -25,11 +32,7 @@ export const envGet = defineOp({
   name: "env.get",
   schema: z.object({ name: str }),
   grant: "env",
-  check: (q, env) =>
-    anyMatch(env.ctx.grants.env, q.name) ? undefined : {
-      resource: q.name,
-      why: `not granted (grants.env: ${JSON.stringify(env.ctx.grants.env)})`,
-    },
+  check: (q, env) => globCheck(env.ctx.grants.env, q.name, "env"),
   handle: (q) => ({ resource: q.name, json: { value: Deno.env.get(q.name) ?? null } }),
 });
 
@@ -38,11 +41,7 @@ export const secretsGet = defineOp({
   name: "secrets.get",
   schema: z.object({ name: str }),
   grant: "secrets",
-  check: (q, env) =>
-    anyMatch(env.ctx.grants.secrets, q.name) ? undefined : {
-      resource: q.name,
-      why: `not granted (grants.secrets: ${JSON.stringify(env.ctx.grants.secrets)})`,
-    },
+  check: (q, env) => globCheck(env.ctx.grants.secrets, q.name, "secrets"),
   handle(q, env) {
     const secret = `secret:${crypto.randomUUID()}`;
     env.secrets.set(secret, q.name);
