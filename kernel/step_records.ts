@@ -7,8 +7,7 @@
  * shared with `flowyml step run` (kernel/step_job.ts).
  * @module
  */
-import type { StepCompletion } from "./contracts.ts";
-import type { PipelineSpec } from "./contracts.ts";
+import type { PipelineSpec, StepCompletion } from "./contracts.ts";
 import { describeError, StepFailedError } from "./errors.ts";
 import type { ArtifactRef, CacheEntry, LineageEdge, StepRunRecord } from "./records.ts";
 import type { RunLiveness } from "./run_liveness.ts";
@@ -64,7 +63,7 @@ export interface StepPlan {
 }
 
 /** Lineage edges of one step's inputs or outputs. */
-export function lineageEdges(
+function lineageEdges(
   runId: string,
   step: string,
   edges: { direction: "input" | "output"; refs: Record<string, ArtifactRef> },
@@ -78,6 +77,18 @@ export function lineageEdges(
     hash: r.hash,
     uri: r.uri,
   }));
+}
+
+/** Lineage edges of one step: its inputs, then its outputs. */
+function lineageOf(
+  runId: string,
+  step: string,
+  refs: { inputs: Record<string, ArtifactRef>; outputs: Record<string, ArtifactRef> },
+): LineageEdge[] {
+  return [
+    ...lineageEdges(runId, step, { direction: "input", refs: refs.inputs }),
+    ...lineageEdges(runId, step, { direction: "output", refs: refs.outputs }),
+  ];
 }
 
 /** What {@linkcode completionOf} builds a completion from. */
@@ -105,10 +116,7 @@ export function completionOf(c: CompletedStep): StepCompletion {
       name,
       createdAt: at,
     })),
-    lineage: [
-      ...lineageEdges(runId, step, { direction: "input", refs: c.inputs }),
-      ...lineageEdges(runId, step, { direction: "output", refs: outputs }),
-    ],
+    lineage: lineageOf(runId, step, { inputs: c.inputs, outputs }),
     metrics: Object.entries(c.result.metrics ?? {}).map(([name, value]) => ({
       runId,
       step,
@@ -187,6 +195,7 @@ export async function recordReused(
   const { prev } = hit;
   const { step: s, started } = plan;
   const runId = run.runId;
+  const ended = Date.now();
   const rec: StepRunRecord = {
     runId,
     step: s.name,
@@ -194,8 +203,8 @@ export async function recordReused(
     cached: !prev || prev.cached,
     attempts: prev?.attempts ?? 0,
     startedAt: started,
-    endedAt: Date.now(),
-    durationMs: Date.now() - started,
+    endedAt: ended,
+    durationMs: ended - started,
     cacheKey: plan.key,
     outputs: hit.outputs,
     worker: prev?.worker,
@@ -204,12 +213,10 @@ export async function recordReused(
     const meta = run.stack.metadataStore;
     // The run that computed these outputs logged metrics for them: show them on this run too.
     const earlier = await meta.listMetrics({ runId: hit.runId, step: s.name });
-    const result = { outputs: hit.outputs, readParams: [] };
-    const c = completionOf({ stepRun: rec, inputs: plan.inputs, result });
     await meta.recordStepCompletion({
       stepRun: rec,
-      metrics: earlier.map((m) => ({ ...m, runId, at: rec.endedAt! })),
-      lineage: c.lineage,
+      metrics: earlier.map((m) => ({ ...m, runId, at: ended })),
+      lineage: lineageOf(runId, s.name, { inputs: plan.inputs, outputs: hit.outputs }),
     }, { defer: true });
   }
   for (const [n, r] of Object.entries(hit.outputs)) run.produced(n, r);
