@@ -26,11 +26,6 @@ export class RunCancelled extends Error {
 
 const active = new Map<string, AbortController>();
 
-/** Ids of the runs this process is driving now. */
-export function activeRunIds(): string[] {
-  return [...active.keys()];
-}
-
 /**
  * Cancel every run this process drives: their running steps get `ctx.signal`
  * aborted, no further step starts, and each run is recorded `cancelled`.
