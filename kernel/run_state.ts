@@ -168,12 +168,11 @@ export class RunState {
       attempts: 0,
       outputs: {},
     };
-    this.results[step] = result;
     const rec = { runId: this.runId, step, status: "skipped" as const, cached: false, attempts: 0 };
     const write = this.#lost() // another driver owns the run now: write nothing more
       ? Promise.resolve()
       : this.stack.metadataStore.upsertStepRun(error ? { ...rec, error } : rec).catch(() => {});
-    this.emit({ type: "step_finished", runId: this.runId, step, status: "skipped", durationMs: 0 });
+    this.settle(step, result);
     this.onFinished(step, result);
     return write;
   }
