@@ -175,9 +175,11 @@ export function contractUiQueries(meta: MetadataStore): UiQueries {
       return [...new Set(runs.map((r) => r.pipeline))].sort();
     },
     async runVersion(runId) {
-      const run = await meta.getRun(runId);
-      const steps = await meta.listStepRuns(runId);
-      const metrics = await meta.listMetrics({ runId });
+      const [run, steps, metrics] = await Promise.all([
+        meta.getRun(runId),
+        meta.listStepRuns(runId),
+        meta.listMetrics({ runId }),
+      ]);
       return JSON.stringify([
         run?.status,
         run?.endedAt,
