@@ -78,6 +78,11 @@ export async function importPipeline(file: string): Promise<Pipeline> {
   return p;
 }
 
+/** Commander's collector of a repeatable option: each value appended to the previous ones. */
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
 /** Parse `--param k=v` values: JSON when it parses (numbers, booleans, arrays), else a string. */
 export function parseParams(pairs: string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -11,7 +11,7 @@ import type { Command } from "commander";
 import { relative, resolve } from "node:path";
 import { type CompileTargetHook, compileTargets } from "../../kernel/commands.ts";
 import { ConfigError } from "../../kernel/errors.ts";
-import { importPipeline, openStack, parseParams } from "../_common.ts";
+import { collect, importPipeline, openStack, parseParams } from "../_common.ts";
 
 /** Flags of `compile` (plus the targets' own, e.g. `pipelineRoot`, `dagId`). */
 interface CompileFlags {
@@ -97,8 +97,4 @@ export function registerCompileCommand(program: Command): void {
     if (flags.output) await Deno.writeTextFile(flags.output, text);
     else await Deno.stdout.write(new TextEncoder().encode(text));
   });
-}
-
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
 }

@@ -8,7 +8,7 @@ import { dump as stringify } from "js-yaml";
 import { COMPONENT_KINDS } from "../../kernel/component.ts";
 import { stackConfig, stackNameOf } from "../../kernel/config.ts";
 import { buildStack } from "../../kernel/stack.ts";
-import { loadProject, table } from "../_common.ts";
+import { collect, loadProject, table } from "../_common.ts";
 import { runnableDeno } from "../install.ts";
 import { writeRunLock } from "../plan.ts";
 import { computePermissions, installConfig, parseGrants } from "./permissions.ts";
@@ -69,7 +69,7 @@ export function registerStackCommands(program: Command): void {
     .option(
       "-g, --grant <kind=resource>",
       "extra permission for the child, as for `flowyml run`, e.g. env=TOKEN; repeatable",
-      (v: string, prev: string[]) => [...prev, v],
+      collect,
       [] as string[],
     )
     .addOption(

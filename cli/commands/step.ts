@@ -12,7 +12,7 @@ import type { Command } from "commander";
 import { ConfigError, describeError } from "../../kernel/errors.ts";
 import type { StepTask } from "../../kernel/step_runner.ts";
 import { runStepJob, type StepJobEvent, type StepRecordMode } from "../../kernel/step_job.ts";
-import { importPipeline, openStack, parseParams } from "../_common.ts";
+import { collect, importPipeline, openStack, parseParams } from "../_common.ts";
 
 /** Flags of `step run`. */
 interface StepRunFlags {
@@ -116,8 +116,4 @@ export function registerStepCommands(program: Command): void {
         Deno.exitCode = 1;
       }
     });
-}
-
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
 }
