@@ -27,7 +27,15 @@ import type { Lockfile } from "../kernel/lock.ts";
 import { lockfilePath, sourceModule } from "../kernel/lock.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import { installRoot } from "./install.ts";
-import { type PermissionReason, planComponentNeeds, type RunLock, writeRunLock } from "./plan.ts";
+import {
+  CLI_ENV,
+  type PermissionReason,
+  planComponentNeeds,
+  type RunLock,
+  writeRunLock,
+} from "./plan.ts";
+
+export { CLI_ENV };
 
 /** The computed permission set of a stack (and pipeline). */
 export interface ComputedPermissions {
@@ -46,9 +54,6 @@ export interface ComputedPermissions {
    */
   pipelinePackages: string[];
 }
-
-/** Environment variables the flowyml CLI itself may read in the pipeline process. */
-export const CLI_ENV = ["FLOWYML_CONFIG", "FLOWYML_HOME"];
 
 /** `path` relative to the current folder when it is below it. */
 export function rel(path: string): string {

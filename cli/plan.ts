@@ -33,6 +33,9 @@ import {
   writeDenoLock,
 } from "./lockfile.ts";
 
+/** Environment variables the flowyml CLI itself may read (the planner, the pipeline process). */
+export const CLI_ENV = ["FLOWYML_CONFIG", "FLOWYML_HOME"];
+
 /** One contributor to the permission set and what it asked for. */
 export interface PermissionReason {
   by: string;
@@ -239,7 +242,7 @@ export async function planComponentNeeds(
     read: [...(root ? [root] : []), ...lockedLocalFiles(options.lock, lockPath)],
     write: [],
     net: [],
-    env: ["FLOWYML_CONFIG", "FLOWYML_HOME"],
+    env: CLI_ENV,
     run: [],
     import: lockedImportHosts(options.lock),
     sys: [],
