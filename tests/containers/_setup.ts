@@ -71,6 +71,37 @@ export async function cli(config: string, args: string[], env: Record<string, st
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** The demo's save_best step writes .flowyml/models, outside the stack's stores. */
+export const GRANTS = ["--grant", "write=.flowyml"];
+
+/** What `flowyml runs show --json` prints, as far as the tests read it. */
+export interface Shown {
+  run: { runId: string; status: string; error?: string };
+  steps: { step: string; status: string; worker?: string; error?: string }[];
+  lineage: { step: string; direction: string; name: string; hash: string }[];
+}
+
+/** `runs show --json` of the run a `flowyml run` printed. */
+export async function shownRun(
+  config: string,
+  stack: string,
+  runOut: { stdout: string; stderr: string },
+  env: Record<string, string>,
+): Promise<Shown> {
+  const m = /^run\s+(\S+)/m.exec(runOut.stdout);
+  assert.ok(m, `no run id printed:\n${runOut.stdout}\n${runOut.stderr}`);
+  const show = await cli(config, ["runs", "show", m[1], "--stack", stack, "--json"], env);
+  assert.equal(show.code, 0, show.stderr);
+  return JSON.parse(show.stdout) as Shown;
+}
+
+/** The run's output artifacts: `step.name` → content hash. */
+export function outputs(s: Shown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of s.lineage) if (e.direction === "output") out[`${e.step}.${e.name}`] = e.hash;
+  return out;
+}
+
 /** The running servers, the config file and the pushed project image. */
 export interface ContainerEnv {
   tmp: string;

@@ -12,40 +12,16 @@ import {
   cli,
   type ContainerEnv,
   containersAvailable,
+  GRANTS,
+  outputs,
   ROOT,
   setUpContainers,
+  type Shown,
+  shownRun,
   stackYaml,
 } from "./_setup.ts";
 
 const ok = containersAvailable();
-/** The demo's save_best step writes .flowyml/models, outside the stack's stores. */
-const GRANTS = ["--grant", "write=.flowyml"];
-
-interface Shown {
-  run: { runId: string; status: string; error?: string };
-  steps: { step: string; status: string; worker?: string; error?: string }[];
-  lineage: { step: string; direction: string; name: string; hash: string }[];
-}
-
-/** `runs show --json` of the run a `flowyml run` printed. */
-async function shownRun(
-  config: string,
-  stack: string,
-  runOut: { stdout: string; stderr: string },
-  env: Record<string, string>,
-): Promise<Shown> {
-  const m = /^run\s+(\S+)/m.exec(runOut.stdout);
-  assert.ok(m, `no run id printed:\n${runOut.stdout}\n${runOut.stderr}`);
-  const show = await cli(config, ["runs", "show", m[1], "--stack", stack, "--json"], env);
-  assert.equal(show.code, 0, show.stderr);
-  return JSON.parse(show.stdout) as Shown;
-}
-
-function outputs(s: Shown): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of s.lineage) if (e.direction === "output") out[`${e.step}.${e.name}`] = e.hash;
-  return out;
-}
 
 Deno.test({
   name: "container orchestrator: the demo runs step by step in podman, same outputs as local",

@@ -15,8 +15,12 @@ import {
   cli,
   type ContainerEnv,
   containersAvailable,
+  GRANTS,
+  outputs,
   ROOT,
   setUpContainers,
+  type Shown,
+  shownRun,
   stackYaml,
 } from "../containers/_setup.ts";
 import { parseConfig } from "../../kernel/config.ts";
@@ -28,34 +32,7 @@ import "../../plugins/mod.ts";
 import { type ApiServer, startApiServer } from "./_apiserver.ts";
 
 const ok = containersAvailable();
-/** The demo's save_best step writes .flowyml/models, outside the stack's stores. */
-const GRANTS = ["--grant", "write=.flowyml"];
 const DEMO = "examples/demo/pipeline.ts";
-
-interface Shown {
-  run: { runId: string; status: string; error?: string };
-  steps: { step: string; status: string; worker?: string; error?: string }[];
-  lineage: { step: string; direction: string; name: string; hash: string }[];
-}
-
-async function shownRun(
-  config: string,
-  stack: string,
-  runOut: { stdout: string; stderr: string },
-  env: Record<string, string>,
-): Promise<Shown> {
-  const m = /^run\s+(\S+)/m.exec(runOut.stdout);
-  assert.ok(m, `no run id printed:\n${runOut.stdout}\n${runOut.stderr}`);
-  const show = await cli(config, ["runs", "show", m[1], "--stack", stack, "--json"], env);
-  assert.equal(show.code, 0, show.stderr);
-  return JSON.parse(show.stdout) as Shown;
-}
-
-function outputs(s: Shown): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of s.lineage) if (e.direction === "output") out[`${e.step}.${e.name}`] = e.hash;
-  return out;
-}
 
 /** The config: a local reference stack and kubernetes stacks (a good image, a missing one). */
 async function writeConfig(e: ContainerEnv, api: ApiServer): Promise<string> {
