@@ -7,6 +7,9 @@
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { DatabaseSync } from "node:sqlite";
 import type { MetadataStore } from "../../kernel/contracts.ts";
+import { tempDir } from "../_helpers.ts";
+import { type RedisServer, startRedis } from "../services/redis.ts";
+import { startPostgres } from "../services/postgres.ts";
 
 /** Entry point running `worker`, `workers list` and `runs resume` (same code as the CLI). */
 export const WORKER_MAIN = fromFileUrl(
@@ -194,5 +197,56 @@ export async function marks(dir: string, step: string): Promise<string[]> {
     return (await Deno.readTextFile(`${dir}/${step}.log`)).trim().split("\n").filter(Boolean);
   } catch {
     return [];
+  }
+}
+
+/** A `cluster` stack on a fresh Redis and PostgreSQL database, its config written. */
+export interface Cluster {
+  /** The test's temp folder. */
+  tmp: string;
+  redis: RedisServer;
+  /** URL of the stack's PostgreSQL database. */
+  pgUrl: string;
+  /** The shared artifact folder. */
+  artifacts: string;
+  /** Path of the written `flowyml.yaml`, and its text. */
+  config: string;
+  yaml: string;
+  /** Processes `stop` kills: the workers started here, and any the test adds. */
+  procs: Proc[];
+  /** Spawn a worker (`spawnWorker`, by default on `config`) and track it in `procs`. */
+  startWorker: (id: string, extra?: string[], config?: string) => Proc;
+  /** SIGKILL the tracked processes, stop the servers, remove the temp folder. */
+  stop: () => Promise<void>;
+}
+
+/** Start Redis and PostgreSQL, create database `db` and write the `cluster` stack's config. */
+export async function startCluster(db: string, prefix: string): Promise<Cluster> {
+  const tmp = await tempDir(prefix);
+  const redis = await startRedis();
+  const pg = await startPostgres();
+  const procs: Proc[] = [];
+  const stop = async () => {
+    for (const p of procs) p.kill("SIGKILL");
+    await Promise.all(procs.map((p) => p.done));
+    await pg.stop();
+    await redis.stop();
+    await tmp.cleanup();
+  };
+  try {
+    const pgUrl = await pg.createDatabase(db);
+    const artifacts = `${tmp.path}/artifacts`;
+    const config = `${tmp.path}/flowyml.yaml`;
+    const yaml = clusterYaml({ redis: redis.url, pg: pgUrl, artifacts });
+    await Deno.writeTextFile(config, yaml);
+    const startWorker = (id: string, extra: string[] = [], cfg = config) => {
+      const p = spawnWorker(id, cfg, extra);
+      procs.push(p);
+      return p;
+    };
+    return { tmp: tmp.path, redis, pgUrl, artifacts, config, yaml, procs, startWorker, stop };
+  } catch (err) {
+    await stop();
+    throw err;
   }
 }

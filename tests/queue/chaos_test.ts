@@ -12,9 +12,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { requireService, tempDir } from "../_helpers.ts";
-import { REDIS_HOW, redisAvailable, startRedis } from "../services/redis.ts";
-import { POSTGRES_HOW, postgresAvailable, startPostgres } from "../services/postgres.ts";
+import { requireService } from "../_helpers.ts";
+import { REDIS_HOW, redisAvailable } from "../services/redis.ts";
+import { POSTGRES_HOW, postgresAvailable } from "../services/postgres.ts";
 import "../../plugins/mod.ts";
 import { parseConfig } from "../../kernel/config.ts";
 import { buildStack, type Stack } from "../../kernel/stack.ts";
@@ -24,11 +24,10 @@ import { sha256Hex } from "../../kernel/hash.ts";
 import type { QueueOrchestrator } from "../../plugins/queue/orchestrator.ts";
 import { listWorkers } from "../../plugins/queue/worker.ts";
 import {
-  clusterYaml,
   deleteStored,
   DRIVER,
   Proc,
-  spawnWorker,
+  startCluster,
   storedBytes,
   waitFor,
   WORKER_MAIN,
@@ -155,23 +154,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const tmp = await tempDir("flowyml-chaos-");
-    const redis = await startRedis();
-    const pg = await startPostgres();
-    const procs: Proc[] = [];
+    const cluster = await startCluster("chaos", "flowyml-chaos-");
+    const { tmp, redis, pgUrl, artifacts, config, yaml, procs } = cluster;
     let stack: Stack | undefined;
     try {
-      const pgUrl = await pg.createDatabase("chaos");
-      const artifacts = `${tmp.path}/artifacts`;
-      const config = `${tmp.path}/flowyml.yaml`;
-      const yaml = clusterYaml({ redis: redis.url, pg: pgUrl, artifacts });
-      await Deno.writeTextFile(config, yaml);
-      const env = { FLOWYML_CONFIG: config, FLOWYML_HOME: `${tmp.path}/home` };
-      const start = (id: string, extra: string[] = [], cfg = config) => {
-        const p = spawnWorker(id, cfg, extra);
-        procs.push(p);
-        return p;
-      };
+      const env = { FLOWYML_CONFIG: config, FLOWYML_HOME: `${tmp}/home` };
+      const start = cluster.startWorker;
       const workers = new Map(["w1", "w2", "w3"].map((id) => [id, start(id)]));
       stack = await buildStack(parseConfig(yaml), "cluster");
       const orch = stack.orchestrator as QueueOrchestrator;
@@ -179,7 +167,7 @@ Deno.test({
       const live = async () =>
         (await listWorkers(orch.client(), orch.config.prefix)).map((w) => w.id);
       await waitFor(async () => (await live()).length === 3, 60_000, "3 workers");
-      const mod = await writeModule(`${tmp.path}/wide`, 2);
+      const mod = await writeModule(`${tmp}/wide`, 2);
       const pipeline = (await import(mod)).default as Pipeline;
       const completed = async (runId: string) =>
         (await meta.listStepRuns(runId)).filter((s) => s.status === "completed").length;
@@ -282,8 +270,8 @@ Deno.test({
         "a stale helper module, a private artifact store: steps handed back",
         async () => {
           // The stale worker imports the module at start (preload), with helper v1 ...
-          const staleMod = await writeModule(`${tmp.path}/stale`, 2);
-          const staleCfg = `${tmp.path}/stale.yaml`;
+          const staleMod = await writeModule(`${tmp}/stale`, 2);
+          const staleCfg = `${tmp}/stale.yaml`;
           await Deno.writeTextFile(
             staleCfg,
             yaml.replace(
@@ -293,8 +281,8 @@ Deno.test({
           );
           const stale = start("stale", [], staleCfg);
           // A worker whose artifact store is its own folder, not the shared one.
-          const privateCfg = `${tmp.path}/private.yaml`;
-          await Deno.writeTextFile(privateCfg, yaml.replace(artifacts, `${tmp.path}/private`));
+          const privateCfg = `${tmp}/private.yaml`;
+          await Deno.writeTextFile(privateCfg, yaml.replace(artifacts, `${tmp}/private`));
           const priv = start("private", [], privateCfg);
           await waitFor(
             async () => (await live()).includes("stale") && (await live()).includes("private"),
@@ -302,7 +290,7 @@ Deno.test({
             "the stale and the private worker",
           );
           // ... then the helper (only the helper) changes, and the run starts with v2.
-          await Deno.writeTextFile(`${tmp.path}/stale/helper.ts`, helperSource(5));
+          await Deno.writeTextFile(`${tmp}/stale/helper.ts`, helperSource(5));
           const p = (await import(staleMod)).default as Pipeline;
           const res = await p.run({ stack, params: { salt: 4, sleepMs: 5 }, loadOutputs: false });
           assert.equal(res.status, "completed", String(res.error));
@@ -325,11 +313,7 @@ Deno.test({
       );
     } finally {
       await stack?.close();
-      for (const p of procs) p.kill("SIGKILL");
-      await Promise.all(procs.map((p) => p.done));
-      await pg.stop();
-      await redis.stop();
-      await tmp.cleanup();
+      await cluster.stop();
     }
   },
 });

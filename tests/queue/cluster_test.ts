@@ -10,9 +10,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { requireService, tempDir } from "../_helpers.ts";
-import { REDIS_HOW, redisAvailable, startRedis } from "../services/redis.ts";
-import { POSTGRES_HOW, postgresAvailable, startPostgres } from "../services/postgres.ts";
+import { requireService } from "../_helpers.ts";
+import { REDIS_HOW, redisAvailable } from "../services/redis.ts";
+import { POSTGRES_HOW, postgresAvailable } from "../services/postgres.ts";
 import "../../plugins/mod.ts";
 import { parseConfig } from "../../kernel/config.ts";
 import { buildStack, type Stack } from "../../kernel/stack.ts";
@@ -22,12 +22,11 @@ import { sha256Hex } from "../../kernel/hash.ts";
 import type { QueueOrchestrator } from "../../plugins/queue/orchestrator.ts";
 import { listWorkers } from "../../plugins/queue/worker.ts";
 import {
-  clusterYaml,
   DRIVER,
   fixture,
   marks,
   Proc,
-  spawnWorker,
+  startCluster,
   storedBytes,
   waitFor,
   WORKER_MAIN,
@@ -46,21 +45,13 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const tmp = await tempDir("flowyml-cluster-");
-    const redis = await startRedis();
-    const pg = await startPostgres();
-    const procs: Proc[] = [];
+    const cluster = await startCluster("cluster", "flowyml-cluster-");
+    const { tmp, redis, artifacts, config, yaml, procs } = cluster;
     let stack: Stack | undefined;
     try {
-      const pgUrl = await pg.createDatabase("cluster");
-      const artifacts = `${tmp.path}/artifacts`;
-      const config = `${tmp.path}/flowyml.yaml`;
-      const yaml = clusterYaml({ redis: redis.url, pg: pgUrl, artifacts });
-      await Deno.writeTextFile(config, yaml);
       const workers = new Map<string, Proc>();
       const start = (id: string, extra: string[] = []) => {
-        const p = spawnWorker(id, config, extra);
-        procs.push(p);
+        const p = cluster.startWorker(id, extra);
         workers.set(id, p);
         return p;
       };
@@ -80,7 +71,7 @@ Deno.test({
       const run = async (name: string, params: Record<string, unknown> = {}) =>
         (await load(name)).run({
           stack,
-          params: { marks: tmp.path, ...params },
+          params: { marks: tmp, ...params },
           onEvent: (e) => events.push(e),
         });
 
@@ -105,7 +96,7 @@ Deno.test({
         assert.deepEqual(metrics.map((m) => [m.step, m.name, m.value]), [["join", "parts", 6]]);
         // Different processes really ran them: the parallel steps record their pid.
         const pids = new Set(
-          (await Promise.all([1, 2, 3, 4, 5, 6].map((i) => marks(tmp.path, `work${i}`)))).flat(),
+          (await Promise.all([1, 2, 3, 4, 5, 6].map((i) => marks(tmp, `work${i}`)))).flat(),
         );
         assert.equal(pids.size, 2);
         // One log line per step, in the worker that ran it.
@@ -146,7 +137,7 @@ Deno.test({
           );
           const victim = workers.get(victimId)!;
           await waitFor(
-            async () => (await marks(tmp.path, "slow")).length === 1,
+            async () => (await marks(tmp, "slow")).length === 1,
             5_000,
             "slow to start",
           );
@@ -159,7 +150,7 @@ Deno.test({
           const slow = steps.find((s) => s.step === "slow")!;
           assert.equal(slow.worker, survivor);
           assert.equal(slow.attempts, 1, "a dead worker does not use up an attempt");
-          const log = await marks(tmp.path, "slow");
+          const log = await marks(tmp, "slow");
           assert.deepEqual(
             log.map((l) => l.split(" ")[0]),
             ["start", "start", "end"],
@@ -198,7 +189,7 @@ Deno.test({
         async () => {
           const pending = run("fanout", { sleepMs: 1200 });
           await waitFor(
-            async () => (await marks(tmp.path, "work1")).length >= 2,
+            async () => (await marks(tmp, "work1")).length >= 2,
             10_000,
             "work steps to start",
           );
@@ -222,7 +213,7 @@ Deno.test({
       await t.step(
         "driver killed mid-run: runs resume continues without re-running completed steps",
         async () => {
-          const dir = `${tmp.path}/resume`;
+          const dir = `${tmp}/resume`;
           await Deno.mkdir(dir);
           const driver = new Proc("driver", [
             "run",
@@ -311,7 +302,7 @@ Deno.test({
       await t.step(
         "a worker with another code version refuses the step with a clear error",
         async () => {
-          const dir = `${tmp.path}/versioned`;
+          const dir = `${tmp}/versioned`;
           await Deno.mkdir(dir);
           const mod = `${dir}/versioned.ts`;
           const modUrl = new URL("../../mod.ts", import.meta.url).href;
@@ -344,7 +335,7 @@ Deno.test({
         "SIGTERM: a worker finishes its step, or hands it back after the grace period",
         async () => {
           // Finish: the grace period (5 s default in this test) outlasts the step.
-          await Deno.remove(`${tmp.path}/slow.log`).catch(() => {});
+          await Deno.remove(`${tmp}/slow.log`).catch(() => {});
           let pending = run("slow", { slowMs: 1200 });
           let id = await waitFor(
             async () => {
@@ -377,10 +368,10 @@ Deno.test({
             workers.get(k)!.kill("SIGTERM"); // leave w5 alone with the queue
             await workers.get(k)!.done;
           }
-          await Deno.remove(`${tmp.path}/slow.log`).catch(() => {});
+          await Deno.remove(`${tmp}/slow.log`).catch(() => {});
           pending = run("slow", { slowMs: 1500 });
           await waitFor(
-            async () => (await marks(tmp.path, "slow")).length === 1,
+            async () => (await marks(tmp, "slow")).length === 1,
             20_000,
             "w5 to start slow",
           );
@@ -398,11 +389,7 @@ Deno.test({
       );
     } finally {
       await stack?.close();
-      for (const p of procs) p.kill("SIGKILL");
-      await Promise.all(procs.map((p) => p.done));
-      await pg.stop();
-      await redis.stop();
-      await tmp.cleanup();
+      await cluster.stop();
     }
   },
 });
