@@ -5,9 +5,14 @@
  * @module
  */
 import wabtInit from "wabt";
-import { appendCustomSection, MANIFEST_SECTION } from "../../kernel/sandbox/mod.ts";
+import {
+  appendCustomSection,
+  closePluginHosts,
+  MANIFEST_SECTION,
+} from "../../kernel/sandbox/mod.ts";
 import { sha256Hex } from "../../kernel/hash.ts";
 import { buildStack, parseConfig, type Stack } from "../../mod.ts";
+import { tempDir } from "../_helpers.ts";
 
 const wabtP = wabtInit();
 
@@ -109,6 +114,31 @@ stacks:
     metadata_store: { type: sqlite, path: ${dir}/metadata.db }
 `);
   return await buildStack(config, "t");
+}
+
+/** A local stack and the temp folder it lives in. */
+export interface StackCtx {
+  dir: string;
+  stack: Stack;
+}
+
+/**
+ * Run `fn` on a local stack in a fresh temp folder; then close the plugin
+ * hosts and the stack and remove the folder.
+ */
+export async function withTempStack(
+  prefix: string,
+  fn: (c: StackCtx) => Promise<void>,
+): Promise<void> {
+  const t = await tempDir(prefix);
+  const stack = await tempStack(t.path);
+  try {
+    await fn({ dir: t.path, stack });
+  } finally {
+    await closePluginHosts();
+    await stack.close();
+    await t.cleanup();
+  }
 }
 
 /** Write a module to `dir` and return a plugin config entry pinning its sha256. */

@@ -10,7 +10,6 @@ import { mergeNeeds, toDenoFlags } from "../../kernel/permissions.ts";
 import { pluginPermissions } from "../../kernel/sandbox/host_needs.ts";
 import { netHelperArgs } from "../../kernel/sandbox/net_helper.ts";
 import {
-  closePluginHosts,
   configurePlugins,
   formatAudit,
   invokePlugin,
@@ -18,21 +17,11 @@ import {
 } from "../../kernel/sandbox/mod.ts";
 import { Pipeline, type Stack, step } from "../../mod.ts";
 import { pluginStep } from "../../kernel/sandbox/mod.ts";
-import { tempDir } from "../_helpers.ts";
-import { echoWat, pluginEntry, requestsWat, rssBytes, tempStack, wat } from "./_fixtures.ts";
+import { echoWat, pluginEntry, requestsWat, rssBytes, wat, withTempStack } from "./_fixtures.ts";
 import { ask, floodWat, makeBroker, PEM, startServer } from "./_broker_fixtures.ts";
 
-async function withStack(fn: (stack: Stack, dir: string) => Promise<void>): Promise<void> {
-  const t = await tempDir("flowyml-broker-");
-  const stack = await tempStack(t.path);
-  try {
-    await fn(stack, t.path);
-  } finally {
-    await closePluginHosts();
-    await stack.close();
-    await t.cleanup();
-  }
-}
+const withStack = (fn: (stack: Stack, dir: string) => Promise<void>) =>
+  withTempStack("flowyml-broker-", (c) => fn(c.stack, c.dir));
 
 const err = (
   r: { json: Record<string, unknown> },

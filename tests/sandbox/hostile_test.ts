@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { Pipeline, type Stack, step } from "../../mod.ts";
 import {
-  closePluginHosts,
   configurePlugins,
   loadPlugin,
   parsePluginConfig,
@@ -23,30 +22,16 @@ import {
   processCpuSeconds,
   requestsWat,
   rssBytes,
-  tempStack,
+  type StackCtx as Ctx,
   wat,
   watString,
+  withTempStack,
 } from "./_fixtures.ts";
 import { freePort, tempDir } from "../_helpers.ts";
 
 const RAW = new Uint8Array([5, 6, 7, 8]);
 
-interface Ctx {
-  dir: string;
-  stack: Stack;
-}
-
-async function withStack(fn: (c: Ctx) => Promise<void>): Promise<void> {
-  const t = await tempDir("flowyml-sandbox-");
-  const stack = await tempStack(t.path);
-  try {
-    await fn({ dir: t.path, stack });
-  } finally {
-    await closePluginHosts();
-    await stack.close();
-    await t.cleanup();
-  }
-}
+const withStack = (fn: (c: Ctx) => Promise<void>) => withTempStack("flowyml-sandbox-", fn);
 
 function pipeline(stack: Stack, plugin: string, name = plugin) {
   return new Pipeline(`p_${name}`, { stack, cache: false })

@@ -30,9 +30,10 @@ import {
   IMPORTS,
   pluginEntry,
   rssBytes,
-  tempStack,
+  type StackCtx as Ctx,
   wat,
   watString,
+  withTempStack,
 } from "./_fixtures.ts";
 import { tempDir } from "../_helpers.ts";
 
@@ -43,22 +44,7 @@ const LOG = '{"v":1,"op":"log","message":"tick"}';
 const tick = `(drop (call $call (i32.const 60000) (i32.const ${LOG.length})))`;
 const tickData = `(data (i32.const 60000) "${watString(LOG)}")`;
 
-interface Ctx {
-  dir: string;
-  stack: Stack;
-}
-
-async function withStack(fn: (c: Ctx) => Promise<void>): Promise<void> {
-  const t = await tempDir("flowyml-isolation-");
-  const stack = await tempStack(t.path);
-  try {
-    await fn({ dir: t.path, stack });
-  } finally {
-    await closePluginHosts();
-    await stack.close();
-    await t.cleanup();
-  }
-}
+const withStack = (fn: (c: Ctx) => Promise<void>) => withTempStack("flowyml-isolation-", fn);
 
 function pipeline(stack: Stack, plugin: string, input: Uint8Array = RAW) {
   return new Pipeline(`iso_${plugin}`, { stack, cache: false })
