@@ -5,15 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { tempDir } from "../_helpers.ts";
-import {
-  LocalArtifactStore,
-  LocalOrchestrator,
-  Pipeline,
-  SQLiteMetadataStore,
-  Stack,
-  step,
-  WorkerExecutor,
-} from "../../mod.ts";
+import { Pipeline, step } from "../../mod.ts";
 import { tempStack } from "./_stack.ts";
 import { flowyml } from "./_cli.ts";
 
@@ -112,8 +104,9 @@ Deno.test("case 8 (CLI): undeclared output keys and a wrapped single output are 
 });
 
 Deno.test("case 8: the same output rules on the worker executor and for steps without outputs", async () => {
-  const t = await tempDir();
-  const mod = `${t.path}/p.ts`;
+  const workers = await tempStack({ workers: 1 });
+  const local = await tempStack();
+  const mod = `${workers.dir}/p.ts`;
   await Deno.writeTextFile(
     mod,
     `import { Pipeline, step } from "${new URL("../../mod.ts", import.meta.url)}";
@@ -123,18 +116,11 @@ export const wrapped = new Pipeline("wrapped_w", { source: import.meta.url })
   .add(step({ name: "fit", outputs: ["model"] }, () => ({ model: 1 })));
 `,
   );
-  const stack = new Stack("w", {
-    orchestrator: new LocalOrchestrator(),
-    executor: new WorkerExecutor({ workers: 1 }),
-    artifactStore: new LocalArtifactStore({ path: `${t.path}/a` }),
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db` }),
-  });
-  const local = await tempStack();
   try {
     const m = await import(mod);
-    const e = await m.extra.run({ stack });
+    const e = await m.extra.run({ stack: workers.stack });
     assert.match(e.steps.split.error!, /undeclared output\(s\) c/);
-    const w = await m.wrapped.run({ stack });
+    const w = await m.wrapped.run({ stack: workers.stack });
     assert.match(w.steps.fit.error!, /only key is "model"/);
     const none = await new Pipeline("none", { stack: local.stack })
       .add(step({ name: "side", outputs: [] }, () => ({ result: 1 })))
@@ -145,8 +131,7 @@ export const wrapped = new Pipeline("wrapped_w", { source: import.meta.url })
       .run();
     assert.equal(count.status, "completed", "a non-object from a step without outputs is ignored");
   } finally {
-    await stack.close();
+    await workers.cleanup();
     await local.cleanup();
-    await t.cleanup();
   }
 });

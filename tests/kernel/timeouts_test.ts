@@ -7,14 +7,8 @@
 import assert from "node:assert/strict";
 import { tempDir } from "../_helpers.ts";
 import { flowyml, showRun } from "./_cli.ts";
-import {
-  LocalArtifactStore,
-  LocalOrchestrator,
-  type Pipeline,
-  SQLiteMetadataStore,
-  Stack,
-  WorkerExecutor,
-} from "../../mod.ts";
+import type { Pipeline } from "../../mod.ts";
+import { tempStack } from "./_stack.ts";
 
 const SPIN = `
 import { Pipeline, step } from "flowyml";
@@ -51,19 +45,13 @@ Deno.test("timeouts (CLI, local executor): a CPU-bound step past timeoutMs fails
 });
 
 Deno.test("timeouts (worker executor, in-process API): the step is failed at its timeout, never cached", async () => {
-  const t = await tempDir();
-  const stack = new Stack("workers", {
-    orchestrator: new LocalOrchestrator(),
-    executor: new WorkerExecutor({ workers: 1 }),
-    artifactStore: new LocalArtifactStore({ path: `${t.path}/artifacts` }),
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/metadata.db` }),
-  });
+  const { stack, dir, cleanup } = await tempStack({ workers: 1 });
   try {
     // The step spins for 1.5 s, well past its 300 ms timeout, then ends on its own: Deno 2.9.6
     // cannot stop a busy Worker thread (below), and one that never ended would burn a core for
     // the rest of this test process.
     await Deno.writeTextFile(
-      `${t.path}/pipeline.ts`,
+      `${dir}/pipeline.ts`,
       `import { Pipeline, step } from "${new URL("../../mod.ts", import.meta.url).href}";
 // "warm" loads the module in the Worker first, so "forever" starts at once when dispatched.
 const warm = step({ name: "warm", outputs: ["w"] }, () => 1);
@@ -76,7 +64,7 @@ const forever = step({ name: "forever", inputs: ["w"], outputs: ["n"], timeoutMs
 export default new Pipeline("worker_timeouts", { source: import.meta.url }).add(warm).add(forever);
 `,
     );
-    const mod = await import(`file://${t.path}/pipeline.ts`);
+    const mod = await import(`file://${dir}/pipeline.ts`);
     const result = await (mod.default as Pipeline).run({ stack });
     assert.equal(result.status, "failed");
     assert.equal(result.steps.forever.status, "failed");
@@ -92,8 +80,7 @@ export default new Pipeline("worker_timeouts", { source: import.meta.url }).add(
     // exits. Through `flowyml run` the step's process is the child, which exits with the run:
     // the next test proves the step really stops there.
   } finally {
-    await stack.close();
-    await t.cleanup();
+    await cleanup();
   }
 });
 

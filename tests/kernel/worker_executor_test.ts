@@ -1,25 +1,8 @@
 import assert from "node:assert/strict";
-import {
-  loadValue,
-  LocalArtifactStore,
-  LocalOrchestrator,
-  type Pipeline,
-  SQLiteMetadataStore,
-  Stack,
-  WorkerExecutor,
-} from "../../mod.ts";
-import { tempDir } from "../_helpers.ts";
+import { loadValue, type Pipeline } from "../../mod.ts";
+import { tempStack } from "./_stack.ts";
 
-async function workerStack() {
-  const t = await tempDir();
-  const stack = new Stack("workers", {
-    orchestrator: new LocalOrchestrator(),
-    executor: new WorkerExecutor({ workers: 2 }),
-    artifactStore: new LocalArtifactStore({ path: `${t.path}/a` }),
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db` }),
-  });
-  return { stack, cleanup: async () => (await stack.close(), await t.cleanup()) };
-}
+const workerStack = () => tempStack({ workers: 2 });
 
 Deno.test("worker executor: CPU-bound steps run on worker threads, params tracked, errors carried", async () => {
   const { stack, cleanup } = await workerStack();
