@@ -7,6 +7,7 @@
  * @module
  */
 import { Pipeline, step } from "../mod.ts";
+import { median, timeChain } from "./_chain.ts";
 import { DatabaseSync } from "node:sqlite";
 import { tempStack } from "../tests/kernel/_stack.ts";
 
@@ -16,36 +17,6 @@ function report(name: string, value: string, baseline: string, ratio: string, ta
   rows.push([name, value, baseline, ratio, target]);
   console.log(`${name}: ${value} (raw: ${baseline}; ${ratio}; target ${target})`);
 }
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-async function chain(n: number, cache: boolean): Promise<number> {
-  const { stack, cleanup } = await tempStack();
-  try {
-    const p = new Pipeline(`chain${n}`, { stack, cache, concurrency: 1 });
-    p.add(step({ name: "s0", outputs: ["v0"] }, () => 0));
-    for (let i = 1; i < n; i++) {
-      p.add(
-        step(
-          { name: `s${i}`, inputs: [`v${i - 1}`], outputs: [`v${i}`] },
-          (x: Record<string, number>) => x[`v${i - 1}`] + 1,
-        ),
-      );
-    }
-    const t = performance.now();
-    const r = await p.run();
-    const took = performance.now() - t;
-    if (r.status !== "completed" || r.outputs[`v${n - 1}`] !== n - 1) {
-      throw new Error("chain failed");
-    }
-    return took;
-  } finally {
-    await cleanup();
-  }
-}
-
 // 1. Per-step overhead on a chain of 500 trivial steps (durable metadata in SQLite WAL), as a
 // ratio to the machine's floor per step, measured in the same run with the same primitives: one
 // small atomic file write (temp file + rename, as the local artifact store writes) plus one
@@ -86,13 +57,13 @@ function floorPerStep(n: number): number {
   // The floor swings 10x (40–700 µs) with host load on a shared VM: it is measured around each
   // chain run, and each chain figure is divided by the median floor.
   const floors: number[] = [floorPerStep(N)];
-  const first = await chain(N, true); // the first run in this process: nothing is warm yet
+  const first = await timeChain(N, { cache: true }); // the first run in this process: nothing is warm yet
   floors.push(floorPerStep(N));
   const warm: number[] = [];
   const off: number[] = [];
   for (let i = 0; i < 3; i++) {
-    warm.push(await chain(N, true));
-    off.push(await chain(N, false));
+    warm.push(await timeChain(N, { cache: true }));
+    off.push(await timeChain(N, { cache: false }));
     floors.push(floorPerStep(N));
   }
   const floor = median(floors);

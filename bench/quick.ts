@@ -23,8 +23,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { Pipeline, step } from "../mod.ts";
-import { tempStack } from "../tests/kernel/_stack.ts";
+import { median, timeChain } from "./_chain.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const BASELINE = `${ROOT}bench/baseline.json`;
@@ -43,33 +42,9 @@ export interface Figure {
   unit: string;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 /** A chain of `n` trivial steps on a fresh local stack; ms per step. */
 async function chainPerStep(n: number): Promise<number> {
-  const { stack, cleanup } = await tempStack();
-  try {
-    const p = new Pipeline(`quick${n}`, { stack, concurrency: 1 });
-    p.add(step({ name: "s0", outputs: ["v0"] }, () => 0));
-    for (let i = 1; i < n; i++) {
-      p.add(step(
-        { name: `s${i}`, inputs: [`v${i - 1}`], outputs: [`v${i}`] },
-        (x: Record<string, number>) => x[`v${i - 1}`] + 1,
-      ));
-    }
-    const t = performance.now();
-    const r = await p.run();
-    const took = performance.now() - t;
-    if (r.status !== "completed" || r.outputs[`v${n - 1}`] !== n - 1) {
-      throw new Error(`chain of ${n} did not complete: ${r.error ?? r.status}`);
-    }
-    return took / n;
-  } finally {
-    await cleanup();
-  }
+  return await timeChain(n) / n;
 }
 
 /** One SQLite WAL transaction (synchronous=NORMAL, three small rows) per step; ms. */
