@@ -16,6 +16,7 @@
  */
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import { componentConfig } from "../../kernel/registry.ts";
 import {
   EngineOrchestrator,
   type HookRun,
@@ -59,7 +60,7 @@ export class KubernetesOrchestrator extends EngineOrchestrator {
 
   constructor(options: Partial<KubernetesConfig> & { name?: string } = {}) {
     super(options.name ?? "kubernetes", { owner: "kubernetes orchestrator" });
-    this.config = kubernetesOrchestratorSchema.parse({ ...options, name: undefined });
+    this.config = componentConfig(kubernetesOrchestratorSchema, options);
   }
 
   /**
