@@ -8,7 +8,7 @@ import { ConfigError } from "../../kernel/errors.ts";
 import type { ContainerConfig } from "./config.ts";
 
 /** Global podman flags (before the subcommand). */
-export function globalArgs(cfg: ContainerConfig): string[] {
+function globalArgs(cfg: ContainerConfig): string[] {
   return ["--runtime", cfg.runtime, "--cgroup-manager", cfg.cgroup_manager];
 }
 
@@ -40,7 +40,7 @@ export function podmanMemory(mem: string): string {
 }
 
 /** `--cpus`/`--memory` from a step's resources (GPUs are not mapped by this orchestrator). */
-export function resourceArgs(res: ResourceConfig | undefined): string[] {
+function resourceArgs(res: ResourceConfig | undefined): string[] {
   const out: string[] = [];
   if (res?.cpu !== undefined) out.push("--cpus", String(res.cpu));
   if (res?.memory) out.push("--memory", podmanMemory(res.memory));

@@ -15,7 +15,7 @@ import { ComponentError } from "../../kernel/errors.ts";
 import type { KubernetesConfig } from "./config.ts";
 
 /** Where the in-cluster service account's token and CA are. */
-export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** The loaded kubeconfig and the API clients of its current context. */
 export interface Cluster {
@@ -38,7 +38,7 @@ export interface Cluster {
 }
 
 /** The kubeconfig `cfg` names or the standard places hold; an error says where it looked. */
-export function loadKubeConfig(cfg: Pick<KubernetesConfig, "kubeconfig" | "context">) {
+function loadKubeConfig(cfg: Pick<KubernetesConfig, "kubeconfig" | "context">) {
   const kc = new k8s.KubeConfig();
   try {
     if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig);
@@ -70,7 +70,7 @@ export function loadKubeConfig(cfg: Pick<KubernetesConfig, "kubeconfig" | "conte
 }
 
 /** The files a kubeconfig is read from, in order. */
-export function kubeconfigPlaces(cfg: Pick<KubernetesConfig, "kubeconfig">): string[] {
+function kubeconfigPlaces(cfg: Pick<KubernetesConfig, "kubeconfig">): string[] {
   if (cfg.kubeconfig) return [cfg.kubeconfig];
   const env = Deno.env.get("KUBECONFIG");
   if (env) return env.split(delimiter).filter(Boolean);

@@ -10,7 +10,7 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).max(253);
 
 /** A toleration, with the Kubernetes field names (paste them from a Pod spec). */
-export const tolerationSchema = z.object({
+const tolerationSchema = z.object({
   key: z.string().optional(),
   operator: z.enum(["Equal", "Exists"]).optional(),
   value: z.string().optional(),
@@ -22,13 +22,13 @@ export const tolerationSchema = z.object({
 export type Toleration = z.output<typeof tolerationSchema>;
 
 /** Where steps with a given `resources.labels` entry go. */
-export const nodePoolSchema = z.object({
+const nodePoolSchema = z.object({
   node_selector: z.record(z.string(), z.string()).default({}),
   tolerations: z.array(tolerationSchema).default([]),
 }).strict();
 
 /** A key of a Secret, given to the step as an env var (`valueFrom.secretKeyRef`). */
-export const secretKeySchema = z.object({
+const secretKeySchema = z.object({
   secret: k8sName.describe("name of the Secret in the namespace"),
   key: z.string().min(1).describe("key in the Secret"),
   optional: z.boolean().optional(),

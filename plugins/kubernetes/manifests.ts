@@ -15,19 +15,19 @@ import type { StepTask } from "../../kernel/step_runner.ts";
 import type { KubernetesConfig, Toleration } from "./config.ts";
 
 /** Label and annotation prefix of everything the orchestrator creates. */
-export const LABEL_PREFIX = "flowyml.io";
+const LABEL_PREFIX = "flowyml.io";
 /** The single container of a step pod. */
 export const STEP_CONTAINER = "step";
 /** Where the run's ConfigMap is mounted in a step pod. */
-export const CONFIG_DIR = "/flowyml/config";
+const CONFIG_DIR = "/flowyml/config";
 /** The ConfigMap key holding the config file. */
-export const CONFIG_KEY = "flowyml.yaml";
+const CONFIG_KEY = "flowyml.yaml";
 
 /** A plain Kubernetes object (what the API takes as JSON). */
 export type Manifest = Record<string, unknown>;
 
 /** `s` as a DNS-1123 label part: lowercase alphanumerics and `-`, at most `max` characters. */
-export function dnsPart(s: string, max = 63): string {
+function dnsPart(s: string, max = 63): string {
   const clean = s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-");
   return clean.slice(0, max).replace(/^-+|-+$/g, "") || "x";
 }
@@ -46,7 +46,7 @@ export function jobName(task: Pick<StepTask, "runId" | "step" | "attempt">): str
 }
 
 /** The labels of a step attempt's Job and pod. */
-export function stepLabels(
+function stepLabels(
   task: Pick<StepTask, "runId" | "step" | "attempt">,
   options: { job: string; extra?: Record<string, string> },
 ): Record<string, string> {
@@ -62,7 +62,7 @@ export function stepLabels(
 }
 
 /** A CPU quantity (`2`, `0.5`, `500m`) checked, as Kubernetes writes it. */
-export function cpuQuantity(cpu: string | number): string {
+function cpuQuantity(cpu: string | number): string {
   const s = String(cpu).trim();
   if (!/^\d+(\.\d+)?m?$/.test(s)) {
     throw new ConfigError(`resources.cpu "${cpu}" is not a CPU quantity`, {
@@ -73,7 +73,7 @@ export function cpuQuantity(cpu: string | number): string {
 }
 
 /** A memory quantity (`512Mi`, `8Gi`, `1G`) checked; Kubernetes takes the same suffixes. */
-export function memoryQuantity(mem: string): string {
+function memoryQuantity(mem: string): string {
   const s = mem.trim();
   if (!/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$/.test(s)) {
     throw new ConfigError(`resources.memory "${mem}" is not a size`, {
@@ -84,7 +84,7 @@ export function memoryQuantity(mem: string): string {
 }
 
 /** `gpu: 2` or `gpu: "nvidia-tesla-t4:2"` → count and optional type. */
-export function parseGpu(gpu: string | number): { count: number; type?: string } {
+function parseGpu(gpu: string | number): { count: number; type?: string } {
   if (typeof gpu === "number") return { count: gpu };
   const m = /^(?:([\w.-]+):)?(\d+)$/.exec(gpu.trim());
   if (!m) {
@@ -96,7 +96,7 @@ export function parseGpu(gpu: string | number): { count: number; type?: string }
 }
 
 /** Requests and limits of the step container (requests = limits: steps get what they ask for). */
-export function containerResources(
+function containerResources(
   cfg: Pick<KubernetesConfig, "gpu_resource">,
   res: ResourceConfig | undefined,
 ): Manifest | undefined {
@@ -112,7 +112,7 @@ export function containerResources(
 }
 
 /** Node selector and tolerations from the config, the step's labels and its GPU type. */
-export function placement(
+function placement(
   cfg: Pick<KubernetesConfig, "node_selector" | "tolerations" | "node_pools" | "gpu_type_label">,
   res: ResourceConfig | undefined,
 ): { nodeSelector: Record<string, string>; tolerations: Toleration[] } {
@@ -139,7 +139,7 @@ export function placement(
 }
 
 /** The env of the step container: literal values, then Secret keys by reference. */
-export function containerEnv(
+function containerEnv(
   cfg: Pick<KubernetesConfig, "env" | "secret_env">,
   options: { env?: Record<string, string>; configMap?: string },
 ): Manifest[] {

@@ -61,7 +61,7 @@ export interface AttemptState {
 }
 
 /** Waiting reasons that mean the image cannot be had. */
-export const PULL_FAILURES = new Set([
+const PULL_FAILURES = new Set([
   "ErrImagePull",
   "ImagePullBackOff",
   "InvalidImageName",
@@ -77,7 +77,7 @@ const CREATE_FAILURES = new Set([
 ]);
 
 /** The newest pod of an attempt (a Job with backoffLimit 0 has at most one that ran). */
-export function newestPod(pods: PodLike[]): PodLike | undefined {
+function newestPod(pods: PodLike[]): PodLike | undefined {
   const at = (p: PodLike) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
   return [...pods].sort((a, b) => at(b) - at(a))[0];
 }
@@ -103,7 +103,7 @@ export function attemptState(job: JobLike, pods: PodLike[], image: string): Atte
 }
 
 /** The state a pod alone shows. */
-export function podState(pod: PodLike, image: string): AttemptState {
+function podState(pod: PodLike, image: string): AttemptState {
   const name = pod.metadata?.name;
   const status = pod.status ?? {};
   const cs = status.containerStatuses?.find((c) => c.name === STEP_CONTAINER) ??

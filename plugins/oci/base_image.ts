@@ -47,7 +47,7 @@ export interface BaseImage {
 const FIXED_TIME = "1970-01-01T00:00:00Z";
 
 /** The shared libraries `ldd` lists for `binary`: `[path in image, real file on this machine]`. */
-export async function sharedLibraries(binary: string): Promise<[string, string][]> {
+async function sharedLibraries(binary: string): Promise<[string, string][]> {
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command("ldd", { args: [binary], stdout: "piped", stderr: "piped" })

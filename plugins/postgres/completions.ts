@@ -22,7 +22,7 @@ function unique<T>(items: T[], key: (t: T) => unknown[]): T[] {
 }
 
 /** The jsonb arrays of a batch of completions, deduplicated by each table's key. */
-export function completionRows(list: StepCompletion[]): Record<string, Obj[]> {
+function completionRows(list: StepCompletion[]): Record<string, Obj[]> {
   const steps = unique(list.map((c) => c.stepRun), (s) => [s.runId, s.step]).map((s) => ({
     run_id: s.runId,
     step: s.step,

@@ -10,7 +10,7 @@ import { describeError, FlowymlError } from "../../kernel/errors.ts";
 import { redactRedisUrl, redisConnection } from "./config.ts";
 
 /** How long a first connection to Redis may take, in ms. */
-export const CONNECT_TIMEOUT_MS = 4_000;
+const CONNECT_TIMEOUT_MS = 4_000;
 
 /**
  * Connect to `url` once (no retries, {@linkcode CONNECT_TIMEOUT_MS} at most),

@@ -9,7 +9,7 @@
 import type { ArtifactStore } from "../../kernel/contracts.ts";
 
 /** Path of the token inside the artifact store. */
-export const STORE_ID_PATH = "flowyml-store-id";
+const STORE_ID_PATH = "flowyml-store-id";
 
 /** The store's token, or `undefined` when it has none (or cannot be read). */
 export async function readStoreId(store: ArtifactStore): Promise<string | undefined> {

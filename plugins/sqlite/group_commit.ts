@@ -18,7 +18,7 @@ import { setImmediate } from "node:timers";
 import type { StepCompletion } from "../../kernel/contracts.ts";
 
 /** A deferred completion waits at most this long (ms) for its transaction. */
-export const DEFER_MS = 1;
+const DEFER_MS = 1;
 
 /** A batch commits at once when it holds this many completions. */
 const MAX_BATCH = 512;

@@ -22,7 +22,7 @@ import { buildGraph } from "../../kernel/graph.ts";
 import type { Step } from "../../kernel/step.ts";
 
 /** The placeholder KFP and Vertex replace with the pipeline job's name (= the flowyml run id). */
-export const JOB_NAME_PLACEHOLDER = "{{$.pipeline_job_name}}";
+const JOB_NAME_PLACEHOLDER = "{{$.pipeline_job_name}}";
 
 /** Options of {@linkcode compilePipelineSpec}. */
 export interface CompileSpecOptions {
