@@ -13,7 +13,6 @@
  * the parent of a run only plans and spawns, so it stays light.
  * @module
  */
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../kernel/component.ts";
@@ -191,9 +190,18 @@ async function childCommand(
  */
 function nodeModulesReady(lock: Lockfile, perms: ComputedPermissions): boolean {
   const root = installRoot();
-  if (!root || !existsSync(resolve(root, "node_modules", ".deno"))) return false;
+  if (!root || !isDirectory(resolve(root, "node_modules", ".deno"))) return false;
   if (lock.components.some((c) => c.npm || /^npm:/.test(c.source))) return false;
   return perms.pipelinePackages.length === 0;
+}
+
+/** Whether `path` is a folder (not `node:fs`'s `existsSync`: loading `node:fs` costs ≈ 12 ms). */
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 /** Spawn the planned child, forward stop signals to it and wait for it. */

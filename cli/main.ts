@@ -17,12 +17,13 @@
  * `cli/services.ts`, so no command module imports a plugin.
  * @module
  */
-import { Command } from "commander";
+import type { Command } from "commander";
 import "../plugins/mod.ts";
 import { commands as pluginCommands } from "../kernel/commands.ts";
 import { FlowymlError } from "../kernel/errors.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import { runExitHooks } from "../kernel/lifecycle.ts";
+import { parseRunArgs, runAction } from "./run_options.ts";
 
 type Register = (program: Command) => Promise<void>;
 
@@ -101,6 +102,7 @@ export function commandTable(): {
  * (all of them for `--help`, an unknown command or none).
  */
 export async function buildProgram(args?: string[]): Promise<Command> {
+  const { Command } = await import("commander");
   const program = new Command("flowyml")
     .description("ML pipelines for Deno on a stack of pluggable components")
     .version("0.1.0")
@@ -116,10 +118,15 @@ export async function buildProgram(args?: string[]): Promise<Command> {
   return program;
 }
 
-/** Run the CLI with `args`; prints errors with their fix and sets the exit code. */
+/**
+ * Run the CLI with `args`; prints errors with their fix and sets the exit code.
+ * A plain `flowyml run` is read without commander (cli/run_options.ts).
+ */
 export async function main(args: string[]): Promise<void> {
   try {
-    await (await buildProgram(args)).parseAsync(args, { from: "user" });
+    const run = args[0] === "run" ? parseRunArgs(args.slice(1)) : undefined;
+    if (run) await runAction(run.file, run.flags);
+    else await (await buildProgram(args)).parseAsync(args, { from: "user" });
   } catch (err) {
     if (err instanceof FlowymlError) {
       console.error(`error: ${err.message}`);

@@ -17,7 +17,9 @@
 // read flowyml's folder, so it cannot import them by URL (kernel/lazy_import.ts).
 import "../plugins/lazy_graph.ts";
 import { FlowymlError } from "../kernel/errors.ts";
-import { closePluginHosts } from "../kernel/sandbox/runtime.ts";
+// Not the sandbox runtime (≈ 20 ms of this process's start): it registers its exit hook when a
+// run first loads it, and runExitHooks() below closes its plugin host processes.
+import { runExitHooks } from "../kernel/lifecycle.ts";
 import { type RunFlags, runHere } from "./_run_here.ts";
 
 const VALUED = new Set(["--stack", "--run-lock", "--param", "--concurrency", "--json-marker"]);
@@ -56,7 +58,7 @@ if (import.meta.main) {
       );}
     Deno.exitCode = 1;
   } finally {
-    await closePluginHosts();
+    await runExitHooks(); // e.g. the sandbox's plugin host processes, if the run started any
   }
   // As cli/main.ts: a leftover Worker thread or stray timer must not hold the run open.
   Deno.exit(Deno.exitCode);

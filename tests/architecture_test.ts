@@ -259,9 +259,13 @@ const CLOUD_SDKS = [
   "@dagrejs/dagre",
 ];
 
-Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox runtime, zod or node:crypto', async () => {
+/**
+ * The modules a process started at `entry` evaluates: static edges only (a lazy `import()` of a
+ * component registered by type runs when a stack uses that type).
+ */
+async function staticallyLoaded(entry: string): Promise<Set<string>> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "mod.ts"],
+    args: ["info", "--json", entry],
     cwd: ROOT_PATH,
     stdout: "piped",
     stderr: "piped",
@@ -275,8 +279,6 @@ Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox r
     }[];
     redirects: Record<string, string>;
   };
-  // The modules a plain import evaluates: static edges only (a lazy `import()` of a component
-  // registered by type runs when a stack uses that type).
   const bySpec = new Map(info.modules.map((m) => [m.specifier, m]));
   const resolve = (s: string) => info.redirects[s] ?? s;
   const loaded = new Set<string>();
@@ -289,18 +291,46 @@ Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox r
       if (!d.isDynamic && d.code?.specifier) todo.push(resolve(d.code.specifier));
     }
   }
+  return loaded;
+}
+
+/** The sandbox modules a light process may load: errors and `pluginStep`'s declaration. */
+const LIGHT_SANDBOX = ["errors.ts", "plugin_step.ts", "plugin_configs.ts"].map((f) =>
+  new URL(`kernel/sandbox/${f}`, ROOT).href
+);
+
+Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox runtime, zod or node:crypto', async () => {
+  const loaded = await staticallyLoaded("mod.ts");
   const npm = [...loaded].filter((s) => s.startsWith("npm:"))
     .map((s) => s.replace(/^npm:\/?/, "").replace(/@[^@/]+$/, ""));
   assert.deepEqual(npm.filter((p) => CLOUD_SDKS.includes(p)), [], `mod.ts loads ${npm.join(", ")}`);
   // Nor the sandbox runtime (pluginStep loads it on the step's first run; the rest of the sandbox
   // API is "flowyml/sandbox") nor node:crypto (kernel/hash.ts loads it on the first large input):
   // both cost a cold start (issue 16) that most programs never need.
-  const light = ["errors.ts", "plugin_step.ts", "plugin_configs.ts"].map((f) =>
-    new URL(`kernel/sandbox/${f}`, ROOT).href
+  const sandbox = [...loaded].filter((s) =>
+    s.includes("/kernel/sandbox/") && !LIGHT_SANDBOX.includes(s)
   );
-  const sandbox = [...loaded].filter((s) => s.includes("/kernel/sandbox/") && !light.includes(s));
   assert.deepEqual(sandbox, [], "mod.ts evaluates sandbox runtime modules statically");
   assert.ok(!loaded.has("node:crypto"), "mod.ts imports node:crypto statically");
   // Config schemas (zod) load on first need: `loadSchema` / `static loadConfigSchema`.
   assert.ok(!npm.includes("zod"), `mod.ts imports zod statically (${npm.join(", ")})`);
+});
+
+Deno.test("architecture: the processes of `flowyml run` load no commander, sandbox runtime or node:fs up front", async () => {
+  // Each costs ≈ 12–20 ms of every cold `flowyml run` (bench/cold_start_bench.ts): a plain
+  // `run` is read without commander (cli/run_options.ts), the run's child closes plugin hosts
+  // through exit hooks, and node:fs is never needed where Deno's own file API does.
+  for (const entry of ["cli/main.ts", "cli/launcher.ts", "cli/run_main.ts"]) {
+    const loaded = await staticallyLoaded(entry);
+    const npm = [...loaded].filter((s) => s.startsWith("npm:"));
+    assert.ok(!npm.some((s) => s.includes("commander")), `${entry} imports commander statically`);
+    const sandbox = [...loaded].filter((s) =>
+      s.includes("/kernel/sandbox/") && !LIGHT_SANDBOX.includes(s) &&
+      // the limits supervisor's parts: the launcher starts it for every child
+      !(entry === "cli/launcher.ts" &&
+        /\/(limits|limits_client|plugin_process|protocol)\.ts$/.test(s))
+    );
+    assert.deepEqual(sandbox, [], `${entry} evaluates sandbox runtime modules statically`);
+    assert.ok(!loaded.has("node:fs"), `${entry} imports node:fs statically`);
+  }
 });
