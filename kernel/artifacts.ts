@@ -61,7 +61,7 @@ function blobsOf(ref: { uri?: string }, given?: BlobStore): BlobStore | undefine
 }
 
 /** URI of an artifact: the blob's in the metadata store when inline, else the object's. */
-function uriOf(
+export function artifactUri(
   store: ArtifactStore,
   ref: Pick<ArtifactRef, "hash" | "path" | "inline">,
   blobs?: BlobStore,
@@ -217,7 +217,7 @@ export async function putValue(
   return {
     hash,
     path,
-    uri: inline ? blobs.blobUri(hash) : store.uriFor(path),
+    uri: artifactUri(store, { hash, path, inline }, blobs),
     ...(inline ? { inline } : {}),
     size: bytes.byteLength,
     serializer: ser.name,
@@ -275,7 +275,7 @@ export async function loadValue(
   const actual = sha256Hex(bytes);
   if (actual !== ref.hash) {
     throw new ArtifactIntegrityError({
-      uri: uriOf(store, ref, blobsOf(ref, options.blobs)),
+      uri: artifactUri(store, ref, blobsOf(ref, options.blobs)),
       expected: ref.hash,
       actual,
       label: options.label,
@@ -306,7 +306,7 @@ export async function loadStream(
     flush(c) {
       const actual = h.digest("hex");
       if (actual !== ref.hash) {
-        const uri = uriOf(store, ref, blobs);
+        const uri = artifactUri(store, ref, blobs);
         c.error(new ArtifactIntegrityError({ uri, expected: ref.hash, actual, label }));
       }
     },

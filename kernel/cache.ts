@@ -6,7 +6,7 @@
  * makes the entry a miss (the step re-runs and rewrites it), never a hit.
  * @module
  */
-import { checkObject } from "./artifacts.ts";
+import { artifactUri, checkObject } from "./artifacts.ts";
 import type { StackLike } from "./contracts.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
 import type { ArtifactRef, CacheEntry } from "./records.ts";
@@ -50,7 +50,7 @@ async function verifiedOutputs(
   for (const [i, n] of names.entries()) {
     const c = checks[i];
     const r = e.outputs[n];
-    const uri = r.inline ? blobs.blobUri(r.hash) : store.uriFor(r.path);
+    const uri = artifactUri(store, r, blobs);
     if (c.status === "corrupt") {
       console.warn(
         `flowyml: cached output "${n}" of step "${e.step}" at ${uri} is ` +

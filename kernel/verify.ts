@@ -7,7 +7,7 @@
  * `blobs/<hash>`) are checked there, every stored blob included.
  * @module
  */
-import { blobPath, checkObject, type ObjectCheck } from "./artifacts.ts";
+import { artifactUri, blobPath, checkObject, type ObjectCheck } from "./artifacts.ts";
 import type { StackLike } from "./contracts.ts";
 import { ConfigError } from "./errors.ts";
 import type { ArtifactRef } from "./records.ts";
@@ -102,7 +102,7 @@ export async function verifyArtifacts(
       const { ref, usedBy } = items[i];
       out[i] = {
         path: ref.path,
-        uri: ref.inline ? meta.blobUri(ref.hash) : stack.artifactStore.uriFor(ref.path),
+        uri: artifactUri(stack.artifactStore, ref, meta),
         hash: ref.hash,
         check: await checkObject(stack.artifactStore, ref, { blobs: meta }),
         usedBy,
