@@ -6,7 +6,8 @@
  * imports and the `--grant`s, merged into `deno run` flags.
  * @module
  */
-import { relative, resolve } from "node:path";
+import { relative } from "node:path";
+import { absolutePath } from "../kernel/project.ts";
 import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../kernel/component.ts";
 import { configPath, type FlowymlConfig } from "../kernel/config.ts";
@@ -128,7 +129,7 @@ async function staticNeeds(config: FlowymlConfig, lock: Lockfile): Promise<Permi
   const cfgFile = config.path ?? configPath();
   const lockPath = lockfilePath(config);
   // Both are read even when missing (a missing file is not an error).
-  const read = [rel(resolve(cfgFile)), rel(lockPath)];
+  const read = [rel(absolutePath(cfgFile)), rel(lockPath)];
   let env = [...CLI_ENV];
   if (config.path) {
     try {

@@ -6,6 +6,7 @@
  * @module
  */
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { absolutePath } from "./project.ts";
 import { configPath, type FlowymlConfig, loadConfig } from "./config.ts";
 import {
   ComponentError,
@@ -46,7 +47,7 @@ export interface Lockfile {
 
 /** Path of the lockfile: beside `flowyml.yaml`. */
 export function lockfilePath(config?: FlowymlConfig): string {
-  return resolve(config?.path ? dirname(config.path) : ".", "flowyml.lock");
+  return absolutePath(config?.path ? dirname(config.path) : ".", "flowyml.lock");
 }
 
 /** Read the lockfile (empty when missing). */
@@ -187,7 +188,7 @@ export async function pinSource(
 export function storedSource(lockPath: string, source: string): string {
   if (/^(jsr:|npm:|https?:|data:|file:)/.test(source) || isAbsolute(source)) return source;
   const [file, cls] = source.split(/:(?=[A-Za-z_$][\w$]*$)/);
-  let rel = relative(dirname(lockPath), resolve(file));
+  let rel = relative(absolutePath(dirname(lockPath)), absolutePath(file));
   if (!rel.startsWith(".")) rel = `./${rel}`;
   return cls ? `${rel}:${cls}` : rel;
 }

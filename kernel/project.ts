@@ -5,10 +5,19 @@
  * `src/.flowyml`.
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 
 /** The config file name looked for in each folder. */
 export const CONFIG_FILE = "flowyml.yaml";
+
+/**
+ * `node:path`'s `resolve(...parts)`, with the current folder from `Deno.cwd()`:
+ * `node:path` asks `node:process` for it, and its first use costs ≈ 5 ms of a
+ * cold start (it sets up Node's whole `process` object).
+ */
+export function absolutePath(...parts: string[]): string {
+  return parts.some(isAbsolute) ? resolve(...parts) : resolve(Deno.cwd(), ...parts);
+}
 
 function isFile(path: string): boolean {
   try {

@@ -5,6 +5,7 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
+import { absolutePath } from "../../kernel/project.ts";
 import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
@@ -38,7 +39,7 @@ export class LocalArtifactStore extends ArtifactStore {
     super(options.name ?? "local");
     this.acceptsInline = new.target === LocalArtifactStore;
     this.path = options.path ?? ".flowyml/artifacts";
-    this.root = resolve(this.path);
+    this.root = absolutePath(this.path);
   }
 
   #abs(path: string): string {

@@ -6,7 +6,8 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
+import { absolutePath } from "../../kernel/project.ts";
 import {
   MetadataStore,
   type RecordCompletionOptions,
@@ -110,7 +111,7 @@ export class SQLiteMetadataStore extends MetadataStore {
       // Readers without write access (runs list/show under narrow flags) open it read-only.
       const readOnly = readOnlyAccess(this.path);
       if (this.path !== ":memory:" && !readOnly) {
-        Deno.mkdirSync(dirname(resolve(this.path)), { recursive: true });
+        Deno.mkdirSync(dirname(absolutePath(this.path)), { recursive: true });
       }
       if (this.path !== ":memory:") checkHeader(this.path);
       const db = new DatabaseSync(this.path, { readOnly });
@@ -249,7 +250,7 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   /** `sqlite:<absolute path>#blobs/<hash>`. */
   override blobUri(hash: string): string {
-    const file = this.path === ":memory:" ? this.path : resolve(this.path);
+    const file = this.path === ":memory:" ? this.path : absolutePath(this.path);
     return `sqlite:${file}#blobs/${hash}`;
   }
 
