@@ -136,13 +136,19 @@ export function queueFor(resources: ResourceConfig | undefined, defaultQueue: st
  * `task.source` is left out (it is `source`); workers put it back.
  */
 export interface StepJobData {
-  /** Payload format version. */
-  v: 1;
+  /**
+   * Payload format version. 2: the driver reads compact results (inline outputs carry their
+   * bytes in their reference, see {@linkcode CompactRef}) and may leave out `pipelineHash`.
+   */
+  v: 1 | 2;
   task: StepTask;
   /** Module specifier the workers import the pipeline from. */
   source: string;
-  /** {@linkcode pipelineHash} of the driver's pipeline; workers refuse a different one. */
-  pipelineHash: string;
+  /**
+   * {@linkcode pipelineHash} of the driver's pipeline; workers refuse a different one. Only
+   * needed without `codeHash` (which covers it).
+   */
+  pipelineHash?: string;
   /** Who submitted it (host:pid), for logs. */
   driver: string;
   /**
@@ -169,9 +175,14 @@ export interface StepJobData {
  * An output reference as a worker returns it: `path` and `uri` are left out
  * when the object is at its content path (`objects/<aa>/<hash>`, or
  * `blobs/<hash>` for an inline one: always the case for step outputs), since
- * the driver derives both; results stay small.
+ * the driver derives both; results stay small. For a driver that reads payload
+ * v2, an inline output carries its bytes (`bytes`, base64) and leaves out
+ * `inline` and `size`, which the bytes say.
  */
-export type CompactRef = Omit<ArtifactRef, "path" | "uri"> & Partial<ArtifactRef>;
+export type CompactRef = Omit<ArtifactRef, "path" | "uri" | "size"> & Partial<ArtifactRef> & {
+  /** Base64 of an inline output's bytes (payload v2); the driver checks them against `hash`. */
+  bytes?: string;
+};
 
 /** How many of a step's log lines a worker sends back with its result. */
 export const MAX_RETURNED_LOG_LINES = 200;
@@ -189,17 +200,34 @@ export interface StepJobResult {
   blobs?: Record<string, string>;
 }
 
-/** Output references without what the driver can derive (see {@linkcode CompactRef}). */
-export function compactRefs(refs: Record<string, ArtifactRef>): Record<string, CompactRef> {
+/**
+ * Output references without what the driver can derive (see {@linkcode CompactRef}). With
+ * `blobs` (payload v2: base64 bytes by hash), each inline output at its content path carries
+ * its bytes instead of `inline` and `size`.
+ */
+export function compactRefs(
+  refs: Record<string, ArtifactRef>,
+  blobs?: Record<string, string>,
+): Record<string, CompactRef> {
   const out: Record<string, CompactRef> = {};
-  for (const [name, r] of Object.entries(refs)) {
+  for (const name in refs) {
+    const r = refs[name];
     if (r.path !== (r.inline ? blobPath(r.hash) : objectPath(r.hash))) out[name] = r;
-    else {
+    else if (r.inline && blobs?.[r.hash] !== undefined) {
+      const { path: _p, uri: _u, inline: _i, size: _s, ...rest } = r;
+      out[name] = { ...rest, bytes: blobs[r.hash] };
+    } else {
       const { path: _p, uri: _u, ...rest } = r;
       out[name] = rest;
     }
   }
   return out;
+}
+
+/** Byte length of base64 text (standard alphabet, padded), without decoding it. */
+function base64Size(b64: string): number {
+  const pad = b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0;
+  return (b64.length / 4) * 3 - pad;
 }
 
 /** Where the driver's artifacts live: its artifact store's `uriFor`, its metadata store's `blobUri`. */
@@ -210,21 +238,50 @@ export interface RefUris {
   blobUri: (hash: string) => string;
 }
 
-/** Full references again, with the URIs of the driver's stores. */
+/**
+ * Full references again, with the URIs of the driver's stores. The bytes of an inline output
+ * (payload v2) are left out of its reference; {@linkcode refBlobs} collects them.
+ */
 export function expandRefs(
   refs: Record<string, CompactRef>,
   uris: RefUris,
 ): Record<string, ArtifactRef> {
   const out: Record<string, ArtifactRef> = {};
-  for (const [name, r] of Object.entries(refs)) {
-    if (r.inline) {
-      out[name] = { ...r, path: r.path ?? blobPath(r.hash), uri: r.uri ?? uris.blobUri(r.hash) };
+  for (const name in refs) {
+    const { bytes, ...r } = refs[name];
+    if (bytes !== undefined) {
+      out[name] = {
+        ...r,
+        path: r.path ?? blobPath(r.hash),
+        uri: r.uri ?? uris.blobUri(r.hash),
+        inline: true,
+        size: r.size ?? base64Size(bytes),
+      };
+    } else if (r.inline) {
+      out[name] = {
+        ...r,
+        path: r.path ?? blobPath(r.hash),
+        uri: r.uri ?? uris.blobUri(r.hash),
+      } as ArtifactRef;
     } else {
       const path = r.path ?? objectPath(r.hash);
-      out[name] = { ...r, path, uri: r.uri ?? uris.uriFor(path) };
+      out[name] = { ...r, path, uri: r.uri ?? uris.uriFor(path) } as ArtifactRef;
     }
   }
   return out;
+}
+
+/**
+ * Base64 bytes by hash of a job result's inline outputs: the result's `blobs` (payload v1) and
+ * the `bytes` of its references (v2); `undefined` when there are none.
+ */
+export function refBlobs(r: StepJobResult): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const name in r.outputs) {
+    const c = r.outputs[name];
+    if (c.bytes !== undefined) (out ??= { ...r.blobs })[c.hash] = c.bytes;
+  }
+  return out ?? r.blobs;
 }
 
 /** Redis key of a worker's liveness record. */

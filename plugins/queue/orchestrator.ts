@@ -37,6 +37,7 @@ import {
   queueOrchestratorSchema,
   redactRedisUrl,
   redisConnection,
+  refBlobs,
   type RefUris,
   type StepJobData,
   type StepJobResult,
@@ -173,7 +174,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
     const r: StepJobResult = typeof ret === "string" ? JSON.parse(ret) : ret;
     const outputs = expandRefs(r.outputs, w.run.uris);
     try {
-      stageOutputBlobs(outputs, r.blobs, { meta: w.run.meta, step: w.data.task.step });
+      stageOutputBlobs(outputs, refBlobs(r), { meta: w.run.meta, step: w.data.task.step });
     } catch (err) {
       return w.reject(err);
     }
@@ -308,11 +309,11 @@ export class QueueOrchestrator extends EngineOrchestrator {
     const jobId = `${task.runId}|${task.step}|${task.attempt}`;
     const { source: _, ...bare } = task; // the job's `source` says it once
     const data: StepJobData = {
-      v: 1,
+      v: 2,
       task: bare,
       source,
-      pipelineHash: hash,
-      codeHash: run.codeHash,
+      // The code hash covers the pipeline hash: a worker compares one of them.
+      ...(run.codeHash ? { codeHash: run.codeHash } : { pipelineHash: hash }),
       ...(run.storeId ? { storeId: run.storeId } : {}),
       driver: this.#driver,
       ...(run.inlineMax ? { inlineMax: run.inlineMax } : {}),
@@ -367,7 +368,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
       const outputs = expandRefs(r.outputs ?? {}, w.run.uris);
       const refs = Object.values(outputs).filter((o) => !o.inline);
       const present = await Promise.all(refs.map((o) => store.exists(o.path)));
-      if (present.every(Boolean) && hasOutputBlobs(outputs, r.blobs)) {
+      if (present.every(Boolean) && hasOutputBlobs(outputs, refBlobs(r))) {
         w.submitted = true;
         return this.#settle(w, r);
       }

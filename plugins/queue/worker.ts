@@ -335,7 +335,7 @@ export class QueueWorker {
     try {
       const { pipeline, hash, codeHash, steps } = await loadPipeline(d.source);
       // The code version covers the module graph of the step cache key, not only the module.
-      const [mine, theirs] = d.codeHash ? [codeHash, d.codeHash] : [hash, d.pipelineHash];
+      const [mine, theirs] = d.codeHash ? [codeHash, d.codeHash] : [hash, d.pipelineHash ?? "none"];
       if (mine !== theirs) {
         throw new Refusal(
           `worker ${this.id} refuses step "${task.step}": its pipeline module ${d.source} has hash ` +
@@ -374,13 +374,15 @@ export class QueueWorker {
       checkDeadline(task.step, task.timeoutMs, { t0, executor: this.stack.executor.name });
       this.#stats.done++;
       line("ok");
+      // A driver of payload v2 takes inline outputs' bytes in their references (smaller results).
+      const v2 = d.v >= 2;
       return {
-        outputs: compactRefs(res.outputs),
+        outputs: compactRefs(res.outputs, v2 ? blobs.out : undefined),
         readParams: res.readParams,
         worker: this.id,
         ...(res.metrics ? { metrics: res.metrics } : {}),
         ...(logs.length ? { logs } : {}),
-        ...(Object.keys(blobs.out).length ? { blobs: blobs.out } : {}),
+        ...(!v2 && Object.keys(blobs.out).length ? { blobs: blobs.out } : {}),
       };
     } catch (err) {
       if (ctl.signal.reason === HANDBACK) {
