@@ -9,9 +9,11 @@ import { COMPONENT_KINDS } from "../../kernel/component.ts";
 import { stackConfig, stackNameOf } from "../../kernel/config.ts";
 import { buildStack } from "../../kernel/stack.ts";
 import { collect, loadProject, table } from "../_common.ts";
+import { fileURLToPath } from "node:url";
 import { runnableDeno } from "../install.ts";
-import { writeRunLock } from "../plan.ts";
-import { computePermissions, installConfig, parseGrants } from "./permissions.ts";
+import { launchChild, loadLaunchProject, parseGrants } from "../launcher.ts";
+import { usesQueue } from "../child_env.ts";
+import { SIGNAL_EXIT } from "../signals.ts";
 
 /** Register the `stack` commands. */
 export function registerStackCommands(program: Command): void {
@@ -102,23 +104,22 @@ interface ValidateFlags {
   grant?: string[];
 }
 
-/** `stack validate` in a child `deno run` holding the stack's computed permissions. */
+/**
+ * `stack validate` in a child `deno run` started by the launcher, as a run's
+ * child: the stack's computed permissions, the frozen lockfile, the limits
+ * supervisor, a cleared environment for a queue stack, forwarded signals.
+ */
 async function validateInChild(exe: string, name: string, grant?: string[]): Promise<void> {
-  const { config, lock } = await loadProject({ load: false }); // verified, never imported here
-  const runLock = lock.components.length ? await writeRunLock(config, lock) : undefined;
-  const extra = parseGrants(grant);
-  const perms = await computePermissions(config, name, { lock, runLock, extra });
-  const cfg = await installConfig();
+  const { config, lock } = await loadLaunchProject(); // verified, never imported here
   const main = new URL("../child_main.ts", import.meta.url); // the CLI, its graph loaded up front
-  const args = [
-    "run",
-    ...perms.flags,
-    ...(cfg ? [`--config=${cfg}`] : []),
-    ...runLock?.flags ?? [],
-  ];
-  args.push(main.protocol === "file:" ? main.pathname : main.href, "stack", "validate", name);
-  args.push("--inherit-permissions", "--verified-plugins");
-  const status = await new Deno.Command(exe, { args, stdout: "inherit", stderr: "inherit" })
-    .spawn().status;
-  if (!status.success) Deno.exitCode = status.code || 1;
+  const end = await launchChild(exe, {
+    config,
+    lock,
+    stack: name,
+    grants: parseGrants(grant),
+    clearEnv: usesQueue(config, name),
+    main: main.protocol === "file:" ? fileURLToPath(main) : main.href,
+    args: () => ["stack", "validate", name, "--inherit-permissions", "--verified-plugins"],
+  });
+  if (end.sig) Deno.exit(end.code || SIGNAL_EXIT[end.sig as keyof typeof SIGNAL_EXIT]);
 }
