@@ -25,7 +25,8 @@ import { toSpecifier } from "../kernel/registry.ts";
 import { walkModuleGraph } from "../kernel/integrity.ts";
 import { importSpecifiers, resolveImport } from "../kernel/module_graph.ts";
 import type { Lockfile } from "../kernel/lock.ts";
-import { lockfilePath, sourceModule } from "../kernel/lock.ts";
+import { lockfilePath } from "../kernel/lock.ts";
+import { lockedModuleAccess } from "./lockfile.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import { installRoot } from "./install.ts";
 import {
@@ -142,20 +143,8 @@ async function staticNeeds(config: FlowymlConfig, lock: Lockfile): Promise<Permi
     needs: { read, env, sys: ["hostname"] },
   });
   for (const rec of lock.components) {
-    const root = sourceModule(lockPath, rec.source);
-    const imp = new Set<string>();
-    const readMods: string[] = [];
-    for (const key of Object.keys(rec.modules ?? { [root]: "" })) {
-      const host = importHostOf(key);
-      if (host) imp.add(host);
-      else if (key.startsWith("./") || key.startsWith("/") || key.startsWith("file:")) {
-        const abs = key.startsWith("./")
-          ? fileURLToPath(new URL(key, root))
-          : key.replace(/^file:\/\//, "");
-        readMods.push(rel(abs));
-      }
-    }
-    reasons.push({ by: `plugin ${rec.source}`, needs: { import: [...imp], read: readMods } });
+    const { hosts, files } = lockedModuleAccess(rec, lockPath);
+    reasons.push({ by: `plugin ${rec.source}`, needs: { import: hosts, read: files.map(rel) } });
   }
   reasons.push(...await wasmPluginNeeds(config));
   return reasons;

@@ -5,8 +5,10 @@
  * @module
  */
 import { dirname } from "node:path";
-import type { Lockfile } from "../kernel/lock.ts";
+import { fileURLToPath } from "node:url";
+import { type LockedComponent, type Lockfile, sourceModule } from "../kernel/lock.ts";
 import type { NpmPin } from "../kernel/integrity.ts";
+import { importHostOf } from "../kernel/permissions.ts";
 
 export * from "../kernel/lock.ts";
 
@@ -19,6 +21,28 @@ export function pinnedRemoteModules(lock: Lockfile): Record<string, string> {
     }
   }
   return out;
+}
+
+/**
+ * What loading one locked component module takes: the hosts its remote modules
+ * are imported from (`jsr.io` for a `jsr:` source) and its local files
+ * (module keys relative to the lockfile's folder, absolute paths or `file:` URLs,
+ * percent-decoded). The planner and the run's child both get exactly these.
+ */
+export function lockedModuleAccess(
+  rec: LockedComponent,
+  lockPath: string,
+): { hosts: string[]; files: string[] } {
+  const root = sourceModule(lockPath, rec.source);
+  const hosts = new Set<string>(/^jsr:/.test(rec.source) ? ["jsr.io"] : []);
+  const files: string[] = [];
+  for (const key of Object.keys(rec.modules ?? { [root]: "" })) {
+    const url = key.startsWith("/") ? new URL(`file://${key}`) : new URL(key, root);
+    const host = importHostOf(url.href);
+    if (host) hosts.add(host);
+    else if (url.protocol === "file:") files.push(fileURLToPath(url));
+  }
+  return { hosts: [...hosts].sort(), files };
 }
 
 /**

@@ -20,16 +20,16 @@ import { type FlowymlConfig, stackConfig } from "../kernel/config.ts";
 import { safeText } from "../kernel/display.ts";
 import { ComponentError, ConfigError, describeError, FlowymlError } from "../kernel/errors.ts";
 import { sha256Hex } from "../kernel/hash.ts";
-import { importHostOf, PERMISSION_KINDS, toDenoFlags } from "../kernel/permissions.ts";
+import { PERMISSION_KINDS, toDenoFlags } from "../kernel/permissions.ts";
 import { getComponentRegistry } from "../kernel/registry.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
 import {
+  lockedModuleAccess,
   type Lockfile,
   lockfilePath,
   pinnedNpmPackages,
   pinnedRemoteModules,
-  sourceModule,
   writeDenoLock,
 } from "./lockfile.ts";
 
@@ -180,33 +180,6 @@ export async function writeRunLock(
   return { path, flags: [`--lock=${path}`, "--frozen"] };
 }
 
-/** Hosts the locked remote plugin modules are imported from (for `--allow-import`). */
-export function lockedImportHosts(lock: Lockfile): string[] {
-  const hosts = new Set<string>();
-  for (const rec of lock.components) {
-    for (const key of Object.keys(rec.modules ?? {})) {
-      const h = importHostOf(key);
-      if (h) hosts.add(h);
-    }
-    if (/^jsr:/.test(rec.source)) hosts.add("jsr.io");
-  }
-  return [...hosts].sort();
-}
-
-/** Local files of the locked modules (the planner reads them to import them). */
-function lockedLocalFiles(lock: Lockfile, lockPath: string): string[] {
-  const out: string[] = [];
-  for (const rec of lock.components) {
-    const root = sourceModule(lockPath, rec.source);
-    for (const key of Object.keys(rec.modules ?? { [root]: "" })) {
-      if (key.startsWith("./")) out.push(fileURLToPath(new URL(key, root)));
-      else if (key.startsWith("/")) out.push(key);
-      else if (key.startsWith("file:")) out.push(fileURLToPath(key));
-    }
-  }
-  return out;
-}
-
 /** Options of {@linkcode planComponentNeeds}. */
 export interface PlanOptions {
   /** The verified (not imported) lockfile. */
@@ -238,13 +211,14 @@ export async function planComponentNeeds(
   }
   const lockPath = lockfilePath(config);
   const root = installRoot();
+  const access = options.lock.components.map((rec) => lockedModuleAccess(rec, lockPath));
   const flags = toDenoFlags({
-    read: [...(root ? [root] : []), ...lockedLocalFiles(options.lock, lockPath)],
+    read: [...(root ? [root] : []), ...access.flatMap((a) => a.files)],
     write: [],
     net: [],
     env: CLI_ENV,
     run: [],
-    import: lockedImportHosts(options.lock),
+    import: [...new Set(access.flatMap((a) => a.hosts))].sort(),
     sys: [],
     ffi: [],
   }, { noPrompt: true });
