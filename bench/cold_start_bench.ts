@@ -1,7 +1,8 @@
 /**
  * Cold start of `flowyml run` on a 1-step pipeline: in-process
  * (`--inherit-permissions`) vs the default least-privilege child process,
- * against the raw primitive (`deno run` of an empty module); and the child
+ * against the raw primitive (`deno run` of an empty module) and the floor of
+ * any durable run (a `deno run` that opens SQLite and commits one row); and the child
  * mode on a stack using a locked component module, whose permissions are
  * planned in a planner process (the parent never imports it).
  * Usage: `deno task bench cold_start`.
@@ -10,6 +11,16 @@
 const ROOT = new URL("../", import.meta.url).pathname;
 const dir = await Deno.makeTempDir({ prefix: "flowyml-cold-" });
 await Deno.writeTextFile(`${dir}/empty.ts`, "");
+// The least a durable run can do in one process: open SQLite (WAL) and commit one row.
+await Deno.writeTextFile(
+  `${dir}/sqlite_row.ts`,
+  `import { DatabaseSync } from "node:sqlite";
+const db = new DatabaseSync("floor.db");
+db.exec("PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t (k TEXT)");
+db.prepare("INSERT INTO t VALUES (?)").run(String(Date.now()));
+db.close();
+`,
+);
 await Deno.writeTextFile(
   `${dir}/pipeline.ts`,
   `import { Pipeline, step } from "flowyml";
@@ -49,6 +60,7 @@ const load = await new Deno.Command(Deno.execPath(), {
 if (load.code !== 0) throw new Error(new TextDecoder().decode(load.stderr));
 const cases: [string, string[]][] = [
   ["raw: deno run empty.ts", ["run", "empty.ts"]],
+  ["floor: deno run writing one SQLite row", ["run", "-A", "sqlite_row.ts"]],
   ["flowyml run --inherit-permissions", ["run", "-A", ...cli, "--inherit-permissions"]],
   ["flowyml run (child, computed flags)", ["run", "-A", ...cli]],
   ["flowyml run (child) + locked component", ["run", "-A", ...cli]],
