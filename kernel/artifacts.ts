@@ -60,7 +60,12 @@ function blobsOf(ref: { uri?: string }, given?: BlobStore): BlobStore | undefine
   return undefined;
 }
 
-/** URI of an artifact: the blob's in the metadata store when inline, else the object's. */
+/**
+ * The URI of an artifact, as run records and `flowyml artifacts` show it: an
+ * inline artifact's is its blob's in the metadata store `blobs` (e.g.
+ * `sqlite:/p/.flowyml/metadata.db#blobs/<hash>`), any other's the artifact
+ * store's URI of its object.
+ */
 export function artifactUri(
   store: ArtifactStore,
   ref: Pick<ArtifactRef, "hash" | "path" | "inline">,
