@@ -151,6 +151,9 @@ async function prepareRun(
   };
 }
 
+/** Steps started in one go before the engine lets other work (I/O, timers) run. */
+const START_BURST = 64;
+
 /**
  * Start steps as `order` offers them, at most `concurrency` at once, until
  * the run is idle: nothing running and nothing more to come (or cancelled).
@@ -158,10 +161,23 @@ async function prepareRun(
 function runSteps(env: StepEnv, order: StepOrder, concurrency: number): Promise<void> {
   const { run, live } = env;
   let running = 0;
+  let deferred = false;
   return new Promise<void>((resolveAll) => {
     const pump = () => {
       const stop = live.signal.aborted; // cancelled: start nothing more
+      let burst = 0;
       while (!stop && running < concurrency) {
+        // A long burst of starts yields to I/O (the first steps' submissions and results) first.
+        if (++burst > START_BURST) {
+          if (!deferred) {
+            deferred = true;
+            setTimeout(() => {
+              deferred = false;
+              pump();
+            }, 0);
+          }
+          break;
+        }
         const s = order.next();
         if (!s) break;
         if (!run.start(s.name)) continue;

@@ -45,6 +45,9 @@ import {
 
 export { queueOrchestratorSchema };
 
+/** Jobs submitted in one `addBulk` at most; a full chunk is submitted at once. */
+const SUBMIT_CHUNK = 64;
+
 /** A step attempt that failed on a worker; `stack` is the worker's stack trace. */
 export class RemoteStepError extends Error {
   /** Worker that ran it, when known. */
@@ -94,7 +97,6 @@ export class QueueOrchestrator extends EngineOrchestrator {
   #events = new Map<string, Promise<QueueEvents>>();
   #waiters = new Map<string, Waiter>();
   #batch = new Map<string, Waiter[]>();
-  #flushing = false;
   #watchdog?: ReturnType<typeof setInterval>;
   #active = 0;
   /** Bumped when connections are released: work started before then stops touching Redis. */
@@ -203,37 +205,34 @@ export class QueueOrchestrator extends EngineOrchestrator {
     w.reject(new RemoteStepError(reason, stack, worker));
   }
 
-  /** Submit pending jobs in one `addBulk` per queue. */
-  async #flush(): Promise<void> {
-    if (this.#flushing) return;
-    this.#flushing = true;
+  /**
+   * Submit the pending jobs of queue `name` in one `addBulk`. Several may be under way at once
+   * (one per chunk, in order on the connection); a chunk that fails is submitted again in 1 s.
+   */
+  async #send(name: string): Promise<void> {
+    const list = this.#batch.get(name);
+    if (!list) return;
+    this.#batch.delete(name);
+    const live = list.filter((w) => this.#waiters.has(w.jobId));
+    if (!live.length) return;
     try {
-      while (this.#batch.size) {
-        const [name, list] = this.#batch.entries().next().value!;
-        this.#batch.delete(name);
-        const live = list.filter((w) => this.#waiters.has(w.jobId));
-        if (!live.length) continue;
-        try {
-          const queue = await this.#queue(name);
-          await queue.addBulk(
-            live.map((w) => ({ name: w.data.task.step, data: w.data, opts: this.#jobOpts(w) })),
-          );
-          for (const w of live) {
-            w.submitted = true;
-            w.checkedAt = Date.now();
-          }
-        } catch (err) {
-          this.warn(
-            `submitting ${live.length} step(s) to queue ${name} failed (${
-              describeError(err)
-            }); retrying`,
-          );
-          await new Promise((r) => setTimeout(r, 1_000));
-          this.#batch.set(name, [...(this.#batch.get(name) ?? []), ...live]);
-        }
+      const queue = await this.#queue(name);
+      await queue.addBulk(
+        live.map((w) => ({ name: w.data.task.step, data: w.data, opts: this.#jobOpts(w) })),
+      );
+      const now = Date.now();
+      for (const w of live) {
+        w.submitted = true;
+        w.checkedAt = now;
       }
-    } finally {
-      this.#flushing = false;
+    } catch (err) {
+      this.warn(
+        `submitting ${live.length} step(s) to queue ${name} failed (${
+          describeError(err)
+        }); retrying`,
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+      for (const w of live) this.#submit(w);
     }
   }
 
@@ -251,7 +250,10 @@ export class QueueOrchestrator extends EngineOrchestrator {
     const list = this.#batch.get(w.queue) ?? [];
     list.push(w);
     this.#batch.set(w.queue, list);
-    if (list.length === 1) setTimeout(() => this.#flush(), 0);
+    // A full chunk goes at once, so workers start while the driver still prepares later steps
+    // (a run starting 1,000 steps would otherwise submit nothing until all were prepared).
+    if (list.length >= SUBMIT_CHUNK) this.#send(w.queue).catch(() => {});
+    else if (list.length === 1) setTimeout(() => this.#send(w.queue).catch(() => {}), 0);
   }
 
   /** Re-check jobs whose events may have been lost (e.g. Redis restarted without persistence). */
