@@ -116,6 +116,29 @@ class RunningRecord {
   }
 }
 
+/** Attempts in flight by run signal: one listener per run (not per attempt) aborts them all. */
+const inFlight = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/**
+ * Abort `ctl` when the run's `signal` aborts, until the returned function is called. One
+ * listener per run: with hundreds of attempts in flight (a queue run), a listener each made
+ * every add and remove scan all the others.
+ */
+function track(signal: AbortSignal, ctl: AbortController): () => void {
+  let set = inFlight.get(signal);
+  if (!set) {
+    const all = new Set<AbortController>();
+    inFlight.set(signal, all);
+    signal.addEventListener("abort", () => {
+      for (const c of all) c.abort(signal.reason);
+    }, { once: true });
+    set = all;
+  }
+  const mine = set;
+  mine.add(ctl);
+  return () => void mine.delete(ctl);
+}
+
 /** One attempt: dispatch, raced against its timeout and the run's cancellation. */
 async function tryAttempt(
   env: StepEnv,
@@ -128,8 +151,7 @@ async function tryAttempt(
   const running = new RunningRecord(env, plan, attempt);
   run.emit({ type: "step_started", runId: run.runId, step: s.name, attempt });
   const ctl = new AbortController();
-  const cancel = () => ctl.abort(live.signal.reason);
-  live.signal.addEventListener("abort", cancel, { once: true });
+  const untrack = track(live.signal, ctl);
   const t0 = performance.now();
   try {
     live.signal.throwIfAborted();
@@ -152,14 +174,14 @@ async function tryAttempt(
     });
     // Synchronous code in this process blocks the timer: a late return is still a timeout.
     checkDeadline(s.name, timed, { t0, executor: env.executorType });
-    live.signal.removeEventListener("abort", cancel);
+    untrack();
     for (const message of res.logs ?? []) {
       run.emit({ type: "step_log", runId: run.runId, step: s.name, message });
     }
     await running.stop();
     return res;
   } catch (err) {
-    live.signal.removeEventListener("abort", cancel);
+    untrack();
     await running.stop();
     ctl.abort(err);
     throw err;
