@@ -146,7 +146,10 @@ export class QueueWorker {
     for (const q of this.queues) {
       const w = new Worker<StepJobData, StepJobResult>(
         q,
-        (job, token, signal) => this.#process(job, token, signal),
+        // Two parameters: BullMQ makes an AbortController per job only for a processor taking a
+        // third (its signal fires on Worker.cancelJob, which flowyml does not use: drivers
+        // cancel through the cancel channel, see #onCancel).
+        (job, token) => this.#process(job, token),
         {
           connection: conn,
           prefix: this.config.prefix,
@@ -292,7 +295,6 @@ export class QueueWorker {
   async #process(
     job: Job<StepJobData>,
     token: string | undefined,
-    signal?: AbortSignal,
   ): Promise<StepJobResult> {
     const d = job.data;
     const task = d.task.source ? d.task : { ...d.task, source: d.source };
@@ -318,8 +320,6 @@ export class QueueWorker {
     };
     this.#active.set(a.jobId, a);
     this.#touch();
-    const onAbort = () => stop(signal?.reason ?? new Error("cancelled"));
-    signal?.addEventListener("abort", onAbort, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (task.timeoutMs) {
       timer = setTimeout(
@@ -403,7 +403,6 @@ export class QueueWorker {
       throw e;
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
       this.#active.delete(a.jobId);
       this.#release();
       this.#touch();
