@@ -48,6 +48,13 @@ export { queueOrchestratorSchema };
 /** Jobs submitted in one `addBulk` at most; a full chunk is submitted at once. */
 const SUBMIT_CHUNK = 64;
 
+/** The Redis server's current time, less 1 ms, as an event stream id (read through `queue`). */
+async function serverTimeId(queue: Queue): Promise<string> {
+  const client = (await queue.client) as unknown as Redis; // ioredis: BullMQ made it from options
+  const [s, us] = await client.time();
+  return `${Number(s) * 1000 + Math.floor(Number(us) / 1000) - 1}-0`;
+}
+
 /** A step attempt that failed on a worker; `stack` is the worker's stack trace. */
 export class RemoteStepError extends Error {
   /** Worker that ran it, when known. */
@@ -135,7 +142,8 @@ export class QueueOrchestrator extends EngineOrchestrator {
           prefix: this.config.prefix,
         });
         queue.on("error", (e) => this.warn(`Redis error on queue ${name}: ${describeError(e)}`));
-        await this.#listen(name, queue);
+        await queue.waitUntilReady();
+        if (!this.#events.has(name)) this.#listen(name, await serverTimeId(queue));
         return queue;
       })();
       this.#queues.set(name, q);
@@ -143,32 +151,27 @@ export class QueueOrchestrator extends EngineOrchestrator {
     return q;
   }
 
-  /** Start reading the queue's event stream from the Redis server's current time. */
-  async #listen(name: string, queue: Queue): Promise<void> {
-    if (this.#events.has(name)) return;
-    await queue.waitUntilReady();
-    const [s, us] = await this.client().time();
-    const since = `${Number(s) * 1000 + Math.floor(Number(us) / 1000) - 1}-0`;
-    const p = (async () => {
-      const ev = new QueueEvents(name, {
-        connection: redisConnection(this.config.redis),
-        prefix: this.config.prefix,
-        lastEventId: since,
-      });
-      ev.on("error", (e) => this.warn(`Redis error on events of ${name}: ${describeError(e)}`));
-      ev.on("completed", ({ jobId, returnvalue }) => {
-        const w = this.#waiters.get(jobId);
-        if (w) this.#settle(w, returnvalue as unknown as StepJobResult);
-      });
-      ev.on("failed", ({ jobId, failedReason }) => {
-        const w = this.#waiters.get(jobId);
-        if (w) this.#fail(w, failedReason).catch(() => {});
-      });
-      await ev.waitUntilReady();
-      return ev;
-    })();
-    this.#events.set(name, p);
-    await p;
+  /**
+   * Read the queue's event stream from stream id `since` (taken before any job of this driver
+   * was added to it). Jobs need not wait for the reader to be ready: the events stay in the
+   * stream until it reads them (and the watchdog re-checks jobs whose events it missed).
+   */
+  #listen(name: string, since: string): void {
+    const ev = new QueueEvents(name, {
+      connection: redisConnection(this.config.redis),
+      prefix: this.config.prefix,
+      lastEventId: since,
+    });
+    ev.on("error", (e) => this.warn(`Redis error on events of ${name}: ${describeError(e)}`));
+    ev.on("completed", ({ jobId, returnvalue }) => {
+      const w = this.#waiters.get(jobId);
+      if (w) this.#settle(w, returnvalue as unknown as StepJobResult);
+    });
+    ev.on("failed", ({ jobId, failedReason }) => {
+      const w = this.#waiters.get(jobId);
+      if (w) this.#fail(w, failedReason).catch(() => {});
+    });
+    this.#events.set(name, Promise.resolve(ev));
   }
 
   #settle(w: Waiter, ret: StepJobResult | string): void {
@@ -440,6 +443,9 @@ export class QueueOrchestrator extends EngineOrchestrator {
       ...(options.resumeRunId ? { resumed: { store: stack.artifactStore } } : {}),
     };
     this.#active++;
+    // Connect to the run's default queue (and its event stream) now, while the engine records
+    // the run and prepares its first steps; a failure surfaces from the first submission.
+    this.#queue(queueFor(options.resources, this.config.queue)).catch(() => {});
     return {
       concurrency: options.concurrency ?? this.config.maxInFlight,
       runningRecordDelayMs: this.config.runningRecordMs,
