@@ -136,6 +136,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
     let q = this.#queues.get(name);
     if (!q) {
       if (this.#closed) return Promise.reject(this.#closedError());
+      const generation = this.#generation;
       q = (async () => {
         const queue = new Queue(name, {
           connection: redisConnection(this.config.redis),
@@ -143,7 +144,11 @@ export class QueueOrchestrator extends EngineOrchestrator {
         });
         queue.on("error", (e) => this.warn(`Redis error on queue ${name}: ${describeError(e)}`));
         await queue.waitUntilReady();
-        if (!this.#events.has(name)) this.#listen(name, await serverTimeId(queue));
+        const since = await serverTimeId(queue);
+        // Released while connecting (the run ended first, e.g. a resume with nothing left to
+        // run): #release() closes this queue and no event reader may outlive it (its blocking
+        // read would hold the process open).
+        if (generation === this.#generation && !this.#events.has(name)) this.#listen(name, since);
         return queue;
       })();
       this.#queues.set(name, q);
