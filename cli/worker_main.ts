@@ -40,4 +40,8 @@ if (import.meta.main) {
       Deno.exitCode = 1;
     }
   }
+  // As cli/main.ts: every command awaits its own lifetime (a worker until it is stopped, a
+  // resumed run until it ends), so a handle still open now (a library's stray timer or
+  // connection) must not keep the process alive.
+  Deno.exit(Deno.exitCode);
 }
