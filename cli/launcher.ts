@@ -88,18 +88,22 @@ export async function launchRun(file: string, flags: LaunchRunFlags): Promise<bo
   return true;
 }
 
-/** The arguments of cli/run_main.ts: the pipeline and the run's options. */
+/**
+ * The arguments of cli/run_main.ts: the pipeline and the run's options, read there by
+ * `parseRunArgs` (cli/run_options.ts). Values go as `--name=value`, so one starting with `-`
+ * stays a value.
+ */
 function runMainArgs(
   file: string,
   o: { flags: LaunchRunFlags; stack: string; runLock?: RunLock; marker?: string },
 ): string[] {
-  const args = [file, "--stack", o.stack];
-  if (o.runLock) args.push("--run-lock", o.runLock.path);
-  for (const p of o.flags.param ?? []) args.push("--param", p);
+  const args = [file.startsWith("-") ? `./${file}` : file, `--stack=${o.stack}`];
+  if (o.runLock) args.push(`--run-lock=${o.runLock.path}`);
+  for (const p of o.flags.param ?? []) args.push(`--param=${p}`);
   if (!o.flags.cache) args.push("--no-cache");
-  if (o.flags.concurrency) args.push("--concurrency", o.flags.concurrency);
+  if (o.flags.concurrency) args.push(`--concurrency=${o.flags.concurrency}`);
   if (o.flags.quiet) args.push("--quiet");
-  if (o.marker) args.push("--json", "--json-marker", o.marker);
+  if (o.marker) args.push("--json", `--json-marker=${o.marker}`);
   return args;
 }
 

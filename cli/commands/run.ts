@@ -12,6 +12,7 @@
  */
 import { type Command, Option } from "commander";
 import { RUN_OPTIONS, runAction } from "../run_options.ts";
+import { collect } from "../_common.ts";
 
 /** Register `flowyml run`. */
 export function registerRunCommand(program: Command): void {
@@ -26,8 +27,4 @@ export function registerRunCommand(program: Command): void {
     run.addOption(option);
   }
   run.action(runAction);
-}
-
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
 }
