@@ -37,8 +37,6 @@ import {
   writeRunLock,
 } from "./plan.ts";
 
-export { CLI_ENV };
-
 /** The computed permission set of a stack (and pipeline). */
 export interface ComputedPermissions {
   needs: MergedNeeds;

@@ -27,16 +27,9 @@ import { type LimitsSupervisor, startLimitsSupervisor } from "./limits_superviso
 import { type ComputedPermissions, computePermissions, parseGrants } from "./_needs.ts";
 import type { RunFlags } from "./_run_here.ts";
 
-export {
-  CLI_ENV,
-  type ComputedPermissions,
-  type ComputeOptions,
-  computePermissions,
-  parseGrants,
-  referencedEnv,
-} from "./_needs.ts";
-export type { PermissionReason } from "./plan.ts";
-export { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
+// What the commands that start a least-privilege child use, beside launchChild.
+export { computePermissions, parseGrants } from "./_needs.ts";
+export { installRoot, runnableDeno } from "./install.ts";
 
 /** The entry module of the least-privilege child of `flowyml run`. */
 const RUN_MAIN = new URL("./run_main.ts", import.meta.url);

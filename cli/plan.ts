@@ -317,5 +317,3 @@ export async function prepareWasmPlugins(
     }
   }
 }
-
-export { explainUnpinnedImport } from "./_unpinned.ts";

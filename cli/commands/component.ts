@@ -23,7 +23,7 @@ import {
   syncDenoLocks,
   writeLockfile,
 } from "../lockfile.ts";
-import { installRoot } from "./permissions.ts";
+import { installRoot } from "../install.ts";
 
 /** Register the `component` commands; returns the command so others can add subcommands. */
 export function registerComponentCommands(program: Command): Command {

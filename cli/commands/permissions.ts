@@ -14,20 +14,6 @@ import { computePermissions, installRoot, loadLaunchProject } from "../launcher.
 import { rel } from "../_needs.ts";
 import { stackNameOf } from "../../kernel/config.ts";
 
-// The launcher's permission planning, under the names other commands import from here.
-export {
-  CLI_ENV,
-  type ComputedPermissions,
-  type ComputeOptions,
-  computePermissions,
-  installConfig,
-  installRoot,
-  parseGrants,
-  type PermissionReason,
-  projectStateDir,
-  referencedEnv,
-} from "../launcher.ts";
-
 /** Register `flowyml permissions`. */
 export function registerPermissionsCommand(program: Command): void {
   program.command("permissions")

@@ -80,7 +80,7 @@ import { z } from "zod";
 
 Deno.test("permissions: a plugin's glob net grant never becomes --allow-net of the pipeline child", async () => {
   const { parseConfig } = await import("../../kernel/config.ts");
-  const { computePermissions } = await import("../../cli/commands/permissions.ts");
+  const { computePermissions } = await import("../../cli/launcher.ts");
   await import("../../plugins/mod.ts");
   const source =
     new URL("../../examples/plugins/normalize/normalize.wasm", import.meta.url).pathname;
