@@ -125,18 +125,19 @@ const inFlight = new WeakMap<AbortSignal, Set<AbortController>>();
  * every add and remove scan all the others.
  */
 function track(signal: AbortSignal, ctl: AbortController): () => void {
-  let set = inFlight.get(signal);
-  if (!set) {
-    const all = new Set<AbortController>();
-    inFlight.set(signal, all);
-    signal.addEventListener("abort", () => {
-      for (const c of all) c.abort(signal.reason);
-    }, { once: true });
-    set = all;
-  }
-  const mine = set;
-  mine.add(ctl);
-  return () => void mine.delete(ctl);
+  const set = inFlight.get(signal) ?? watch(signal);
+  set.add(ctl);
+  return () => void set.delete(ctl);
+}
+
+/** The set of `signal`'s attempts, with the one listener that aborts them all. */
+function watch(signal: AbortSignal): Set<AbortController> {
+  const all = new Set<AbortController>();
+  inFlight.set(signal, all);
+  signal.addEventListener("abort", () => {
+    for (const c of all) c.abort(signal.reason);
+  }, { once: true });
+  return all;
 }
 
 /** One attempt: dispatch, raced against its timeout and the run's cancellation. */

@@ -249,20 +249,15 @@ export function expandRefs(
   const out: Record<string, ArtifactRef> = {};
   for (const name in refs) {
     const { bytes, ...r } = refs[name];
-    if (bytes !== undefined) {
+    if (bytes !== undefined || r.inline) {
+      // v2 sends the bytes instead of `inline` and `size`; v1 sends both and no bytes.
       out[name] = {
         ...r,
         path: r.path ?? blobPath(r.hash),
         uri: r.uri ?? uris.blobUri(r.hash),
         inline: true,
-        size: r.size ?? base64Size(bytes),
+        size: r.size ?? base64Size(bytes!),
       };
-    } else if (r.inline) {
-      out[name] = {
-        ...r,
-        path: r.path ?? blobPath(r.hash),
-        uri: r.uri ?? uris.blobUri(r.hash),
-      } as ArtifactRef;
     } else {
       const path = r.path ?? objectPath(r.hash);
       out[name] = { ...r, path, uri: r.uri ?? uris.uriFor(path) } as ArtifactRef;

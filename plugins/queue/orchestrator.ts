@@ -101,7 +101,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
   /** Parsed config (workers read it too). */
   readonly config: QueueConfig;
   #queues = new Map<string, Promise<Queue>>();
-  #events = new Map<string, Promise<QueueEvents>>();
+  #events = new Map<string, QueueEvents>();
   #waiters = new Map<string, Waiter>();
   #batch = new Map<string, Waiter[]>();
   #watchdog?: ReturnType<typeof setInterval>;
@@ -176,7 +176,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
       const w = this.#waiters.get(jobId);
       if (w) this.#fail(w, failedReason).catch(() => {});
     });
-    this.#events.set(name, Promise.resolve(ev));
+    this.#events.set(name, ev);
   }
 
   #settle(w: Waiter, ret: StepJobResult | string): void {
@@ -517,7 +517,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
     this.#events.clear();
     this.#queues.clear();
     this.#redis = undefined;
-    for (const e of events) await (await e.catch(() => undefined))?.close().catch(() => {});
+    for (const e of events) await e.close().catch(() => {});
     for (const q of queues) await (await q.catch(() => undefined))?.close().catch(() => {});
     // A client that never connected (or lost its server) would wait forever for QUIT's reply.
     if (redis?.status === "ready") await redis.quit().catch(() => redis.disconnect());
