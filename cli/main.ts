@@ -18,7 +18,7 @@
  * @module
  */
 import type { Command } from "commander";
-import "../plugins/mod.ts";
+import "../plugins/builtin_types.ts";
 import { commands as pluginCommands } from "../kernel/commands.ts";
 import { FlowymlError } from "../kernel/errors.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";

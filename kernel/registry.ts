@@ -14,6 +14,7 @@ import {
   COMPONENT_KINDS,
   type ComponentClass,
   type ComponentKind,
+  type PermissionNeeds,
   type StackComponent,
 } from "./component.ts";
 import {
@@ -86,6 +87,12 @@ export interface ComponentEntry {
   cls?: ComponentClass;
   /** Loads the class on first use. */
   load?: () => Promise<ComponentClass>;
+  /**
+   * A lazy entry's permission needs from its validated config, asked instead of loading the
+   * class (the launcher plans a least-privilege child without the engine or SQLite). It must
+   * say what the class's `permissions()` would; once the class is loaded, the class is asked.
+   */
+  permissionsFor?: (config: Record<string, unknown>) => PermissionNeeds;
 }
 
 /** Options of {@linkcode ComponentRegistry.register}. */

@@ -1,7 +1,9 @@
 /**
- * Built-in components. Importing this module registers them all: light ones
- * eagerly, heavy ones (remote stores, queue, Postgres) lazily with their
- * config schema, so configs validate without loading their dependencies.
+ * Built-in components. Importing this module registers them all: the local
+ * stack's classes eagerly, the heavy ones (remote stores, queue, Postgres)
+ * lazily with their config schema (`builtin_types.ts`), so configs validate
+ * without loading their dependencies. A process that needs only the types
+ * (the CLI's launcher) imports `builtin_types.ts` instead.
  * @module
  */
 import { getComponentRegistry } from "../kernel/registry.ts";
@@ -10,17 +12,7 @@ import { LocalExecutor } from "./local/executor.ts";
 import { LocalOrchestrator } from "./local/orchestrator.ts";
 import { SQLiteMetadataStore } from "./sqlite/metadata_store.ts";
 import { WorkerExecutor } from "./local/worker_executor.ts";
-import { register as registerS3 } from "./s3/register.ts";
-import { register as registerOci } from "./oci/register.ts";
-import { register as registerGcs } from "./gcs/register.ts";
-import { register as registerQueue } from "./queue/register.ts";
-import { register as registerPostgres } from "./postgres/register.ts";
-import { register as registerSqlite } from "./sqlite/register.ts";
-import { register as registerContainer } from "./container/register.ts";
-import { register as registerVertex } from "./vertex/register.ts";
-import { register as registerAirflow } from "./airflow/register.ts";
-import { register as registerKubernetes } from "./kubernetes/register.ts";
-import { register as registerWasm } from "./wasm/register.ts";
+import { registerBuiltinTypes } from "./builtin_types.ts";
 
 export {
   LocalArtifactStore,
@@ -33,6 +25,7 @@ export {
 /** Register the built-in components (idempotent). */
 export function registerBuiltins(): void {
   const reg = getComponentRegistry();
+  registerBuiltinTypes(reg);
   for (
     const cls of [
       LocalOrchestrator,
@@ -48,17 +41,6 @@ export function registerBuiltins(): void {
       reg.register(cls, undefined, { origin: "builtin" });
     }
   }
-  registerS3(reg);
-  registerOci(reg);
-  registerGcs(reg);
-  registerQueue(reg);
-  registerPostgres(reg);
-  registerSqlite();
-  registerContainer(reg);
-  registerVertex(reg);
-  registerAirflow(reg);
-  registerKubernetes(reg);
-  registerWasm(reg);
 }
 
 registerBuiltins();

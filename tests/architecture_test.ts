@@ -182,8 +182,11 @@ function importsOf(file: string, text: string): string[] {
   );
 }
 
-/** What cli/ may import from plugins/: the registry, and the list of modules loaded on demand. */
-const CLI_ENTRIES = ["plugins/mod.ts", "plugins/lazy_graph.ts"];
+/**
+ * What cli/ may import from plugins/: the registry (with the local classes, or the built-in
+ * types alone), and the list of modules loaded on demand.
+ */
+const CLI_ENTRIES = ["plugins/mod.ts", "plugins/builtin_types.ts", "plugins/lazy_graph.ts"];
 
 Deno.test("architecture: cli/ reaches plugins only through the registry; plugins/ never import cli/", async () => {
   const edges: string[] = [];
@@ -195,7 +198,7 @@ Deno.test("architecture: cli/ reaches plugins only through the registry; plugins
       }
     }
   }
-  // `cli/main.ts` → `plugins/mod.ts` is the registry itself. A plugin's command, compile
+  // `cli/main.ts` → `plugins/builtin_types.ts` is the registry itself. A plugin's command, compile
   // target or dashboard queries reach the CLI through a hook (kernel/commands.ts,
   // kernel/ui_queries.ts), and the CLI's parts reach the plugin through cli/services.ts.
   assert.deepEqual(
@@ -332,5 +335,17 @@ Deno.test("architecture: the processes of `flowyml run` load no commander, sandb
     );
     assert.deepEqual(sandbox, [], `${entry} evaluates sandbox runtime modules statically`);
     assert.ok(!loaded.has("node:fs"), `${entry} imports node:fs statically`);
+  }
+});
+
+Deno.test("architecture: the launcher of a least-privilege run loads no engine, SQLite or step runner", async () => {
+  // The parent only plans the child's permissions: the built-in types say their needs from their
+  // config (plugins/builtin_types.ts), so it loads no component class (≈ 6 ms of a cold start).
+  for (const entry of ["cli/main.ts", "cli/launcher.ts"]) {
+    const loaded = await staticallyLoaded(entry);
+    const heavy = ["kernel/engine.ts", "kernel/step_runner.ts", "plugins/sqlite/metadata_store.ts"]
+      .filter((f) => loaded.has(new URL(f, ROOT).href));
+    assert.deepEqual(heavy, [], `${entry} loads the run's own modules statically`);
+    assert.ok(!loaded.has("node:sqlite"), `${entry} imports node:sqlite statically`);
   }
 });

@@ -9,7 +9,11 @@ import { absolutePath } from "../../kernel/project.ts";
 import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
-import { type LocalArtifactStoreOptions, localArtifactStoreSchema } from "./config.ts";
+import {
+  type LocalArtifactStoreOptions,
+  localArtifactStoreSchema,
+  localStoreNeeds,
+} from "./config.ts";
 
 const CHUNK = 8 << 20;
 /** Below this size, writes use synchronous calls: no thread-pool hop, far lower latency. */
@@ -71,7 +75,7 @@ export class LocalArtifactStore extends ArtifactStore {
 
   /** Read and write on the store folder. */
   override permissions(): PermissionNeeds {
-    return { read: [this.path], write: [this.path] };
+    return localStoreNeeds(this.path);
   }
 
   /**
@@ -80,8 +84,7 @@ export class LocalArtifactStore extends ArtifactStore {
    * its own.
    */
   static permissionsFor(config: { path?: unknown }): PermissionNeeds {
-    const path = typeof config.path === "string" ? config.path : ".flowyml/artifacts";
-    return { read: [path], write: [path] };
+    return localStoreNeeds(config.path);
   }
 
   /** Creates the folder and writes a probe file; throws with a fix hint if it cannot. */

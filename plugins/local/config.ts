@@ -5,6 +5,10 @@
  * Schema are zod's.
  * @module
  */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { PermissionNeeds } from "../../kernel/component.ts";
+import { importHostOf } from "../../kernel/permissions.ts";
 import { objectSchema, type SchemaInput } from "../../kernel/schema.ts";
 
 const NAME = { type: "string", optional: true } as const;
@@ -47,3 +51,25 @@ export const workerExecutorSchema = objectSchema({
 
 /** Options of the worker executor. */
 export type WorkerExecutorOptions = SchemaInput<typeof workerExecutorSchema.fields>;
+
+/** What a local artifact store at `path` needs (default `.flowyml/artifacts`): its folder. */
+export function localStoreNeeds(path: unknown): PermissionNeeds {
+  const dir = typeof path === "string" ? path : ".flowyml/artifacts";
+  return { read: [dir], write: [dir] };
+}
+
+/**
+ * What the worker executor needs. A Worker loads its modules afresh and Deno checks each load:
+ * the host module (`_thread_main.ts`) and flowyml's own sources the pipeline module imports
+ * (`mod.ts`, `kernel/`, `plugins/`). Read access to them when flowyml runs from files, import
+ * access to their host when it runs from a URL. The pipeline module's own files are the planner's.
+ */
+export function workerExecutorNeeds(): PermissionNeeds {
+  const root = new URL("../../", import.meta.url);
+  if (root.protocol === "file:") {
+    const dir = fileURLToPath(root);
+    return { read: [join(dir, "mod.ts"), join(dir, "kernel"), join(dir, "plugins")] };
+  }
+  const host = importHostOf(root.href);
+  return host ? { import: [host] } : {};
+}

@@ -6,16 +6,13 @@
  * it, or pass `new Pipeline(name, { source: import.meta.url })`.
  * @module
  */
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Executor } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { ConfigError } from "../../kernel/errors.ts";
-import { importHostOf } from "../../kernel/permissions.ts";
 import { getSerializers } from "../../kernel/serializers.ts";
 import type { Step, StepContext } from "../../kernel/step.ts";
 import { untrackedParams } from "../../kernel/step_runner.ts";
-import { type WorkerExecutorOptions, workerExecutorSchema } from "./config.ts";
+import { workerExecutorNeeds, type WorkerExecutorOptions, workerExecutorSchema } from "./config.ts";
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -68,20 +65,9 @@ export class WorkerExecutor extends Executor {
     return { type: "worker", workers: this.workers };
   }
 
-  /**
-   * A Worker loads its modules afresh and Deno checks each load: the host module
-   * (`_thread_main.ts`) and flowyml's own sources the pipeline module imports (`mod.ts`,
-   * `kernel/`, `plugins/`). Read access to them when flowyml runs from files, import access to
-   * their host when it runs from a URL. The pipeline module's own files are the planner's.
-   */
+  /** flowyml's own sources, which each Worker loads afresh: see `workerExecutorNeeds`. */
   override permissions(): PermissionNeeds {
-    const root = new URL("../../", import.meta.url);
-    if (root.protocol === "file:") {
-      const dir = fileURLToPath(root);
-      return { read: [join(dir, "mod.ts"), join(dir, "kernel"), join(dir, "plugins")] };
-    }
-    const host = importHostOf(root.href);
-    return host ? { import: [host] } : {};
+    return workerExecutorNeeds();
   }
 
   #spawn(): Slot {

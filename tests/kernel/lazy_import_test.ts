@@ -11,7 +11,7 @@ const ROOT = new URL("../../", import.meta.url);
 /** Every `lazyImport(new URL("…", import.meta.url))` target in flowyml's sources, repo-relative. */
 async function lazyTargets(): Promise<string[]> {
   const out = new Set<string>();
-  const files = ["mod.ts", "kernel/sandbox/plugin_step.ts"];
+  const files = ["mod.ts", "kernel/sandbox/plugin_step.ts", "plugins/builtin_types.ts"];
   for await (const d of Deno.readDir(new URL("plugins/", ROOT))) {
     if (d.isDirectory) files.push(`plugins/${d.name}/register.ts`);
   }
