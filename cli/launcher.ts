@@ -160,6 +160,13 @@ export async function launchChild(
   }
 }
 
+/**
+ * V8's young generation starts at 16 MiB instead of 1 MiB: the child's start-up (loading flowyml
+ * and the pipeline, ≈ 5 MiB) then needs no scavenge (≈ 4 ms of a cold run). Its pages are
+ * committed as they are used: the resident size of a 1-step run does not change.
+ */
+const CHILD_V8_FLAGS = "--v8-flags=--min-semi-space-size=16";
+
 /** The child's `deno run` arguments and environment. */
 async function childCommand(
   plan: { options: LaunchOptions; perms: ComputedPermissions; runLock?: RunLock },
@@ -168,7 +175,7 @@ async function childCommand(
   const { options, perms, runLock } = plan;
   const cleared = options.clearEnv ? clearedEnv(perms.flags, perms.needs.env) : undefined;
   if (cleared) Object.assign(cleared.env, limits?.env);
-  const args = ["run", ...cleared?.flags ?? perms.flags];
+  const args = ["run", ...cleared?.flags ?? perms.flags, CHILD_V8_FLAGS];
   const cfg = await installConfig();
   if (cfg) args.push(`--config=${cfg}`);
   if (cfg && nodeModulesReady(options.lock, perms)) args.push("--node-modules-dir=manual");
