@@ -31,6 +31,11 @@ export const gcsStoreSchema = z.object({
   ),
   max_retries: z.number().int().min(0).max(20).default(4),
   retry_base_ms: z.number().int().min(1).default(200),
+  inline_small_outputs: z.boolean().default(false).describe(
+    "keep step outputs up to the metadata store's inlineMaxBytes (64 KiB) in the metadata store " +
+      "instead of the bucket, for runs on the local, wasm or queue orchestrator: fewer uploads, " +
+      "but those outputs are not objects other tools can read (docs/artifacts.md)",
+  ),
 }).strict();
 
 /** Options of the GCS store constructor. */

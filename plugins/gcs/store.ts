@@ -44,6 +44,8 @@ export class GCSArtifactStore extends ArtifactStore {
   /** JSON API endpoint in use. */
   readonly endpoint: string;
   readonly anonymous: boolean;
+  /** `inline_small_outputs`: small outputs of in-process and queue runs stay in the metadata store. */
+  override readonly acceptsInline: boolean;
   #storage?: Promise<Storage>;
 
   constructor(options: GCSStoreOptions) {
@@ -58,6 +60,7 @@ export class GCSArtifactStore extends ArtifactStore {
       "",
     );
     this.anonymous = this.#cfg.anonymous ?? this.endpoint.startsWith("http://");
+    this.acceptsInline = this.#cfg.inline_small_outputs;
   }
 
   get bucket(): string {
@@ -89,6 +92,7 @@ export class GCSArtifactStore extends ArtifactStore {
       max_retries: c.max_retries,
     };
     if (c.project_id) out.project_id = c.project_id;
+    if (c.inline_small_outputs) out.inline_small_outputs = true;
     // A key file path (or the env var naming it) is a reference, not a secret.
     if (c.key_file) out.key_file = c.key_file;
     return out;

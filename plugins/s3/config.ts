@@ -41,6 +41,11 @@ const common = {
     "retries of a transient failure (network error, 5xx, throttling)",
   ),
   retry_base_ms: z.number().int().min(1).default(200).describe("first retry delay; doubles"),
+  inline_small_outputs: z.boolean().default(false).describe(
+    "keep step outputs up to the metadata store's inlineMaxBytes (64 KiB) in the metadata store " +
+      "instead of the bucket, for runs on the local, wasm or queue orchestrator: fewer PUTs, " +
+      "but those outputs are not objects other tools can read (docs/artifacts.md)",
+  ),
 };
 
 /** Config of `type: minio`: a MinIO (or any S3-compatible) server, path-style by default. */

@@ -81,6 +81,8 @@ export class S3ArtifactStore extends ArtifactStore {
   readonly #cfg: S3StoreConfig;
   /** Where the endpoint points. */
   readonly server: ParsedEndpoint;
+  /** `inline_small_outputs`: small outputs of in-process and queue runs stay in the metadata store. */
+  override readonly acceptsInline: boolean;
   #client?: Promise<Minio.Client>;
   #secrets: string[] = [];
   #bucketReady?: Promise<void>;
@@ -94,6 +96,7 @@ export class S3ArtifactStore extends ArtifactStore {
     super(parsed.data.name ?? cls.type);
     this.#cfg = parsed.data as S3StoreConfig;
     this.server = parseEndpoint(this.#cfg.endpoint, this.#cfg.secure, cls.type !== "minio");
+    this.acceptsInline = this.#cfg.inline_small_outputs;
   }
 
   /** The registry type of this instance (`s3` or `minio`). */
@@ -132,6 +135,7 @@ export class S3ArtifactStore extends ArtifactStore {
       part_size_mb: c.part_size_mb,
       upload_concurrency: c.upload_concurrency,
       max_retries: c.max_retries,
+      ...(c.inline_small_outputs ? { inline_small_outputs: true } : {}),
     };
     for (const k of ["access_key", "secret_key", "session_token"] as const) {
       const ref = secretRef(c[k] as SecretValue | undefined);
@@ -229,9 +233,7 @@ export class S3ArtifactStore extends ArtifactStore {
       const tries = exhausted ? ` after ${(err as RetriesExhaustedError).attempts} attempts` : "";
       return new FlowymlError(
         `${w}: cannot reach the endpoint ${at} (${code})${tries} while ${doing}`,
-        {
-          hint: "check `endpoint` and that the server is running and reachable",
-        },
+        { hint: "check `endpoint` and that the server is running and reachable" },
       );
     }
     if (exhausted) return err as Error;
@@ -320,9 +322,7 @@ export class S3ArtifactStore extends ArtifactStore {
       buf,
       [200],
     );
-    for await (const _ of res as AsyncIterable<unknown>) {
-      // drain the (empty) answer
-    }
+    await Array.fromAsync(res as AsyncIterable<unknown>); // drain the (empty) answer
   }
 
   override async writeBytes(path: string, data: Uint8Array): Promise<void> {
