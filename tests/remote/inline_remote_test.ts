@@ -152,6 +152,26 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "turned off later: the inline outputs stay inline and are still cache hits",
+      async () => {
+        const yaml = minioYaml(s3, "inline-on", `${tmp.path}/on.db`);
+        const stack = await buildStack(parseConfig(yaml), "remote");
+        try {
+          assert.equal(stack.artifactStore.acceptsInline, false);
+          const r = await pipeline("inline_on").run({ stack });
+          assert.equal(r.status, "completed", String(r.error));
+          assert.ok(Object.values(r.steps).every((s) => s.cached), "every step is cached");
+          assert.equal(r.steps.small.outputs.rows.inline, true, "not moved into the bucket");
+          assert.equal(r.outputs.sum, 3 + 9_999);
+          const keys = (await s3Keys(s3, "inline-on")).filter((k) => k.startsWith("objects/"));
+          assert.equal(keys.length, 1, keys.join(","));
+        } finally {
+          await stack.close();
+        }
+      },
+    );
+
     await t.step("off (the default): every output is an object in the bucket", async () => {
       const stack = await buildStack(
         parseConfig(minioYaml(s3, "inline-off", `${tmp.path}/off.db`)),
