@@ -50,6 +50,8 @@ export class Pipeline implements PipelineSpec {
   readonly name: string;
   readonly options: PipelineOptions;
   readonly #steps: Step[] = [];
+  /** Names of `#steps`: a 1,000-step pipeline is defined without a quadratic scan. */
+  readonly #names = new Set<string>();
 
   /** A pipeline named `name`; throws if the name is empty. */
   constructor(name: string, options: PipelineOptions = {}) {
@@ -77,7 +79,7 @@ export class Pipeline implements PipelineSpec {
         `pipeline "${this.name}": add() takes a step made with step()`,
       );
     }
-    if (this.#steps.some((x) => x.name === s.name)) {
+    if (this.#names.has(s.name)) {
       throw new PipelineDefinitionError(
         `pipeline "${this.name}": two steps are named "${s.name}"`,
         {
@@ -86,6 +88,7 @@ export class Pipeline implements PipelineSpec {
       );
     }
     this.#steps.push(s);
+    this.#names.add(s.name);
     return this;
   }
 

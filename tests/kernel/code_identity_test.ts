@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { tempDir } from "../_helpers.ts";
 import { flowyml, showRun } from "./_cli.ts";
-import { moduleClosureHash } from "../../kernel/code_identity.ts";
+import { callerModule, moduleClosureHash } from "../../kernel/code_identity.ts";
+import { pathToFileURL as toFileUrl } from "node:url";
 
 const FILES: Record<string, string> = {
   "ml.ts": `export function scale(x: number): number { return x * 2; }\n`,
@@ -93,6 +94,34 @@ Deno.test("code identity: the closure covers import/export-from, dynamic imports
       (await Deno.readTextFile(`${t.path}/main.ts`)).replace("zod@3.23.8", "zod@3.23.7"),
     );
     assert.notEqual(await moduleClosureHash(root), before, "npm: modules enter by version");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("code identity: a step's module is the URL of the module that called step(), not flowyml's", async () => {
+  const t = await tempDir();
+  try {
+    // A folder with a space: the URL is percent-encoded, as the module's own import.meta.url.
+    const dir = `${t.path}/my steps`;
+    await Deno.mkdir(dir);
+    const mod = `${dir}/defs.ts`;
+    const flowyml = new URL("../../mod.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      mod,
+      `import { step } from "${flowyml}";\n` +
+        `export const direct = step({ name: "a", outputs: ["x"] }, () => 1);\n` +
+        `function make() { return step({ name: "b", outputs: ["y"] }, () => 2); }\n` +
+        `export const nested = make();\n` +
+        `export const evaluated = eval("make()");\n` +
+        `export const url = import.meta.url;\n`,
+    );
+    const m = await import(toFileUrl(mod).href);
+    assert.match(m.url, /my%20steps\/defs\.ts$/);
+    assert.equal(m.direct.module, m.url);
+    assert.equal(m.nested.module, m.url, "a helper in the same module");
+    assert.equal(m.evaluated.module, m.url, "eval'd code: the module that ran it");
+    assert.equal(callerModule(), import.meta.url, "called from this test module");
   } finally {
     await t.cleanup();
   }
