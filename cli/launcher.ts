@@ -13,13 +13,12 @@
  * the parent of a run only plans and spawns, so it stays light.
  * @module
  */
-import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../kernel/component.ts";
 import { configPath, type FlowymlConfig, loadConfig, stackNameOf } from "../kernel/config.ts";
 import { loadPersistedComponents, type Lockfile } from "../kernel/lock.ts";
 import { forwardStopSignals, SIGNAL_EXIT } from "./signals.ts";
-import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
+import { installConfig, nodeModulesReady, projectStateDir, runnableDeno } from "./install.ts";
 import { prepareWasmPlugins, type RunLock, writeRunLock } from "./plan.ts";
 import { newJsonMarker, splitJsonStdout } from "./json_stdout.ts";
 import { clearedEnv, usesQueue } from "./child_env.ts";
@@ -178,34 +177,15 @@ async function childCommand(
   const args = ["run", ...cleared?.flags ?? perms.flags, CHILD_V8_FLAGS];
   const cfg = await installConfig();
   if (cfg) args.push(`--config=${cfg}`);
-  if (cfg && nodeModulesReady(options.lock, perms)) args.push("--node-modules-dir=manual");
+  if (cfg && childNodeModulesReady(options.lock, perms)) args.push("--node-modules-dir=manual");
   if (runLock) args.push(...runLock.flags);
   args.push(options.main, ...options.args(runLock));
   return { args, env: cleared?.env ?? limits?.env, clearEnv: !!cleared };
 }
 
-/**
- * Whether the child may use flowyml's `node_modules` folder as it is
- * (`--node-modules-dir=manual`) instead of having Deno check it against the
- * lockfile again (`auto`, ≈ 100 ms of a cold start): true when it holds every
- * npm package flowyml's own modules import (this process, started from the CLI
- * under `auto`, has just checked it) and neither the pipeline nor a locked
- * plugin brings an npm package of its own, which only `auto` would install.
- */
-function nodeModulesReady(lock: Lockfile, perms: ComputedPermissions): boolean {
-  const root = installRoot();
-  if (!root || !isDirectory(resolve(root, "node_modules", ".deno"))) return false;
-  if (lock.components.some((c) => c.npm || /^npm:/.test(c.source))) return false;
-  return perms.pipelinePackages.length === 0;
-}
-
-/** Whether `path` is a folder (not `node:fs`'s `existsSync`: loading `node:fs` costs ≈ 12 ms). */
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
+/** {@linkcode nodeModulesReady}, and the pipeline brings no npm package of its own either. */
+function childNodeModulesReady(lock: Lockfile, perms: ComputedPermissions): boolean {
+  return nodeModulesReady(lock) && perms.pipelinePackages.length === 0;
 }
 
 /** Spawn the planned child, forward stop signals to it and wait for it. */

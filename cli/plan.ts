@@ -23,7 +23,13 @@ import { sha256Hex } from "../kernel/hash.ts";
 import { PERMISSION_KINDS, toDenoFlags } from "../kernel/permissions.ts";
 import { getComponentRegistry } from "../kernel/registry.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
-import { installConfig, installRoot, projectStateDir, runnableDeno } from "./install.ts";
+import {
+  installConfig,
+  installRoot,
+  nodeModulesReady,
+  projectStateDir,
+  runnableDeno,
+} from "./install.ts";
 import {
   lockedModuleAccess,
   type Lockfile,
@@ -254,6 +260,8 @@ export async function planComponentNeeds(
     "run",
     ...flags,
     ...(cfg ? [`--config=${cfg}`] : []),
+    // Its graph holds every module flowyml loads on demand: a check of all their npm packages.
+    ...(cfg && nodeModulesReady(options.lock) ? ["--node-modules-dir=manual"] : []),
     ...options.runLock?.flags ?? [],
   ];
   args.push(fileURLToPath(new URL("./plan_main.ts", import.meta.url)));
