@@ -204,7 +204,7 @@ export async function writeRunLock(
   return { path, flags: [`--lock=${path}`, "--frozen"] };
 }
 
-/** Whether `path` can be statted (the run's child is granted reading flowyml's folder). */
+/** Whether `path` is a file this process can see (Deno reads a `--lock` file without a grant). */
 function readable(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
