@@ -20,7 +20,7 @@
 import { ArtifactStore, type StackLike, type StoredObject } from "../../kernel/contracts.ts";
 import { ConfigError } from "../../kernel/errors.ts";
 import type { AuditEvent } from "../../kernel/records.ts";
-import { currentRunContext } from "../../kernel/run_context.ts";
+import { currentRunContext, useRunContext } from "../../kernel/run_context.ts";
 import { getComponentRegistry } from "../../kernel/registry.ts";
 import { PluginViolationError } from "../../kernel/sandbox/errors.ts";
 import { invokePlugin } from "../../kernel/sandbox/runtime.ts";
@@ -43,6 +43,7 @@ export class WasmArtifactStore extends ArtifactStore {
   /** `innerStore`, when given, is used as the inner store instead of building one from `inner`. */
   constructor(options: WasmArtifactStoreOptions & { innerStore?: ArtifactStore }) {
     super(options.name ?? "wasm");
+    useRunContext(); // its audit trail is written under the run and step each call serves
     this.plugin = options.plugin;
     this.innerConfig = options.inner ?? { type: "local" };
     this.#inner = options.innerStore;
