@@ -5,14 +5,14 @@
  * @module
  */
 import "../mod.ts"; // preload flowyml's API: the pipeline's `import "flowyml"` needs no read grant
-import { FlowymlError, isPermissionError } from "../kernel/errors.ts";
-import { parsePermissionMessage } from "../kernel/permissions.ts";
+import { FlowymlError } from "../kernel/errors.ts";
+import { permissionCause } from "../kernel/permissions.ts";
+import { stackModuleUrls } from "../kernel/code_identity.ts";
 import { buildStack, type Stack } from "../kernel/stack.ts";
 import type { RunEvent, RunResult } from "../kernel/contracts.ts";
 import { type Lockfile, lockfilePath, sourceModule } from "../kernel/lock.ts";
 import { watchStopSignals } from "./signals.ts";
 import { importPipeline, loadProject, parseParams } from "./_common.ts";
-import { installRoot } from "./install.ts";
 import { explainUnpinnedImport } from "./_unpinned.ts";
 import { createProgress } from "./progress.ts";
 import { consoleToStderr } from "./json_stdout.ts";
@@ -126,13 +126,10 @@ interface RunContext {
  * naming the component (from the stack trace), the resource and the exact flag.
  */
 export function explainRunPermission(err: unknown, ctx: RunContext): FlowymlError | undefined {
-  let e: unknown = err;
-  for (let i = 0; e && i < 10 && !isPermissionError(e); i++) e = (e as { cause?: unknown }).cause;
-  if (!e || !isPermissionError(e)) return undefined;
-  const denied = e as Error;
-  const access = parsePermissionMessage(denied.message);
-  if (!access) return undefined;
-  const who = culprit(denied.stack ?? "", ctx);
+  const found = permissionCause(err);
+  if (!found) return undefined;
+  const { access } = found;
+  const who = culprit(found.error.stack ?? "", ctx);
   const grant = access.resource ? `${access.kind}=${access.resource}` : access.kind;
   return new FlowymlError(
     `${who} needs ${access.kind} access${access.resource ? ` to "${access.resource}"` : ""}, ` +
@@ -151,8 +148,11 @@ export function explainRunPermission(err: unknown, ctx: RunContext): FlowymlErro
   );
 }
 
+/** Where flowyml's built-in components are, as stack frames spell it (from files or a URL). */
+const PLUGINS_URL = new URL("../plugins/", import.meta.url).href;
+
 function culprit(stack: string, ctx: RunContext): string {
-  const frames = [...stack.matchAll(/((?:https?|file):\/\/[^\s)]+?):\d+:\d+/g)].map((m) => m[1]);
+  const frames = stackModuleUrls(stack);
   for (const f of frames) {
     for (const rec of ctx.lock.components) {
       const root = sourceModule(ctx.lockPath, rec.source);
@@ -164,9 +164,8 @@ function culprit(stack: string, ctx: RunContext): string {
         return `component ${comps} (plugin ${rec.source})`;
       }
     }
-    const root = installRoot();
-    if (root && f.startsWith(`file://${root}/plugins/`)) {
-      return `built-in component code (${f.slice(`file://${root}/`.length)})`;
+    if (f.startsWith(PLUGINS_URL)) {
+      return `built-in component code (plugins/${decodeURIComponent(f.slice(PLUGINS_URL.length))})`;
     }
     if (f === new URL(ctx.pipeline, `file://${Deno.cwd()}/`).href) {
       return `pipeline code in ${ctx.pipeline}`;

@@ -74,10 +74,23 @@ function callerFromText(): string | undefined {
   Error.stackTraceLimit = 50;
   const stack = new Error().stack ?? "";
   Error.stackTraceLimit = limit;
-  for (const m of stack.matchAll(/((?:file|https?):\/\/[^\s)]+?):\d+:\d+/g)) {
-    if (!isFlowymlModule(m[1])) return m[1];
+  return stackModuleUrls(stack).find((url) => !isFlowymlModule(url));
+}
+
+/**
+ * The module URLs of a stack trace's frames, in order, as `import.meta.url` spells them: Deno
+ * prints the path of an imported module decoded (`file:///my steps/x.ts`), so it is re-encoded.
+ */
+export function stackModuleUrls(stack: string): string[] {
+  const urls: string[] = [];
+  for (const m of stack.matchAll(/((?:file|https?):\/\/[^)\n]+?):\d+:\d+/g)) {
+    try {
+      urls.push(new URL(m[1]).href);
+    } catch {
+      // not a URL after all: skip the frame
+    }
   }
-  return undefined;
+  return urls;
 }
 
 const SCANNED = /\.(m?[jt]sx?|[cm]ts)$/;

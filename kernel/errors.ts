@@ -3,7 +3,9 @@
  * what was wrong and how to fix it.
  * @module
  */
-import { parsePermissionMessage } from "./permissions.ts";
+import { isPermissionError, parsePermissionMessage } from "./permissions.ts";
+
+export { isPermissionError };
 
 /** Base class of every error flowyml raises on purpose. */
 export class FlowymlError extends Error {
@@ -83,11 +85,6 @@ export class MissingPermissionError extends FlowymlError {
     this.name = "MissingPermissionError";
     this.flag = flag;
   }
-}
-
-/** True for the errors Deno throws when a permission flag is missing. */
-export function isPermissionError(err: unknown): boolean {
-  return err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied;
 }
 
 /**

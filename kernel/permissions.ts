@@ -142,6 +142,23 @@ export interface RefusedAccess {
   flag: string;
 }
 
+/** True for the errors Deno throws when a permission flag is missing. */
+export function isPermissionError(err: unknown): boolean {
+  return err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied;
+}
+
+/**
+ * The first Deno permission error in `err` or its `cause` chain (10 deep at most), with the
+ * access it was refused; `undefined` when there is none, or its message does not say.
+ */
+export function permissionCause(err: unknown): { error: Error; access: RefusedAccess } | undefined {
+  let e: unknown = err;
+  for (let i = 0; e && i < 10 && !isPermissionError(e); i++) e = (e as { cause?: unknown }).cause;
+  if (!e || !isPermissionError(e)) return undefined;
+  const access = parsePermissionMessage((e as Error).message);
+  return access ? { error: e as Error, access } : undefined;
+}
+
 /**
  * Read a Deno `NotCapable`/`PermissionDenied` message:
  * `Requires env access to "TOKEN", run again with the --allow-env flag`.

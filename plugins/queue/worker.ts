@@ -17,13 +17,8 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { setImmediate } from "node:timers";
 import type { StackLike } from "../../kernel/contracts.ts";
-import {
-  describeError,
-  FlowymlError,
-  isPermissionError,
-  StepTimeoutError,
-} from "../../kernel/errors.ts";
-import { parsePermissionMessage } from "../../kernel/permissions.ts";
+import { describeError, FlowymlError, StepTimeoutError } from "../../kernel/errors.ts";
+import { permissionCause } from "../../kernel/permissions.ts";
 import { checkDeadline } from "../../kernel/timeouts.ts";
 import { runStepTask } from "../../kernel/step_runner.ts";
 import {
@@ -518,11 +513,7 @@ function ts(): string {
  * the exact flag and the `flowyml worker --grant` that adds it; else `err`.
  */
 function explainStepPermission(err: unknown, step: string, worker: string): unknown {
-  let e: unknown = err;
-  for (let i = 0; e && i < 10 && !isPermissionError(e); i++) e = (e as { cause?: unknown }).cause;
-  const access = e && isPermissionError(e)
-    ? parsePermissionMessage((e as Error).message)
-    : undefined;
+  const access = permissionCause(err)?.access;
   if (!access) return err;
   const grant = access.resource ? `${access.kind}=${access.resource}` : access.kind;
   return new FlowymlError(

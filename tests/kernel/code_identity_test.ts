@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { tempDir } from "../_helpers.ts";
 import { flowyml, showRun } from "./_cli.ts";
-import { callerModule, moduleClosureHash } from "../../kernel/code_identity.ts";
+import { callerModule, moduleClosureHash, stackModuleUrls } from "../../kernel/code_identity.ts";
 import { pathToFileURL as toFileUrl } from "node:url";
 
 const FILES: Record<string, string> = {
@@ -125,4 +125,21 @@ Deno.test("code identity: a step's module is the URL of the module that called s
   } finally {
     await t.cleanup();
   }
+});
+
+Deno.test("code identity: stack frames give module URLs spelled as import.meta.url", () => {
+  // Deno prints an imported module's path decoded; the entry module's, encoded.
+  const stack = [
+    "Error: x",
+    "    at step (file:///work/flowyml/kernel/step.ts:63:13)",
+    "    at file:///tmp/my steps/defs.ts:2:23",
+    "    at async load (file:///tmp/my%20steps/main.ts:5:1)",
+    "    at eval (eval at <anonymous> (https://example.com/lib/mod.ts:1:1), <anonymous>:1:1)",
+  ].join("\n");
+  assert.deepEqual(stackModuleUrls(stack), [
+    "file:///work/flowyml/kernel/step.ts",
+    "file:///tmp/my%20steps/defs.ts",
+    "file:///tmp/my%20steps/main.ts",
+    "https://example.com/lib/mod.ts",
+  ]);
 });

@@ -4,6 +4,7 @@ import {
   importHostOf,
   mergeNeeds,
   parsePermissionMessage,
+  permissionCause,
   toDenoFlags,
   toPermissionSet,
 } from "../../kernel/permissions.ts";
@@ -50,6 +51,24 @@ Deno.test("permissions: Deno's NotCapable message gives the exact flag", () => {
   assert.equal(importHostOf("http://127.0.0.1:8000/mod.ts"), "127.0.0.1:8000");
   assert.equal(importHostOf("https://example.com/x/mod.ts"), "example.com");
   assert.equal(importHostOf("npm:zod@4"), undefined);
+});
+
+Deno.test("permissions: the refused access is found through an error's cause chain", () => {
+  const denied = new Deno.errors.NotCapable(
+    'Requires read access to "/data/x.csv", run again with the --allow-read flag',
+  );
+  const wrapped = new Error("step failed", { cause: new Error("load failed", { cause: denied }) });
+  const found = permissionCause(wrapped);
+  assert.equal(found?.error, denied);
+  assert.deepEqual(found?.access, {
+    kind: "read",
+    resource: "/data/x.csv",
+    flag: "--allow-read=/data/x.csv",
+  });
+  assert.equal(permissionCause(new Error("no permission involved")), undefined);
+  const loop: { message: string; cause?: unknown } = { message: "loop" };
+  loop.cause = loop; // a cause cycle ends the walk instead of hanging it
+  assert.equal(permissionCause(loop), undefined);
 });
 
 Deno.test("integrity: import scanning and resolution", () => {
