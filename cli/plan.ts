@@ -87,13 +87,10 @@ const STACK_KINDS: ComponentKind[] = [
   "container_registry",
 ];
 
-/** A component class's optional static hook: its needs from its validated config, unbuilt. */
-type PermissionsFor = (config: Record<string, unknown>) => PermissionNeeds;
-
 /**
- * The needs of every component of the stack, asked here. A class that
- * defines a static `permissionsFor(config)` is asked with its validated
- * config, without being built; any other component is built from the config,
+ * The needs of every component of the stack, asked here. A type that can say
+ * them from its validated config (`ComponentRegistry.permissionsFor`) is asked
+ * without being built; any other component is built from the config,
  * asked its `permissions()` and closed (no stack is assembled).
  */
 export async function componentNeedsHere(
@@ -115,19 +112,6 @@ export async function componentNeedsHere(
   return reasons;
 }
 
-/**
- * A type's needs from its validated config, without building it: a built-in type not loaded yet
- * says them without its class (no engine, no SQLite); a class may define `permissionsFor`.
- */
-async function needsHook(kind: ComponentKind, type: string): Promise<PermissionsFor | undefined> {
-  const registry = getComponentRegistry();
-  const entry = registry.entry(kind, type);
-  if (entry?.permissionsFor && !entry.cls) return entry.permissionsFor;
-  const cls = await registry.get(kind, type);
-  if (!Object.hasOwn(cls, "permissionsFor")) return undefined;
-  return (cls as unknown as { permissionsFor: PermissionsFor }).permissionsFor.bind(cls);
-}
-
 async function componentNeeds(
   kind: ComponentKind,
   type: string,
@@ -135,7 +119,7 @@ async function componentNeeds(
 ): Promise<{ name: string; needs: PermissionNeeds }> {
   const registry = getComponentRegistry();
   try {
-    const hook = await needsHook(kind, type);
+    const hook = await registry.permissionsFor(kind, type);
     if (hook) {
       const valid = await registry.validateConfig(kind, type, c.opts, c.where);
       const config = { name: type, ...valid };

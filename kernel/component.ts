@@ -114,4 +114,10 @@ export type ComponentClass<T extends StackComponent = StackComponent> =
      * Used when the class has no `configSchema`; subclasses inherit it.
      */
     loadConfigSchema?: () => Promise<unknown>;
+    /**
+     * The needs `permissions()` would report, from a validated config, without building the
+     * component: the launcher asks this when it plans a least-privilege run. Only the class that
+     * defines it is asked (a subclass may need more, so it is built and asked).
+     */
+    permissionsFor?: (config: Record<string, unknown>) => PermissionNeeds;
   };

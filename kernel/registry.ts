@@ -14,7 +14,6 @@ import {
   COMPONENT_KINDS,
   type ComponentClass,
   type ComponentKind,
-  type PermissionNeeds,
   type StackComponent,
 } from "./component.ts";
 import {
@@ -62,6 +61,9 @@ export {
 export { type ComponentFactory, isComponentFactory } from "./component_factory.ts";
 export { knownOptions, unknownKeyWarning, unknownOptions } from "./known_options.ts";
 
+/** How a type says its permission needs from a validated config (`ComponentClass.permissionsFor`). */
+type PermissionsFor = NonNullable<ComponentClass["permissionsFor"]>;
+
 /** A registry entry. */
 export interface ComponentEntry {
   /** Component kind, from the class's base class. */
@@ -90,9 +92,10 @@ export interface ComponentEntry {
   /**
    * A lazy entry's permission needs from its validated config, asked instead of loading the
    * class (the launcher plans a least-privilege child without the engine or SQLite). It must
-   * say what the class's `permissions()` would; once the class is loaded, the class is asked.
+   * say what the class's `permissions()` would; once the class is loaded, the class is asked
+   * (see {@linkcode ComponentRegistry.permissionsFor}).
    */
-  permissionsFor?: (config: Record<string, unknown>) => PermissionNeeds;
+  permissionsFor?: PermissionsFor;
 }
 
 /** Options of {@linkcode ComponentRegistry.register}. */
@@ -267,6 +270,19 @@ export class ComponentRegistry {
       }
     }
     return e.cls!;
+  }
+
+  /**
+   * How a type says its permission needs from a validated config without being built: a lazy
+   * entry's own `permissionsFor` while its class is not loaded, else the static
+   * `permissionsFor` its class defines itself (not an inherited one). `undefined`: build the
+   * component and ask its `permissions()`.
+   */
+  async permissionsFor(kind: ComponentKind, type: string): Promise<PermissionsFor | undefined> {
+    const e = this.#entries.get(`${kind}:${type}`);
+    if (e?.permissionsFor && !e.cls) return e.permissionsFor;
+    const cls = await this.get(kind, type);
+    return Object.hasOwn(cls, "permissionsFor") ? cls.permissionsFor!.bind(cls) : undefined;
   }
 
   /** Orchestrator class by name. */

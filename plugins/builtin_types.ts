@@ -9,7 +9,11 @@
  * @module
  */
 import type { ComponentClass, ComponentKind } from "../kernel/component.ts";
-import { type ComponentRegistry, getComponentRegistry } from "../kernel/registry.ts";
+import {
+  type ComponentEntry,
+  type ComponentRegistry,
+  getComponentRegistry,
+} from "../kernel/registry.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import type { SchemaLike } from "../kernel/schema.ts";
 import {
@@ -39,7 +43,7 @@ interface LocalType {
   type: string;
   load: () => Promise<ComponentClass>;
   schema: SchemaLike;
-  needs: (config: Record<string, unknown>) => ReturnType<typeof localStoreNeeds>;
+  needs: NonNullable<ComponentEntry["permissionsFor"]>;
 }
 
 const LOCAL_TYPES: LocalType[] = [
