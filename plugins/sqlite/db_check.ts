@@ -36,7 +36,8 @@ export function isCorruption(err: unknown): boolean {
 
 /**
  * Reads the 100-byte header of `path` (when it exists and is not empty) and
- * refuses a file that is not SQLite or is shorter than its header says.
+ * refuses a file that is not SQLite or is shorter than its header says (when no
+ * WAL file shows a live writer).
  * Writes nothing.
  */
 export function checkHeader(path: string): void {
@@ -67,11 +68,22 @@ export function checkHeader(path: string): void {
   const pageSize = view.getUint16(16) === 1 ? 65536 : view.getUint16(16);
   const pages = view.getUint32(28);
   const countValid = view.getUint32(24) === view.getUint32(92);
-  if (countValid && pages > 0 && size < pages * pageSize) {
+  // With a WAL file beside it, another connection may be checkpointing: it writes page 1 (the
+  // new page count) before the pages that grow the file, so a short file is not damage then.
+  if (countValid && pages > 0 && size < pages * pageSize && !exists(`${path}-wal`)) {
     throw damagedDatabase(
       path,
       `truncated: ${size} bytes, its header says ${pages} pages of ${pageSize} bytes`,
     );
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

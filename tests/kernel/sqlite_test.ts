@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SQLiteMetadataStore } from "../../mod.ts";
 import { MIGRATIONS } from "../../plugins/sqlite/migrations.ts";
+import { checkHeader } from "../../plugins/sqlite/db_check.ts";
 import { tempDir } from "../_helpers.ts";
 
 Deno.test("sqlite: WAL mode, busy timeout and versioned migrations applied once", async () => {
@@ -154,5 +155,26 @@ Deno.test("sqlite: passes the metadata store contract shared with PostgreSQL", a
     await checkMetadataContract(s);
   } finally {
     s.close();
+  }
+});
+
+Deno.test("sqlite: a file shorter than its header is damage only when no WAL shows a live writer", async () => {
+  const t = await tempDir();
+  try {
+    const path = `${t.path}/grow.db`;
+    const db = new DatabaseSync(path);
+    db.exec("CREATE TABLE t (x TEXT)");
+    const ins = db.prepare("INSERT INTO t VALUES (?)");
+    for (let i = 0; i < 500; i++) ins.run("y".repeat(200));
+    db.close();
+    // What a reader sees while a checkpoint is writing: page 1 (the new page count) is written
+    // before the pages that grow the file.
+    const bytes = await Deno.readFile(path);
+    await Deno.writeFile(path, bytes.slice(0, bytes.length - 4096));
+    assert.throws(() => checkHeader(path), /damaged \(truncated: /);
+    await Deno.writeFile(`${path}-wal`, new Uint8Array());
+    checkHeader(path); // a writer's WAL beside it: not refused
+  } finally {
+    await t.cleanup();
   }
 });
