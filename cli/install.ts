@@ -24,16 +24,26 @@ export function installRoot(): string | undefined {
  */
 export function nodeModulesReady(lock: Lockfile): boolean {
   const root = installRoot();
-  if (!root || !isDirectory(resolve(root, "node_modules", ".deno"))) return false;
+  if (!root || !statOf(resolve(root, "node_modules", ".deno"))?.isDirectory) return false;
   return !lock.components.some((c) => c.npm || /^npm:/.test(c.source));
 }
 
-/** Whether `path` is a folder (not `node:fs`'s `existsSync`: loading `node:fs` costs ≈ 12 ms). */
-function isDirectory(path: string): boolean {
+/**
+ * flowyml's own `deno.lock`, when it is a file this process can see (a child reads its
+ * `--lock` file without a read grant).
+ */
+export function installLockfile(): string | undefined {
+  const root = installRoot();
+  const path = root && resolve(root, "deno.lock");
+  return path && statOf(path)?.isFile ? path : undefined;
+}
+
+/** `Deno.statSync`, or `undefined` when missing or not visible (not `node:fs`: ≈ 12 ms to load). */
+function statOf(path: string): Deno.FileInfo | undefined {
   try {
-    return Deno.statSync(path).isDirectory;
+    return Deno.statSync(path);
   } catch {
-    return false;
+    return undefined;
   }
 }
 

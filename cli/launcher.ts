@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../kernel/component.ts";
 import { configPath, type FlowymlConfig, loadConfig, stackNameOf } from "../kernel/config.ts";
 import { loadPersistedComponents, type Lockfile } from "../kernel/lock.ts";
-import { forwardStopSignals, SIGNAL_EXIT } from "./signals.ts";
+import { exitIfStopped, forwardStopSignals } from "./signals.ts";
 import { installConfig, nodeModulesReady, projectStateDir, runnableDeno } from "./install.ts";
 import { prepareWasmPlugins, type RunLock, writeRunLock } from "./plan.ts";
 import { newJsonMarker, splitJsonStdout } from "./json_stdout.ts";
@@ -76,7 +76,7 @@ export async function launchRun(file: string, flags: LaunchRunFlags): Promise<bo
     quiet: flags.quiet || flags.json,
     jsonMarker: marker,
   });
-  if (end.sig) Deno.exit(end.code || SIGNAL_EXIT[end.sig as keyof typeof SIGNAL_EXIT]);
+  exitIfStopped(end);
   return true;
 }
 

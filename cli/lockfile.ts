@@ -55,23 +55,16 @@ export function pinnedNpmPackages(lock: Lockfile): NpmPin[] {
 
 /**
  * Write a Deno lockfile (format 5) that pins the plugins' remote modules and npm packages,
- * starting from `base` (e.g. flowyml's own deno.lock, for its npm
- * resolution). Deno checks every remote module it loads — from its cache or
- * the network — against it, so a process run with `--lock=<path>` executes
- * exactly the pinned bytes.
+ * starting from `base`, a parsed lockfile (e.g. flowyml's own deno.lock, for its npm
+ * resolution; default: empty, and Deno resolves npm packages again). Deno checks every remote
+ * module it loads — from its cache or the network — against it, so a process run with
+ * `--lock=<path>` executes exactly the pinned bytes.
  */
 export async function writeDenoLock(
   path: string,
-  options: { base?: string; remote: Record<string, string>; npm?: NpmPin[] },
+  options: { base?: Record<string, unknown>; remote: Record<string, string>; npm?: NpmPin[] },
 ): Promise<void> {
-  let data: Record<string, unknown> = { version: "5" };
-  if (options.base) {
-    try {
-      data = JSON.parse(await Deno.readTextFile(options.base));
-    } catch {
-      // no readable base lockfile: start empty (Deno resolves npm packages again)
-    }
-  }
+  const data: Record<string, unknown> = structuredClone(options.base ?? { version: "5" });
   data.remote = { ...(data.remote as Record<string, string> | undefined), ...options.remote };
   if (options.npm?.length) {
     // Deno checks the package's tarball against this integrity, and resolves

@@ -25,6 +25,7 @@ import { getComponentRegistry } from "../kernel/registry.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import {
   installConfig,
+  installLockfile,
   installRoot,
   nodeModulesReady,
   projectStateDir,
@@ -166,35 +167,26 @@ export async function writeRunLock(
   if (!cfg) return undefined;
   const remote = { ...pinnedRemoteModules(lock), ...options.remote };
   const npm = pinnedNpmPackages(lock);
-  const basePath = resolve(installRoot()!, "deno.lock");
+  const basePath = installLockfile();
   // Nothing to add (built-in components, a pipeline without remote imports): flowyml's own
   // lockfile is the run's, read-only under --frozen (≈ 5 ms of a cold start less).
-  if (!Object.keys(remote).length && !npm.length && readable(basePath)) {
+  if (!Object.keys(remote).length && !npm.length && basePath) {
     return { path: basePath, flags: [`--lock=${basePath}`, "--frozen"] };
   }
   let base: Record<string, unknown> = { version: "5" };
   try {
-    base = JSON.parse(await Deno.readTextFile(basePath));
+    if (basePath) base = JSON.parse(await Deno.readTextFile(basePath));
   } catch {
-    // no readable deno.lock beside flowyml's deno.json: pins only
+    // an unreadable deno.lock beside flowyml's deno.json: pins only
   }
   const key = sha256Hex(new TextEncoder().encode(JSON.stringify({ base, remote, npm })));
   const path = resolve(projectStateDir(config), "locks", `${key.slice(0, 24)}.deno.lock`);
   try {
     await Deno.stat(path);
   } catch {
-    await writeDenoLock(path, { base: resolve(installRoot()!, "deno.lock"), remote, npm });
+    await writeDenoLock(path, { base, remote, npm });
   }
   return { path, flags: [`--lock=${path}`, "--frozen"] };
-}
-
-/** Whether `path` is a file this process can see (Deno reads a `--lock` file without a grant). */
-function readable(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }
 
 /** Options of {@linkcode planComponentNeeds}. */

@@ -14,6 +14,14 @@ export const SIGNAL_EXIT: Readonly<Record<"SIGINT" | "SIGTERM", number>> = {
   SIGTERM: 143,
 };
 
+/**
+ * After a child this process forwarded a stop signal to has ended (`sig` set): exit now with the
+ * child's code, else the signal's conventional one, as if this process had been stopped.
+ */
+export function exitIfStopped(end: { code: number; sig?: string }): void {
+  if (end.sig) Deno.exit(end.code || SIGNAL_EXIT[end.sig as keyof typeof SIGNAL_EXIT]);
+}
+
 /** What stopped the run, once something did. */
 export interface StopWatch {
   /** The signal (or `parent process exited`) that cancelled the run, if any. */

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { runnableDeno } from "../install.ts";
 import { launchChild, loadLaunchProject, parseGrants } from "../launcher.ts";
 import { usesQueue } from "../child_env.ts";
-import { SIGNAL_EXIT } from "../signals.ts";
+import { exitIfStopped } from "../signals.ts";
 
 /** Register the `stack` commands. */
 export function registerStackCommands(program: Command): void {
@@ -121,5 +121,5 @@ async function validateInChild(exe: string, name: string, grant?: string[]): Pro
     main: main.protocol === "file:" ? fileURLToPath(main) : main.href,
     args: () => ["stack", "validate", name, "--inherit-permissions", "--verified-plugins"],
   });
-  if (end.sig) Deno.exit(end.code || SIGNAL_EXIT[end.sig as keyof typeof SIGNAL_EXIT]);
+  exitIfStopped(end);
 }
