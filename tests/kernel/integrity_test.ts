@@ -5,9 +5,8 @@
  * server (Swift s3api), corrupting the object through the minio client.
  */
 import assert from "node:assert/strict";
-import * as Minio from "minio";
 import { requireService, tempDir } from "../_helpers.ts";
-import { startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
+import { rawS3Client, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
 import { MinIOArtifactStore } from "../../plugins/s3/store.ts";
 import {
   ArtifactIntegrityError,
@@ -207,15 +206,7 @@ Deno.test({
     assert.equal(r1.outputs.x, 2.5);
     const ref = r1.steps.make.outputs.m;
     assert.match(ref.uri, /^s3:\/\/flowyml-integrity\/p\/objects\//);
-    const client = new Minio.Client({
-      endPoint: s3.host,
-      port: s3.port,
-      useSSL: false,
-      accessKey: s3.accessKey,
-      secretKey: s3.secretKey,
-      pathStyle: true,
-      region: s3.region,
-    });
+    const client = rawS3Client(s3);
     const zeros = new Uint8Array(ref.size);
     await client.putObject("flowyml-integrity", `p/${ref.path}`, Buffer.from(zeros), zeros.length);
 

@@ -7,7 +7,6 @@
  * local engine (see the fixture's module doc).
  */
 import assert from "node:assert/strict";
-import * as Minio from "minio";
 import {
   buildStack,
   ComponentRegistry,
@@ -18,7 +17,7 @@ import {
 } from "../../mod.ts";
 import { AirflowOrchestrator, MinIOArtifactStore } from "../fixtures/seed_components.ts";
 import { requireService, tempDir } from "../_helpers.ts";
-import { type S3Server, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
+import { s3Keys, type S3Server, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
 import { flowyml } from "./_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -56,19 +55,6 @@ const train = step({ name: "train", inputs: ["rows"], outputs: ["model"] },
   ({ rows }) => ({ weights: rows.map((r) => r / 2), trained: new Date(0) }));
 export default new Pipeline("seed_demo").add(load).add(train);
 `;
-
-async function bucketKeys(s3: S3Server, bucket: string): Promise<string[]> {
-  const c = new Minio.Client({
-    endPoint: s3.host,
-    port: s3.port,
-    useSSL: false,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-  });
-  const out: string[] = [];
-  for await (const o of c.listObjectsV2(bucket, "", true)) if (o.name) out.push(o.name);
-  return out;
-}
 
 Deno.test("seed components: registered by the decorator with the seed's methods only", async () => {
   const reg = getComponentRegistry();
@@ -151,7 +137,7 @@ Deno.test({
       assert.equal(await stack.orchestrator.getRunStatus("nope"), "UNKNOWN");
 
       // Artifacts went through save(): content-addressed objects in the bucket.
-      const keys = await bucketKeys(s3, "ml-artifacts");
+      const keys = await s3Keys(s3, "ml-artifacts");
       assert.ok(keys.some((k) => /^objects\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(k)), keys.join(","));
       assert.match(first.steps.train.outputs.model.uri, /^seed_minio:\/\/objects\//);
 

@@ -8,10 +8,9 @@
  * emulator, Redis; each missing one skips loudly (a failure when CI=true).
  */
 import assert from "node:assert/strict";
-import * as Minio from "minio";
 import { Storage } from "@google-cloud/storage";
 import { requireService, tempDir } from "../_helpers.ts";
-import { type S3Server, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
+import { s3Keys, type S3Server, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
 import { GCS_HOW, gcsAvailable, startGcs } from "../services/gcs.ts";
 import { REDIS_HOW, redisAvailable, startRedis } from "../services/redis.ts";
 import { loadValue, objectPath } from "../../kernel/artifacts.ts";
@@ -41,25 +40,6 @@ function pipeline(name: string): Pipeline {
           (rows as { items: number[] }).items.length + (values as Float64Array)[9_999],
       ),
     );
-}
-
-function rawS3(s: S3Server): Minio.Client {
-  return new Minio.Client({
-    endPoint: s.host,
-    port: s.port,
-    useSSL: false,
-    accessKey: s.accessKey,
-    secretKey: s.secretKey,
-    pathStyle: true,
-    region: s.region,
-  });
-}
-
-/** Every key in `bucket`, listed by a client of its own (what other tools see). */
-async function s3Keys(s: S3Server, bucket: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of rawS3(s).listObjectsV2(bucket, "", true)) if (o.name) out.push(o.name);
-  return out.sort();
 }
 
 /**

@@ -3,35 +3,14 @@
  * OpenStack Swift with s3api (Debian), started once for this file.
  */
 import assert from "node:assert/strict";
-import * as Minio from "minio";
 import { denoBin, freePort, requireService, tempDir } from "../_helpers.ts";
-import { type S3Server, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
+import { rawS3Client, s3Keys, startS3, SWIFT_HOW, swiftAvailable } from "../services/s3.ts";
 import { MinIOArtifactStore, S3ArtifactStore } from "../../plugins/s3/store.ts";
 import { storeContract } from "./_store_contract.ts";
 import { buildStack, getComponentRegistry, parseConfig, Pipeline, step } from "../../mod.ts";
 import { importPipeline } from "../../cli/_common.ts";
 
 const run = requireService("OpenStack Swift (s3api)", swiftAvailable(), SWIFT_HOW);
-
-function rawClient(s: S3Server): Minio.Client {
-  return new Minio.Client({
-    endPoint: s.host,
-    port: s.port,
-    useSSL: false,
-    accessKey: s.accessKey,
-    secretKey: s.secretKey,
-    pathStyle: true,
-    region: s.region,
-  });
-}
-
-async function rawKeys(s: S3Server, bucket: string, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of rawClient(s).listObjectsV2(bucket, prefix, true)) {
-    if (o.name) out.push(o.name);
-  }
-  return out.sort();
-}
 
 /** A TCP proxy to `port` that resets the first `failFirst` connections (a real network fault). */
 function flakyProxy(
@@ -94,13 +73,13 @@ Deno.test({
 
     await t.step("validate() creates the bucket when asked", async () => {
       assert.equal(await store.validate(), true);
-      assert.equal(await rawClient(s3).bucketExists("flowyml-contract"), true);
+      assert.equal(await rawS3Client(s3).bucketExists("flowyml-contract"), true);
     });
 
     await storeContract(t, store, 12 << 20);
 
     await t.step("objects land under the prefix, keyed like the local store", async () => {
-      const keys = await rawKeys(s3, "flowyml-contract", "team/a/");
+      const keys = await s3Keys(s3, "flowyml-contract", "team/a/");
       assert.ok(
         keys.some((k) => /^team\/a\/objects\/[a-f0-9]{2}\/[a-f0-9]{64}$/.test(k)),
         keys.join(","),
@@ -283,7 +262,7 @@ s.close();`,
           assert.equal(second.steps.total.cached, true);
           const ref = first.steps.total.outputs.sum;
           assert.match(ref.uri, /^s3:\/\/flowyml-stack\/objects\//);
-          const keys = await rawKeys(s3, "flowyml-stack", "objects/");
+          const keys = await s3Keys(s3, "flowyml-stack", "objects/");
           assert.ok(keys.includes(ref.path), `${ref.path} in ${keys}`);
           const runs = await stack.metadataStore.listRuns();
           assert.ok(
@@ -310,7 +289,7 @@ s.close();`,
         const pipeline = await importPipeline(demo);
         const result = await pipeline.run({ stack, params: { epochs: 20, rows: 200 } });
         assert.equal(result.status, "completed", result.error?.message ?? "");
-        const keys = await rawKeys(s3, "flowyml-demo", "objects/");
+        const keys = await s3Keys(s3, "flowyml-demo", "objects/");
         const produced = Object.values(result.steps).flatMap((s) =>
           Object.values(s.outputs).map((r) => r.path)
         );

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import * as Minio from "minio";
 import { freePort, hasBinary, stopChild } from "../_helpers.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -34,6 +35,28 @@ export interface S3Server {
   pids: number[];
   /** Stop every process and remove the folder. */
   stop(): Promise<void>;
+}
+
+/** A plain `minio` client of `s` (what other tools reading the bucket use), path-style. */
+export function rawS3Client(s: S3Server): Minio.Client {
+  return new Minio.Client({
+    endPoint: s.host,
+    port: s.port,
+    useSSL: false,
+    accessKey: s.accessKey,
+    secretKey: s.secretKey,
+    pathStyle: true,
+    region: s.region,
+  });
+}
+
+/** Every key under `prefix` in `bucket`, sorted, as {@linkcode rawS3Client} lists them. */
+export async function s3Keys(s: S3Server, bucket: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of rawS3Client(s).listObjectsV2(bucket, prefix, true)) {
+    if (o.name) out.push(o.name);
+  }
+  return out.sort();
 }
 
 /** True when the Debian Swift packages are installed. */
