@@ -6,11 +6,13 @@
  * makes the entry a miss (the step re-runs and rewrites it), never a hit.
  * @module
  */
+import { serialize as v8Serialize } from "node:v8";
 import { artifactUri, checkObject } from "./artifacts.ts";
 import type { StackLike } from "./contracts.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
 import type { ArtifactRef, CacheEntry } from "./records.ts";
 import { getSerializers } from "./serializers.ts";
+import { storableFormat } from "./storable.ts";
 import type { Step } from "./step.ts";
 
 function serializerFingerprint(): string {
@@ -18,15 +20,39 @@ function serializerFingerprint(): string {
   return s.names().map((n) => `${n}@${s.get(n).version}`).join(",");
 }
 
-/** Cache key of a step: its code, its inputs' content hashes and the serializer versions. */
+/**
+ * Cache key of a step: its code, its inputs (content hash, and the serializer and its meta that
+ * turn those bytes into the value the step sees) and the serializer versions.
+ */
 export function cacheKey(step: Step, inputs: Record<string, ArtifactRef>): string {
-  const ins = Object.keys(inputs).sort().map((k) => [k, inputs[k].hash]);
+  // Equal bytes are not equal values: `1` (json) and `"1"` (string), or a Float64Array and a
+  // BigInt64Array of the same bytes (typed_array, meta.type), must not share a cached result.
+  const ins = Object.keys(inputs).sort().map((k) => {
+    const r = inputs[k];
+    return [k, r.hash, r.serializer, r.meta ?? null];
+  });
   return sha256Hex(JSON.stringify([step.codeHashInput, ins, serializerFingerprint()]));
+}
+
+/**
+ * Hash of a param value as the step sees it. Plain JSON data hashes as it always did; a value
+ * JSON would change (`NaN`, `±Infinity`, `-0`, bigint, Map, Date …: `Infinity` and `-Infinity`
+ * are both `null` in JSON) hashes by its `node:v8` bytes; one neither stores exactly matches
+ * nothing, so such a step is never served a result computed with another value.
+ */
+function paramHash(v: unknown): string {
+  let format;
+  try {
+    format = storableFormat(v);
+  } catch {
+    return `unmatched:${crypto.randomUUID()}`;
+  }
+  return format === "json" ? hashValue(v) : sha256Hex(`v8:${sha256Hex(v8Serialize(v))}`);
 }
 
 function paramHashes(params: Record<string, unknown>, names: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const n of names) out[n] = hashValue(params[n] ?? null);
+  for (const n of names) out[n] = paramHash(params[n] ?? null);
   return out;
 }
 
@@ -77,11 +103,11 @@ export async function lookupCache(
 ): Promise<CacheEntry | undefined> {
   const { params } = options;
   const entries = await stack.metadataStore.findCacheEntries(key);
-  const allHash = hashValue(params);
+  const allHash = paramHash(params);
   for (const e of entries) {
     const paramsMatch = e.readAllParams
       ? e.paramHashes["*"] === allHash
-      : Object.entries(e.paramHashes).every(([k, h]) => hashValue(params[k] ?? null) === h);
+      : Object.entries(e.paramHashes).every(([k, h]) => paramHash(params[k] ?? null) === h);
     if (!paramsMatch) continue;
     const outputs = await verifiedOutputs(stack, e, !!options.inline);
     if (outputs) return { ...e, outputs };
@@ -94,5 +120,5 @@ export function cacheParamHashes(
   visible: Record<string, unknown>,
   read: string[] | "*",
 ): Record<string, string> {
-  return read === "*" ? { "*": hashValue(visible) } : paramHashes(visible, read);
+  return read === "*" ? { "*": paramHash(visible) } : paramHashes(visible, read);
 }
