@@ -59,6 +59,7 @@ import {
 
 export { INLINE_MAX_BYTES, sqliteMetadataStoreSchema };
 
+const utf8 = new TextEncoder();
 const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
 /** Tracks runs in SQLite. */
@@ -234,12 +235,12 @@ export class SQLiteMetadataStore extends MetadataStore {
     this.#group.stage(hash, bytes);
   }
 
-  /** An inline artifact's bytes (staged or committed), unverified. */
+  /** An inline artifact's bytes (staged or committed), unverified; TEXT edited in: its UTF-8. */
   override getBlob(hash: string): Promise<Uint8Array | undefined> {
     const staged = this.#group.staged(hash);
     if (staged) return Promise.resolve(staged);
-    const row = this.#read("SELECT bytes FROM blobs WHERE hash = ?", hash)[0];
-    return Promise.resolve(row ? row.bytes as Uint8Array : undefined);
+    const b = this.#read("SELECT bytes FROM blobs WHERE hash = ?", hash)[0]?.bytes;
+    return Promise.resolve(b === undefined || b instanceof Uint8Array ? b : utf8.encode(`${b}`));
   }
 
   /** Hash and size of every inline artifact. */
