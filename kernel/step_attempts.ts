@@ -97,15 +97,19 @@ class RunningRecord {
   constructor(env: StepEnv, plan: StepPlan, attempt: number) {
     const { run } = env;
     this.#timer = setTimeout(() => {
-      this.#write = run.stack.metadataStore.upsertStepRun({
-        runId: run.runId,
-        step: plan.step.name,
-        status: "running",
-        cached: false,
-        attempts: attempt,
-        startedAt: plan.started,
-        cacheKey: plan.key,
-      }).catch(() => {});
+      // In a promise: a store that throws at once (SQLite locked past its busy timeout) must not
+      // throw out of this timer and kill the run's process.
+      this.#write = Promise.resolve().then(() =>
+        run.stack.metadataStore.upsertStepRun({
+          runId: run.runId,
+          step: plan.step.name,
+          status: "running",
+          cached: false,
+          attempts: attempt,
+          startedAt: plan.started,
+          cacheKey: plan.key,
+        })
+      ).catch(() => {});
     }, attempt > 1 ? 0 : env.runningDelayMs);
   }
 
