@@ -12,6 +12,9 @@
  * - An object becomes visible only when its single PUT or its multipart
  *   upload completes, so readers never see a partial artifact.
  * - Secrets never appear in `toDict()` or error messages.
+ *
+ * Uploads (single PUT, multipart, streaming) are in `upload.ts`, the mapping
+ * of client errors to clear errors in `errors.ts`.
  * @module
  */
 import { normalizePrefix, objectKey } from "../_object/keys.ts";
@@ -21,13 +24,7 @@ import { Agent as HttpsAgent } from "node:https";
 import * as Minio from "minio";
 import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
-import {
-  ConfigError,
-  describeError,
-  explainPermission,
-  FlowymlError,
-  isPermissionError,
-} from "../../kernel/errors.ts";
+import { ConfigError, describeError } from "../../kernel/errors.ts";
 import {
   minioStoreSchema,
   type ParsedEndpoint,
@@ -36,7 +33,8 @@ import {
   type S3StoreOptions,
   s3StoreSchema,
 } from "./config.ts";
-import { isTransient, RetriesExhaustedError, sleep, withRetry } from "./retry.ts";
+import { codeOf, explainS3Error, isNotFound } from "./errors.ts";
+import { isTransient, sleep, withRetry } from "./retry.ts";
 import {
   optionalEnv,
   redact,
@@ -45,33 +43,7 @@ import {
   secretRef,
   type SecretValue,
 } from "./secrets.ts";
-
-const NOT_FOUND = new Set(["NoSuchKey", "NotFound", "NoSuchObject"]);
-const BAD_CREDENTIALS = new Set([
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "AccessDenied",
-  "InvalidToken",
-  "ExpiredToken",
-]);
-
-/** The error at the bottom of a `cause` chain. */
-function rootCause(err: unknown): unknown {
-  let e = err;
-  for (let i = 0; i < 8 && e instanceof Error && e.cause !== undefined; i++) {
-    if (!(e.cause instanceof Error) && typeof e.cause !== "object") break;
-    e = e.cause;
-  }
-  return e;
-}
-
-function codeOf(err: unknown): string {
-  for (const e of [err, rootCause(err)]) {
-    const c = (e as { code?: unknown })?.code;
-    if (typeof c === "string") return c;
-  }
-  return "";
-}
+import { putBuffer, uploadBytes, uploadStream, type UploadTarget } from "./upload.ts";
 
 /** Artifacts in an S3-compatible bucket (`type: s3`; AWS by default). */
 export class S3ArtifactStore extends ArtifactStore {
@@ -204,40 +176,14 @@ export class S3ArtifactStore extends ArtifactStore {
 
   /** Turn a client error into a clear error without secrets. */
   explain(err: unknown, doing: string, path?: string): Error {
-    const w = this.#where();
-    const exhausted = err instanceof RetriesExhaustedError;
-    if (err instanceof FlowymlError && !exhausted) return err;
-    const root = rootCause(err);
-    if (isPermissionError(root)) {
-      return explainPermission(root, `${w} ${doing}`) as Error;
-    }
-    const code = codeOf(err);
-    const msg = redact(describeError(err), this.#secrets);
-    const at = `${this.server.secure ? "https" : "http"}://${this.server.host}:${this.server.port}`;
-    if (NOT_FOUND.has(code) && path !== undefined) {
-      return new FlowymlError(`artifact not found: ${this.uriFor(path)}`, {
-        hint: "it was deleted from the store; re-run the producing step (the cache re-runs it)",
-      });
-    }
-    if (code === "NoSuchBucket") {
-      return new ConfigError(`${w}: bucket "${this.bucket}" does not exist at ${at}`, {
-        hint: `create it, or set create_bucket: true in the artifact_store config`,
-      });
-    }
-    if (BAD_CREDENTIALS.has(code)) {
-      return new ConfigError(`${w}: ${at} rejected the credentials while ${doing} (${code})`, {
-        hint: "check access_key / secret_key (and that they may read and write the bucket)",
-      });
-    }
-    if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ETIMEDOUT"].includes(code)) {
-      const tries = exhausted ? ` after ${(err as RetriesExhaustedError).attempts} attempts` : "";
-      return new FlowymlError(
-        `${w}: cannot reach the endpoint ${at} (${code})${tries} while ${doing}`,
-        { hint: "check `endpoint` and that the server is running and reachable" },
-      );
-    }
-    if (exhausted) return err as Error;
-    return new FlowymlError(`${w}: ${doing} failed: ${msg}${code ? ` (${code})` : ""}`);
+    const ctx = {
+      where: this.#where(),
+      server: this.server,
+      bucket: this.bucket,
+      uriFor: (p: string) => this.uriFor(p),
+      secrets: this.#secrets,
+    };
+    return explainS3Error(ctx, err, doing, path);
   }
 
   #retry<T>(fn: () => Promise<T>, doing: string, retries = this.#cfg.max_retries): Promise<T> {
@@ -311,160 +257,34 @@ export class S3ArtifactStore extends ArtifactStore {
       await this.#call("creating the bucket", (c) => this.#createBucket(c));
     }
     const probe = this.key(`.flowyml-probe-${crypto.randomUUID()}`);
-    await this.#call("writing a probe object", (c) => this.#putBuffer(c, probe, Buffer.from("ok")));
+    await this.#call(
+      "writing a probe object",
+      (c) => putBuffer(c, this.bucket, probe, Buffer.from("ok")),
+    );
     await this.#call("deleting the probe object", (c) => c.removeObject(this.bucket, probe));
     return true;
   }
 
-  async #putBuffer(c: Minio.Client, key: string, buf: Buffer): Promise<void> {
-    const res = await c.makeRequestAsync(
-      { method: "PUT", bucketName: this.bucket, objectName: key, headers: {} },
-      buf,
-      [200],
-    );
-    await Array.fromAsync(res as AsyncIterable<unknown>); // drain the (empty) answer
+  /** What the upload functions (upload.ts) need of this store. */
+  #uploadTarget(): UploadTarget {
+    return {
+      bucket: this.bucket,
+      partSize: this.#cfg.part_size_mb << 20,
+      concurrency: this.#cfg.upload_concurrency,
+      key: (path) => this.key(path),
+      uriFor: (path) => this.uriFor(path),
+      client: () => this.client(),
+      call: (doing, fn, path) => this.#call(doing, fn, path),
+      prepare: () => this.#call("preparing the bucket", () => this.#ensureBucket()),
+    };
   }
 
   override async writeBytes(path: string, data: Uint8Array): Promise<void> {
-    const key = this.key(path);
-    const partSize = this.#cfg.part_size_mb << 20;
-    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    await this.#call("preparing the bucket", () => this.#ensureBucket());
-    if (data.byteLength <= partSize * 2) {
-      await this.#call(`uploading ${this.uriFor(path)}`, (c) => this.#putBuffer(c, key, buf));
-      return;
-    }
-    const parts = (async function* () {
-      for (let off = 0; off < buf.byteLength; off += partSize) {
-        yield buf.subarray(off, Math.min(buf.byteLength, off + partSize));
-      }
-    })();
-    await this.#multipart(path, parts);
-  }
-
-  /** Upload parts (each at most `part_size_mb`) as one multipart upload. */
-  async #multipart(path: string, parts: AsyncIterable<Buffer>, release?: (b: Buffer) => void) {
-    const key = this.key(path);
-    const uri = this.uriFor(path);
-    const uploadId = await this.#call(
-      `starting the upload of ${uri}`,
-      (c) => c.initiateNewMultipartUpload(this.bucket, key, {}),
-    );
-    const etags: { part: number; etag: string }[] = [];
-    const inflight = new Set<Promise<void>>();
-    let failed: unknown;
-    let n = 0;
-    try {
-      for await (const part of parts) {
-        const partNumber = ++n;
-        const p = this.#call(`uploading part ${partNumber} of ${uri}`, async (c) => {
-          const r = await c.uploadPart(
-            {
-              bucketName: this.bucket,
-              objectName: key,
-              uploadID: uploadId,
-              partNumber,
-              headers: {},
-            },
-            part,
-          );
-          etags.push({ part: partNumber, etag: r.etag });
-        }).catch((err) => {
-          failed ??= err;
-        }).finally(() => {
-          inflight.delete(p);
-          release?.(part);
-        });
-        inflight.add(p);
-        if (inflight.size >= this.#cfg.upload_concurrency) await Promise.race(inflight);
-        if (failed) throw failed;
-      }
-      await Promise.all(inflight);
-      if (failed) throw failed;
-      etags.sort((a, b) => a.part - b.part);
-      await this.#call(
-        `completing the upload of ${uri}`,
-        (c) => c.completeMultipartUpload(this.bucket, key, uploadId, etags),
-      );
-    } catch (err) {
-      await Promise.allSettled(inflight);
-      const c = await this.client();
-      await c.abortMultipartUpload(this.bucket, key, uploadId).catch(() => {});
-      throw err;
-    }
+    await uploadBytes(this.#uploadTarget(), path, data);
   }
 
   override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
-    const partSize = this.#cfg.part_size_mb << 20;
-    const reader = stream.getReader();
-    // A pool of part buffers bounds memory to (concurrency + 1) parts.
-    const pool: Buffer[] = [];
-    const waiters: ((b: Buffer) => void)[] = [];
-    let allocated = 0;
-    const take = async (): Promise<Buffer> => {
-      const b = pool.pop();
-      if (b) return b;
-      if (allocated <= this.#cfg.upload_concurrency) {
-        allocated++;
-        return Buffer.allocUnsafe(partSize);
-      }
-      return await new Promise<Buffer>((r) => waiters.push(r));
-    };
-    const release = (part: Buffer) => {
-      const whole = Buffer.from(part.buffer, part.byteOffset, partSize);
-      const w = waiters.shift();
-      if (w) w(whole);
-      else pool.push(whole);
-    };
-    let total = 0;
-    let pending: Uint8Array | undefined;
-    let done = false;
-    const fill = async (): Promise<Buffer | undefined> => {
-      if (done && !pending) return undefined;
-      const buf = await take();
-      let n = 0;
-      while (n < partSize) {
-        if (!pending) {
-          const r = await reader.read();
-          if (r.done) {
-            done = true;
-            break;
-          }
-          pending = r.value;
-        }
-        const take = Math.min(partSize - n, pending.byteLength);
-        buf.set(pending.subarray(0, take), n);
-        n += take;
-        pending = take === pending.byteLength ? undefined : pending.subarray(take);
-      }
-      total += n;
-      if (n === 0) {
-        release(buf);
-        return undefined;
-      }
-      return buf.subarray(0, n);
-    };
-    try {
-      await this.#call("preparing the bucket", () => this.#ensureBucket());
-      const first = await fill();
-      if (done && !pending) {
-        const key = this.key(path);
-        const body = first ?? Buffer.alloc(0);
-        await this.#call(`uploading ${this.uriFor(path)}`, (c) => this.#putBuffer(c, key, body));
-        return total;
-      }
-      const parts = (async function* () {
-        yield first!;
-        for (let b = await fill(); b; b = await fill()) yield b;
-      })();
-      await this.#multipart(path, parts, release);
-      return total;
-    } catch (err) {
-      await reader.cancel(err).catch(() => {});
-      throw err;
-    } finally {
-      reader.releaseLock();
-    }
+    return await uploadStream(this.#uploadTarget(), path, stream);
   }
 
   /**
@@ -541,7 +361,7 @@ export class S3ArtifactStore extends ArtifactStore {
       await this.#retry(() => c.statObject(this.bucket, key), `checking ${this.uriFor(path)}`);
       return true;
     } catch (err) {
-      if (NOT_FOUND.has(codeOf(err))) return false;
+      if (isNotFound(err)) return false;
       throw this.explain(err, `checking ${this.uriFor(path)}`);
     }
   }
