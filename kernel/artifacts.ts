@@ -10,7 +10,8 @@
  * value is returned. See docs/artifacts.md.
  * @module
  */
-import type { ArtifactStore, MetadataStore } from "./contracts.ts";
+import type { ArtifactStore } from "./artifact_store.ts";
+import type { MetadataStore } from "./metadata_store.ts";
 import {
   explainPermission,
   FlowymlError,

@@ -5,13 +5,9 @@
  * @module
  */
 import type { ComponentClass, ComponentKind, StackComponent } from "./component.ts";
-import {
-  ArtifactStore,
-  ContainerRegistry,
-  Executor,
-  MetadataStore,
-  Orchestrator,
-} from "./contracts.ts";
+import { ContainerRegistry, Executor, Orchestrator } from "./contracts.ts";
+import { ArtifactStore } from "./artifact_store.ts";
+import { MetadataStore } from "./metadata_store.ts";
 import { implementsOwn } from "./contract_defaults.ts";
 
 /**

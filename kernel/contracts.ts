@@ -1,32 +1,25 @@
 /**
  * The component contracts (the seed's component hierarchy, in TypeScript
- * idiom): `Orchestrator`, `ArtifactStore`, `MetadataStore`,
- * `ContainerRegistry` and `Executor`, all extending {@linkcode StackComponent}.
+ * idiom) and the pipeline model they share: `Orchestrator`,
+ * `ContainerRegistry` and `Executor`, all extending {@linkcode StackComponent},
+ * the stack as components see it, and the run's options, events and results.
+ * The two store contracts have their own modules (artifact_store.ts,
+ * metadata_store.ts) and are re-exported here.
  * @module
  */
 import { type DockerConfig, type ResourceConfig, StackComponent } from "./component.ts";
-import type {
-  ArtifactRecord,
-  AuditEvent,
-  CacheEntry,
-  LineageEdge,
-  MetricRecord,
-  RunQuery,
-  RunRecord,
-  RunStatus,
-  StepRunRecord,
-} from "./records.ts";
-import { getSerializers } from "./serializers.ts";
+import type { RunStatus, StepRunRecord } from "./records.ts";
 import { ComponentError } from "./errors.ts";
-import {
-  bytesFromLoaded,
-  implementsOwn,
-  notSupported,
-  pollRunStatus,
-  readWhole,
-  streamOfBytes,
-  typeOfComponent,
-} from "./contract_defaults.ts";
+import { notSupported, pollRunStatus } from "./contract_defaults.ts";
+import type { ArtifactStore } from "./artifact_store.ts";
+import type { MetadataStore } from "./metadata_store.ts";
+
+export { ArtifactStore, type StoredObject } from "./artifact_store.ts";
+export {
+  MetadataStore,
+  type RecordCompletionOptions,
+  type StepCompletion,
+} from "./metadata_store.ts";
 
 // ---- The pipeline model (types only; `step()` lives in step.ts, graphs in graph.ts) ----
 
@@ -306,263 +299,6 @@ export abstract class Orchestrator extends StackComponent {
   cancelRun(_runId: string): Promise<void> {
     return Promise.reject(notSupported(this, "cancelRun", { needs: "cancelRun(runId)" }));
   }
-}
-
-/** A listed object in an artifact store. */
-export interface StoredObject {
-  /** Path inside the store, as passed to `writeBytes`. */
-  path: string;
-  /** Size in bytes. */
-  size: number;
-}
-
-const STORE_SHAPES = "save(artifact, path)/load(path)/exists(path), or writeBytes(path, bytes)/" +
-  "readBytes(path)/exists(path)/uriFor(path)";
-
-/**
- * Stores bytes under paths (the seed's `ArtifactStore`). A store implements
- * one of two small shapes (plus `toDict`):
- *
- * - the seed's: `save(artifact, path)`, `load(path)`, `exists(path)`; flowyml
- *   then stores serialized bytes through `save(bytes, path)`, so `load` must
- *   give the `Uint8Array` back;
- * - the byte primitives: `writeBytes`, `readBytes`, `exists`, `uriFor`;
- *   `save`/`load` are then built on them with the serializer registry.
- *
- * Streams default to whole reads and writes, `move` to copy then delete, and
- * `list`/`delete` to a "not supported" error (garbage collection, artifact
- * verification and the WASM broker's list need them). The engine stores step
- * outputs content-addressed under `objects/<aa>/<sha256>` on every store.
- */
-export abstract class ArtifactStore extends StackComponent {
-  /** Registry kind of every artifact store. */
-  static override readonly kind = "artifact_store" as const;
-  /**
-   * Small step outputs of runs whose steps execute in this process may be kept inline in the
-   * metadata store instead of here (docs/artifacts.md). Default `false`: every output is an
-   * object in this store; the local filesystem store says `true`.
-   */
-  readonly acceptsInline: boolean = false;
-  /** Full URI of a path, e.g. `file:///…`, `s3://bucket/…`. Default: `<name>://<path>`. */
-  uriFor(path: string): string {
-    return `${this.name}://${path}`;
-  }
-  /** Write bytes atomically: readers never see a partial object. Default: `save(bytes, path)`. */
-  async writeBytes(path: string, data: Uint8Array): Promise<void> {
-    if (!implementsOwn(this, "save", ArtifactStore)) throw this.#neither("writeBytes");
-    await this.save(data, path);
-  }
-  /** Read all bytes. Default: `load(path)`, which must return a `Uint8Array`. */
-  async readBytes(path: string): Promise<Uint8Array> {
-    if (!implementsOwn(this, "load", ArtifactStore)) throw this.#neither("readBytes");
-    return bytesFromLoaded(await this.load(path), `${typeOfComponent(this)}.load("${path}")`);
-  }
-  /** Write a stream atomically. Returns bytes written. Default: read it whole, then `writeBytes`. */
-  async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
-    const bytes = await readWhole(stream);
-    await this.writeBytes(path, bytes);
-    return bytes.byteLength;
-  }
-  /** Read as a stream. Default: `readBytes` as one chunk. */
-  async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
-    return streamOfBytes(await this.readBytes(path));
-  }
-  /** True when an object exists at `path`. */
-  abstract exists(path: string): Promise<boolean>;
-  /** Objects under a prefix. Default: not supported. */
-  list(_prefix?: string): Promise<StoredObject[]> {
-    return Promise.reject(notSupported(this, "list", {
-      needs: "list(prefix)",
-      usedBy: "`flowyml artifacts verify`, garbage collection and the WASM broker's list",
-    }));
-  }
-  /** Delete an object; deleting a missing object is not an error. Default: not supported. */
-  delete(_path: string): Promise<void> {
-    return Promise.reject(notSupported(this, "delete", {
-      needs: "delete(path)",
-      usedBy: "putStream() (it writes to a temporary path, then moves) and garbage collection",
-    }));
-  }
-
-  /** Move an object (used to publish content-addressed uploads). Default: copy then delete. */
-  async move(from: string, to: string): Promise<void> {
-    await this.writeStream(to, await this.readStream(from));
-    await this.delete(from);
-  }
-
-  /**
-   * Serialize `artifact` with the serializer registry and store it at `path`
-   * (a `.flowyml.json` side file records the serializer). Returns its URI.
-   */
-  async save(artifact: unknown, path: string): Promise<string> {
-    if (!implementsOwn(this, "writeBytes", ArtifactStore)) throw this.#neither("save");
-    const ser = getSerializers().forValue(artifact);
-    const { bytes, meta } = ser.serialize(artifact);
-    await this.writeBytes(path, bytes);
-    const side = { serializer: ser.name, version: ser.version, meta: meta ?? {} };
-    await this.writeBytes(`${path}.flowyml.json`, new TextEncoder().encode(JSON.stringify(side)));
-    return this.uriFor(path);
-  }
-
-  /** Load what {@linkcode save} stored. */
-  async load(path: string): Promise<unknown> {
-    if (!implementsOwn(this, "readBytes", ArtifactStore)) throw this.#neither("load");
-    const bytes = await this.readBytes(path);
-    let side: { serializer: string; meta?: Record<string, unknown> } = { serializer: "bytes" };
-    if (await this.exists(`${path}.flowyml.json`)) {
-      side = JSON.parse(new TextDecoder().decode(await this.readBytes(`${path}.flowyml.json`)));
-    }
-    return getSerializers().get(side.serializer).deserialize(bytes, side.meta);
-  }
-
-  #neither(method: string): ComponentError {
-    return notSupported(this, method, { needs: STORE_SHAPES });
-  }
-}
-
-/**
- * Tracks runs, step runs, artifacts and lineage (which step produced each
- * artifact and which artifacts each step consumed), the step cache and the
- * audit trail of brokered plugin calls.
- */
-export abstract class MetadataStore extends StackComponent {
-  /** Registry kind of every metadata store. */
-  static override readonly kind = "metadata_store" as const;
-  /** Record a new run. */
-  abstract createRun(run: RunRecord): Promise<void>;
-  /** Merge `patch` into an existing run (e.g. its final status and `endedAt`). */
-  abstract updateRun(runId: string, patch: Partial<RunRecord>): Promise<void>;
-  /** A run by id, or `undefined` when unknown. */
-  abstract getRun(runId: string): Promise<RunRecord | undefined>;
-  /** Runs matching `query`, newest first. */
-  abstract listRuns(query?: RunQuery): Promise<RunRecord[]>;
-  /** Insert or replace a step run (keyed by run id and step name). */
-  abstract upsertStepRun(record: StepRunRecord): Promise<void>;
-  /** Step runs of a run. */
-  abstract listStepRuns(runId: string): Promise<StepRunRecord[]>;
-  /** Record a stored artifact. */
-  abstract recordArtifact(record: ArtifactRecord): Promise<void>;
-  /** Artifacts a run recorded. */
-  abstract listArtifacts(runId: string): Promise<ArtifactRecord[]>;
-  /** Record lineage edges (recording the same edge again is harmless). */
-  abstract recordLineage(edges: LineageEdge[]): Promise<void>;
-  /** Lineage of a run; with `hash`, every edge touching that artifact in any run. */
-  abstract getLineage(query: { runId?: string; hash?: string }): Promise<LineageEdge[]>;
-  /** Record a cache entry (used by later runs to skip the step). */
-  abstract putCacheEntry(entry: CacheEntry): Promise<void>;
-  /** Cache entries for a key, newest first. */
-  abstract findCacheEntries(key: string): Promise<CacheEntry[]>;
-  /** Append audit events (brokered plugin calls and policy decisions). */
-  abstract recordAudit(events: AuditEvent[]): Promise<void>;
-  /** Audit events of a run, oldest first. */
-  abstract listAudit(runId: string): Promise<AuditEvent[]>;
-  /** Record step metrics. */
-  abstract logMetrics(metrics: MetricRecord[]): Promise<void>;
-  /** Metrics of a run (narrowed to one `step`), or with `name` one metric across runs, oldest first. */
-  abstract listMetrics(
-    query: { runId?: string; step?: string; name?: string },
-  ): Promise<MetricRecord[]>;
-
-  /**
-   * Apply `patch` to the run only while it holds the lease token `lease`
-   * (`null`: no lease yet); `true` when the row changed. Drivers claim a run
-   * (patch `{ lease: mine }` expecting the old token), renew it with their
-   * heartbeat and record its end through this. SQL stores do it in one
-   * conditional `UPDATE`; this default reads then writes (not atomic).
-   */
-  async updateRunLeased(
-    runId: string,
-    patch: Partial<RunRecord>,
-    options: { lease: string | null },
-  ): Promise<boolean> {
-    const run = await this.getRun(runId);
-    if (!run || (run.lease ?? null) !== options.lease) return false;
-    await this.updateRun(runId, patch);
-    return true;
-  }
-
-  /**
-   * Record everything a finished step produced. Stores override this to write
-   * it in one transaction (the engine calls it once per step); the default
-   * calls the individual methods.
-   */
-  async recordStepCompletion(
-    c: StepCompletion,
-    _options: RecordCompletionOptions = {},
-  ): Promise<void> {
-    if (c.metrics?.length) await this.logMetrics(c.metrics);
-    for (const a of c.artifacts ?? []) await this.recordArtifact(a);
-    if (c.lineage?.length) await this.recordLineage(c.lineage);
-    await this.upsertStepRun(c.stepRun);
-    if (c.cacheEntry) await this.putCacheEntry(c.cacheEntry);
-  }
-
-  /**
-   * Largest artifact (serialized bytes) this store keeps inline, in its own
-   * blob table committed with the step records, instead of as an object in
-   * the artifact store. `0` (this default) disables inline artifacts; SQL
-   * stores read it from their `inlineMaxBytes` setting (docs/artifacts.md).
-   */
-  readonly inlineMaxBytes: number = 0;
-
-  /**
-   * Stage the bytes of an inline artifact under their sha256 (hex): they are
-   * committed no later than the next step completion recorded through this
-   * store object (in the same transaction), or by {@linkcode flush}. Stores
-   * with `inlineMaxBytes` 0 refuse.
-   */
-  putBlob(_hash: string, _bytes: Uint8Array): void {
-    throw notSupported(this, "putBlob", { needs: "putBlob(hash, bytes) and getBlob(hash)" });
-  }
-
-  /** The bytes stored inline under `hash` (staged or committed), or `undefined`; readers verify them. */
-  getBlob(_hash: string): Promise<Uint8Array | undefined> {
-    return Promise.resolve(undefined);
-  }
-
-  /** Every inline artifact this store holds: hash and size (for `flowyml artifacts verify`). */
-  listBlobs(): Promise<{ hash: string; size: number }[]> {
-    return Promise.resolve([]);
-  }
-
-  /** URI of an inline artifact, shown in lineage and errors. Default: `<name>://blobs/<hash>`. */
-  blobUri(hash: string): string {
-    return `${this.name}://blobs/${hash}`;
-  }
-
-  /**
-   * Commit everything accepted but not yet committed: completions recorded
-   * with `defer` and staged blobs. Rejects when that commit fails.
-   */
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/** Options of {@linkcode MetadataStore.recordStepCompletion}. */
-export interface RecordCompletionOptions {
-  /**
-   * Group commit: resolve once the completion is accepted, not committed. It
-   * is committed (with the completions of the next ~1 ms, in order) before
-   * any later write or read through this store object, and by `flush()` and
-   * `close()`; a process killed before that loses it, and a resumed run
-   * re-runs the step. Stores that cannot defer commit at once.
-   */
-  defer?: boolean;
-}
-
-/** What {@linkcode MetadataStore.recordStepCompletion} records. */
-export interface StepCompletion {
-  /** The step run, with its final status. */
-  stepRun: StepRunRecord;
-  /** Artifacts the step stored. */
-  artifacts?: ArtifactRecord[];
-  /** Lineage edges for the step's inputs and outputs. */
-  lineage?: LineageEdge[];
-  /** Cache entry to write, when the step is cacheable. */
-  cacheEntry?: CacheEntry;
-  /** Metrics the step logged. */
-  metrics?: MetricRecord[];
 }
 
 /** Pushes and pulls container images (the seed's `ContainerRegistry`). */

@@ -8,6 +8,8 @@ export * from "./errors.ts";
 export * from "./component.ts";
 export * from "./records.ts";
 export * from "./contracts.ts";
+export * from "./artifact_store.ts";
+export * from "./metadata_store.ts";
 export * from "./serializers.ts";
 export * from "./step.ts";
 export * from "./graph.ts";

@@ -23,13 +23,9 @@ import {
   explainPermission,
   isPermissionError,
 } from "./errors.ts";
-import {
-  ArtifactStore,
-  ContainerRegistry,
-  Executor,
-  MetadataStore,
-  Orchestrator,
-} from "./contracts.ts";
+import { ContainerRegistry, Executor, Orchestrator } from "./contracts.ts";
+import { ArtifactStore } from "./artifact_store.ts";
+import { MetadataStore } from "./metadata_store.ts";
 import { formatZodIssues, type SchemaLike } from "./schema.ts";
 import {
   type ComponentOrigin,

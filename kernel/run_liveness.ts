@@ -6,7 +6,7 @@
  * {@linkcode cancelActiveRuns}). See docs/runs.md.
  * @module
  */
-import type { MetadataStore } from "./contracts.ts";
+import type { MetadataStore } from "./metadata_store.ts";
 import type { RunRecord } from "./records.ts";
 import { ConfigError } from "./errors.ts";
 

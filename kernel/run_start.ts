@@ -9,7 +9,8 @@ import { ConfigError, describeError } from "./errors.ts";
 import { pipelineHash, type PipelineSpec } from "./graph.ts";
 import type { RunRecord, RunStatus, StepRunRecord } from "./records.ts";
 import { assertNotLive, driverFields, RunCancelled } from "./run_liveness.ts";
-import type { MetadataStore, RunPipelineOptions, StackLike } from "./contracts.ts";
+import type { RunPipelineOptions, StackLike } from "./contracts.ts";
+import type { MetadataStore } from "./metadata_store.ts";
 import { pipelineShape } from "./pipeline_shape.ts";
 
 /** What {@linkcode recordRunStart} found and decided. */

@@ -6,14 +6,9 @@
  */
 import type { ComponentKind, StackComponent } from "./component.ts";
 import { type FlowymlConfig, loadConfig, stackConfig, stackNameOf } from "./config.ts";
-import type {
-  ArtifactStore,
-  ContainerRegistry,
-  Executor,
-  MetadataStore,
-  Orchestrator,
-  StackLike,
-} from "./contracts.ts";
+import type { ContainerRegistry, Executor, Orchestrator, StackLike } from "./contracts.ts";
+import type { ArtifactStore } from "./artifact_store.ts";
+import type { MetadataStore } from "./metadata_store.ts";
 import { ConfigError, describeError, FlowymlError } from "./errors.ts";
 import { type ComponentRegistry, getComponentRegistry } from "./registry.ts";
 

@@ -7,7 +7,8 @@
  * failed write never fails the step.
  * @module
  */
-import type { MetadataStore, RunEvent } from "./contracts.ts";
+import type { RunEvent } from "./contracts.ts";
+import type { MetadataStore } from "./metadata_store.ts";
 
 /** One log line of a step attempt. */
 export interface StepLogLine {

@@ -7,7 +7,8 @@
  * shared with `flowyml step run` (kernel/step_job.ts).
  * @module
  */
-import type { PipelineSpec, StepCompletion } from "./contracts.ts";
+import type { PipelineSpec } from "./contracts.ts";
+import type { StepCompletion } from "./metadata_store.ts";
 import { describeError, StepFailedError } from "./errors.ts";
 import type { ArtifactRef, CacheEntry, LineageEdge, StepRunRecord } from "./records.ts";
 import type { RunLiveness } from "./run_liveness.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 import { type BlobStore, loadValue, putValue } from "./artifacts.ts";
-import type { ArtifactStore, Executor, StackLike, StepArtifacts } from "./contracts.ts";
+import type { Executor, StackLike, StepArtifacts } from "./contracts.ts";
+import type { ArtifactStore } from "./artifact_store.ts";
 import type { ArtifactRef } from "./records.ts";
 import { PipelineDefinitionError } from "./errors.ts";
 import { collectOutputs, type Step, type StepContext } from "./step.ts";

@@ -10,7 +10,7 @@
  * `MetadataStore` contract (slower, bounded). {@linkcode uiQueriesFor} picks.
  * @module
  */
-import type { MetadataStore } from "./contracts.ts";
+import type { MetadataStore } from "./metadata_store.ts";
 import type { ArtifactRecord, AuditEvent, RunRecord, RunStatus } from "./records.ts";
 
 /** Filters and page of {@linkcode UiQueries.runsPage}. */

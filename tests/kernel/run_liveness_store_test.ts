@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { requireService, tempDir } from "../_helpers.ts";
 import { POSTGRES_HOW, postgresAvailable, startPostgres } from "../services/postgres.ts";
-import type { MetadataStore } from "../../kernel/contracts.ts";
+import type { MetadataStore } from "../../kernel/metadata_store.ts";
 import { SQLiteMetadataStore } from "../../plugins/sqlite/metadata_store.ts";
 import { PostgresMetadataStore } from "../../plugins/postgres/metadata_store.ts";
 import { MIGRATIONS as PG } from "../../plugins/postgres/migrations.ts";

@@ -6,7 +6,7 @@
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { DatabaseSync } from "node:sqlite";
-import type { MetadataStore } from "../../kernel/contracts.ts";
+import type { MetadataStore } from "../../kernel/metadata_store.ts";
 import { tempDir } from "../_helpers.ts";
 import { type RedisServer, startRedis } from "../services/redis.ts";
 import { startPostgres } from "../services/postgres.ts";

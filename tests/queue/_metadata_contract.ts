@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { MetadataStore } from "../../kernel/contracts.ts";
+import type { MetadataStore } from "../../kernel/metadata_store.ts";
 import type { ArtifactRef, RunRecord } from "../../kernel/records.ts";
 
 const ref = (h: string): ArtifactRef => ({

@@ -19,7 +19,7 @@ import "../../plugins/mod.ts";
 import { parseConfig } from "../../kernel/config.ts";
 import { buildStack, type Stack } from "../../kernel/stack.ts";
 import type { Pipeline } from "../../kernel/pipeline.ts";
-import type { MetadataStore } from "../../kernel/contracts.ts";
+import type { MetadataStore } from "../../kernel/metadata_store.ts";
 import { sha256Hex } from "../../kernel/hash.ts";
 import type { QueueOrchestrator } from "../../plugins/queue/orchestrator.ts";
 import { listWorkers } from "../../plugins/queue/worker.ts";

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { ArtifactStore } from "../../kernel/contracts.ts";
+import type { ArtifactStore } from "../../kernel/artifact_store.ts";
 import { loadValue, objectPath, putStream, putValue } from "../../kernel/artifacts.ts";
 
 /** Deterministic pseudo-random bytes (fast, incompressible enough). */

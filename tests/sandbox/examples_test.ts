@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Pipeline, step } from "../../mod.ts";
 import { getComponentRegistry } from "../../kernel/registry.ts";
-import type { ArtifactStore } from "../../kernel/contracts.ts";
+import type { ArtifactStore } from "../../kernel/artifact_store.ts";
 import {
   closePluginHosts,
   configurePlugins,

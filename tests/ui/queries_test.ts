@@ -13,7 +13,7 @@ import { sqliteUiQueries } from "../../plugins/sqlite/ui_queries.ts";
 import { postgresUiQueries } from "../../plugins/postgres/ui_queries.ts";
 import { contractUiQueries, type UiQueries, uiQueriesFor } from "../../kernel/ui_queries.ts";
 import "../../plugins/mod.ts";
-import type { MetadataStore } from "../../kernel/contracts.ts";
+import type { MetadataStore } from "../../kernel/metadata_store.ts";
 import { keepsStepLogs, StepLogWriter } from "../../kernel/step_logs.ts";
 
 const T0 = Date.UTC(2026, 0, 10);

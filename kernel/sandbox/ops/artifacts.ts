@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import type { ArtifactStore } from "../../contracts.ts";
+import type { ArtifactStore } from "../../artifact_store.ts";
 import { anyMatch, checkArtifactPath } from "../grants.ts";
 import { defineOp, type Denial, handleId, type OpEnv, type Outcome, str } from "./types.ts";
 
