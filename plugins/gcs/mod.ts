@@ -5,4 +5,4 @@
  * @module
  */
 export { GCSArtifactStore } from "./store.ts";
-export { gcsStoreSchema } from "./config.ts";
+export { type GCSStoreConfig, type GCSStoreOptions, gcsStoreSchema } from "./config.ts";

@@ -28,6 +28,7 @@ import {
 } from "../../kernel/errors.ts";
 import { errorStatus, isTransient, RetriesExhaustedError, sleep, withRetry } from "../s3/retry.ts";
 import { resolveSecret } from "../s3/secrets.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { type GCSStoreConfig, type GCSStoreOptions, gcsStoreSchema } from "./config.ts";
 
 function rootCause(err: unknown): unknown {
@@ -38,20 +39,26 @@ function rootCause(err: unknown): unknown {
 
 /** Artifacts in a GCS bucket. */
 export class GCSArtifactStore extends ArtifactStore {
+  /** The `type:` of this store in flowyml.yaml. */
   static readonly type = "gcs";
-  static readonly configSchema = gcsStoreSchema;
+  /** Validates a `type: gcs` config before the store is built. */
+  static readonly configSchema: Schema<GCSStoreConfig> = gcsStoreSchema;
   readonly #cfg: GCSStoreConfig;
   /** JSON API endpoint in use. */
   readonly endpoint: string;
+  /** Whether requests go without credentials (`anonymous`; default: only for an http:// endpoint). */
   readonly anonymous: boolean;
   /** `inline_small_outputs`: small outputs of in-process and queue runs stay in the metadata store. */
   override readonly acceptsInline: boolean;
   #storage?: Promise<Storage>;
 
+  /** Validate `options`; the client is created on first use. Throws `ConfigError` on bad options. */
   constructor(options: GCSStoreOptions) {
     const parsed = gcsStoreSchema.safeParse(options ?? {});
     if (!parsed.success) {
-      throw new ConfigError(`gcs artifact store: invalid options: ${parsed.error.message}`);
+      throw new ConfigError(
+        `gcs artifact store: invalid options: ${(parsed.error as Error).message}`,
+      );
     }
     super(parsed.data.name ?? "gcs");
     this.#cfg = parsed.data;
@@ -63,9 +70,11 @@ export class GCSArtifactStore extends ArtifactStore {
     this.acceptsInline = this.#cfg.inline_small_outputs;
   }
 
+  /** Bucket holding the artifacts. */
   get bucket(): string {
     return this.#cfg.bucket;
   }
+  /** Object name prefix, normalized (no leading or trailing `/`; empty for none). */
   get prefix(): string {
     return normalizePrefix(this.#cfg.prefix);
   }
@@ -75,10 +84,12 @@ export class GCSArtifactStore extends ArtifactStore {
     return objectKey(this.#cfg.prefix, path);
   }
 
+  /** `gs://bucket/<object name>` of a store path. */
   override uriFor(path: string): string {
     return `gs://${this.bucket}/${this.key(path)}`;
   }
 
+  /** The config without secrets: `key_file` is a path or an env var name, kept as given. */
   override toDict(): Record<string, unknown> {
     const c = this.#cfg;
     const out: Record<string, unknown> = {
@@ -98,6 +109,10 @@ export class GCSArtifactStore extends ArtifactStore {
     return out;
   }
 
+  /**
+   * Net access to the endpoint (plus Google's OAuth and metadata hosts unless anonymous), env
+   * broadly (the auth libraries probe many variables), the spool folder, and a key file.
+   */
   override permissions(): PermissionNeeds {
     const host = new URL(this.endpoint).host;
     const spool = this.#cfg.spool_dir ?? tmpdir();
@@ -138,8 +153,8 @@ export class GCSArtifactStore extends ArtifactStore {
     });
   }
 
-  /** The storage client, created on first use. */
-  storage(): Promise<Storage> {
+  /** The storage client, created on first use (again after a failed creation). */
+  #client(): Promise<Storage> {
     if (!this.#storage) {
       this.#storage = this.#make();
       this.#storage.catch(() => (this.#storage = undefined));
@@ -148,7 +163,7 @@ export class GCSArtifactStore extends ArtifactStore {
   }
 
   async #file(path: string): Promise<File> {
-    return (await this.storage()).bucket(this.bucket).file(this.key(path));
+    return (await this.#client()).bucket(this.bucket).file(this.key(path));
   }
 
   /** A clear error without secrets (client errors may carry request headers: not chained). */
@@ -216,7 +231,7 @@ export class GCSArtifactStore extends ArtifactStore {
 
   /** Reach the service, check (or create) the bucket, write and delete a probe. */
   override async validate(): Promise<boolean> {
-    const s = await this.storage().catch((err) => {
+    const s = await this.#client().catch((err) => {
       throw this.explain(err, "loading credentials");
     });
     const b = s.bucket(this.bucket);
@@ -248,11 +263,12 @@ export class GCSArtifactStore extends ArtifactStore {
 
   async #ensureBucket(): Promise<void> {
     if (!this.#cfg.create_bucket) return;
-    const s = await this.storage();
+    const s = await this.#client();
     const [exists] = await this.#call("checking the bucket", () => s.bucket(this.bucket).exists());
     if (!exists) await this.#call("creating the bucket", () => s.createBucket(this.bucket));
   }
 
+  /** Uploads the bytes in one request, or a resumable upload above `resumable_threshold_mb`. */
   override async writeBytes(path: string, data: Uint8Array): Promise<void> {
     const f = await this.#file(path);
     const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -264,6 +280,10 @@ export class GCSArtifactStore extends ArtifactStore {
     );
   }
 
+  /**
+   * Spools the stream to a temp file in `spool_dir`, then uploads it (retried from the start on a
+   * transient failure) and removes the file; returns the byte count.
+   */
   override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
     // Spool to disk so the upload can be retried without holding the stream in memory.
     const dir = this.#cfg.spool_dir ?? tmpdir();
@@ -314,6 +334,7 @@ export class GCSArtifactStore extends ArtifactStore {
     }
   }
 
+  /** Downloads the whole object (retried on a transient failure). */
   override async readBytes(path: string): Promise<Uint8Array> {
     const f = await this.#file(path);
     const [buf] = await this.#call(
@@ -324,6 +345,10 @@ export class GCSArtifactStore extends ArtifactStore {
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
+  /**
+   * Streams the object (checking first that it exists); after a transient failure the download
+   * resumes from the last byte received, up to `max_retries` times.
+   */
   override async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
     const f = await this.#file(path);
     // Fail early (and clearly) when the object is missing.
@@ -362,15 +387,17 @@ export class GCSArtifactStore extends ArtifactStore {
     }, { highWaterMark: 0 });
   }
 
+  /** Whether the object exists. */
   override async exists(path: string): Promise<boolean> {
     const f = await this.#file(path);
     const [e] = await this.#call(`checking ${this.uriFor(path)}`, () => f.exists());
     return e;
   }
 
+  /** Objects under `prefix` with their sizes, sorted by path (probe objects left out). */
   override async list(prefix = ""): Promise<StoredObject[]> {
     const base = this.prefix ? `${this.prefix}/` : "";
-    const s = await this.storage();
+    const s = await this.#client();
     const [files] = await this.#call(
       `listing ${this.uriFor(prefix)}`,
       () => s.bucket(this.bucket).getFiles({ prefix: base + prefix, autoPaginate: true }),
@@ -381,6 +408,7 @@ export class GCSArtifactStore extends ArtifactStore {
       .sort((a, b) => a.path.localeCompare(b.path));
   }
 
+  /** Deletes the object; a missing object is not an error. */
   override async delete(path: string): Promise<void> {
     const f = await this.#file(path);
     await this.#call(`deleting ${this.uriFor(path)}`, () => f.delete({ ignoreNotFound: true }));
