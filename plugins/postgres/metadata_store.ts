@@ -8,18 +8,16 @@
  * ```yaml
  * metadata_store: { type: postgres, url: "${PG_URL}", schema: flowyml }
  * ```
+ *
+ * Connecting (and explaining connection errors) is in `connection.ts`, the
+ * group commit of step completions in `group_commit.ts`.
  * @module
  */
-import postgres from "postgres";
+import type postgres from "postgres";
 import type { z } from "zod";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { MetadataStore, type StepCompletion } from "../../kernel/contracts.ts";
-import {
-  describeError,
-  FlowymlError,
-  isPermissionError,
-  MissingPermissionError,
-} from "../../kernel/errors.ts";
+import { FlowymlError } from "../../kernel/errors.ts";
 import type {
   ArtifactRecord,
   AuditEvent,
@@ -31,9 +29,9 @@ import type {
   StepRunRecord,
 } from "../../kernel/records.ts";
 import { postgresMetadataStoreSchema } from "./config.ts";
-import { MIGRATIONS } from "./migrations.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
-import { writeCompletions } from "./completions.ts";
+import { explainPgError, hostPort, openPool, redactUrl } from "./connection.ts";
+import { GroupCommit } from "./group_commit.ts";
 import {
   decodeJsonValue,
   type Row,
@@ -48,20 +46,9 @@ import {
   toStepRun,
 } from "../_sql/rows.ts";
 
-export { postgresMetadataStoreSchema };
+export { postgresMetadataStoreSchema, redactUrl };
 
 type Sql = postgres.Sql;
-
-/** The URL with its password replaced by `***`. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.href;
-  } catch {
-    return url.replace(/:[^:@/]*@/, ":***@");
-  }
-}
 
 /** Tracks runs in PostgreSQL. */
 export class PostgresMetadataStore extends MetadataStore {
@@ -74,8 +61,8 @@ export class PostgresMetadataStore extends MetadataStore {
   readonly ssl?: z.output<typeof postgresMetadataStoreSchema>["ssl"];
   #sql?: Sql;
   #ready?: Promise<Sql>;
-  #pending: { c: StepCompletion; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #blobs = new Map<string, Uint8Array>();
+  /** Step completions and staged inline blobs, written together (group_commit.ts). */
+  #completions = new GroupCommit((fn) => this.#q(fn));
   /**
    * Artifacts up to this many bytes are stored in the `blobs` table, in the statement of the
    * step completion that follows them, when the run's steps execute in this process
@@ -98,71 +85,16 @@ export class PostgresMetadataStore extends MetadataStore {
     this.inlineMaxBytes = options.inlineMaxBytes ?? 64 * 1024;
   }
 
-  #hostPort(): string {
-    try {
-      const u = new URL(this.url);
-      return `${u.hostname}:${u.port || 5432}`;
-    } catch {
-      return "the database host";
-    }
-  }
-
-  #explain(err: unknown): unknown {
-    if (err instanceof FlowymlError) return err;
-    if (isPermissionError(err)) {
-      const msg = (err as Error).message;
-      const flag = /env/i.test(msg)
-        ? "--allow-env"
-        : /read/i.test(msg)
-        ? "--allow-read"
-        : `--allow-net=${this.#hostPort()}`;
-      return new MissingPermissionError(
-        `PostgreSQL metadata store at ${this.#hostPort()}`,
-        flag,
-        err,
-      );
-    }
-    const code = (err as { code?: string })?.code;
-    if (code === "ECONNREFUSED" || code === "CONNECT_TIMEOUT" || code === "ENOTFOUND") {
-      return new FlowymlError(
-        `PostgreSQL metadata store: cannot connect to ${redactUrl(this.url)} (${code})`,
-        { hint: "start the server, or fix metadata_store.url (host, port, database)", cause: err },
-      );
-    }
-    if (code === "28P01" || code === "28000") {
-      return new FlowymlError(
-        `PostgreSQL metadata store: authentication failed for ${redactUrl(this.url)}`,
-        { hint: "check the user and password in metadata_store.url", cause: err },
-      );
-    }
-    if (code === "3D000") {
-      return new FlowymlError(`PostgreSQL metadata store: ${describeError(err)}`, {
-        hint: "create the database (createdb NAME) or fix the database name in metadata_store.url",
-        cause: err,
-      });
-    }
-    return err;
-  }
-
   /** The connection pool, connected and migrated on first use. */
   sql(): Promise<Sql> {
     this.#ready ??= (async () => {
-      let sql: Sql | undefined;
       try {
-        sql = postgres(this.url, {
-          max: this.maxConnections,
-          connect_timeout: this.connectTimeoutS,
-          onnotice: () => {},
-          ...(this.ssl !== undefined ? { ssl: this.ssl } : {}),
-          ...(this.schema !== "public" ? { connection: { search_path: this.schema } } : {}),
-        });
-        await migrate(sql, this.schema);
+        const sql = await openPool(this);
         this.#sql = sql;
         return sql;
       } catch (err) {
-        await sql?.end({ timeout: 1 }).catch(() => {});
         this.#ready = undefined;
-        throw this.#explain(err);
+        throw err;
       }
     })();
     return this.#ready;
@@ -173,7 +105,7 @@ export class PostgresMetadataStore extends MetadataStore {
     try {
       return await fn(sql);
     } catch (err) {
-      throw this.#explain(err);
+      throw explainPgError(err, this.url);
     }
   }
 
@@ -197,11 +129,11 @@ export class PostgresMetadataStore extends MetadataStore {
     const opts = ["MAX", "SSL", "SSLNEGOTIATION", "IDLE_TIMEOUT", "CONNECT_TIMEOUT", "MAX_LIFETIME"]
       .concat(["MAX_PIPELINE", "BACKOFF", "KEEP_ALIVE", "PREPARE", "DEBUG", "FETCH_TYPES"])
       .concat(["PUBLICATIONS", "TARGET_SESSION_ATTRS", "APPNAME", "TARGETSESSIONATTRS"]);
-    return { net: [this.#hostPort()], env: opts.map((o) => `PG${o}`) };
+    return { net: [hostPort(this.url)], env: opts.map((o) => `PG${o}`) };
   }
 
   override async close(): Promise<void> {
-    if (this.#pending.length || this.#blobs.size) await this.#flushCompletions();
+    if (this.#completions.waiting) await this.#completions.flush();
     const sql = this.#sql;
     this.#sql = undefined;
     this.#ready = undefined;
@@ -286,51 +218,20 @@ export class PostgresMetadataStore extends MetadataStore {
 
   /**
    * Group commit: the completions that arrive in one event-loop turn go to the server as one
-   * statement (one round trip, atomic; see completions.ts). If a shared statement fails, each
-   * completion is retried on its own, so only the faulty one is rejected.
+   * statement (group_commit.ts).
    */
   override recordStepCompletion(c: StepCompletion): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.#pending.push({ c, resolve, reject }) === 1) {
-        setTimeout(() => this.#flushCompletions(), 0);
-      }
-    });
-  }
-
-  async #flushCompletions(): Promise<void> {
-    const batch = this.#pending;
-    const blobs = this.#blobs;
-    this.#pending = [];
-    this.#blobs = new Map();
-    if (!batch.length && !blobs.size) return;
-    try {
-      await this.#q((sql) => writeCompletions(sql, batch.map((p) => p.c), { blobs }));
-      for (const p of batch) p.resolve();
-      return;
-    } catch (err) {
-      if (batch.length === 1 && !blobs.size) return batch[0].reject(err);
-      if (blobs.size) {
-        // The blobs alone, first: a completion is never committed without the blobs it names.
-        const failed = await this.#q((sql) => writeCompletions(sql, [], { blobs })).then(
-          () => undefined,
-          (e) => e ?? err,
-        );
-        if (failed) return batch.forEach((p) => p.reject(failed));
-      }
-    }
-    for (const p of batch) {
-      await this.#q((sql) => writeCompletions(sql, [p.c])).then(p.resolve, p.reject);
-    }
+    return this.#completions.add(c);
   }
 
   /** Stages an inline artifact's bytes: written with the next completion's statement. */
   override putBlob(hash: string, bytes: Uint8Array): void {
-    this.#blobs.set(hash, bytes);
+    this.#completions.stageBlob(hash, bytes);
   }
 
   /** An inline artifact's bytes (staged or stored), unverified. */
   override async getBlob(hash: string): Promise<Uint8Array | undefined> {
-    const staged = this.#blobs.get(hash);
+    const staged = this.#completions.staged(hash);
     if (staged) return staged;
     const rows = await this.#q((sql) => sql`SELECT bytes FROM blobs WHERE hash = ${hash}`);
     return rows[0] ? new Uint8Array(rows[0].bytes as Uint8Array) : undefined;
@@ -350,7 +251,7 @@ export class PostgresMetadataStore extends MetadataStore {
 
   /** Writes staged blobs and waiting completions. */
   override async flush(): Promise<void> {
-    if (this.#pending.length || this.#blobs.size) await this.#flushCompletions();
+    if (this.#completions.waiting) await this.#completions.flush();
   }
 
   override async listStepRuns(runId: string): Promise<StepRunRecord[]> {
@@ -503,32 +404,4 @@ export class PostgresMetadataStore extends MetadataStore {
 // deno-lint-ignore no-explicit-any
 function json(sql: Sql, v: unknown): any {
   return v === undefined || v === null ? null : sql.json(v as postgres.JSONValue);
-}
-
-/**
- * Apply pending migrations in one transaction under an advisory lock keyed
- * by the schema, so concurrent first starts (driver and workers) are safe.
- */
-async function migrate(sql: Sql, schema: string): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(hashtext(${`flowyml-migrations:${schema}`}))`;
-    if (schema !== "public") await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    await tx.unsafe(
-      `CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT)`,
-    );
-    const [{ v }] = await tx.unsafe(
-      `SELECT COALESCE(MAX(version), 0) v FROM "${schema}".schema_migrations`,
-    );
-    for (let ver = Number(v) + 1; ver <= MIGRATIONS.length; ver++) {
-      await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
-      await tx.unsafe(MIGRATIONS[ver - 1]);
-      await tx.unsafe(
-        `INSERT INTO "${schema}".schema_migrations (version, applied_at) VALUES ($1, $2)`,
-        [
-          ver,
-          Date.now(),
-        ],
-      );
-    }
-  });
 }

@@ -4,8 +4,10 @@
  * order, inside a transaction holding an advisory lock (so several processes
  * starting at once are safe), and recorded in `schema_migrations`.
  * Version N here creates the same tables as SQLite's version N.
+ * {@linkcode migrate} applies the pending ones.
  * @module
  */
+import type postgres from "postgres";
 
 /** Migration SQL, index 0 is version 1. */
 export const MIGRATIONS: readonly string[] = [
@@ -62,3 +64,31 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE blobs (
      hash TEXT PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL, created_at BIGINT NOT NULL);`,
 ];
+
+/**
+ * Apply pending migrations in one transaction under an advisory lock keyed
+ * by the schema, so concurrent first starts (driver and workers) are safe.
+ */
+export async function migrate(sql: postgres.Sql, schema: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext(${`flowyml-migrations:${schema}`}))`;
+    if (schema !== "public") await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await tx.unsafe(
+      `CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT)`,
+    );
+    const [{ v }] = await tx.unsafe(
+      `SELECT COALESCE(MAX(version), 0) v FROM "${schema}".schema_migrations`,
+    );
+    for (let ver = Number(v) + 1; ver <= MIGRATIONS.length; ver++) {
+      await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
+      await tx.unsafe(MIGRATIONS[ver - 1]);
+      await tx.unsafe(
+        `INSERT INTO "${schema}".schema_migrations (version, applied_at) VALUES ($1, $2)`,
+        [
+          ver,
+          Date.now(),
+        ],
+      );
+    }
+  });
+}
