@@ -7,7 +7,9 @@
  * lazily (`registerLazy`): a lazy entry carries the config schema, or a
  * `loadSchema` hook importing just the schema module, so a config can be
  * validated without importing the heavy implementation (ZenML's "flavor"
- * idea), and an entry costs nothing until a stack names its type.
+ * idea), and an entry costs nothing until a stack names its type. Entries
+ * are described in component_entry.ts; importing component modules is
+ * component_modules.ts.
  * @module
  */
 import {
@@ -23,18 +25,15 @@ import {
   explainPermission,
   isPermissionError,
 } from "./errors.ts";
-import { ContainerRegistry, Executor, Orchestrator } from "./contracts.ts";
-import { ArtifactStore } from "./artifact_store.ts";
-import { MetadataStore } from "./metadata_store.ts";
+import type { ContainerRegistry, Executor, Orchestrator } from "./contracts.ts";
+import type { ArtifactStore } from "./artifact_store.ts";
+import type { MetadataStore } from "./metadata_store.ts";
 import { formatZodIssues, type SchemaLike } from "./schema.ts";
 import {
   type ComponentOrigin,
   defaultTypeName,
   kindOf,
   missingMethods,
-  originOf,
-  packageVersion,
-  toSpecifier,
 } from "./component_shapes.ts";
 import {
   adoptInstance,
@@ -43,6 +42,8 @@ import {
   factoryOf,
   isComponentFactory,
 } from "./component_factory.ts";
+import type { ComponentEntry, PermissionsFor, RegisterOptions } from "./component_entry.ts";
+import { ComponentModules } from "./component_modules.ts";
 import { knownOptions, unknownKeyWarning, unknownOptions } from "./known_options.ts";
 
 export {
@@ -56,55 +57,7 @@ export {
 } from "./component_shapes.ts";
 export { type ComponentFactory, isComponentFactory } from "./component_factory.ts";
 export { knownOptions, unknownKeyWarning, unknownOptions } from "./known_options.ts";
-
-/** How a type says its permission needs from a validated config (`ComponentClass.permissionsFor`). */
-type PermissionsFor = NonNullable<ComponentClass["permissionsFor"]>;
-
-/** A registry entry. */
-export interface ComponentEntry {
-  /** Component kind, from the class's base class. */
-  kind: ComponentKind;
-  /** Type name used in `flowyml.yaml`, e.g. `local`, `s3`. */
-  type: string;
-  /** Where the component came from. */
-  origin: ComponentOrigin;
-  /** Module specifier or file it came from. */
-  source?: string;
-  /** Component version, when it declares one. */
-  version?: string;
-  /** One-line description, shown in component listings. */
-  description?: string;
-  /** Config schema (zod), once known: given, from the class, or loaded by `loadSchema`. */
-  schema?: SchemaLike;
-  /**
-   * Loads the config schema on first need (config validation, `component show`), so a
-   * catalog entry costs nothing at import: see {@linkcode ComponentRegistry.schemaOf}.
-   */
-  loadSchema?: () => Promise<SchemaLike | undefined>;
-  /** The class, once loaded. */
-  cls?: ComponentClass;
-  /** Loads the class on first use. */
-  load?: () => Promise<ComponentClass>;
-  /**
-   * A lazy entry's permission needs from its validated config, asked instead of loading the
-   * class (the launcher plans a least-privilege child without the engine or SQLite). It must
-   * say what the class's `permissions()` would; once the class is loaded, the class is asked
-   * (see {@linkcode ComponentRegistry.permissionsFor}).
-   */
-  permissionsFor?: PermissionsFor;
-}
-
-/** Options of {@linkcode ComponentRegistry.register}. */
-export interface RegisterOptions {
-  /** Where the component came from (default `code`). */
-  origin?: ComponentOrigin;
-  /** Module specifier or file it came from. */
-  source?: string;
-  /** Component version (default: the class's static `version`). */
-  version?: string;
-  /** Replace an existing entry with the same kind and name. */
-  replace?: boolean;
-}
+export type { ComponentEntry, RegisterOptions } from "./component_entry.ts";
 
 /** How a third-party component becomes known, for "unknown type" errors. */
 const PIN_HINT = "a third-party component must be pinned in flowyml.lock: run " +
@@ -114,14 +67,7 @@ const PIN_HINT = "a third-party component must be pinned in flowyml.lock: run " 
 /** Holds every known component class, by kind and type name. */
 export class ComponentRegistry {
   #entries = new Map<string, ComponentEntry>();
-  #pluginApi: Record<string, unknown> | (() => Promise<Record<string, unknown>>) = {
-    Orchestrator,
-    ArtifactStore,
-    MetadataStore,
-    ContainerRegistry,
-    Executor,
-  };
-  #factoryResults = new WeakMap<object, unknown>();
+  #modules: ComponentModules = new ComponentModules(this);
 
   /**
    * The API handed to plugin modules that export `components` as a function,
@@ -131,7 +77,7 @@ export class ComponentRegistry {
    * first needs the API, so what it imports loads only then.
    */
   setPluginApi(api: Record<string, unknown> | (() => Promise<Record<string, unknown>>)): void {
-    this.#pluginApi = api;
+    this.#modules.setPluginApi(api);
   }
 
   /**
@@ -396,82 +342,8 @@ export class ComponentRegistry {
    * `components` array (the plugin convention) plus any exported component
    * class. Import failures are reported, never swallowed.
    */
-  async loadFromModule(
-    specifier: string,
-    options: RegisterOptions = {},
-  ): Promise<ComponentEntry[]> {
-    let mod: Record<string, unknown>;
-    try {
-      mod = await import(specifier);
-    } catch (err) {
-      if (isPermissionError(err)) throw explainPermission(err, `importing ${specifier}`);
-      throw new ComponentError(
-        `could not import component module ${specifier}: ${describeError(err)}`,
-        {
-          hint:
-            "check the path or URL, and run the module alone with `deno check` to see its error",
-          cause: err,
-        },
-      );
-    }
-    const origin = options.origin ?? originOf(specifier);
-    const classes = new Set<ComponentClass | ComponentFactory>();
-    const list = await this.#componentsOf(mod, specifier);
-    if (Array.isArray(list)) { for (const c of list) classes.add(c); }
-    for (const v of Object.values(mod)) {
-      if (kindOf(v) || isComponentFactory(v)) classes.add(v as ComponentClass);
-    }
-    if (classes.size === 0) {
-      throw new ComponentError(`module ${specifier} exports no components`, {
-        hint: "export `components = [MyStore, …]` or the component classes themselves",
-      });
-    }
-    const out: ComponentEntry[] = [];
-    for (const c of classes) {
-      const cls = isComponentFactory(c) ? factoryClass(c) : c;
-      const existing = this.entries().find((e) => e.cls === cls);
-      const name = existing?.type ?? defaultTypeName(cls);
-      out.push(
-        this.register(cls, name, {
-          ...options,
-          origin,
-          version: options.version ?? cls.version ??
-            (typeof mod.version === "string" ? mod.version : undefined) ??
-            packageVersion(specifier),
-          source: specifier,
-          replace: !!existing || options.replace,
-        }),
-      );
-    }
-    return out;
-  }
-
-  /** A module's `components`: the array, or what its `components(flowyml)` factory returns (once per module). */
-  async #componentsOf(mod: Record<string, unknown>, specifier: string): Promise<unknown> {
-    const c = mod.components;
-    if (typeof c !== "function" || kindOf(c)) return c;
-    if (this.#factoryResults.has(mod)) return this.#factoryResults.get(mod);
-    let list: unknown;
-    try {
-      const api = typeof this.#pluginApi === "function" ? await this.#pluginApi() : this.#pluginApi;
-      list = await (c as (api: Record<string, unknown>) => unknown)(api);
-    } catch (err) {
-      if (isPermissionError(err)) {
-        throw explainPermission(err, `calling components() of ${specifier}`);
-      }
-      throw new ComponentError(
-        `components(flowyml) of ${specifier} threw: ${describeError(err)}`,
-        { hint: "fix the plugin's components() function", cause: err },
-      );
-    }
-    if (!Array.isArray(list)) {
-      throw new ComponentError(
-        `components(flowyml) of ${specifier} returned ${typeof list}, not an array of classes`,
-        { hint: "return [MyStore, …] from components(flowyml)" },
-      );
-    }
-    this.#factoryResults.set(mod, list);
-    return list;
+  loadFromModule(specifier: string, options: RegisterOptions = {}): Promise<ComponentEntry[]> {
+    return this.#modules.loadFromModule(specifier, options);
   }
 
   /**
@@ -479,37 +351,8 @@ export class ComponentRegistry {
    * (file, URL, `jsr:`, `npm:`). With `name`, the loaded class is registered
    * under that name.
    */
-  async loadComponent(source: string, name?: string): Promise<ComponentEntry[]> {
-    const m = /^(.*\.(?:ts|js|mjs|tsx|jsx)):([A-Za-z_$][\w$]*)$/.exec(source);
-    if (m) {
-      const spec = toSpecifier(m[1]);
-      let mod: Record<string, unknown>;
-      try {
-        mod = await import(spec);
-      } catch (err) {
-        if (isPermissionError(err)) throw explainPermission(err, `importing ${m[1]}`);
-        throw new ComponentError(`could not import ${m[1]}: ${describeError(err)}`, { cause: err });
-      }
-      const cls = mod[m[2]];
-      if (!cls) {
-        throw new ComponentError(`${m[1]} has no export named ${m[2]}`, {
-          hint: `exports: ${Object.keys(mod).join(", ")}`,
-        });
-      }
-      return [
-        this.register(cls as ComponentClass, name, {
-          origin: originOf(spec),
-          source,
-          replace: true,
-        }),
-      ];
-    }
-    const entries = await this.loadFromModule(toSpecifier(source));
-    if (name && entries.length === 1) {
-      this.unregister(entries[0].kind, entries[0].type);
-      return [this.register(entries[0].cls!, name, { origin: entries[0].origin, source })];
-    }
-    return entries;
+  loadComponent(source: string, name?: string): Promise<ComponentEntry[]> {
+    return this.#modules.loadComponent(source, name);
   }
 }
 
