@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import type { Schema } from "../../kernel/schema.ts";
 
 /** The podman flags that work on a machine of this project's kind (see docs/orchestrators.md). */
 export const DEFAULT_ULIMITS: Record<string, string> = {
@@ -12,8 +13,56 @@ export const DEFAULT_ULIMITS: Record<string, string> = {
   nproc: "4096:4096",
 };
 
-/** Config schema of the container orchestrator. */
-export const containerOrchestratorSchema = z.object({
+/** Parsed container orchestrator config (`orchestrator: { type: container, … }`). */
+export interface ContainerConfig {
+  /** Instance name (default `container`). */
+  name?: string;
+  /** Image of the steps, `host/repo:tag[@sha256:…]` (default: the run's `docker.image`). */
+  image?: string;
+  /** The podman binary (default `podman`). */
+  podman: string;
+  /** OCI runtime, `--runtime` (default `runc`). */
+  runtime: string;
+  /** `--cgroup-manager` (default `cgroupfs`, which works without systemd). */
+  cgroup_manager: "cgroupfs" | "systemd";
+  /**
+   * `--network` (default `host`: reaches stores on the machine's loopback); `none` or a named
+   * network otherwise.
+   */
+  network: string;
+  /** `--ulimit name=soft:hard` per limit name (default `nofile` and `nproc` 4096:4096). */
+  ulimits: Record<string, string>;
+  /** Verify the registry's TLS when pulling (default: false only for localhost and 127.x). */
+  tls_verify?: boolean;
+  /** Pull policy, applied once per run before the first step (default `missing`). */
+  pull: "always" | "missing" | "never" | "newer";
+  /**
+   * flowyml.yaml mounted read-only into each container (default: `$FLOWYML_CONFIG`, else
+   * ./flowyml.yaml).
+   */
+  config_file?: string;
+  /** Stack the step uses inside the container (default: the run's stack). */
+  stack?: string;
+  /** Folder `image build` packed as the image's `app_dir` (default: cwd). */
+  project_root?: string;
+  /** Where the project is in the image (default `/app`). */
+  app_dir: string;
+  /** The flowyml CLI module in the image (default `/app/cli/main.ts`). */
+  cli: string;
+  /** Literal env of every step (default none). */
+  env: Record<string, string>;
+  /**
+   * Variables copied from the driver's environment by name (`--env NAME`: values never appear on
+   * a command line); for secrets the stack config references (default none).
+   */
+  pass_env: string[];
+  /** More `podman run` arguments (default none). */
+  extra_args: string[];
+  /** Lines of a failed container's output kept in the step's error (default 40). */
+  log_lines: number;
+}
+
+const containerObject = z.object({
   name: z.string().optional(),
   image: z.string().optional().describe(
     "image of the steps, `host/repo:tag[@sha256:…]` (default: the run's docker.image)",
@@ -54,5 +103,5 @@ export const containerOrchestratorSchema = z.object({
     .describe("lines of a failed container's output kept in the step's error"),
 }).strict();
 
-/** Parsed container orchestrator config. */
-export type ContainerConfig = z.output<typeof containerOrchestratorSchema>;
+/** Config schema of the container orchestrator (parses to {@linkcode ContainerConfig}). */
+export const containerOrchestratorSchema: Schema<ContainerConfig> = containerObject;

@@ -5,4 +5,4 @@
  * @module
  */
 export { ContainerOrchestrator } from "./orchestrator.ts";
-export { containerOrchestratorSchema } from "./config.ts";
+export { type ContainerConfig, containerOrchestratorSchema } from "./config.ts";

@@ -12,6 +12,7 @@
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { componentConfig } from "../../kernel/registry.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
@@ -40,11 +41,14 @@ interface RunContext {
 
 /** Runs every step attempt as its own podman container of the pipeline's image. */
 export class ContainerOrchestrator extends EngineOrchestrator {
+  /** The `type:` of this orchestrator in flowyml.yaml. */
   static readonly type = "container";
-  static readonly configSchema = containerOrchestratorSchema;
+  /** Validates a `type: container` config before the orchestrator is built. */
+  static readonly configSchema: Schema<ContainerConfig> = containerOrchestratorSchema;
   /** Parsed config. */
   readonly config: ContainerConfig;
 
+  /** Parse `options` (defaults applied; a config the registry already validated is taken as is). */
   constructor(options: Partial<ContainerConfig> & { name?: string } = {}) {
     super(options.name ?? "container", { owner: "container orchestrator" });
     this.config = componentConfig(containerOrchestratorSchema, options);
@@ -156,6 +160,7 @@ export class ContainerOrchestrator extends EngineOrchestrator {
     });
   }
 
+  /** Checks that podman runs with the configured runtime and cgroup manager (`podman info`). */
   override async validate(): Promise<boolean> {
     const out = await podman(this.config, [
       ...["--runtime", this.config.runtime, "--cgroup-manager", this.config.cgroup_manager],
@@ -169,6 +174,7 @@ export class ContainerOrchestrator extends EngineOrchestrator {
     return true;
   }
 
+  /** Runs podman; reads and writes the temp dir ($TMPDIR, else /tmp); reads the `pass_env` variables. */
   override permissions(): PermissionNeeds {
     return {
       run: [this.config.podman],
@@ -178,6 +184,7 @@ export class ContainerOrchestrator extends EngineOrchestrator {
     };
   }
 
+  /** The parsed config without `name` (secrets are passed by name in `pass_env`, never as values). */
   override toDict(): Record<string, unknown> {
     const { name: _, ...rest } = this.config;
     return { type: "container", ...rest };
