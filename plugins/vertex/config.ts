@@ -4,10 +4,51 @@
  * @module
  */
 import { z } from "zod";
+import type { Schema } from "../../kernel/schema.ts";
 import { secretSchema } from "../s3/secrets.ts";
 
-/** Config schema of the Vertex orchestrator. */
-export const vertexOrchestratorSchema = z.object({
+/**
+ * Parsed Vertex orchestrator config (`orchestrator: { type: vertex, … }`). A secret is a literal,
+ * `{ env: NAME }` (an environment variable) or `{ file: PATH }`.
+ */
+export interface VertexConfig {
+  /** Instance name (default `vertex`). */
+  name?: string;
+  /** Google Cloud project id. */
+  project: string;
+  /** Vertex AI region, i.e. location (default `us-central1`). */
+  region: string;
+  /** Image of the steps (default: the run's `docker.image`); `flowyml image build` pushes it. */
+  image?: string;
+  /** REST root (default `https://{region}-aiplatform.googleapis.com`). */
+  api_endpoint?: string;
+  /**
+   * An OAuth2 access token (a secret); default `$GOOGLE_OAUTH_ACCESS_TOKEN`, else Application
+   * Default Credentials (google-auth-library).
+   */
+  token?: string | { env: string } | { file: string };
+  /** Service account the pipeline job runs as. */
+  service_account?: string;
+  /**
+   * `runtimeConfig.gcsOutputDirectory` (default: the artifact store's `vertex_root/` when it is
+   * on gs://).
+   */
+  pipeline_root?: string;
+  /** VPC network the job peers with. */
+  network?: string;
+  /** Labels of the pipeline job (default none). */
+  labels: Record<string, string>;
+  /** Stack the steps use in the image (default: the run's). */
+  stack?: string;
+  /** Where the project is in the image (default `/app`). */
+  app_dir: string;
+  /** Folder `image build` packed (default: cwd). */
+  project_root?: string;
+  /** Status poll interval in ms (default 10000). */
+  poll_ms: number;
+}
+
+const vertexObject = z.object({
   name: z.string().optional(),
   project: z.string().min(1).describe("Google Cloud project id"),
   region: z.string().default("us-central1").describe("Vertex AI region (location)"),
@@ -33,8 +74,8 @@ export const vertexOrchestratorSchema = z.object({
   poll_ms: z.number().int().positive().default(10_000).describe("status poll interval"),
 }).strict();
 
-/** Parsed Vertex config. */
-export type VertexConfig = z.output<typeof vertexOrchestratorSchema>;
+/** Config schema of the Vertex orchestrator (parses to {@linkcode VertexConfig}). */
+export const vertexOrchestratorSchema: Schema<VertexConfig> = vertexObject;
 
 /** Vertex `PipelineState` → flowyml run status. */
 export const JOB_STATES: Record<

@@ -5,4 +5,4 @@
  * @module
  */
 export { VertexOrchestrator } from "./orchestrator.ts";
-export { vertexOrchestratorSchema } from "./config.ts";
+export { type VertexConfig, vertexOrchestratorSchema } from "./config.ts";

@@ -24,6 +24,7 @@ import {
   type StepResult,
 } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { componentConfig } from "../../kernel/registry.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
@@ -63,12 +64,15 @@ interface Tracked {
 
 /** Runs pipelines on Vertex AI Pipelines. */
 export class VertexOrchestrator extends Orchestrator {
+  /** The `type:` of this orchestrator in flowyml.yaml. */
   static readonly type = "vertex";
-  static readonly configSchema = vertexOrchestratorSchema;
+  /** Validates a `type: vertex` config before the orchestrator is built. */
+  static readonly configSchema: Schema<VertexConfig> = vertexOrchestratorSchema;
   /** Parsed config. */
   readonly config: VertexConfig;
   #runs = new Map<string, Tracked>();
 
+  /** Parse `options` (defaults applied; a config the registry already validated is taken as is). */
   constructor(options: Partial<VertexConfig> & { name?: string } = {}) {
     super(options.name ?? "vertex");
     this.config = componentConfig(vertexOrchestratorSchema, options);
@@ -124,7 +128,7 @@ export class VertexOrchestrator extends Orchestrator {
   }
 
   /** The request body of `pipelineJobs.create` for a run. */
-  jobBody(pipeline: PipelineSpec, options: RunPipelineOptions, runId: string) {
+  #jobBody(pipeline: PipelineSpec, options: RunPipelineOptions, runId: string) {
     const image = this.config.image ?? options.docker?.image;
     if (!image) {
       throw new ComponentError(`${this.name}: no image to run the steps in`, {
@@ -168,9 +172,13 @@ export class VertexOrchestrator extends Orchestrator {
     return `${this.config.app_dir}/${rel}`;
   }
 
+  /**
+   * Compiles the pipeline to a KFP pipeline spec, records the run as submitted and creates a
+   * Vertex PipelineJob (`pipelineJobs.create`); returns the run id, which is the job id.
+   */
   override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
     const runId = kfpName(newRunId(pipeline.name)).slice(0, 128);
-    const body = this.jobBody(pipeline, options, runId);
+    const body = this.#jobBody(pipeline, options, runId);
     const meta = options.stack.metadataStore;
     const extra = { orchestrator: "vertex" };
     const record = await recordRunSubmitted(pipeline, { ...options, runId, extra });
@@ -192,19 +200,26 @@ export class VertexOrchestrator extends Orchestrator {
   }
 
   /** The job of a run (`pipelineJobs.get`). */
-  getJob(runId: string): Promise<PipelineJob> {
+  #getJob(runId: string): Promise<PipelineJob> {
     return this.#call("GET", `${this.jobsUrl()}/${runId}`);
   }
 
+  /** The run's status from its PipelineJob's state (`pipelineJobs.get`). */
   override async getRunStatus(runId: string): Promise<RunStatus> {
-    const job = await this.getJob(runId);
+    const job = await this.#getJob(runId);
     return JOB_STATES[job.state ?? ""] ?? "pending";
   }
 
+  /** Asks Vertex to cancel the run's PipelineJob (`pipelineJobs.cancel`); returns without waiting. */
   override async cancelRun(runId: string): Promise<void> {
     await this.#call("POST", `${this.jobsUrl()}/${runId}:cancel`, {});
   }
 
+  /**
+   * Polls the PipelineJob every `poll_ms`, recording task states as step runs (outputs from the
+   * result objects completed tasks leave in the artifact store), until the job ends. Only for
+   * runs this process started.
+   */
   override async waitForRun(runId: string): Promise<RunResult> {
     const run = this.#runs.get(runId);
     if (!run) {
@@ -213,7 +228,7 @@ export class VertexOrchestrator extends Orchestrator {
       });
     }
     for (;;) {
-      const job = await this.getJob(runId);
+      const job = await this.#getJob(runId);
       const steps = await this.#syncSteps(run, runId, job);
       const status = JOB_STATES[job.state ?? ""] ?? "pending";
       if (status === "completed" || status === "failed" || status === "cancelled") {
@@ -316,6 +331,10 @@ export class VertexOrchestrator extends Orchestrator {
     });
   }
 
+  /**
+   * Net access to the API host and Google's OAuth and metadata hosts, the credential env vars,
+   * and whatever the `token` secret reference needs.
+   */
   override permissions(): PermissionNeeds {
     const host = new URL(
       this.config.api_endpoint ?? `https://${this.config.region}-aiplatform.googleapis.com`,
@@ -328,6 +347,7 @@ export class VertexOrchestrator extends Orchestrator {
     return needs;
   }
 
+  /** The parsed config without `name`; `token` only when it is a reference, never a literal. */
   override toDict(): Record<string, unknown> {
     const { name: _, token, ...rest } = this.config;
     return { type: "vertex", ...rest, ...(token && typeof token === "object" ? { token } : {}) };
