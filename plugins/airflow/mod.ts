@@ -5,4 +5,4 @@
  * @module
  */
 export { AirflowOrchestrator } from "./orchestrator.ts";
-export { airflowOrchestratorSchema } from "./config.ts";
+export { type AirflowConfig, airflowOrchestratorSchema } from "./config.ts";

@@ -22,6 +22,7 @@ import {
   type StepResult,
 } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { componentConfig } from "../../kernel/registry.ts";
 import { ComponentError } from "../../kernel/errors.ts";
 import type { PipelineSpec } from "../../kernel/graph.ts";
@@ -48,13 +49,16 @@ interface Tracked {
 
 /** Runs pipelines as Airflow DAG runs. */
 export class AirflowOrchestrator extends Orchestrator {
+  /** The `type:` of this orchestrator in flowyml.yaml. */
   static readonly type = "airflow";
-  static readonly configSchema = airflowOrchestratorSchema;
+  /** Validates a `type: airflow` config before the orchestrator is built. */
+  static readonly configSchema: Schema<AirflowConfig> = airflowOrchestratorSchema;
   /** Parsed config. */
   readonly config: AirflowConfig;
   #runs = new Map<string, Tracked>();
   #jwt?: string;
 
+  /** Parse `options` (defaults applied; a config the registry already validated is taken as is). */
   constructor(options: Partial<AirflowConfig> & { name?: string } = {}) {
     super(options.name ?? "airflow");
     this.config = componentConfig(airflowOrchestratorSchema, options);
@@ -138,6 +142,10 @@ export class AirflowOrchestrator extends Orchestrator {
     return taskId(this.config.dag_id ?? pipeline.name);
   }
 
+  /**
+   * Compiles the pipeline to a DAG file (written to `dag_folder` when set), records the run as
+   * submitted and triggers a DAG run whose id is the run id, with the params as its `conf`.
+   */
   override async runPipeline(pipeline: PipelineSpec, options: RunPipelineOptions): Promise<string> {
     const dagId = this.dagId(pipeline);
     const text = this.dagFile(pipeline, options);
@@ -174,15 +182,21 @@ export class AirflowOrchestrator extends Orchestrator {
     return t;
   }
 
+  /** The run's status from its DAG run's state; only for runs this process started. */
   override async getRunStatus(runId: string): Promise<RunStatus> {
     const r = await this.#call("GET", this.#path(this.#tracked(runId), runId));
     return DAG_RUN_STATES[String(r.state)] ?? "pending";
   }
 
+  /** Marks the DAG run failed (Airflow's way to stop one); only for runs this process started. */
   override async cancelRun(runId: string): Promise<void> {
     await this.#call("PATCH", this.#path(this.#tracked(runId), runId), { state: "failed" });
   }
 
+  /**
+   * Polls the DAG run every `poll_ms`, recording its task instances as step runs, until it
+   * succeeds or fails. Only for runs this process started.
+   */
   override async waitForRun(runId: string): Promise<RunResult> {
     const t = this.#tracked(runId);
     for (;;) {
@@ -233,6 +247,7 @@ export class AirflowOrchestrator extends Orchestrator {
     return steps;
   }
 
+  /** Net access to the API host, what the secret references need, and writing `dag_folder`. */
   override permissions(): PermissionNeeds {
     const needs: PermissionNeeds = { net: [new URL(this.config.url).host] };
     for (const s of [this.config.token, this.config.username, this.config.password]) {
@@ -242,6 +257,7 @@ export class AirflowOrchestrator extends Orchestrator {
     return needs;
   }
 
+  /** The parsed config without `name` and the credentials (`token`, `username`, `password`). */
   override toDict(): Record<string, unknown> {
     const { name: _, token: _t, username: _u, password: _p, ...rest } = this.config;
     return { type: "airflow", ...rest };
