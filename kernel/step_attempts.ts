@@ -43,9 +43,14 @@ function planStep(env: StepEnv, s: Step): StepPlan {
   };
 }
 
-/** Reuse a resumed run's completed step or a cache hit; false when the step must run. */
+/**
+ * Reuse a resumed run's completed step or a cache hit; false when the step must run. A resumed
+ * run's step is reused only under the key it would have today: its code and its inputs are
+ * unchanged since it ran (an edit between the crash and `runs resume` runs it again).
+ */
 async function reuse(env: StepEnv, plan: StepPlan): Promise<boolean> {
-  const prev = env.previous.get(plan.step.name);
+  const earlier = env.previous.get(plan.step.name);
+  const prev = earlier?.cacheKey === plan.key ? earlier : undefined;
   const runId = env.run.runId;
   const hit = prev
     ? { outputs: prev.outputs!, runId, prev }

@@ -56,3 +56,42 @@ Deno.test("resume (CLI): a --no-cache run stays uncached when resumed; --cache o
     await t.cleanup();
   }
 });
+
+/** `a` returns `v` and logs each of its runs; `b` fails while a file named `fail` exists. */
+const changing = (v: number) => `
+import { Pipeline, step } from "flowyml";
+const a = step({ name: "a", outputs: ["x"] }, async () => {
+  await Deno.writeTextFile("a_ran", "${v}\\n", { append: true });
+  return ${v};
+});
+const b = step({ name: "b", inputs: ["x"], outputs: ["y"] }, async ({ x }) => {
+  if (await Deno.stat("fail").then(() => true, () => false)) throw new Error("b failed on purpose");
+  await Deno.writeTextFile("y", String(x + 1));
+  return x + 1;
+});
+export default new Pipeline("changing").add(a).add(b);
+`;
+
+Deno.test("resume (CLI): --allow-changed runs a step whose code changed since the crash again", async () => {
+  const t = await tempDir();
+  try {
+    await Deno.writeTextFile(`${t.path}/pipeline.ts`, changing(1));
+    await Deno.writeTextFile(`${t.path}/fail`, "");
+    const failed = await flowyml(t.path, ["run", "pipeline.ts", "--inherit-permissions"]);
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    const id = /run\s+(changing-\S+)/.exec(failed.stdout)![1];
+    await Deno.remove(`${t.path}/fail`);
+    // Edit `a` between the crash and the resume: its recorded output is not what it computes now.
+    await Deno.writeTextFile(`${t.path}/pipeline.ts`, changing(2));
+    const refused = await flowyml(t.path, ["runs", "resume", id, "--quiet"]);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /changed since run .*--allow-changed/s);
+    const res = await flowyml(t.path, ["runs", "resume", id, "--quiet", "--allow-changed"]);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.equal(await Deno.readTextFile(`${t.path}/a_ran`), "1\n2\n", "`a` ran again, new code");
+    assert.equal(await Deno.readTextFile(`${t.path}/y`), "3", "`b` got the new `x` (2 + 1)");
+    assert.equal((await showRun(t.path, id)).run.status, "completed");
+  } finally {
+    await t.cleanup();
+  }
+});
