@@ -9,8 +9,10 @@
 export { WasmArtifactStore } from "./store.ts";
 export { SCHEDULE_EXPORT, type ScheduleInput, WasmOrchestrator } from "./orchestrator.ts";
 export {
+  type WasmArtifactStoreConfig,
   type WasmArtifactStoreOptions,
   wasmArtifactStoreSchema,
+  type WasmOrchestratorConfig,
   type WasmOrchestratorOptions,
   wasmOrchestratorSchema,
 } from "./config.ts";
