@@ -8,12 +8,17 @@
  * are synchronous: a brokered call writes a REQUEST frame to stdout with
  * `writeSync` and blocks in `readSync` on stdin for the RESPONSE frame.
  * Handles are raw frame bytes copied straight into and out of guest memory.
- * Frame format: protocol.ts ({@linkcode FRAME}).
+ * The frame channel is host_channel.ts (format: protocol.ts), the audited
+ * plugin config host_config.ts; this module holds the host functions and the
+ * LOAD / CALL lifecycle.
  * @module
  */
 import createPlugin from "@extism/extism";
-import { FRAME, FRAME_HEADER, frameHead, type LoadMeta, PAYLOAD_OPS } from "./protocol.ts";
+import { FRAME, type LoadMeta, PAYLOAD_OPS } from "./protocol.ts";
 import { MemoryGuard } from "./host_memory.ts";
+import { arrive, expectInput, type Frame, readFrame, send } from "./host_channel.ts";
+import { auditedConfig, flushReads } from "./host_config.ts";
+import { capFailure, classify, Stop } from "./host_failures.ts";
 
 // Nothing but frames may reach stdout: console output goes to stderr.
 console.log = console.info = console.debug = console.error;
@@ -32,17 +37,10 @@ interface Handle {
   /** Bytes already sent were rewritten: stream no more; send it all at the end. */
   resend: boolean;
 }
-interface Frame {
-  type: number;
-  meta: Uint8Array;
-  data: Uint8Array;
-}
 
 const MAX_HANDLES = 4096;
-const SMALL_FRAME = 64 * 1024;
 /** A writable handle's new bytes are sent to the kernel once this many are pending. */
 const STREAM_CHUNK = 1 << 20;
-const MAX_META = 64 << 20;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 let plugin: Plugin | undefined;
@@ -51,9 +49,6 @@ let module: WebAssembly.Module | undefined;
 let load: LoadMeta | undefined;
 let deadline = 0;
 let handles = new Map<number, Handle>();
-/** The call's input handles whose bytes are still on stdin, in order. */
-let arriving: Handle[] = [];
-let arrivingHead = false;
 /** Whether the last call's inputs were big (its garbage is collected right after it). */
 let bigCall = false;
 let nextHandle = 1;
@@ -64,86 +59,6 @@ let outBytes = 0;
 let stats = { calls: 0, bytesIn: 0, bytesOut: 0 };
 /** This process's RSS limit (defence in depth, host_memory.ts). */
 const guard = new MemoryGuard();
-
-/** A violation that ends the call; `kind` tells the kernel which. */
-class Stop extends Error {
-  constructor(readonly kind: string, message: string) {
-    super(message);
-  }
-}
-
-// ---------- frames on stdin/stdout ----------
-
-function readFull(buf: Uint8Array): void {
-  let o = 0;
-  while (o < buf.length) {
-    const n = Deno.stdin.readSync(buf.subarray(o));
-    if (n === null) Deno.exit(0); // the kernel closed the channel
-    o += n;
-  }
-}
-
-const head = new Uint8Array(FRAME_HEADER);
-const headView = new DataView(head.buffer);
-
-function readFrame(): Frame {
-  readFull(head);
-  const metaLen = headView.getUint32(0, true);
-  const dataLen = headView.getUint32(4, true);
-  if (metaLen > MAX_META) throw new Error(`frame meta of ${metaLen} bytes`);
-  const meta = new Uint8Array(metaLen);
-  readFull(meta);
-  // Data gets its own buffer: it becomes a handle (or the module) as is.
-  const data = new Uint8Array(dataLen);
-  readFull(data);
-  return { type: head[8], meta, data };
-}
-
-function writeAll(b: Uint8Array): void {
-  let o = 0;
-  while (o < b.length) o += Deno.stdout.writeSync(b.subarray(o));
-}
-
-/** Write a frame: a small one in a single write, a large one's data uncopied after its head. */
-function send(type: number, meta: unknown, data?: Uint8Array): void {
-  const m = meta instanceof Uint8Array ? meta : enc.encode(JSON.stringify(meta ?? {}));
-  const n = data?.length ?? 0;
-  if (n && n <= SMALL_FRAME) {
-    const all = frameHead(type, m, { data: n, room: n });
-    all.set(data!, all.length - n);
-    writeAll(all);
-    return;
-  }
-  writeAll(frameHead(type, m, { data: n }));
-  if (n) writeAll(data!);
-}
-
-/**
- * Read the call's inputs from stdin (they follow its CALL frame) until
- * handle `hd` holds `end` bytes, or, without `hd`, all of them: stdin must
- * be drained before the next frame is read.
- */
-function arrive(hd?: Handle, end = 0): void {
-  while (arriving.length && (!hd || hd.filled < end)) {
-    const cur = arriving[0];
-    if (!arrivingHead) {
-      readFull(head);
-      if (head[8] !== FRAME.INPUT || headView.getUint32(4, true) !== cur.len) {
-        throw new Error(`expected an INPUT frame of ${cur.len} bytes`);
-      }
-      arrivingHead = true;
-    }
-    if (cur.filled < cur.len) {
-      const n = Deno.stdin.readSync(new Uint8Array(cur.buf, cur.filled, cur.len - cur.filled));
-      if (n === null) Deno.exit(0);
-      cur.filled += n;
-    }
-    if (cur.filled === cur.len) {
-      arriving.shift();
-      arrivingHead = false;
-    }
-  }
-}
 
 // ---------- host functions ----------
 
@@ -343,42 +258,6 @@ function readAsString(ptr: number): string {
 const logTo = (level: string) => (m: string) =>
   send(FRAME.LOG, { level, message: String(m).slice(0, 16_384) });
 
-/** `config_get` reads of the current call: key → found (distinct keys, capped). */
-const configReads = new Map<string, boolean>();
-let configReadsDropped = 0;
-
-/**
- * The plugin's config as Extism sees it: own keys only (a null prototype, so
- * `__proto__`, `constructor` and `toString` are unknown keys), and every
- * lookup recorded for the audit trail (Extism asks `key in config` first).
- */
-function auditedConfig(raw: Record<string, string>): Record<string, string> {
-  const own: Record<string, string> = Object.assign(Object.create(null), raw);
-  return new Proxy(own, {
-    has(t, k) {
-      const found = typeof k === "string" && Object.hasOwn(t, k);
-      if (typeof k === "string") noteConfigRead(k, found);
-      return found;
-    },
-    get: (t, k) => (typeof k === "string" && Object.hasOwn(t, k) ? t[k] : undefined),
-  });
-}
-
-function noteConfigRead(key: string, found: boolean): void {
-  const k = key.slice(0, 256);
-  if (configReads.has(k) || configReads.size < 256) configReads.set(k, found);
-  else configReadsDropped++;
-}
-
-/** Send the call's host reads (before its RESULT or ERROR) and start over. */
-function flushReads(): void {
-  if (configReads.size === 0 && configReadsDropped === 0) return;
-  const reads = [...configReads].map(([k, found]) => ["config_get", k, found]);
-  send(FRAME.READS, { reads, dropped: configReadsDropped });
-  configReads.clear();
-  configReadsDropped = 0;
-}
-
 /**
  * Extism's `alloc`, after a memory check: its blocks are ArrayBuffers outside
  * the V8 heap cap.
@@ -441,20 +320,6 @@ async function instantiate(): Promise<void> {
   memory = inst.exports.memory instanceof WebAssembly.Memory ? inst.exports.memory : undefined;
 }
 
-function classify(err: unknown): { kind: string; message: string } {
-  if (err instanceof Stop) return { kind: err.kind, message: err.message };
-  const message = err instanceof Error
-    ? err.message
-    : String((err as { message?: string })?.message ?? err);
-  if (/Maximum call stack/i.test(message)) {
-    return { kind: "trap", message: `stack overflow: ${message}` };
-  }
-  if (err instanceof WebAssembly.RuntimeError) return { kind: "trap", message };
-  if (/Plugin-originated error/.test(message)) return { kind: "plugin_error", message };
-  if (/memory|allocation failed|Out of memory/i.test(message)) return { kind: "memory", message };
-  return { kind: "crashed", message };
-}
-
 async function onLoad(f: Frame): Promise<void> {
   try {
     load = JSON.parse(dec.decode(f.meta)) as LoadMeta;
@@ -465,21 +330,6 @@ async function onLoad(f: Frame): Promise<void> {
   } catch (err) {
     send(FRAME.ERROR, classify(err));
   }
-}
-
-function capFailure(failed: { kind: string; message: string }) {
-  const cap = load!.maxPages * 65536;
-  if (
-    failed.kind !== "timeout" && memory &&
-    memory.buffer.byteLength >= cap - Math.max(1 << 20, cap / 16)
-  ) {
-    // Memory is (nearly) at its cap, so the failure is the cap being hit.
-    return {
-      kind: "memory",
-      message: `linear memory reached its cap of ${cap / 2 ** 20} MiB (${failed.message})`,
-    };
-  }
-  return failed;
 }
 
 async function onCall(f: Frame): Promise<void> {
@@ -504,7 +354,7 @@ async function onCall(f: Frame): Promise<void> {
     const id = newHandle(new ArrayBuffer(size), size, false);
     const hd = handles.get(id)!;
     hd.filled = 0;
-    arriving.push(hd);
+    expectInput(hd);
   }
   let failed: { kind: string; message: string } | undefined;
   let extismOut: Uint8Array | null = null;
@@ -513,10 +363,9 @@ async function onCall(f: Frame): Promise<void> {
     const out = await plugin.call(meta.fn, input);
     if (out && output === null) extismOut = out.bytes().slice();
   } catch (err) {
-    failed = capFailure(classify(err));
+    failed = capFailure(classify(err), load!.maxPages, memory);
   }
   arrive(); // what the plugin did not read
-  arriving = [];
   if (failed) {
     // The instance may be corrupt after a trap or an interrupt: re-create it (< 1 ms).
     handles = new Map();
