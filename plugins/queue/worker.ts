@@ -8,6 +8,10 @@
  * in Redis (a key with a TTL, renewed by heartbeats) and, on `stop()`, lets
  * running steps finish for a grace period and then hands them back to the
  * queue for another worker.
+ *
+ * This module is the worker's process lifecycle (connections, heartbeats,
+ * slots, cancel messages, stop); running one step job is `step_job.ts`, the
+ * liveness records `liveness.ts`.
  * @module
  */
 import { DelayedError, type Job, WaitingError, Worker } from "bullmq";
@@ -18,13 +22,8 @@ import vm from "node:vm";
 import { setImmediate } from "node:timers";
 import type { StackLike } from "../../kernel/contracts.ts";
 import { describeError, FlowymlError, StepTimeoutError } from "../../kernel/errors.ts";
-import { permissionCause } from "../../kernel/permissions.ts";
-import { checkDeadline } from "../../kernel/timeouts.ts";
-import { runStepTask } from "../../kernel/step_runner.ts";
 import {
   cancelChannel,
-  compactRefs,
-  MAX_RETURNED_LOG_LINES,
   moduleSpecifier,
   processId,
   type QueueConfig,
@@ -34,18 +33,20 @@ import {
   workerKey,
 } from "./config.ts";
 import { loadPipeline } from "./pipeline_loader.ts";
-import { jobBlobs } from "./inline.ts";
 import { probeRedis } from "./connect.ts";
 import { readStoreId } from "./store_id.ts";
+import { type CurrentStep, listWorkers, type WorkerInfo } from "./liveness.ts";
+import {
+  delayRefused,
+  failedStepError,
+  HANDBACK,
+  jobResult,
+  Refusal,
+  runJobStep,
+  stepAbort,
+} from "./step_job.ts";
 
-/**
- * A step this worker must not run (stale code, another artifact store): it
- * goes back to the queue for another worker, without spending an attempt.
- */
-class Refusal extends FlowymlError {}
-
-/** Refusals of one step after which it fails anyway (a bound on ping-pong). */
-const MAX_REFUSALS = 50;
+export { type CurrentStep, listWorkers, type WorkerInfo };
 
 /** Options of {@linkcode QueueWorker}. */
 export interface QueueWorkerOptions {
@@ -58,34 +59,6 @@ export interface QueueWorkerOptions {
   /** Where log lines go (default: stdout). */
   log?: (line: string) => void;
 }
-
-/** A step a worker is running, as published in its liveness record. */
-export interface CurrentStep {
-  jobId: string;
-  runId: string;
-  step: string;
-  attempt: number;
-  since: number;
-}
-
-/** A worker's liveness record in Redis. */
-export interface WorkerInfo {
-  id: string;
-  pid: number;
-  queues: string[];
-  concurrency: number;
-  state: "running" | "draining";
-  startedAt: number;
-  heartbeatAt: number;
-  done: number;
-  failed: number;
-  handedBack: number;
-  /** Steps refused (stale code, another store) and handed back. */
-  refused?: number;
-  steps: CurrentStep[];
-}
-
-const HANDBACK = Symbol("handback");
 
 interface Active extends CurrentStep {
   /** Abort the step (its `ctx.signal`) and stop waiting for it. */
@@ -255,17 +228,10 @@ export class QueueWorker {
    * spending an attempt; once every live worker of its queue has refused it, it fails.
    */
   async #refuse(job: Job<StepJobData>, token: string | undefined, err: Refusal): Promise<never> {
-    const d = job.data;
-    const refusedBy = [...new Set([...(d.refusedBy ?? []), this.id])];
-    const refusals = (d.refusals ?? 0) + 1;
-    const live = this.#redis
-      ? await listWorkers(this.#redis, this.config.prefix).catch(() => [])
-      : [];
-    const serving = live.filter((w) => w.state === "running" && w.queues.includes(job.queueName));
-    const allRefused = serving.length > 0 && serving.every((w) => refusedBy.includes(w.id));
-    if (refusals >= MAX_REFUSALS || allRefused) throw err;
-    await job.updateData({ ...d, refusedBy, refusals });
-    await job.moveToDelayed(Date.now() + Math.min(100 * refusals, 1_000), token);
+    const redis = this.#redis;
+    const live = async () =>
+      redis ? await listWorkers(redis, this.config.prefix).catch(() => []) : [];
+    await delayRefused(job, token, err, this.id, live);
     this.#stats.refused++;
     throw new DelayedError();
   }
@@ -299,29 +265,21 @@ export class QueueWorker {
     if (this.#draining) return await this.#handBack(job, token);
     await this.#slot();
     const t0 = performance.now();
-    const ctl = new AbortController();
-    // Every abort goes through stop(), which also ends the wait below: no listener per step.
-    let endWait: (reason: unknown) => void = () => {};
-    const aborted = new Promise<never>((_, reject) => endWait = reject);
-    aborted.catch(() => {});
-    const stop = (reason: unknown) => {
-      if (!ctl.signal.aborted) ctl.abort(reason);
-      endWait(ctl.signal.reason);
-    };
+    const abort = stepAbort();
     const a: Active = {
       jobId: job.id!,
       runId: task.runId,
       step: task.step,
       attempt: task.attempt,
       since: Date.now(),
-      stop,
+      stop: abort.stop,
     };
     this.#active.set(a.jobId, a);
     this.#touch();
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (task.timeoutMs) {
       timer = setTimeout(
-        () => stop(new StepTimeoutError(task.step, task.timeoutMs!)),
+        () => abort.stop(new StepTimeoutError(task.step, task.timeoutMs!)),
         task.timeoutMs,
       );
     }
@@ -331,59 +289,23 @@ export class QueueWorker {
           `${Math.round(performance.now() - t0)}ms${extra}`,
       );
     try {
-      const { pipeline, hash, codeHash, steps } = await loadPipeline(d.source);
-      // The code version covers the module graph of the step cache key, not only the module.
-      const [mine, theirs] = d.codeHash ? [codeHash, d.codeHash] : [hash, d.pipelineHash ?? "none"];
-      if (mine !== theirs) {
-        throw new Refusal(
-          `worker ${this.id} refuses step "${task.step}": its pipeline module ${d.source} has hash ` +
-            `${mine.slice(0, 12)}, but run ${task.runId} was started with ${
-              theirs.slice(0, 12)
-            } (the steps' code, or a local module they import, differs)`,
-          { hint: "deploy the driver's code version to this worker and restart `flowyml worker`" },
-        );
-      }
-      await this.#checkStore(d);
-      const step = steps.get(task.step);
-      if (!step) {
-        throw new FlowymlError(
-          `pipeline "${pipeline.name}" in ${d.source} has no step "${task.step}"`,
-        );
-      }
-      const logs: string[] = [];
-      const blobs = jobBlobs(d);
-      const res = await Promise.race([
-        runStepTask(step, task, {
-          store: this.stack.artifactStore,
-          executor: this.stack.executor,
-          signal: ctl.signal,
-          worker: this.id,
-          stack: this.stack, // sandboxed plugin steps reach the stores through it
-          inline: blobs, // inline inputs come with the job, small outputs go back with the result
-          log: (m) => {
-            this.#log(`${ts()} ${this.id} [${task.runId} ${task.step}] ${m}`);
-            logs.push(m.length > 2000 ? `${m.slice(0, 2000)}…` : m);
-            if (logs.length > MAX_RETURNED_LOG_LINES) logs.shift();
-          },
-        }),
-        aborted,
-      ]);
-      // A step that blocked this worker's event loop past its deadline returns late: a timeout.
-      checkDeadline(task.step, task.timeoutMs, { t0, executor: this.stack.executor.name });
+      const ran = await runJobStep(
+        d,
+        task,
+        {
+          id: this.id,
+          stack: this.stack,
+          log: (m) => this.#log(`${ts()} ${this.id} [${task.runId} ${task.step}] ${m}`),
+          checkStore: (d) => this.#checkStore(d),
+        },
+        abort,
+        t0,
+      );
       this.#stats.done++;
       line("ok");
-      // A driver of payload v2 takes inline outputs' bytes in their references (smaller results).
-      const v2 = d.v >= 2;
-      return {
-        outputs: compactRefs(res.outputs, v2 ? blobs.out : undefined),
-        readParams: res.readParams,
-        worker: this.id,
-        ...(res.metrics ? { metrics: res.metrics } : {}),
-        ...(logs.length ? { logs } : {}),
-        ...(!v2 && Object.keys(blobs.out).length ? { blobs: blobs.out } : {}),
-      };
+      return jobResult(d, ran, this.id);
     } catch (err) {
-      if (ctl.signal.reason === HANDBACK) {
+      if (abort.signal.reason === HANDBACK) {
         line("handed-back");
         return await this.#handBack(job, token);
       }
@@ -395,10 +317,7 @@ export class QueueWorker {
       }
       this.#stats.failed++;
       line("failed", ` error=${JSON.stringify(describeError(err).split("\n")[0])}`);
-      const explained = explainStepPermission(err, task.step, this.id);
-      const e = explained instanceof Error ? explained : new Error(String(explained));
-      e.stack = `${e.stack ?? `${e.name}: ${e.message}`}\n    on flowyml worker ${this.id}`;
-      throw e;
+      throw failedStepError(err, task.step, this.id);
     } finally {
       clearTimeout(timer);
       this.#active.delete(a.jobId);
@@ -448,21 +367,6 @@ export class QueueWorker {
   }
 }
 
-/** Live workers of a queue deployment, from their liveness records. */
-export async function listWorkers(redis: Redis, prefix: string): Promise<WorkerInfo[]> {
-  const keys: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis.scan(cursor, "MATCH", workerKey(prefix, "*"), "COUNT", 200);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== "0");
-  if (!keys.length) return [];
-  const values = await redis.mget(...keys);
-  return values.filter((v): v is string => !!v).map((v) => JSON.parse(v) as WorkerInfo)
-    .sort((a, b) => a.id.localeCompare(b.id));
-}
-
 /**
  * A logger writing lines to stdout, one write per event-loop turn rather than
  * one per line (a busy worker logs hundreds of steps a second).
@@ -506,24 +410,4 @@ function cpuMs(): number {
 
 function ts(): string {
   return new Date().toISOString();
-}
-
-/**
- * A Deno permission error of a step (or one of its causes) as an error naming
- * the exact flag and the `flowyml worker --grant` that adds it; else `err`.
- */
-function explainStepPermission(err: unknown, step: string, worker: string): unknown {
-  const access = permissionCause(err)?.access;
-  if (!access) return err;
-  const grant = access.resource ? `${access.kind}=${access.resource}` : access.kind;
-  return new FlowymlError(
-    `step "${step}" on flowyml worker ${worker} needs ${access.kind} access` +
-      `${access.resource ? ` to "${access.resource}"` : ""}, which the worker's permission set ` +
-      `lacks (Deno flag ${access.flag})`,
-    {
-      hint: `start the worker with \`flowyml worker --grant ${grant}\` (adds ${access.flag} ` +
-        "to its step process), or with --inherit-permissions",
-      cause: err,
-    },
-  );
 }
