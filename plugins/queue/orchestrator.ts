@@ -10,9 +10,13 @@
  * Retries belong to the engine: every job has BullMQ `attempts: 1`, and an
  * engine retry is a new job. A worker that dies mid-step is not an attempt:
  * BullMQ's stall check puts its job back for another worker.
+ *
+ * This module submits the jobs and holds the driver's Redis connections;
+ * settling each step attempt with its job's result (events, the watchdog's
+ * re-check, adoption on resume) is `results.ts`.
  * @module
  */
-import { type Job, Queue, QueueEvents } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
@@ -20,9 +24,7 @@ import { componentConfig } from "../../kernel/registry.ts";
 import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
 import { pipelineHash, type PipelineSpec } from "../../kernel/graph.ts";
-import type { ArtifactStore } from "../../kernel/contracts.ts";
-import type { BlobStore } from "../../kernel/artifacts.ts";
-import { hasOutputBlobs, inputBlobs, stageOutputBlobs } from "./inline.ts";
+import { inputBlobs } from "./inline.ts";
 import { probeRedis } from "./connect.ts";
 import { pipelineCodeHash } from "./pipeline_loader.ts";
 import { ensureStoreId } from "./store_id.ts";
@@ -30,20 +32,18 @@ import type { Step } from "../../kernel/step.ts";
 import type { StepTask, StepTaskResult } from "../../kernel/step_runner.ts";
 import {
   cancelChannel,
-  expandRefs,
   processId,
   type QueueConfig,
   queueFor,
   queueOrchestratorSchema,
   redactRedisUrl,
   redisConnection,
-  refBlobs,
-  type RefUris,
   type StepJobData,
   type StepJobResult,
 } from "./config.ts";
+import { JobResults, RemoteStepError, type RunContext, type Waiter } from "./results.ts";
 
-export { queueOrchestratorSchema };
+export { queueOrchestratorSchema, RemoteStepError };
 
 /** Jobs submitted in one `addBulk` at most; a full chunk is submitted at once. */
 const SUBMIT_CHUNK = 64;
@@ -53,45 +53,6 @@ async function serverTimeId(queue: Queue): Promise<string> {
   const client = (await queue.client) as unknown as Redis; // ioredis: BullMQ made it from options
   const [s, us] = await client.time();
   return `${Number(s) * 1000 + Math.floor(Number(us) / 1000) - 1}-0`;
-}
-
-/** A step attempt that failed on a worker; `stack` is the worker's stack trace. */
-export class RemoteStepError extends Error {
-  /** Worker that ran it, when known. */
-  readonly worker?: string;
-  constructor(message: string, stack: string | undefined, worker?: string) {
-    super(message);
-    this.name = "RemoteStepError";
-    this.worker = worker;
-    if (stack) this.stack = stack;
-  }
-}
-
-interface Waiter {
-  jobId: string;
-  queue: string;
-  data: StepJobData;
-  submitted: boolean;
-  checkedAt: number;
-  /** The run's stores: URIs to expand compact output references, blobs for inline outputs. */
-  run: RunContext;
-  resolve: (r: StepTaskResult) => void;
-  reject: (e: unknown) => void;
-}
-
-interface RunContext {
-  source: string;
-  uris: RefUris;
-  /** The driver's metadata store: inline inputs are read from it, inline outputs staged in it. */
-  meta: BlobStore;
-  /** Largest output a worker returns inline (0: none). */
-  inlineMax: number;
-  hash: string;
-  codeHash: string;
-  storeId?: string;
-  resources: RunPipelineOptions["resources"];
-  /** A resumed run: jobs of an earlier driver with the same ids are adopted. */
-  resumed?: { store: ArtifactStore };
 }
 
 /** Runs pipelines by submitting their steps to BullMQ queues served by `flowyml worker`. */
@@ -114,6 +75,8 @@ export class QueueOrchestrator extends EngineOrchestrator {
   #warned = new Map<string, number>();
   #redis?: Redis;
   #driver = processId();
+  /** Settles the waiters with their jobs' results. */
+  #results: JobResults;
 
   constructor(options: Partial<QueueConfig> & { name?: string } = {}) {
     super(options.name ?? "queue", {
@@ -121,6 +84,15 @@ export class QueueOrchestrator extends EngineOrchestrator {
       hint: "use `flowyml runs show <id>`, or `flowyml runs resume <id>` to continue it",
     });
     this.config = componentConfig(queueOrchestratorSchema, options);
+    this.#results = new JobResults({
+      waiters: this.#waiters,
+      pollMs: this.config.pollMs,
+      queue: (name) => this.#queue(name),
+      submit: (w) => this.#submit(w),
+      warn: (message) => this.warn(message),
+      generation: () => this.#generation,
+      closed: () => this.#closed,
+    });
   }
 
   /** Log a driver-side warning (Redis trouble, resubmissions); a repeat within 5 s is dropped. */
@@ -170,47 +142,13 @@ export class QueueOrchestrator extends EngineOrchestrator {
     ev.on("error", (e) => this.warn(`Redis error on events of ${name}: ${describeError(e)}`));
     ev.on("completed", ({ jobId, returnvalue }) => {
       const w = this.#waiters.get(jobId);
-      if (w) this.#settle(w, returnvalue as unknown as StepJobResult);
+      if (w) this.#results.settle(w, returnvalue as unknown as StepJobResult);
     });
     ev.on("failed", ({ jobId, failedReason }) => {
       const w = this.#waiters.get(jobId);
-      if (w) this.#fail(w, failedReason).catch(() => {});
+      if (w) this.#results.fail(w, failedReason).catch(() => {});
     });
     this.#events.set(name, ev);
-  }
-
-  #settle(w: Waiter, ret: StepJobResult | string): void {
-    if (!this.#waiters.delete(w.jobId)) return;
-    const r: StepJobResult = typeof ret === "string" ? JSON.parse(ret) : ret;
-    const outputs = expandRefs(r.outputs, w.run.uris);
-    try {
-      stageOutputBlobs(outputs, refBlobs(r), { meta: w.run.meta, step: w.data.task.step });
-    } catch (err) {
-      return w.reject(err);
-    }
-    w.resolve({
-      outputs,
-      readParams: r.readParams,
-      worker: r.worker,
-      ...(r.metrics ? { metrics: r.metrics } : {}),
-      ...(r.logs?.length ? { logs: r.logs } : {}),
-    });
-  }
-
-  async #fail(w: Waiter, reason: string, job?: Job): Promise<void> {
-    if (!this.#waiters.has(w.jobId)) return;
-    let stack: string | undefined;
-    let worker: string | undefined;
-    try {
-      job ??= await (await this.#queue(w.queue)).getJob(w.jobId);
-      const traces = job?.stacktrace ?? [];
-      stack = traces[traces.length - 1] ?? undefined;
-      worker = /on flowyml worker (\S+)/.exec(stack ?? "")?.[1];
-    } catch {
-      // The reason alone still explains the failure.
-    }
-    if (!this.#waiters.delete(w.jobId)) return;
-    w.reject(new RemoteStepError(reason, stack, worker));
   }
 
   /**
@@ -264,48 +202,6 @@ export class QueueOrchestrator extends EngineOrchestrator {
     else if (list.length === 1) setTimeout(() => this.#send(w.queue).catch(() => {}), 0);
   }
 
-  /** Re-check jobs whose events may have been lost (e.g. Redis restarted without persistence). */
-  async #check(): Promise<void> {
-    if (this.#checking) return;
-    this.#checking = true;
-    try {
-      await this.#checkAll();
-    } finally {
-      this.#checking = false;
-    }
-  }
-
-  async #checkAll(): Promise<void> {
-    const now = Date.now();
-    const gen = this.#generation;
-    for (const w of [...this.#waiters.values()]) {
-      // A waiter settled meanwhile, or connections released: stop, never reopen them.
-      if (gen !== this.#generation || this.#closed) return;
-      if (!this.#waiters.has(w.jobId)) continue;
-      if (!w.submitted || now - w.checkedAt < this.config.pollMs) continue;
-      w.checkedAt = now;
-      try {
-        const queue = await this.#queue(w.queue);
-        const job = await queue.getJob(w.jobId);
-        if (!job) {
-          this.warn(
-            `step ${w.data.task.step} (job ${w.jobId}) vanished from Redis; submitting it again`,
-          );
-          w.submitted = false;
-          this.#submit(w);
-          continue;
-        }
-        const state = await job.getState();
-        if (state === "completed") this.#settle(w, job.returnvalue as StepJobResult);
-        else if (state === "failed") await this.#fail(w, job.failedReason, job);
-      } catch (err) {
-        if (gen === this.#generation && this.#waiters.has(w.jobId)) {
-          this.warn(`checking job ${w.jobId} failed: ${describeError(err)}`);
-        }
-      }
-    }
-  }
-
   /** Submit one step attempt and wait for its result. */
   #dispatch(
     task: StepTask,
@@ -349,7 +245,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
         if (this.#waiters.delete(jobId)) reject(err); // its inline inputs could not be read
       });
       this.#watchdog ??= setInterval(() => {
-        if (this.#waiters.size) this.#check();
+        if (this.#waiters.size) this.#results.check();
       }, Math.max(250, Math.floor(this.config.pollMs / 2)));
       Deno.unrefTimer(this.#watchdog);
     });
@@ -360,35 +256,8 @@ export class QueueOrchestrator extends EngineOrchestrator {
     const blobs = await inputBlobs(task.inputs, w.run.meta);
     if (blobs) w.data.blobs = blobs;
     const resumed = w.run.resumed;
-    if (resumed) await this.#adopt(w, resumed.store).catch(() => this.#submit(w));
+    if (resumed) await this.#results.adopt(w, resumed.store).catch(() => this.#submit(w));
     else this.#submit(w);
-  }
-
-  /**
-   * A resumed run's step attempt whose job an earlier driver already queued: a waiting or running
-   * job is waited for (not run twice), a completed one is taken when its outputs still exist in
-   * the store, and a failed or unusable one is removed and submitted afresh.
-   */
-  async #adopt(w: Waiter, store: ArtifactStore): Promise<void> {
-    const job = await (await this.#queue(w.queue)).getJob(w.jobId);
-    if (!job) return this.#submit(w);
-    const state = await job.getState();
-    if (state === "completed") {
-      const r = job.returnvalue as StepJobResult;
-      const outputs = expandRefs(r.outputs ?? {}, w.run.uris);
-      const refs = Object.values(outputs).filter((o) => !o.inline);
-      const present = await Promise.all(refs.map((o) => store.exists(o.path)));
-      if (present.every(Boolean) && hasOutputBlobs(outputs, refBlobs(r))) {
-        w.submitted = true;
-        return this.#settle(w, r);
-      }
-    } else if (state !== "failed" && state !== "unknown") {
-      w.submitted = true; // waiting, delayed or active: its result arrives as an event
-      w.checkedAt = Date.now();
-      return;
-    }
-    await job.remove().catch(() => {});
-    this.#submit(w);
   }
 
   /** Remove a waiting job, or ask its worker to abort it. */
