@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import type { Schema } from "../../kernel/schema.ts";
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).max(253);
@@ -18,8 +19,112 @@ const tolerationSchema = z.object({
   tolerationSeconds: z.number().int().optional(),
 }).strict();
 
-/** A toleration of a Pod spec. */
-export type Toleration = z.output<typeof tolerationSchema>;
+/** A toleration of a Pod spec, with the Kubernetes field names. */
+export interface Toleration {
+  /** Taint key it matches (none: every key, with `operator: Exists`). */
+  key?: string;
+  /** `Equal` (key and value match) or `Exists` (key only); Kubernetes' default is `Equal`. */
+  operator?: "Equal" | "Exists";
+  /** Taint value it matches (with `operator: Equal`). */
+  value?: string;
+  /** Taint effect it matches (none: every effect). */
+  effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+  /** With `effect: NoExecute`: how long the pod stays bound after the taint appears, in s. */
+  tolerationSeconds?: number;
+}
+
+/** Where the steps carrying one `resources.labels` entry run. */
+export interface NodePool {
+  /** nodeSelector of those step pods (default none). */
+  node_selector: Record<string, string>;
+  /** Tolerations of those step pods (default none). */
+  tolerations: Toleration[];
+}
+
+/** A key of a Secret, given to a step as an env var (`valueFrom.secretKeyRef`). */
+export interface SecretKeyRef {
+  /** Name of the Secret in the namespace. */
+  secret: string;
+  /** Key in the Secret. */
+  key: string;
+  /** Start the pod even when the Secret or key is missing. */
+  optional?: boolean;
+}
+
+/** Parsed kubernetes orchestrator config (`orchestrator: { type: kubernetes, … }`). */
+export interface KubernetesConfig {
+  /** Instance name (default `kubernetes`). */
+  name?: string;
+  /** Image of the steps, `host/repo:tag[@sha256:…]` (default: the run's `docker.image`). */
+  image?: string;
+  /**
+   * Kubeconfig file (default: `$KUBECONFIG`, else ~/.kube/config, else the in-cluster service
+   * account).
+   */
+  kubeconfig?: string;
+  /** Kubeconfig context (default: its current-context). */
+  context?: string;
+  /** Namespace of the Jobs (default: the context's namespace, else `default`). */
+  namespace?: string;
+  /** Service account the step pods run as. */
+  service_account?: string;
+  /** imagePullPolicy of the step containers (default `IfNotPresent`). */
+  image_pull_policy: "Always" | "IfNotPresent" | "Never";
+  /** Secrets for a private registry (default none). */
+  image_pull_secrets: string[];
+  /** Env vars from Secret keys, by variable name; values never appear in a manifest. */
+  secret_env: Record<string, SecretKeyRef>;
+  /** Secrets whose every key becomes an env var (`envFrom.secretRef`; default none). */
+  env_from_secrets: string[];
+  /** Literal, non-secret env of every step (secrets go in `secret_env`). */
+  env: Record<string, string>;
+  /**
+   * An existing ConfigMap whose `flowyml.yaml` key the steps use (else the driver uploads
+   * `config_file` as a ConfigMap for the run, and deletes it after).
+   */
+  config_map?: string;
+  /**
+   * flowyml.yaml given to the steps (default: `$FLOWYML_CONFIG`, else ./flowyml.yaml); it must
+   * reference secrets (`{env: NAME}`), never hold them.
+   */
+  config_file?: string;
+  /** nodeSelector of every step pod (default none). */
+  node_selector: Record<string, string>;
+  /** Tolerations of every step pod (default none). */
+  tolerations: Toleration[];
+  /**
+   * Per `resources.labels` entry: the node pool of steps carrying it (a `key=value` label with no
+   * pool becomes a node selector itself).
+   */
+  node_pools: Record<string, NodePool>;
+  /** Extended resource that `resources.gpu` asks for (default `nvidia.com/gpu`). */
+  gpu_resource: string;
+  /**
+   * Node label that `resources.gpu: "type:count"` selects on, e.g.
+   * cloud.google.com/gke-accelerator.
+   */
+  gpu_type_label?: string;
+  /** How long Kubernetes keeps a finished Job (and its pod and logs), in s (default 3600). */
+  ttl_seconds_after_finished: number;
+  /** Hard limit of one attempt in the cluster, in s (the step's own timeout applies too). */
+  active_deadline_seconds?: number;
+  /** More labels of Jobs and pods (default none). */
+  labels: Record<string, string>;
+  /** Annotations of the Jobs (default none). */
+  annotations: Record<string, string>;
+  /** Stack the step uses in the image (default: the run's). */
+  stack?: string;
+  /** Folder `image build` packed (default: cwd). */
+  project_root?: string;
+  /** Where the project is in the image (default `/app`). */
+  app_dir: string;
+  /** The flowyml CLI module in the image (default `/app/cli/main.ts`). */
+  cli: string;
+  /** Job and pod status poll interval in ms (default 1000). */
+  poll_ms: number;
+  /** Lines of a failed pod's log kept in the step's error (default 40). */
+  log_lines: number;
+}
 
 /** Where steps with a given `resources.labels` entry go. */
 const nodePoolSchema = z.object({
@@ -34,8 +139,7 @@ const secretKeySchema = z.object({
   optional: z.boolean().optional(),
 }).strict();
 
-/** Config schema of the kubernetes orchestrator. */
-export const kubernetesOrchestratorSchema = z.object({
+const kubernetesObject = z.object({
   name: z.string().optional(),
   image: z.string().optional().describe(
     "image of the steps, `host/repo:tag[@sha256:…]` (default: the run's docker.image)",
@@ -98,5 +202,5 @@ export const kubernetesOrchestratorSchema = z.object({
     .describe("lines of a failed pod's log kept in the step's error"),
 }).strict();
 
-/** Parsed kubernetes orchestrator config. */
-export type KubernetesConfig = z.output<typeof kubernetesOrchestratorSchema>;
+/** Config schema of the kubernetes orchestrator (parses to {@linkcode KubernetesConfig}). */
+export const kubernetesOrchestratorSchema: Schema<KubernetesConfig> = kubernetesObject;

@@ -5,4 +5,10 @@
  * @module
  */
 export { KubernetesOrchestrator } from "./orchestrator.ts";
-export { kubernetesOrchestratorSchema } from "./config.ts";
+export {
+  type KubernetesConfig,
+  kubernetesOrchestratorSchema,
+  type NodePool,
+  type SecretKeyRef,
+  type Toleration,
+} from "./config.ts";

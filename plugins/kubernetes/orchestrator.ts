@@ -16,6 +16,7 @@
  */
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { componentConfig } from "../../kernel/registry.ts";
 import {
   EngineOrchestrator,
@@ -53,11 +54,14 @@ interface RunContext {
 
 /** Runs every step attempt as its own Kubernetes Job of the pipeline's image. */
 export class KubernetesOrchestrator extends EngineOrchestrator {
+  /** The `type:` of this orchestrator in flowyml.yaml. */
   static readonly type = "kubernetes";
-  static readonly configSchema = kubernetesOrchestratorSchema;
+  /** Validates a `type: kubernetes` config before the orchestrator is built. */
+  static readonly configSchema: Schema<KubernetesConfig> = kubernetesOrchestratorSchema;
   /** Parsed config. */
   readonly config: KubernetesConfig;
 
+  /** Parse `options` (defaults applied; a config the registry already validated is taken as is). */
   constructor(options: Partial<KubernetesConfig> & { name?: string } = {}) {
     super(options.name ?? "kubernetes", { owner: "kubernetes orchestrator" });
     this.config = componentConfig(kubernetesOrchestratorSchema, options);
@@ -143,7 +147,7 @@ export class KubernetesOrchestrator extends EngineOrchestrator {
   }
 
   /** The Job manifest of one step attempt (what the `dispatch` hook creates). */
-  jobManifest(
+  #jobManifest(
     task: StepTask,
     step: Step,
     run: Omit<RunContext, "cluster"> & {
@@ -176,7 +180,7 @@ export class KubernetesOrchestrator extends EngineOrchestrator {
     const { cluster, image, options } = a.run;
     return runJobAttempt(task, {
       cluster,
-      job: this.jobManifest(task, step, { ...a.run, namespace: cluster.namespace }),
+      job: this.#jobManifest(task, step, { ...a.run, namespace: cluster.namespace }),
       image,
       store: options.stack.artifactStore,
       signal: a.signal,
@@ -236,6 +240,11 @@ export class KubernetesOrchestrator extends EngineOrchestrator {
     return denied;
   }
 
+  /**
+   * What reaching the cluster needs (its API server, the kubeconfig and the files and exec
+   * credential plugin it names, the service-account folder, env broadly), plus reading the config
+   * file the steps are given (`config_file`, else `$FLOWYML_CONFIG`).
+   */
   override permissions(): PermissionNeeds {
     const needs = clusterPermissions(this.config);
     needs.env!.push("FLOWYML_CONFIG");
@@ -244,6 +253,7 @@ export class KubernetesOrchestrator extends EngineOrchestrator {
     return needs;
   }
 
+  /** The parsed config without `name` (secrets are referenced by Secret name, never held). */
   override toDict(): Record<string, unknown> {
     const { name: _, ...rest } = this.config;
     return { type: "kubernetes", ...rest };
