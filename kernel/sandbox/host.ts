@@ -6,10 +6,11 @@
  * cooperative interrupt rewritten into the module) and, if it does not
  * answer within {@linkcode GRACE_MS}, SIGKILLed; a process over its memory
  * limit is killed by the OS (or the watchdog). A killed process is replaced
- * by a fresh one at the next call.
+ * by a fresh one at the next call. How a failed call is reported is
+ * host_violations.ts.
  * @module
  */
-import { PluginViolationError, SandboxError, type ViolationKind } from "./errors.ts";
+import { PluginViolationError, SandboxError } from "./errors.ts";
 import type { Grants } from "./grants.ts";
 import type { LoadedPlugin } from "./loader.ts";
 import { type BrokerResponse, FRAME, type LoadMeta } from "./protocol.ts";
@@ -21,6 +22,7 @@ import {
   WATCHDOG_OVERHEAD,
 } from "./plugin_process.ts";
 import { takeProcess } from "./spare.ts";
+import { deathOf, formatBytes, violationOf } from "./host_violations.ts";
 
 /** Serves one brokered request (raw JSON bytes plus optional payload). */
 export type BrokerFn = (req: Uint8Array, payload: Uint8Array) => Promise<BrokerResponse>;
@@ -61,13 +63,6 @@ const dec = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 /** Distinct host reads reported per call; more are counted. */
 const READS_MAX = 256;
-
-/** `n` bytes as `16 MiB` / `1.5 MiB` / `300 bytes`. */
-export function formatBytes(n: number): string {
-  if (n >= MiB) return `${+(n / MiB).toFixed(1)} MiB`;
-  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
-}
 
 /**
  * The handles a call sends back, assembled in the kernel. A handle comes as
@@ -373,65 +368,12 @@ export class PluginHost {
 
   /** The error of a call the process answered with an ERROR frame. */
   #violation(reply: { kind: string; message: string }, o: CallOptions): Error {
-    if (reply.kind === "cancelled") {
-      return o.signal?.reason ?? new PluginViolationError(this.name, "timeout", "cancelled");
-    }
-    const denial = o.lastDenial?.();
-    if (denial && ["plugin_error", "abort", "trap", "crashed"].includes(reply.kind)) {
-      return new PluginViolationError(this.name, "denied", `${denial} (then: ${reply.message})`);
-    }
-    const kind: ViolationKind = reply.kind === "abort"
-      ? "trap"
-      : (["timeout", "memory", "trap", "oversized", "malformed", "denied", "plugin_error"]
-          .includes(reply.kind)
-        ? reply.kind
-        : "crashed") as ViolationKind;
-    const detail = kind === "timeout"
-      ? `exceeded its timeout of ${o.timeoutMs} ms (interrupted: ${reply.message})`
-      : kind === "memory"
-      ? `exceeded its memory grant of ${formatBytes(this.grants.memory)}: ${reply.message}`
-      : reply.message;
-    return new PluginViolationError(this.name, kind, detail);
+    return violationOf(this, reply, o);
   }
 
   /** Why the process is gone, as the error of the call (or load) it was serving. */
-  async #death(proc: PluginProcess, timeoutMs: number, signal?: AbortSignal): Promise<Error> {
-    proc.kill("protocol"); // no-op when it is already gone; else it broke the channel
-    const status = await proc.exited;
-    const why = proc.killedFor;
-    if (why === "cancelled" && signal?.aborted) return signal.reason;
-    if (why === "timeout") {
-      return new PluginViolationError(
-        this.name,
-        "timeout",
-        `exceeded its timeout of ${timeoutMs} ms (its process was killed)`,
-      );
-    }
-    const tail = await proc.stderrTail();
-    const heap = /out of memory|heap limit|allocation failed/i.test(tail);
-    if (why === "memory" || proc.memoryKilled || heap) {
-      const by = proc.confinement.enforcement === "watchdog"
-        ? `the watchdog killed its process over ${formatBytes(proc.confinement.limit)} RSS`
-        : heap
-        ? `its process reached its V8 heap cap of ${proc.heapMiB} MiB`
-        : `the OS killed its process at its cgroup limit of ${
-          formatBytes(proc.confinement.limit)
-        }` +
-          (proc.confinement.mode === "supervised" ? " (set by the limits supervisor)" : "");
-      return new PluginViolationError(
-        this.name,
-        "memory",
-        `exceeded its memory grant of ${formatBytes(this.grants.memory)} (${by})`,
-      );
-    }
-    const last = tail.trim().split("\n").slice(-3).join(" | ").slice(0, 500);
-    return new PluginViolationError(
-      this.name,
-      "crashed",
-      `its host process ${why ? `was killed (${why})` : "exited"} with ${
-        status.signal ?? `code ${status.code}`
-      }${last ? `: ${last}` : ""}`,
-    );
+  #death(proc: PluginProcess, timeoutMs: number, signal?: AbortSignal): Promise<Error> {
+    return deathOf(this, proc, timeoutMs, signal);
   }
 
   /** Stop the host process. */
