@@ -12,6 +12,7 @@ import { assertNotLive, driverFields, RunCancelled } from "./run_liveness.ts";
 import type { RunPipelineOptions, StackLike } from "./contracts.ts";
 import type { MetadataStore } from "./metadata_store.ts";
 import { pipelineShape } from "./pipeline_shape.ts";
+import { checkParams } from "./params.ts";
 
 /** What {@linkcode recordRunStart} found and decided. */
 export interface RunStart {
@@ -72,6 +73,7 @@ function newRunRecord(
   pipeline: PipelineSpec,
   options: RunPipelineOptions & { runId: string; extra?: Record<string, unknown> },
 ): RunRecord {
+  checkParams(options.params);
   return {
     runId: options.runId,
     pipeline: pipeline.name,
