@@ -5,7 +5,8 @@
  * and its end; and the message a cancelled run is recorded with.
  * @module
  */
-import { ConfigError, describeError } from "./errors.ts";
+import { checkObject } from "./artifacts.ts";
+import { ConfigError, describeError, MissingPermissionError } from "./errors.ts";
 import { pipelineHash, type PipelineSpec } from "./graph.ts";
 import type { RunRecord, RunStatus, StepRunRecord } from "./records.ts";
 import { assertNotLive, driverFields, RunCancelled } from "./run_liveness.ts";
@@ -133,20 +134,19 @@ export async function recordRunEnd(
 }
 
 /**
- * Whether every recorded output of a step still exists in the stack's stores (else it runs
- * again): objects in the artifact store, small outputs stored inline in the metadata store.
+ * Whether every recorded output of a step still exists in the stack's stores and hashes to its
+ * recorded hash, as a cache hit's outputs must (else the step runs again): objects in the artifact
+ * store, small outputs stored inline in the metadata store.
  */
 async function outputsPresent(stack: StackLike, r: StepRunRecord): Promise<boolean> {
+  const blobs = stack.metadataStore;
   try {
-    const found = await Promise.all(
-      Object.values(r.outputs ?? {}).map(async (o) =>
-        o.inline
-          ? (await stack.metadataStore.getBlob(o.hash)) !== undefined
-          : await stack.artifactStore.exists(o.path)
-      ),
+    const checks = await Promise.all(
+      Object.values(r.outputs ?? {}).map((o) => checkObject(stack.artifactStore, o, { blobs })),
     );
-    return found.every(Boolean);
-  } catch {
+    return checks.every((c) => c.status === "ok");
+  } catch (err) {
+    if (err instanceof MissingPermissionError) throw err;
     return false;
   }
 }

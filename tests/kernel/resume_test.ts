@@ -4,6 +4,7 @@
  * unless `--cache` is passed to resume.
  */
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { tempDir } from "../_helpers.ts";
 import { flowyml, showRun } from "./_cli.ts";
 
@@ -91,6 +92,31 @@ Deno.test("resume (CLI): --allow-changed runs a step whose code changed since th
     assert.equal(await Deno.readTextFile(`${t.path}/a_ran`), "1\n2\n", "`a` ran again, new code");
     assert.equal(await Deno.readTextFile(`${t.path}/y`), "3", "`b` got the new `x` (2 + 1)");
     assert.equal((await showRun(t.path, id)).run.status, "completed");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("resume (CLI): a completed step whose stored output no longer verifies runs again", async () => {
+  const t = await tempDir();
+  try {
+    await Deno.writeTextFile(`${t.path}/pipeline.ts`, changing(1));
+    await Deno.writeTextFile(`${t.path}/fail`, "");
+    const failed = await flowyml(t.path, ["run", "pipeline.ts", "--inherit-permissions"]);
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    const id = /run\s+(changing-\S+)/.exec(failed.stdout)![1];
+    await Deno.remove(`${t.path}/fail`);
+    // `a`'s output (1, stored inline in the metadata store) is edited behind flowyml's back.
+    const db = new DatabaseSync(`${t.path}/.flowyml/metadata.db`);
+    try {
+      assert.equal(db.prepare("UPDATE blobs SET bytes = X'39'").run().changes, 1);
+    } finally {
+      db.close();
+    }
+    const res = await flowyml(t.path, ["runs", "resume", id, "--quiet"]);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.equal(await Deno.readTextFile(`${t.path}/a_ran`), "1\n1\n", "`a` ran again");
+    assert.equal(await Deno.readTextFile(`${t.path}/y`), "2", "`b` got the recomputed x = 1");
   } finally {
     await t.cleanup();
   }
