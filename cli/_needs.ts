@@ -6,9 +6,8 @@
  * imports and the `--grant`s, merged into `deno run` flags.
  * @module
  */
-import { relative } from "node:path";
+import { fileURLToPath, relative } from "../kernel/_path.ts";
 import { absolutePath } from "../kernel/project.ts";
-import { fileURLToPath } from "node:url";
 import type { PermissionNeeds } from "../kernel/component.ts";
 import { configPath, type FlowymlConfig } from "../kernel/config.ts";
 import { ConfigError } from "../kernel/errors.ts";

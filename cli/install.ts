@@ -3,8 +3,7 @@
  * project: shared by the commands that start least-privilege child processes.
  * @module
  */
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, fileURLToPath, resolve } from "../kernel/_path.ts";
 import type { FlowymlConfig } from "../kernel/config.ts";
 import type { Lockfile } from "../kernel/lock.ts";
 import { lockfilePath } from "./lockfile.ts";

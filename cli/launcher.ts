@@ -13,7 +13,7 @@
  * the parent of a run only plans and spawns, so it stays light.
  * @module
  */
-import { fileURLToPath } from "node:url";
+import { fileURLToPath } from "../kernel/_path.ts";
 import type { PermissionNeeds } from "../kernel/component.ts";
 import { configPath, type FlowymlConfig, loadConfig, stackNameOf } from "../kernel/config.ts";
 import { loadPersistedComponents, type Lockfile } from "../kernel/lock.ts";

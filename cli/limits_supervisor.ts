@@ -19,7 +19,7 @@
  * on close kills what is left in its groups and removes them.
  * @module
  */
-import { join } from "node:path";
+import { join } from "../kernel/_path.ts";
 import { Confinement, type LimitMode, limitMode, processStat } from "../kernel/sandbox/limits.ts";
 import { SOCKET_ENV, TOKEN_ENV } from "../kernel/sandbox/limits_client.ts";
 import {

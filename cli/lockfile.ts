@@ -4,8 +4,7 @@
  * the kernel's (`kernel/lock.ts`), re-exported here for the CLI.
  * @module
  */
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, fileURLToPath } from "../kernel/_path.ts";
 import { type LockedComponent, type Lockfile, sourceModule } from "../kernel/lock.ts";
 import type { NpmPin } from "../kernel/integrity.ts";
 import { importHostOf } from "../kernel/permissions.ts";

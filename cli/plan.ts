@@ -13,8 +13,7 @@
  * @module
  */
 import "../plugins/builtin_types.ts"; // the component types the stacks name (no class loaded)
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, resolve } from "../kernel/_path.ts";
 import type { ComponentKind, PermissionNeeds } from "../kernel/component.ts";
 import { type FlowymlConfig, stackConfig } from "../kernel/config.ts";
 import { safeText } from "../kernel/display.ts";

@@ -106,6 +106,7 @@ export abstract class ArtifactStore extends StackComponent {
   async save(artifact: unknown, path: string): Promise<string> {
     if (!implementsOwn(this, "writeBytes", ArtifactStore)) throw this.#neither("save");
     const ser = getSerializers().forValue(artifact);
+    if (ser.load) await ser.load();
     const { bytes, meta } = ser.serialize(artifact);
     await this.writeBytes(path, bytes);
     const side = { serializer: ser.name, version: ser.version, meta: meta ?? {} };
@@ -121,7 +122,9 @@ export abstract class ArtifactStore extends StackComponent {
     if (await this.exists(`${path}.flowyml.json`)) {
       side = JSON.parse(new TextDecoder().decode(await this.readBytes(`${path}.flowyml.json`)));
     }
-    return getSerializers().get(side.serializer).deserialize(bytes, side.meta);
+    const ser = getSerializers().get(side.serializer);
+    if (ser.load) await ser.load();
+    return ser.deserialize(bytes, side.meta);
   }
 
   #neither(method: string): ComponentError {

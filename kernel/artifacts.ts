@@ -207,6 +207,7 @@ export async function putValue(
   let ser, bytes, meta;
   try {
     ser = (options.serializers ?? getSerializers()).forValue(value);
+    if (ser.load) await ser.load();
     ({ bytes, meta } = ser.serialize(value));
   } catch (err) {
     if (err instanceof UnstorableValueError && options.label) throw err.withLabel(options.label);
@@ -287,7 +288,9 @@ export async function loadValue(
       label: options.label,
     });
   }
-  return (options.serializers ?? getSerializers()).get(ref.serializer).deserialize(bytes, ref.meta);
+  const ser = (options.serializers ?? getSerializers()).get(ref.serializer);
+  if (ser.load) await ser.load();
+  return ser.deserialize(bytes, ref.meta);
 }
 
 /**

@@ -6,7 +6,6 @@
  * makes the entry a miss (the step re-runs and rewrites it), never a hit.
  * @module
  */
-import { serialize as v8Serialize } from "node:v8";
 import { artifactUri, checkObject } from "./artifacts.ts";
 import type { StackLike } from "./contracts.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
@@ -35,19 +34,19 @@ export function cacheKey(step: Step, inputs: Record<string, ArtifactRef>): strin
 }
 
 /**
- * Hash of a param value as the step sees it. Plain JSON data hashes as it always did; a value
- * JSON would change (`NaN`, `±Infinity`, `-0`, bigint, Map, Date …: `Infinity` and `-Infinity`
- * are both `null` in JSON) hashes by its `node:v8` bytes; one neither stores exactly matches
- * nothing, so such a step is never served a result computed with another value.
+ * Hash of a param value as the step sees it: plain JSON data by its JSON. A run refuses any other
+ * param before it starts (kernel/params.ts); should one reach this anyway (`NaN`, `±Infinity`,
+ * `-0`, bigint, Map, Date …: JSON would turn `Infinity` and `-Infinity` into the same `null`), it
+ * matches nothing, so no step is ever served a result computed with another value.
  */
 function paramHash(v: unknown): string {
   let format;
   try {
     format = storableFormat(v);
   } catch {
-    return `unmatched:${crypto.randomUUID()}`;
+    format = "unstorable";
   }
-  return format === "json" ? hashValue(v) : sha256Hex(`v8:${sha256Hex(v8Serialize(v))}`);
+  return format === "json" ? hashValue(v) : `unmatched:${crypto.randomUUID()}`;
 }
 
 function paramHashes(params: Record<string, unknown>, names: string[]): Record<string, string> {

@@ -9,8 +9,7 @@
  * the registry's own (npm `dist.integrity`, JSR version manifest).
  * @module
  */
-import { relative } from "node:path";
-import { fileURLToPath as fromFileUrl } from "node:url";
+import { fileURLToPath as fromFileUrl, relative } from "./_path.ts";
 import { sha256Hex, stableStringify } from "./hash.ts";
 import { ComponentError, describeError, explainPermission, isPermissionError } from "./errors.ts";
 import { importSpecifiers, resolveImport } from "./module_graph.ts";

@@ -5,7 +5,7 @@
  * here for the CLI and for `Pipeline.run()` in a plain `deno run` script alike.
  * @module
  */
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "./_path.ts";
 import { absolutePath } from "./project.ts";
 import { configPath, type FlowymlConfig, loadConfig } from "./config.ts";
 import {

@@ -5,7 +5,7 @@
  * `src/.flowyml`.
  * @module
  */
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "./_path.ts";
 
 /** The config file name looked for in each folder. */
 export const CONFIG_FILE = "flowyml.yaml";

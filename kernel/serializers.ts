@@ -11,8 +11,7 @@
  * of the cache key. See docs/artifacts.md.
  * @module
  */
-import { deserialize as v8Deserialize, serialize as v8Serialize } from "node:v8";
-import { ConfigError } from "./errors.ts";
+import { ConfigError, FlowymlError } from "./errors.ts";
 import { storableFormat, TYPED_ARRAY_CTORS } from "./storable.ts";
 
 export { storableFormat, UnstorableValueError } from "./storable.ts";
@@ -37,6 +36,13 @@ export interface Serializer {
   serialize(value: unknown): Serialized;
   /** Bytes back to a value. */
   deserialize(bytes: Uint8Array, meta?: Record<string, unknown>): unknown;
+  /**
+   * Loads what `serialize` and `deserialize` need, when that is costly to load in every process:
+   * flowyml awaits it before the serializer's first use (a no-op after that). The built-in
+   * {@linkcode v8Serializer} loads `node:v8` here. Code calling a serializer directly awaits it
+   * too.
+   */
+  load?(): Promise<void>;
 }
 
 // Uint8Array has its own serializer (`bytes`).
@@ -128,11 +134,24 @@ export const v8Serializer: Serializer = {
   canHandle: (v) => v !== undefined,
   serialize(v) {
     storableFormat(v); // throws UnstorableValueError for what v8 would change
-    const b = v8Serialize(v);
+    const b = loadedV8().serialize(v);
     return { bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) };
   },
-  deserialize: (bytes) => v8Deserialize(bytes),
+  deserialize: (bytes) => loadedV8().deserialize(bytes),
+  // node:v8 starts Deno's Node compatibility layer (≈ 4 ms): only processes storing such values pay.
+  async load() {
+    v8 ??= await import("node:v8");
+  },
 };
+
+let v8: typeof import("node:v8") | undefined;
+
+function loadedV8(): typeof import("node:v8") {
+  if (v8) return v8;
+  throw new FlowymlError("the v8 serializer was used before it was loaded", {
+    hint: "await serializer.load?.() before serialize() or deserialize() (flowyml does)",
+  });
+}
 
 /** Ordered collection of serializers. Custom ones go before the built-ins. */
 export class SerializerRegistry {

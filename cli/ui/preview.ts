@@ -52,7 +52,9 @@ export async function previewArtifact(
     // A small artifact stored in the metadata store: read (and verified) from there.
     const stream = await loadStream(store, a, { blobs: options.blobs });
     const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
-    return previewValue(getSerializers().get(a.serializer).deserialize(bytes, a.meta), a.size);
+    const ser = getSerializers().get(a.serializer);
+    if (ser.load) await ser.load();
+    return previewValue(ser.deserialize(bytes, a.meta), a.size);
   }
   if (a.size > PREVIEW_MAX_BYTES) {
     const head = await readHead(store, a.path, 256);
@@ -61,7 +63,9 @@ export async function previewArtifact(
   const bytes = await store.readBytes(a.path);
   let value: unknown;
   try {
-    value = getSerializers().get(a.serializer).deserialize(bytes, a.meta);
+    const ser = getSerializers().get(a.serializer);
+    if (ser.load) await ser.load();
+    value = ser.deserialize(bytes, a.meta);
   } catch (err) {
     return bytesPreview(bytes.subarray(0, 256), a.size, `not decoded: ${describeError(err)}`);
   }

@@ -10,7 +10,7 @@
  * writes at most a few KiB there, so it never blocks on it).
  * @module
  */
-import { fileURLToPath } from "node:url";
+import { fileURLToPath } from "../_path.ts";
 import { FRAME, FRAME_HEADER, frameHead } from "./protocol.ts";
 import { Confinement, limitMode } from "./limits.ts";
 

@@ -36,12 +36,13 @@ interface OutputSpec {
 }
 
 /** The step's input values, serialized and lent to the plugin as read handles 1…n. */
-function lendInputs(values: Record<string, unknown>, inputs: string[]) {
+async function lendInputs(values: Record<string, unknown>, inputs: string[]) {
   const ser = getSerializers();
   const buffers: ArrayBuffer[] = [];
   const described: Record<string, unknown> = {};
   for (const input of inputs) {
     const s = ser.forValue(values[input]);
+    if (s.load) await s.load();
     const { bytes, meta } = s.serialize(values[input]);
     // Lent, not copied: the value may still be used by other steps, so it is not detached;
     // the host writes it to the plugin process and keeps no reference.
@@ -57,11 +58,11 @@ function lendInputs(values: Record<string, unknown>, inputs: string[]) {
 }
 
 /** The declared outputs, read from the plugin's output JSON and handles. */
-function readOutputs(
+async function readOutputs(
   pluginName: string,
   res: { json: unknown; handles: Record<number, ArrayBuffer | undefined> },
   outputs: string[],
-): Record<string, unknown> {
+): Promise<Record<string, unknown>> {
   const ser = getSerializers();
   const out = (res.json as { outputs?: Record<string, OutputSpec> } | null)?.outputs;
   if (outputs.length && (!out || typeof out !== "object")) {
@@ -85,6 +86,7 @@ function readOutputs(
         );
       }
       const s = ser.get(spec.serializer ?? "bytes");
+      if (s.load) await s.load();
       result[o] = s.deserialize(new Uint8Array(buf), spec.meta);
     }
   }
@@ -98,7 +100,7 @@ export async function runPluginStep(
   ctx: StepContext,
 ): Promise<unknown> {
   const { plugin, inputs, outputs, op, config } = spec;
-  const { buffers, described } = lendInputs(values, inputs);
+  const { buffers, described } = await lendInputs(values, inputs);
   const fn = op ?? (await resolvePluginConfig(plugin)).op ?? "run";
   const res = await invokePlugin(plugin, fn, {
     input: {
@@ -122,6 +124,6 @@ export async function runPluginStep(
     inputs: buffers,
     timeoutMs: spec.timeoutMs,
   });
-  const result = readOutputs(plugin, res, outputs);
+  const result = await readOutputs(plugin, res, outputs);
   return outputs.length === 1 ? result[outputs[0]] : result;
 }

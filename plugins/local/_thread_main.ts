@@ -44,7 +44,10 @@ export interface PackedOutput {
 const BUILT_IN = new Set(["typed_array", "bytes", "string", "json", "v8"]);
 
 /** Check each declared output; serialize those a registered serializer handles. */
-function packOutputs(s: StepLike, value: unknown): Record<string, PackedOutput> {
+async function packOutputs(
+  s: StepLike,
+  value: unknown,
+): Promise<Record<string, PackedOutput>> {
   const outs = s.outputs ?? [];
   const packed: Record<string, PackedOutput> = {};
   for (const o of outs) {
@@ -59,7 +62,10 @@ function packOutputs(s: StepLike, value: unknown): Record<string, PackedOutput> 
       // json, typed_array, bytes and string values came through canHandle checks already; v8 takes
       // anything, so check here what structured clone would change.
       if (ser.name === "v8") storableFormat(v);
-      else if (!BUILT_IN.has(ser.name)) packed[o] = { serializer: ser.name, ...ser.serialize(v) };
+      else if (!BUILT_IN.has(ser.name)) {
+        if (ser.load) await ser.load();
+        packed[o] = { serializer: ser.name, ...ser.serialize(v) };
+      }
     } catch (err) {
       if (err instanceof UnstorableValueError) {
         throw err.withLabel(`step "${s.name}" output "${o}"`);
@@ -114,7 +120,7 @@ self.onmessage = async (e: MessageEvent<Job>) => {
         self.postMessage({ id: job.id, type: "metrics", metrics }),
     };
     let value = await s.fn(job.inputs, ctx);
-    const packed = packOutputs(s, value);
+    const packed = await packOutputs(s, value);
     if (Object.keys(packed).length) {
       // The packed outputs travel as bytes; their values stay behind.
       value = (s.outputs ?? []).length === 1 ? null : {

@@ -4,7 +4,7 @@
  * never leaves a half artifact that looks whole.
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "../../kernel/_path.ts";
 import { absolutePath } from "../../kernel/project.ts";
 import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
 import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";

@@ -5,8 +5,7 @@
  * Schema are zod's.
  * @module
  */
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, join } from "../../kernel/_path.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { importHostOf } from "../../kernel/permissions.ts";
 import { objectSchema, type SchemaInput } from "../../kernel/schema.ts";

@@ -26,18 +26,21 @@ interface Slot {
 }
 
 /** Put back the outputs the worker serialized itself (see _thread_main.ts). */
-function unpack(
+async function unpack(
   value: unknown,
   packed: Record<string, { serializer: string; bytes: Uint8Array; meta?: Record<string, unknown> }>,
-): unknown {
+): Promise<unknown> {
   const names = Object.keys(packed ?? {});
   if (!names.length) return value;
-  const load = (n: string) =>
-    getSerializers().get(packed[n].serializer).deserialize(packed[n].bytes, packed[n].meta);
+  const load = async (n: string) => {
+    const ser = getSerializers().get(packed[n].serializer);
+    if (ser.load) await ser.load();
+    return ser.deserialize(packed[n].bytes, packed[n].meta);
+  };
   // A single-output step's value was sent as bytes alone (a multi-output step sends an object).
-  if (value === null) return load(names[0]);
+  if (value === null) return await load(names[0]);
   const obj = { ...(value as Record<string, unknown>) };
-  for (const n of names) obj[n] = load(n);
+  for (const n of names) obj[n] = await load(n);
   return obj;
 }
 
@@ -84,7 +87,7 @@ export class WorkerExecutor extends Executor {
         // Replay the worker's param reads on the tracked params, so the cache key is exact.
         if (m.read === "*") Object.keys(p.ctx.params);
         else for (const k of m.read as string[]) void p.ctx.params[k];
-        p.resolve(unpack(m.value, m.packed));
+        unpack(m.value, m.packed).then(p.resolve, p.reject);
       } else {
         // A permission error keeps its class, so it is explained (flag, culprit) and not retried.
         const Cls = m.name === "NotCapable"
