@@ -3,17 +3,20 @@
  * the step cache and the audit trail in one SQLite file, through the built-in
  * `node:sqlite` (no native download). WAL mode plus a busy timeout make it
  * safe for parallel steps and for several `flowyml` processes on one file.
+ *
+ * Opening the file (and explaining its errors) is in `connection.ts`, the
+ * statements that write records and the completion transaction in
+ * `writes.ts`, the group commit of step completions in `group_commit.ts`.
  * @module
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname } from "node:path";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { absolutePath } from "../../kernel/project.ts";
 import {
   MetadataStore,
   type RecordCompletionOptions,
   type StepCompletion,
 } from "../../kernel/contracts.ts";
-import { FlowymlError, isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
+import { FlowymlError, MissingPermissionError } from "../../kernel/errors.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import type {
   ArtifactRecord,
@@ -25,7 +28,6 @@ import type {
   RunRecord,
   StepRunRecord,
 } from "../../kernel/records.ts";
-import { migrate, MIGRATIONS } from "./migrations.ts";
 import {
   INLINE_MAX_BYTES,
   type SQLiteMetadataStoreOptions,
@@ -34,19 +36,23 @@ import {
 } from "./config.ts";
 import { GroupCommit } from "./group_commit.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
+import { explainSqliteError, openDatabase } from "./connection.ts";
 import {
-  checkHeader,
-  checkSchema,
-  damagedDatabase,
-  isCorruption,
-  readOnlyAccess,
-  readOnlyWrite,
-  requireCurrentSchema,
-} from "./db_check.ts";
+  commitCompletions,
+  type Exec,
+  insertAudit,
+  insertRun,
+  insertStepLogs,
+  replaceArtifact,
+  replaceLineage,
+  updateRun,
+  upsertCacheEntry,
+  upsertMetrics,
+  upsertStepRun,
+} from "./writes.ts";
 import {
   decodeJsonText,
   type Row,
-  RUN_PATCH_COLUMNS,
   toArtifact,
   toAudit,
   toCacheEntry,
@@ -60,7 +66,6 @@ import {
 export { INLINE_MAX_BYTES, sqliteMetadataStoreSchema };
 
 const utf8 = new TextEncoder();
-const j = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
 /** Tracks runs in SQLite. */
 export class SQLiteMetadataStore extends MetadataStore {
@@ -79,10 +84,12 @@ export class SQLiteMetadataStore extends MetadataStore {
    */
   override readonly inlineMaxBytes: number;
   #db?: DatabaseSync;
-  #group = new GroupCommit((list, blobs) => this.#commitCompletions(list, blobs), {
+  #group = new GroupCommit((list, blobs) => commitCompletions(this.db, this.#exec, list, blobs), {
     explain: (err) => this.#perm(err),
   });
   #stmts = new Map<string, StatementSync>();
+  /** The writes of writes.ts go through `#run`. */
+  #exec: Exec = (sql, ...args) => this.#run(sql, ...args);
 
   /** Nothing is opened until first use; the database is created and migrated then. */
   constructor(options: SQLiteMetadataStoreOptions = {}) {
@@ -93,47 +100,12 @@ export class SQLiteMetadataStore extends MetadataStore {
   }
 
   #perm(err: unknown): unknown {
-    if (isCorruption(err)) return damagedDatabase(this.path, (err as Error).message, err);
-    const ro = readOnlyWrite(this.path, err);
-    if (ro) return ro;
-    if (!isPermissionError(err)) return err;
-    const dir = this.path === ":memory:" ? "." : dirname(this.path);
-    return new MissingPermissionError(
-      `SQLite metadata store: access to ${this.path}`,
-      `--allow-read=${dir} --allow-write=${dir}`,
-      err,
-    );
+    return explainSqliteError(err, this.path);
   }
 
   /** The open database, created and migrated on first use. */
   get db(): DatabaseSync {
-    if (this.#db) return this.#db;
-    try {
-      // Readers without write access (runs list/show under narrow flags) open it read-only.
-      const readOnly = readOnlyAccess(this.path);
-      if (this.path !== ":memory:" && !readOnly) {
-        Deno.mkdirSync(dirname(absolutePath(this.path)), { recursive: true });
-      }
-      if (this.path !== ":memory:") checkHeader(this.path);
-      const db = new DatabaseSync(this.path, { readOnly });
-      db.exec(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`);
-      try {
-        checkSchema(db, this.path, MIGRATIONS.length);
-        if (readOnly) requireCurrentSchema(db, this.path, MIGRATIONS.length);
-      } catch (err) {
-        db.close();
-        throw err;
-      }
-      if (readOnly) return (this.#db = db);
-      if (this.path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
-      db.exec("PRAGMA synchronous = NORMAL");
-      db.exec("PRAGMA foreign_keys = ON");
-      migrate(db);
-      this.#db = db;
-      return db;
-    } catch (err) {
-      throw this.#perm(err);
-    }
+    return this.#db ??= openDatabase(this.path, this.busyTimeoutMs);
   }
 
   #stmt(sql: string): StatementSync {
@@ -257,33 +229,13 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   /** Inserts the run; fails if the run id already exists. */
   override createRun(r: RunRecord): Promise<void> {
-    this.#run(
-      `INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error, pipeline_hash, image, extra,
-         pid, host, heartbeat_at, cache, lease)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-      r.runId,
-      r.pipeline,
-      r.status,
-      r.stack,
-      j(r.params),
-      r.startedAt,
-      r.endedAt ?? null,
-      r.error ?? null,
-      r.pipelineHash ?? null,
-      r.image ?? null,
-      j(r.extra),
-      r.pid ?? null,
-      r.host ?? null,
-      r.heartbeatAt ?? null,
-      r.cache === undefined ? null : r.cache ? 1 : 0,
-      r.lease ?? null,
-    );
+    insertRun(this.#exec, r);
     return Promise.resolve();
   }
 
   /** Sets only the columns whose fields appear in `patch`. */
   override updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
-    this.#updateRun(runId, patch);
+    updateRun(this.#exec, runId, patch);
     return Promise.resolve();
   }
 
@@ -293,34 +245,7 @@ export class SQLiteMetadataStore extends MetadataStore {
     patch: Partial<RunRecord>,
     options: { lease: string | null },
   ): Promise<boolean> {
-    return Promise.resolve(this.#updateRun(runId, patch, options.lease) > 0);
-  }
-
-  #updateRun(runId: string, patch: Partial<RunRecord>, lease?: string | null): number {
-    const sets: string[] = [];
-    const vals: unknown[] = [];
-    if ("cache" in patch) {
-      sets.push("cache = ?");
-      vals.push(patch.cache === undefined ? null : patch.cache ? 1 : 0);
-    }
-    for (const [k, c] of Object.entries(RUN_PATCH_COLUMNS)) {
-      if (k in patch) {
-        sets.push(`${c} = ?`);
-        vals.push((patch as Row)[k] ?? null);
-      }
-    }
-    if ("extra" in patch) {
-      sets.push("extra = ?");
-      vals.push(j(patch.extra));
-    }
-    if (!sets.length) sets.push("run_id = run_id");
-    const where = lease === undefined ? "" : " AND lease IS ?";
-    const args = lease === undefined ? [runId] : [runId, lease];
-    return this.#run(
-      `UPDATE runs SET ${sets.join(", ")} WHERE run_id = ?${where}`,
-      ...vals,
-      ...args,
-    );
+    return Promise.resolve(updateRun(this.#exec, runId, patch, options.lease) > 0);
   }
 
   /** Reads the run row by id. */
@@ -346,29 +271,7 @@ export class SQLiteMetadataStore extends MetadataStore {
    * never replaced by an unfinished one (a late "running", a stale driver's "cancelled").
    */
   override upsertStepRun(s: StepRunRecord): Promise<void> {
-    this.#run(
-      `INSERT INTO step_runs (run_id, step, status, started_at, ended_at, duration_ms, cached, attempts, error,
-         error_stack, worker, cache_key, outputs)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
-       ON CONFLICT (run_id, step) DO UPDATE SET status=excluded.status, started_at=excluded.started_at,
-         ended_at=excluded.ended_at, duration_ms=excluded.duration_ms, cached=excluded.cached,
-         attempts=excluded.attempts, error=excluded.error, error_stack=excluded.error_stack,
-         worker=excluded.worker, cache_key=excluded.cache_key, outputs=excluded.outputs
-       WHERE step_runs.status NOT IN ('completed', 'cached') OR excluded.status IN ('completed', 'cached')`,
-      s.runId,
-      s.step,
-      s.status,
-      s.startedAt ?? null,
-      s.endedAt ?? null,
-      s.durationMs ?? null,
-      s.cached ? 1 : 0,
-      s.attempts,
-      s.error ?? null,
-      s.errorStack ?? null,
-      s.worker ?? null,
-      s.cacheKey ?? null,
-      j(s.outputs),
-    );
+    upsertStepRun(this.#exec, s);
     return Promise.resolve();
   }
 
@@ -380,21 +283,7 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   /** Inserts or replaces the artifact row (keyed by run, step and name). */
   override recordArtifact(a: ArtifactRecord): Promise<void> {
-    this.#run(
-      `INSERT OR REPLACE INTO artifacts (run_id, step, name, hash, path, uri, size, serializer, serializer_version,
-         meta, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-      a.runId,
-      a.step,
-      a.name,
-      a.hash,
-      a.path,
-      a.uri,
-      a.size,
-      a.serializer,
-      a.serializerVersion,
-      j(a.meta),
-      a.createdAt,
-    );
+    replaceArtifact(this.#exec, a);
     return Promise.resolve();
   }
 
@@ -409,17 +298,7 @@ export class SQLiteMetadataStore extends MetadataStore {
 
   /** Inserts the edges; an edge recorded twice is stored once. */
   override recordLineage(edges: LineageEdge[]): Promise<void> {
-    for (const e of edges) {
-      this.#run(
-        "INSERT OR REPLACE INTO lineage (run_id, step, direction, name, hash, uri) VALUES (?,?,?,?,?,?)",
-        e.runId,
-        e.step,
-        e.direction,
-        e.name,
-        e.hash,
-        e.uri,
-      );
-    }
+    replaceLineage(this.#exec, edges);
     return Promise.resolve();
   }
 
@@ -438,19 +317,7 @@ export class SQLiteMetadataStore extends MetadataStore {
    * entry per (run, step, key): recording it again replaces it.
    */
   override putCacheEntry(e: CacheEntry): Promise<void> {
-    this.#run(
-      `INSERT INTO cache_entries (key, step, run_id, param_hashes, read_all, outputs, created_at)
-       VALUES (?,?,?,?,?,?,?)
-       ON CONFLICT (run_id, step, key) DO UPDATE SET param_hashes=excluded.param_hashes,
-         read_all=excluded.read_all, outputs=excluded.outputs, created_at=excluded.created_at`,
-      e.key,
-      e.step,
-      e.runId,
-      j(e.paramHashes),
-      e.readAllParams ? 1 : 0,
-      j(e.outputs),
-      e.createdAt,
-    );
+    upsertCacheEntry(this.#exec, e);
     return Promise.resolve();
   }
 
@@ -479,48 +346,9 @@ export class SQLiteMetadataStore extends MetadataStore {
     return this.#group.add(c, !!options.defer);
   }
 
-  #commitCompletions(list: StepCompletion[], blobs: Map<string, Uint8Array>): void {
-    const db = this.db;
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      const now = Date.now();
-      for (const [hash, bytes] of blobs) {
-        this.#run(
-          "INSERT OR REPLACE INTO blobs (hash, bytes, size, created_at) VALUES (?,?,?,?)",
-          hash,
-          bytes,
-          bytes.byteLength,
-          now,
-        );
-      }
-      for (const c of list) {
-        for (const a of c.artifacts ?? []) this.recordArtifact(a);
-        if (c.lineage?.length) this.recordLineage(c.lineage);
-        this.upsertStepRun(c.stepRun);
-        if (c.cacheEntry) this.putCacheEntry(c.cacheEntry);
-        if (c.metrics?.length) this.logMetrics(c.metrics);
-      }
-      db.exec("COMMIT");
-    } catch (err) {
-      db.exec("ROLLBACK");
-      throw err;
-    }
-  }
-
   /** Appends the events in one transaction. */
   override recordAudit(events: AuditEvent[]): Promise<void> {
-    for (const e of events) {
-      this.#run(
-        "INSERT INTO audit (run_id, actor, op, resource, allowed, detail, at) VALUES (?,?,?,?,?,?,?)",
-        e.runId,
-        e.actor,
-        e.op,
-        e.resource,
-        e.allowed ? 1 : 0,
-        e.detail ?? null,
-        e.at,
-      );
-    }
+    insertAudit(this.#exec, events);
     return Promise.resolve();
   }
 
@@ -535,17 +363,7 @@ export class SQLiteMetadataStore extends MetadataStore {
    * step, name): logging a name again replaces its value.
    */
   override logMetrics(metrics: MetricRecord[]): Promise<void> {
-    for (const m of metrics) {
-      this.#run(
-        `INSERT INTO metrics (run_id, step, name, value, at) VALUES (?,?,?,?,?)
-         ON CONFLICT (run_id, step, name) DO UPDATE SET value=excluded.value, at=excluded.at`,
-        m.runId,
-        m.step,
-        m.name,
-        m.value,
-        m.at,
-      );
-    }
+    upsertMetrics(this.#exec, metrics);
     return Promise.resolve();
   }
 
@@ -566,24 +384,7 @@ export class SQLiteMetadataStore extends MetadataStore {
   /** Appends step log lines in one transaction (kernel/step_logs.ts). */
   appendStepLogs(lines: StepLogLine[]): Promise<void> {
     if (!this.#group.idle) this.#group.flush(); // not inside the transaction below
-    const db = this.db;
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      for (const l of lines) {
-        this.#run(
-          "INSERT INTO step_logs (run_id, step, attempt, line, at) VALUES (?,?,?,?,?)",
-          l.runId,
-          l.step,
-          l.attempt,
-          l.line,
-          l.at,
-        );
-      }
-      db.exec("COMMIT");
-    } catch (err) {
-      db.exec("ROLLBACK");
-      throw err;
-    }
+    insertStepLogs(this.db, this.#exec, lines);
     return Promise.resolve();
   }
 
