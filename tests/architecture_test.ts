@@ -1,7 +1,7 @@
 /**
  * Architecture rules, checked on the real module graph (`deno info --json`):
  * no import cycles among our modules, `kernel/` imports nothing from
- * `plugins/` or `cli/`, source modules stay under 600 lines, no function
+ * `plugins/` or `cli/`, source modules stay under 500 lines, no function
  * over 80 lines, `cli/` reaches plugins only through the registry and the
  * command hooks, `plugins/` never imports `cli/`, and `mod.ts` loads
  * no cloud SDK.
@@ -88,7 +88,10 @@ Deno.test("architecture: no import cycles; kernel/ never imports plugins/ or cli
   }
 });
 
-Deno.test("architecture: source modules stay under 600 lines", async () => {
+/** "Well under 600 lines": a module this long is split along a real seam. */
+const MAX_MODULE_LINES = 500;
+
+Deno.test(`architecture: source modules stay under ${MAX_MODULE_LINES} lines`, async () => {
   const long: string[] = [];
   const walk = async (dir: string) => {
     for await (const e of Deno.readDir(`${ROOT_PATH}${dir}`)) {
@@ -96,7 +99,7 @@ Deno.test("architecture: source modules stay under 600 lines", async () => {
       if (e.isDirectory && !["node_modules", ".git", ".flowyml"].includes(e.name)) await walk(p);
       else if (e.isFile && /\.ts$/.test(e.name)) {
         const lines = (await Deno.readTextFile(`${ROOT_PATH}${p}`)).split("\n").length;
-        if (lines > 600) long.push(`${p} (${lines})`);
+        if (lines > MAX_MODULE_LINES) long.push(`${p} (${lines})`);
       }
     }
   };
@@ -319,11 +322,11 @@ Deno.test('architecture: import "flowyml" (mod.ts) loads no cloud SDK, sandbox r
   assert.ok(!npm.includes("zod"), `mod.ts imports zod statically (${npm.join(", ")})`);
 });
 
-Deno.test("architecture: the processes of `flowyml run` load no commander, sandbox runtime or node:fs up front", async () => {
+Deno.test('architecture: `import "flowyml"` and the processes of `flowyml run` load no commander, sandbox runtime or node: builtin but node:sqlite up front', async () => {
   // Each costs ≈ 12–20 ms of every cold `flowyml run` (bench/cold_start_bench.ts): a plain
   // `run` is read without commander (cli/run_options.ts), the run's child closes plugin hosts
   // through exit hooks, and node:fs is never needed where Deno's own file API does.
-  for (const entry of ["cli/main.ts", "cli/launcher.ts", "cli/run_main.ts"]) {
+  for (const entry of ["mod.ts", "cli/main.ts", "cli/launcher.ts", "cli/run_main.ts"]) {
     const loaded = await staticallyLoaded(entry);
     const npm = [...loaded].filter((s) => s.startsWith("npm:"));
     assert.ok(!npm.some((s) => s.includes("commander")), `${entry} imports commander statically`);
@@ -335,6 +338,10 @@ Deno.test("architecture: the processes of `flowyml run` load no commander, sandb
     );
     assert.deepEqual(sandbox, [], `${entry} evaluates sandbox runtime modules statically`);
     assert.ok(!loaded.has("node:fs"), `${entry} imports node:fs statically`);
+    // Any node: builtin but node:sqlite starts Deno's Node compatibility layer (≈ 4–6 ms of
+    // `import "flowyml"`): paths come from kernel/_path.ts, node:v8 loads on first use.
+    const builtins = [...loaded].filter((s) => s.startsWith("node:") && s !== "node:sqlite");
+    assert.deepEqual(builtins, [], `${entry} imports ${builtins.join(", ")} statically`);
   }
 });
 

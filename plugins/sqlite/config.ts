@@ -4,7 +4,7 @@
  * `import "flowyml"`, which loads no npm package).
  * @module
  */
-import { dirname, normalize } from "node:path";
+import { dirname, normalize } from "../../kernel/_path.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { objectSchema, type SchemaInput } from "../../kernel/schema.ts";
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { dirname } from "node:path";
+import { dirname } from "../../kernel/_path.ts";
 import { absolutePath } from "../../kernel/project.ts";
 import { isPermissionError, MissingPermissionError } from "../../kernel/errors.ts";
 import { migrate, MIGRATIONS } from "./migrations.ts";

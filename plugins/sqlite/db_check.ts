@@ -7,7 +7,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { dirname } from "node:path";
+import { dirname } from "../../kernel/_path.ts";
 import { FlowymlError, MissingPermissionError } from "../../kernel/errors.ts";
 
 const MAGIC = "SQLite format 3\0";

@@ -14,7 +14,6 @@
  * record, cache entry or lineage, and a resumed run runs it again.
  * @module
  */
-import { setImmediate } from "node:timers";
 import type { StepCompletion } from "../../kernel/contracts.ts";
 
 /** A deferred completion waits at most this long (ms) for its transaction. */
@@ -68,7 +67,9 @@ export class GroupCommit {
       this.#pending.push({ c, resolve, reject });
       if (!this.#soon) {
         this.#soon = true;
-        setImmediate(() => this.#soon && this.flush());
+        // A timer, not node:timers' setImmediate: importing node:timers would load Deno's Node
+        // compatibility layer with `import "flowyml"` (a run loads it on its first timer anyway).
+        setTimeout(() => this.#soon && this.flush(), 0);
       }
     });
   }
