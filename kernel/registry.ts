@@ -57,7 +57,7 @@ export {
 } from "./component_shapes.ts";
 export { type ComponentFactory, isComponentFactory } from "./component_factory.ts";
 export { knownOptions, unknownKeyWarning, unknownOptions } from "./known_options.ts";
-export type { ComponentEntry, RegisterOptions } from "./component_entry.ts";
+export type { ComponentEntry, PermissionsFor, RegisterOptions } from "./component_entry.ts";
 
 /** How a third-party component becomes known, for "unknown type" errors. */
 const PIN_HINT = "a third-party component must be pinned in flowyml.lock: run " +
