@@ -25,7 +25,14 @@ import { lazyImport } from "../kernel/lazy_import.ts";
 import { runExitHooks } from "../kernel/lifecycle.ts";
 import { parseRunArgs, runAction } from "./run_options.ts";
 
-type Register = (program: Command) => Promise<void>;
+/** commander's program type, as {@linkcode buildProgram} returns it and command modules receive it. */
+export type { Command } from "commander";
+
+/**
+ * Registers one top-level command (with its subcommands) on the program; the command's module is
+ * loaded when this is called, not before.
+ */
+export type Register = (program: Command) => Promise<void>;
 
 /**
  * A CLI module, imported by URL on first use (kernel/lazy_import.ts): a literal `import()` would
