@@ -38,6 +38,13 @@ export class GroupCommit {
   #timer?: ReturnType<typeof setTimeout>;
   #soon = false;
   #failed?: unknown;
+  /**
+   * Artifacts (by hash) whose record or bytes could not be committed, with the error: a later
+   * completion that consumed one is not committed either (its lineage would name a missing
+   * artifact), and its own outputs join them. An artifact leaves when a completion producing it
+   * is queued again (a re-run).
+   */
+  #lost = new Map<string, unknown>();
   #commit: CommitFn;
   #explain: (err: unknown) => unknown;
 
@@ -57,6 +64,14 @@ export class GroupCommit {
    * {@linkcode takeError}); else resolves once committed.
    */
   add(c: StepCompletion, defer: boolean): Promise<void> {
+    const refused = this.#refusal(c);
+    if (refused !== undefined) {
+      this.#loseOutputs(c, refused);
+      if (!defer) return Promise.reject(refused);
+      this.#failed ??= refused;
+      return Promise.resolve();
+    }
+    for (const h of outputHashes(c)) this.#lost.delete(h);
     if (defer) {
       this.#pending.push({ c });
       if (this.#pending.length >= MAX_BATCH) this.flush();
@@ -114,7 +129,9 @@ export class GroupCommit {
    * completion in a transaction of its own, so only the faulty one is lost (in order: a
    * completion is never committed before the blobs staged ahead of it).
    */
-  #write(batch: Pending[], blobs: Map<string, Uint8Array>): void {
+  #write(queued: Pending[], blobs: Map<string, Uint8Array>): void {
+    const batch = queued.filter((p) => this.#admit(p));
+    if (!batch.length && !blobs.size) return;
     try {
       this.#commit(batch.map((p) => p.c), blobs);
       for (const p of batch) p.resolve?.();
@@ -125,11 +142,14 @@ export class GroupCommit {
     try {
       if (blobs.size) this.#commit([], blobs);
     } catch (err) {
+      const e = this.#explain(err);
+      for (const h of blobs.keys()) this.#lost.set(h, e);
       for (const p of batch) this.#fail(p, err);
-      if (!batch.length) this.#failed ??= this.#explain(err);
+      if (!batch.length) this.#failed ??= e;
       return;
     }
     for (const p of batch) {
+      if (!this.#admit(p)) continue; // it consumed an output of one that failed just before
       try {
         this.#commit([p.c], new Map());
         p.resolve?.();
@@ -140,8 +160,47 @@ export class GroupCommit {
   }
 
   #fail(p: Pending, err: unknown): void {
-    const e = this.#explain(err);
+    this.#refuse(p, this.#explain(err));
+  }
+
+  /** Not committed: its outputs are lost, its caller learns why. */
+  #refuse(p: Pending, e: unknown): void {
+    this.#loseOutputs(p.c, e);
     if (p.reject) p.reject(e);
     else this.#failed ??= e;
   }
+
+  /** Whether `p` may still be committed; refuses it when one of its inputs was lost. */
+  #admit(p: Pending): boolean {
+    const refused = this.#refusal(p.c);
+    if (refused === undefined) return true;
+    this.#refuse(p, refused);
+    return false;
+  }
+
+  /** The error of a lost artifact this completion consumed or names as its own stored output. */
+  #refusal(c: StepCompletion): unknown {
+    if (!this.#lost.size) return undefined;
+    for (const e of c.lineage ?? []) {
+      if (e.direction === "input" && this.#lost.has(e.hash)) return this.#lost.get(e.hash);
+    }
+    for (const o of Object.values(c.stepRun.outputs ?? {})) {
+      // Inline bytes staged earlier whose transaction failed.
+      if (o.inline && this.#lost.has(o.hash) && !this.#blobs.has(o.hash)) {
+        return this.#lost.get(o.hash);
+      }
+    }
+    return undefined;
+  }
+
+  #loseOutputs(c: StepCompletion, e: unknown): void {
+    for (const h of outputHashes(c)) this.#lost.set(h, e);
+  }
+}
+
+/** The hashes of the artifacts a completion produced. */
+function outputHashes(c: StepCompletion): string[] {
+  const out = Object.values(c.stepRun.outputs ?? {}).map((o) => o.hash);
+  for (const e of c.lineage ?? []) if (e.direction === "output") out.push(e.hash);
+  return out;
 }

@@ -340,6 +340,78 @@ Deno.test("audit rule 3: a group commit that fails (database locked) fails the r
   }
 });
 
+Deno.test("audit rule 3: after a failed group commit, no committed record names the lost step's output", async () => {
+  const t = await tempDir("flowyml-audit-");
+  const db = `${t.path}/metadata.db`;
+  const stack = new StackClass("lost", {
+    orchestrator: new LocalOrchestrator(),
+    executor: new LocalExecutor(),
+    artifactStore: new LocalArtifactStore({ path: `${t.path}/artifacts` }),
+    metadataStore: new SQLiteMetadataStore({ path: db, busyTimeoutMs: 20 }),
+  });
+  try {
+    let lock = true;
+    const ran: string[] = [];
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const p = () =>
+      new Pipeline("lost", { stack, concurrency: 3 })
+        // Another writer holds the database for 150 ms: `a`'s completion (and the bytes of its
+        // small output) cannot be committed. `b` consumes `a`'s output and ends after the lock is
+        // gone; `free` depends on nothing and also ends after it.
+        .add(step({ name: "hold", outputs: ["h"] }, async () => {
+          ran.push("hold");
+          const other = lock ? new DatabaseSync(db) : undefined;
+          other?.exec("BEGIN IMMEDIATE");
+          await sleep(150);
+          other?.exec("COMMIT");
+          other?.close();
+          return 1;
+        }))
+        .add(step({ name: "a", outputs: ["x"] }, async () => {
+          ran.push("a");
+          await sleep(20);
+          return { v: 41 };
+        }))
+        .add(step({ name: "b", inputs: ["x"], outputs: ["y"] }, async ({ x }) => {
+          ran.push("b");
+          await sleep(250);
+          return (x as { v: number }).v + 1;
+        }))
+        .add(step({ name: "free", outputs: ["f"] }, async () => {
+          ran.push("free");
+          await sleep(250);
+          return "f";
+        }));
+    const r1 = await p().run();
+    assert.equal(r1.status, "failed", "a completion that was not committed fails the run");
+    const ro = new DatabaseSync(db, { readOnly: true });
+    const q = (sql: string) => ro.prepare(sql).all() as Record<string, string>[];
+    const recorded = q(`SELECT step FROM step_runs WHERE run_id = '${r1.runId}' ORDER BY step`);
+    const dangling = q(
+      `SELECT l.step, l.name FROM lineage l WHERE l.run_id = '${r1.runId}' AND NOT EXISTS
+         (SELECT 1 FROM artifacts a WHERE a.hash = l.hash)`,
+    );
+    const cached = q("SELECT step FROM cache_entries ORDER BY step");
+    ro.close();
+    assert.deepEqual(dangling, [], "no lineage edge names an artifact that was not recorded");
+    assert.ok(!recorded.some((r) => r.step === "a" || r.step === "b"), JSON.stringify(recorded));
+    assert.deepEqual(
+      cached.map((r) => r.step),
+      ["free", "hold"],
+      "independent steps stay recorded",
+    );
+    lock = false;
+    ran.length = 0;
+    const r2 = await p().run();
+    assert.equal(r2.status, "completed", String(r2.error));
+    assert.deepEqual(ran.sort(), ["a", "b"], "the lost step and its consumer run again");
+    assert.equal(r2.outputs.y, 42);
+  } finally {
+    await stack.close();
+    await t.cleanup();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Rule 3: kill -9 at a completion, then plain re-runs (not resume).
 
