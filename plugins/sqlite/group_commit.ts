@@ -71,7 +71,7 @@ export class GroupCommit {
       this.#failed ??= refused;
       return Promise.resolve();
     }
-    for (const h of outputHashes(c)) this.#lost.delete(h);
+    if (this.#lost.size) { for (const h of outputHashes(c)) this.#lost.delete(h); }
     if (defer) {
       this.#pending.push({ c });
       if (this.#pending.length >= MAX_BATCH) this.flush();
