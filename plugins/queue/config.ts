@@ -10,12 +10,82 @@ import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import type { ResourceConfig } from "../../kernel/component.ts";
 import { ConfigError } from "../../kernel/errors.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { blobPath, objectPath } from "../../kernel/artifacts.ts";
 import type { ArtifactRef } from "../../kernel/records.ts";
 import type { StepTask } from "../../kernel/step_runner.ts";
 
-/** Config schema of the queue orchestrator (driver and workers read the same block). */
-export const queueOrchestratorSchema = z.object({
+/**
+ * Options of `orchestrator: { type: queue, … }` (what {@linkcode queueOrchestratorSchema}
+ * accepts); the driver and its workers read the same block.
+ */
+export interface QueueOrchestratorOptions {
+  /** Instance name (default `queue`). */
+  name?: string;
+  /**
+   * Redis URL, `redis://[user:pass@]host:port[/db]` or `rediss://` for TLS
+   * (default `redis://127.0.0.1:6379`).
+   */
+  redis?: string;
+  /** Redis key prefix of every queue: letters, digits, `_`, `.`, `-` (default `flowyml`). */
+  prefix?: string;
+  /** Queue of steps without labels (default `default`). */
+  queue?: string;
+  /** Queues a worker takes steps from (default `[queue]`); `flowyml worker --queues` overrides. */
+  queues?: string[];
+  /**
+   * Pipeline modules (paths or URLs) a worker imports when it starts, so its first step imports
+   * nothing and a module that cannot be imported stops the worker at once (default none).
+   */
+  preload?: string[];
+  /** Steps one worker runs at once (default 4). */
+  concurrency?: number;
+  /** Steps the driver keeps submitted at once: the run's concurrency (default 256). */
+  maxInFlight?: number;
+  /**
+   * A worker's lock on a running step, in ms; a dead worker's step is re-run after about this
+   * (default 30000).
+   */
+  lockDurationMs?: number;
+  /** How often workers look for steps whose worker died, in ms (default 30000). */
+  stalledIntervalMs?: number;
+  /** Times a step may lose its worker before that attempt fails (default 2). */
+  maxStalledCount?: number;
+  /** Interval of a worker's liveness heartbeat, in ms (default 5000). */
+  heartbeatMs?: number;
+  /**
+   * How often the driver re-checks submitted steps (covers lost events and Redis restarts), in ms
+   * (default 5000).
+   */
+  pollMs?: number;
+  /**
+   * A submitted step gets a "running" record once it has been in flight this many ms; shorter
+   * ones go straight to their final record, saving a metadata write (default 1000).
+   */
+  runningRecordMs?: number;
+  /**
+   * On SIGTERM, a worker lets running steps finish this many ms before handing them back
+   * (default 25000).
+   */
+  graceMs?: number;
+  /** Finished jobs are kept in Redis this many seconds (default 86400). */
+  keepCompletedS?: number;
+  /**
+   * Step outputs up to this many bytes travel back with the job's result and are stored inline in
+   * the driver's metadata store instead of as artifact files; also capped by the metadata store's
+   * own `inlineMaxBytes`; 0 disables (default 4096).
+   */
+  inlineMaxBytes?: number;
+}
+
+/** Parsed queue orchestrator config: {@linkcode QueueOrchestratorOptions} with defaults applied. */
+export type QueueConfig =
+  & QueueOrchestratorOptions
+  & Required<
+    Omit<QueueOrchestratorOptions, "name" | "queues" | "preload">
+  >;
+
+const queueOrchestratorObject = z.object({
   name: z.string().optional(),
   redis: z.string().default("redis://127.0.0.1:6379").describe(
     "Redis URL: redis://[user:pass@]host:port[/db]",
@@ -64,8 +134,10 @@ export const queueOrchestratorSchema = z.object({
   ),
 }).strict();
 
-/** Parsed queue orchestrator config. */
-export type QueueConfig = z.output<typeof queueOrchestratorSchema>;
+/** Config schema of the queue orchestrator (parses to {@linkcode QueueConfig}). */
+export const queueOrchestratorSchema: Schema<QueueConfig> = queueOrchestratorObject;
+// The declared types are what the schema accepts and returns: `deno check` fails when they drift.
+const _declared: z.ZodType<QueueConfig, QueueOrchestratorOptions> = queueOrchestratorObject;
 
 /** Options of the ioredis connections BullMQ opens (parsed from a `redis://` URL). */
 export interface RedisConnectionOptions {

@@ -5,4 +5,11 @@
  * @module
  */
 export { QueueOrchestrator, queueOrchestratorSchema, RemoteStepError } from "./orchestrator.ts";
-export { QueueWorker, type QueueWorkerOptions } from "./worker.ts";
+export {
+  type CurrentStep,
+  listWorkers,
+  QueueWorker,
+  type QueueWorkerOptions,
+  type WorkerInfo,
+} from "./worker.ts";
+export type { QueueConfig, QueueOrchestratorOptions } from "./config.ts";

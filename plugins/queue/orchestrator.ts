@@ -20,6 +20,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import type { RunPipelineOptions } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { componentConfig } from "../../kernel/registry.ts";
 import { EngineOrchestrator, type RunHooks } from "../../kernel/engine_orchestrator.ts";
 import { ComponentError, describeError, FlowymlError } from "../../kernel/errors.ts";
@@ -57,8 +58,10 @@ async function serverTimeId(queue: Queue): Promise<string> {
 
 /** Runs pipelines by submitting their steps to BullMQ queues served by `flowyml worker`. */
 export class QueueOrchestrator extends EngineOrchestrator {
+  /** The `type:` of this orchestrator in flowyml.yaml. */
   static readonly type = "queue";
-  static readonly configSchema = queueOrchestratorSchema;
+  /** Validates a `type: queue` config before the orchestrator is built. */
+  static readonly configSchema: Schema<QueueConfig> = queueOrchestratorSchema;
   /** Parsed config (workers read it too). */
   readonly config: QueueConfig;
   #queues = new Map<string, Promise<Queue>>();
@@ -78,6 +81,10 @@ export class QueueOrchestrator extends EngineOrchestrator {
   /** Settles the waiters with their jobs' results. */
   #results: JobResults;
 
+  /**
+   * Parse `options` (defaults applied; a config the registry already validated is taken as is).
+   * Redis is not contacted here: a run, `validate()` or {@linkcode client} connects.
+   */
   constructor(options: Partial<QueueConfig> & { name?: string } = {}) {
     super(options.name ?? "queue", {
       owner: "queue orchestrator",
@@ -357,6 +364,7 @@ export class QueueOrchestrator extends EngineOrchestrator {
     return { net: [`${c.host}:${c.port}`], sys: ["hostname"] };
   }
 
+  /** The parsed config (without `name`), with the password in the Redis URL replaced by `***`. */
   override toDict(): Record<string, unknown> {
     const { name: _, ...rest } = this.config;
     return { type: "queue", ...rest, redis: redactRedisUrl(this.config.redis) };

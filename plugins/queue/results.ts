@@ -27,6 +27,7 @@ import {
 export class RemoteStepError extends Error {
   /** Worker that ran it, when known. */
   readonly worker?: string;
+  /** `stack`, when given, replaces this error's own stack trace (it is the worker's). */
   constructor(message: string, stack: string | undefined, worker?: string) {
     super(message);
     this.name = "RemoteStepError";

@@ -67,10 +67,18 @@ interface Active extends CurrentStep {
 
 /** Takes step jobs from the queues and runs them. */
 export class QueueWorker {
+  /** Worker id shown in `workers list` and recorded on step runs (default `host:pid`). */
   readonly id: string;
+  /** Queues it takes steps from: the option, else the config's `queues`, else its `queue`. */
   readonly queues: string[];
+  /** Steps it runs at once across all its queues. */
   readonly concurrency: number;
+  /** The queue orchestrator config it was started with (Redis, prefix, locks, heartbeat…). */
   readonly config: QueueConfig;
+  /**
+   * The stack steps run on: its executor runs them, its artifact store (which must be the
+   * driver's) holds their outputs.
+   */
   readonly stack: StackLike;
   #log: (line: string) => void;
   #workers: Worker[] = [];
@@ -88,6 +96,7 @@ export class QueueWorker {
   #slots: number;
   #slotWaiters: (() => void)[] = [];
 
+  /** A worker for `stack` with a parsed queue config; nothing connects until {@linkcode start}. */
   constructor(stack: StackLike, config: QueueConfig, options: QueueWorkerOptions = {}) {
     this.stack = stack;
     this.config = config;
