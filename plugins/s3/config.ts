@@ -5,7 +5,88 @@
  * @module
  */
 import { z } from "zod";
+import type { Schema } from "../../kernel/schema.ts";
 import { secretSchema } from "./secrets.ts";
+
+/**
+ * Options of the S3 store constructors: what `artifact_store: { type: s3, … }` may set
+ * (`type: minio` takes the same, with `endpoint` required).
+ */
+export interface S3StoreOptions {
+  /** Instance name (default: the type, `s3` or `minio`). */
+  name?: string;
+  /** Bucket holding the artifacts: 3–63 lowercase letters, digits, dots and dashes. */
+  bucket: string;
+  /** Key prefix inside the bucket, e.g. `team/flowyml` (default none). */
+  prefix?: string;
+  /** Region of the bucket (default `us-east-1`). */
+  region?: string;
+  /** Use TLS; default from the endpoint's scheme (https unless `http://` is given). */
+  secure?: boolean;
+  /**
+   * Access key id: a string (e.g. `${MINIO_ACCESS_KEY}`), `{ env: NAME }` or `{ file: PATH }`;
+   * default `$AWS_ACCESS_KEY_ID`.
+   */
+  access_key?: string | { env: string } | { file: string };
+  /** Secret access key, same forms as `access_key`; default `$AWS_SECRET_ACCESS_KEY`. */
+  secret_key?: string | { env: string } | { file: string };
+  /** Temporary session token, same forms as `access_key`; default `$AWS_SESSION_TOKEN`. */
+  session_token?: string | { env: string } | { file: string };
+  /** Create the bucket if missing, in `validate()` or on the first write (default false). */
+  create_bucket?: boolean;
+  /**
+   * Multipart part size in MiB (5 to 512, default 8); one upload holds about part size ×
+   * (`upload_concurrency` + 1) in memory.
+   */
+  part_size_mb?: number;
+  /** Parts uploaded in parallel (1 to 16, default 4). */
+  upload_concurrency?: number;
+  /** Retries of a transient failure (network error, 5xx, throttling): 0 to 20, default 4. */
+  max_retries?: number;
+  /** First retry delay in ms, doubled on each further retry (default 200). */
+  retry_base_ms?: number;
+  /**
+   * Keep step outputs up to the metadata store's `inlineMaxBytes` (64 KiB) in the metadata store
+   * instead of the bucket, for runs on the local, wasm or queue orchestrator: fewer PUTs, but those
+   * outputs are not objects other tools can read (default false).
+   */
+  inline_small_outputs?: boolean;
+  /**
+   * Server address, `http://host:port`, `https://host` or `host:port` (`s3`: default
+   * `https://s3.amazonaws.com`; `minio`: required).
+   */
+  endpoint?: string;
+  /**
+   * Path-style addressing (`host/bucket/key`) instead of virtual-hosted style (default false for
+   * `s3`, true for `minio`).
+   */
+  path_style?: boolean;
+}
+
+/** Options of `type: minio`: {@linkcode S3StoreOptions} with the server's `endpoint` required. */
+export interface MinIOStoreOptions extends S3StoreOptions {
+  /** Server address: `http://host:port`, `https://host` or `host:port`. */
+  endpoint: string;
+}
+
+/** Parsed options of either type: {@linkcode S3StoreOptions} with their defaults applied. */
+export type S3StoreConfig =
+  & S3StoreOptions
+  & Required<
+    Pick<
+      S3StoreOptions,
+      | "prefix"
+      | "region"
+      | "create_bucket"
+      | "part_size_mb"
+      | "upload_concurrency"
+      | "max_retries"
+      | "retry_base_ms"
+      | "inline_small_outputs"
+      | "endpoint"
+      | "path_style"
+    >
+  >;
 
 const common = {
   name: z.string().optional(),
@@ -48,8 +129,7 @@ const common = {
   ),
 };
 
-/** Config of `type: minio`: a MinIO (or any S3-compatible) server, path-style by default. */
-export const minioStoreSchema = z.object({
+const minioStoreObject = z.object({
   ...common,
   endpoint: z.string().min(1).describe(
     "server address: `http://host:port`, `https://host` or `host:port`",
@@ -57,8 +137,7 @@ export const minioStoreSchema = z.object({
   path_style: z.boolean().default(true).describe("path-style addressing (host/bucket/key)"),
 }).strict();
 
-/** Config of `type: s3`: AWS S3 by default, or any S3-compatible endpoint. */
-export const s3StoreSchema = z.object({
+const s3StoreObject = z.object({
   ...common,
   endpoint: z.string().min(1).default("https://s3.amazonaws.com").describe(
     "S3 endpoint; default AWS",
@@ -68,15 +147,27 @@ export const s3StoreSchema = z.object({
   ),
 }).strict();
 
-/** Options of the S3/MinIO store constructors (what the schema accepts). */
-export type S3StoreOptions = z.input<typeof s3StoreSchema>;
-/** Parsed options with defaults filled in. */
-export type S3StoreConfig = z.output<typeof s3StoreSchema>;
+/**
+ * Config of `type: minio`: a MinIO (or any S3-compatible) server, path-style by default
+ * (accepts {@linkcode MinIOStoreOptions}, parses to {@linkcode S3StoreConfig}).
+ */
+export const minioStoreSchema: Schema<S3StoreConfig> = minioStoreObject;
+/**
+ * Config of `type: s3`: AWS S3 by default, or any S3-compatible endpoint (accepts
+ * {@linkcode S3StoreOptions}, parses to {@linkcode S3StoreConfig}).
+ */
+export const s3StoreSchema: Schema<S3StoreConfig> = s3StoreObject;
+// The declared types are what the schemas accept and return: `deno check` fails when they drift.
+const _s3Declared: z.ZodType<S3StoreConfig, S3StoreOptions> = s3StoreObject;
+const _minioDeclared: z.ZodType<S3StoreConfig, MinIOStoreOptions> = minioStoreObject;
 
 /** Where an endpoint string points. */
 export interface ParsedEndpoint {
+  /** Host name or IP address. */
   host: string;
+  /** TCP port (default 443 with TLS, else 80). */
   port: number;
+  /** Whether requests use TLS. */
   secure: boolean;
 }
 

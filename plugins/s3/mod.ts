@@ -6,6 +6,7 @@
  */
 export { MinIOArtifactStore, S3ArtifactStore } from "./store.ts";
 export {
+  type MinIOStoreOptions,
   minioStoreSchema,
   type S3StoreConfig,
   type S3StoreOptions,

@@ -24,8 +24,10 @@ import { Agent as HttpsAgent } from "node:https";
 import * as Minio from "minio";
 import { ArtifactStore, type StoredObject } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { ConfigError, describeError } from "../../kernel/errors.ts";
 import {
+  type MinIOStoreOptions,
   minioStoreSchema,
   type ParsedEndpoint,
   parseEndpoint,
@@ -47,27 +49,35 @@ import { putBuffer, uploadBytes, uploadStream, type UploadTarget } from "./uploa
 
 /** Artifacts in an S3-compatible bucket (`type: s3`; AWS by default). */
 export class S3ArtifactStore extends ArtifactStore {
+  /** The `type:` of this store in flowyml.yaml (`minio` for {@linkcode MinIOArtifactStore}). */
   static readonly type: string = "s3";
-  static readonly configSchema: typeof s3StoreSchema | typeof minioStoreSchema = s3StoreSchema;
+  /** Validates a `type: s3` config before the store is built. */
+  static readonly configSchema: Schema<S3StoreConfig> = s3StoreSchema;
   /** Parsed config (may hold literal secrets: never expose it). */
   readonly #cfg: S3StoreConfig;
   /** Where the endpoint points. */
-  readonly server: ParsedEndpoint;
+  readonly #server: ParsedEndpoint;
   /** `inline_small_outputs`: small outputs of in-process and queue runs stay in the metadata store. */
   override readonly acceptsInline: boolean;
   #client?: Promise<Minio.Client>;
   #secrets: string[] = [];
   #bucketReady?: Promise<void>;
 
+  /**
+   * Validate `options` with the class's schema; the client is created (and credentials resolved)
+   * on first use. Throws `ConfigError` on bad options.
+   */
   constructor(options: S3StoreOptions) {
     const cls = new.target as unknown as typeof S3ArtifactStore;
     const parsed = cls.configSchema.safeParse(options ?? {});
     if (!parsed.success) {
-      throw new ConfigError(`${cls.type} artifact store: invalid options: ${parsed.error.message}`);
+      throw new ConfigError(
+        `${cls.type} artifact store: invalid options: ${(parsed.error as Error).message}`,
+      );
     }
     super(parsed.data.name ?? cls.type);
     this.#cfg = parsed.data as S3StoreConfig;
-    this.server = parseEndpoint(this.#cfg.endpoint, this.#cfg.secure, cls.type !== "minio");
+    this.#server = parseEndpoint(this.#cfg.endpoint, this.#cfg.secure, cls.type !== "minio");
     this.acceptsInline = this.#cfg.inline_small_outputs;
   }
 
@@ -89,10 +99,15 @@ export class S3ArtifactStore extends ArtifactStore {
     return objectKey(this.#cfg.prefix, path);
   }
 
+  /** `s3://bucket/<key>` of a store path. */
   override uriFor(path: string): string {
     return `s3://${this.bucket}/${this.key(path)}`;
   }
 
+  /**
+   * The config without secrets: `access_key`, `secret_key` and `session_token` appear only as
+   * `{ env }` / `{ file }` references, never as values.
+   */
   override toDict(): Record<string, unknown> {
     const c = this.#cfg;
     const out: Record<string, unknown> = {
@@ -102,7 +117,7 @@ export class S3ArtifactStore extends ArtifactStore {
       prefix: c.prefix,
       region: c.region,
       path_style: c.path_style,
-      secure: this.server.secure,
+      secure: this.#server.secure,
       create_bucket: c.create_bucket,
       part_size_mb: c.part_size_mb,
       upload_concurrency: c.upload_concurrency,
@@ -116,8 +131,12 @@ export class S3ArtifactStore extends ArtifactStore {
     return out;
   }
 
+  /**
+   * Net access to the endpoint; env for each secret left to its `AWS_*` default, or what a
+   * `{ env }` / `{ file }` secret reads; and `READABLE_STREAM`, which the minio SDK reads on load.
+   */
   override permissions(): PermissionNeeds {
-    const needs: PermissionNeeds = { net: [`${this.server.host}:${this.server.port}`], env: [] };
+    const needs: PermissionNeeds = { net: [`${this.#server.host}:${this.#server.port}`], env: [] };
     const defaults = {
       access_key: "AWS_ACCESS_KEY_ID",
       secret_key: "AWS_SECRET_ACCESS_KEY",
@@ -149,15 +168,15 @@ export class S3ArtifactStore extends ArtifactStore {
     this.#secrets = [secretKey, sessionToken, accessKey].filter((s): s is string => !!s);
     const agentOptions = { keepAlive: true, maxSockets: 32 };
     return new Minio.Client({
-      endPoint: this.server.host,
-      port: this.server.port,
-      useSSL: this.server.secure,
+      endPoint: this.#server.host,
+      port: this.#server.port,
+      useSSL: this.#server.secure,
       accessKey: accessKey ?? "",
       secretKey: secretKey ?? "",
       sessionToken,
       region: c.region,
       pathStyle: c.path_style,
-      transportAgent: this.server.secure
+      transportAgent: this.#server.secure
         ? new HttpsAgent(agentOptions)
         : new HttpAgent(agentOptions),
       // Retries are ours: minio's cannot resend a stream and leak the failed body.
@@ -165,8 +184,8 @@ export class S3ArtifactStore extends ArtifactStore {
     });
   }
 
-  /** The minio client, created on first use (credentials are resolved then). */
-  client(): Promise<Minio.Client> {
+  /** The minio client, created on first use (credentials resolved then), again after a failure. */
+  #minio(): Promise<Minio.Client> {
     if (!this.#client) {
       this.#client = this.#makeClient();
       this.#client.catch(() => (this.#client = undefined));
@@ -178,7 +197,7 @@ export class S3ArtifactStore extends ArtifactStore {
   explain(err: unknown, doing: string, path?: string): Error {
     const ctx = {
       where: this.#where(),
-      server: this.server,
+      server: this.#server,
       bucket: this.bucket,
       uriFor: (p: string) => this.uriFor(p),
       secrets: this.#secrets,
@@ -198,7 +217,7 @@ export class S3ArtifactStore extends ArtifactStore {
   /** Run one request with retries, mapping failures to clear errors. */
   async #call<T>(doing: string, fn: (c: Minio.Client) => Promise<T>, path?: string): Promise<T> {
     try {
-      const c = await this.client();
+      const c = await this.#minio();
       return await this.#retry(() => fn(c), doing);
     } catch (err) {
       throw this.explain(err, doing, path);
@@ -208,7 +227,7 @@ export class S3ArtifactStore extends ArtifactStore {
   async #ensureBucket(): Promise<void> {
     if (!this.#cfg.create_bucket) return;
     this.#bucketReady ??= (async () => {
-      const c = await this.client();
+      const c = await this.#minio();
       if (!(await this.#retry(() => c.bucketExists(this.bucket), "checking the bucket"))) {
         await this.#createBucket(c);
       }
@@ -242,7 +261,7 @@ export class S3ArtifactStore extends ArtifactStore {
   override async validate(): Promise<boolean> {
     let c: Minio.Client;
     try {
-      c = await this.client();
+      c = await this.#minio();
     } catch (err) {
       throw this.explain(err, "resolving credentials");
     }
@@ -273,16 +292,22 @@ export class S3ArtifactStore extends ArtifactStore {
       concurrency: this.#cfg.upload_concurrency,
       key: (path) => this.key(path),
       uriFor: (path) => this.uriFor(path),
-      client: () => this.client(),
+      client: () => this.#minio(),
       call: (doing, fn, path) => this.#call(doing, fn, path),
       prepare: () => this.#call("preparing the bucket", () => this.#ensureBucket()),
     };
   }
 
+  /** One PUT up to twice `part_size_mb`, else a multipart upload of `part_size_mb` parts. */
   override async writeBytes(path: string, data: Uint8Array): Promise<void> {
     await uploadBytes(this.#uploadTarget(), path, data);
   }
 
+  /**
+   * One PUT when the stream fits in one part, else a multipart upload of `part_size_mb` parts,
+   * `upload_concurrency` at once (memory: about `upload_concurrency` + 1 parts); returns the byte
+   * count.
+   */
   override async writeStream(path: string, stream: ReadableStream<Uint8Array>): Promise<number> {
     return await uploadStream(this.#uploadTarget(), path, stream);
   }
@@ -305,6 +330,7 @@ export class S3ArtifactStore extends ArtifactStore {
     }, path);
   }
 
+  /** GETs the whole object through a presigned URL; a transient failure retries the GET. */
   override async readBytes(path: string): Promise<Uint8Array> {
     const key = this.key(path);
     for (let attempt = 0;; attempt++) {
@@ -320,6 +346,11 @@ export class S3ArtifactStore extends ArtifactStore {
     }
   }
 
+  /**
+   * Streams the object through a presigned URL (a missing object fails here, not on the first
+   * read); after a transient failure it resumes from the last byte received with a range request,
+   * up to `max_retries` times.
+   */
   override async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
     const key = this.key(path);
     let reader = (await this.#get(key, 0, path)).body!.getReader();
@@ -354,10 +385,11 @@ export class S3ArtifactStore extends ArtifactStore {
     }, { highWaterMark: 0 });
   }
 
+  /** Whether the object exists (a HEAD request). */
   override async exists(path: string): Promise<boolean> {
     const key = this.key(path);
     try {
-      const c = await this.client();
+      const c = await this.#minio();
       await this.#retry(() => c.statObject(this.bucket, key), `checking ${this.uriFor(path)}`);
       return true;
     } catch (err) {
@@ -366,6 +398,7 @@ export class S3ArtifactStore extends ArtifactStore {
     }
   }
 
+  /** Objects under `prefix` with their sizes, sorted by path (probe objects left out). */
   override async list(prefix = ""): Promise<StoredObject[]> {
     const base = this.prefix ? `${this.prefix}/` : "";
     return await this.#call(`listing ${this.uriFor(prefix)}`, async (c) => {
@@ -381,6 +414,7 @@ export class S3ArtifactStore extends ArtifactStore {
     });
   }
 
+  /** Deletes the object; a missing object is not an error. */
   override async delete(path: string): Promise<void> {
     const key = this.key(path);
     await this.#call(`deleting ${this.uriFor(path)}`, (c) => c.removeObject(this.bucket, key));
@@ -399,6 +433,7 @@ export class S3ArtifactStore extends ArtifactStore {
     await this.delete(from);
   }
 
+  /** Destroys the client's keep-alive agent, closing its idle sockets. */
   override close(): void {
     this.#client?.then((c) => {
       const agent = (c as unknown as { transportAgent?: HttpAgent }).transportAgent;
@@ -409,9 +444,12 @@ export class S3ArtifactStore extends ArtifactStore {
 
 /** Artifacts on a MinIO server (or any S3-compatible one; path-style by default). */
 export class MinIOArtifactStore extends S3ArtifactStore {
+  /** The `type:` of this store in flowyml.yaml. */
   static override readonly type: string = "minio";
-  static override readonly configSchema = minioStoreSchema;
-  constructor(options: S3StoreOptions) {
+  /** Validates a `type: minio` config: `endpoint` required, path-style by default. */
+  static override readonly configSchema: Schema<S3StoreConfig> = minioStoreSchema;
+  /** Validate `options` (`endpoint` required); throws `ConfigError` on bad options. */
+  constructor(options: MinIOStoreOptions) {
     super(options);
   }
 }
