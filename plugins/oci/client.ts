@@ -24,7 +24,9 @@ const ACCEPT_MANIFESTS = [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifes
 
 /** Username/password for the registry (or for the token service). */
 export interface Credentials {
+  /** User name. */
   username: string;
+  /** Password or token. */
   password: string;
 }
 
@@ -36,6 +38,7 @@ export interface RegistryClientOptions {
   insecure?: boolean;
   /** Called when the registry asks for credentials; may fetch tokens (ECR, GCR). */
   credentials?: () => Promise<Credentials | undefined>;
+  /** Retries of a transient failure per request (default 4). */
   maxRetries?: number;
   /** Chunk size for blob uploads, bytes (default 16 MiB). */
   chunkSize?: number;
@@ -43,8 +46,11 @@ export interface RegistryClientOptions {
 
 /** A fetched manifest. */
 export interface FetchedManifest {
+  /** The manifest's bytes, as the registry sent them. */
   bytes: Uint8Array;
+  /** Its media type: the response's Content-Type, else the manifest's own `mediaType`. */
   mediaType: string;
+  /** Its digest, from the `Docker-Content-Digest` header (empty when the registry sent none). */
   digest: string;
 }
 
@@ -71,13 +77,16 @@ function parseChallenge(
 
 /** Talks to one registry host. */
 export class RegistryClient {
+  /** Registry host, `host[:port]`. */
   readonly host: string;
+  /** Base URL of the API: `https://<host>` (http if insecure; Docker Hub: registry-1.docker.io). */
   readonly base: string;
   readonly #opts: RegistryClientOptions;
   #basic?: string;
   #tokens = new Map<string, string>();
   #secrets: string[] = [];
 
+  /** A client of `options.host`; nothing is contacted until the first request. */
   constructor(options: RegistryClientOptions) {
     this.#opts = options;
     this.host = options.host;

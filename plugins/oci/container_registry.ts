@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { ContainerRegistry } from "../../kernel/contracts.ts";
 import type { PermissionNeeds } from "../../kernel/component.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import { ConfigError, FlowymlError } from "../../kernel/errors.ts";
 import {
   optionalEnv,
@@ -29,17 +30,24 @@ import { type Descriptor, OciLayout } from "./layout.ts";
 
 /** An image manifest (OCI or Docker v2). */
 export interface ImageManifest {
+  /** Manifest schema version (2). */
   schemaVersion: number;
+  /** The manifest's media type (`MEDIA.ociManifest` or `MEDIA.dockerManifest`). */
   mediaType?: string;
+  /** The image config blob. */
   config: Descriptor;
+  /** The layer blobs, base layer first. */
   layers: Descriptor[];
+  /** Arbitrary metadata. */
   annotations?: Record<string, string>;
 }
 
 /** Pushes and pulls images to an OCI Distribution registry. */
 export class OCIContainerRegistry extends ContainerRegistry {
+  /** The `type:` of this registry in flowyml.yaml (the presets override it). */
   static readonly type: string = "oci";
-  static readonly configSchema = ociRegistrySchema;
+  /** Validates a registry config (the same for `oci` and its presets) before it is built. */
+  static readonly configSchema: Schema<OCIRegistryConfig> = ociRegistrySchema;
   /** Auth flavor used when the config gives none. */
   static readonly defaultAuth: AuthFlavor | undefined = undefined;
   readonly #cfg: OCIRegistryConfig;
@@ -49,16 +57,21 @@ export class OCIContainerRegistry extends ContainerRegistry {
   readonly namespace: string;
   /** Auth flavor in use. */
   readonly auth: AuthFlavor;
+  /** Whether the registry is spoken to over plain http (`insecure`; default: only a local host). */
   readonly insecure: boolean;
   #client?: RegistryClient;
   #cached?: { creds: Credentials; until: number };
 
+  /**
+   * Validate `options`; nothing is contacted and no secret resolved until first use. Throws
+   * `ConfigError` on bad options.
+   */
   constructor(options: OCIRegistryOptions) {
     const cls = new.target as unknown as typeof OCIContainerRegistry;
     const parsed = ociRegistrySchema.safeParse(options ?? {});
     if (!parsed.success) {
       throw new ConfigError(
-        `${cls.type} container registry: invalid options: ${parsed.error.message}`,
+        `${cls.type} container registry: invalid options: ${(parsed.error as Error).message}`,
       );
     }
     super(parsed.data.name ?? cls.type);
@@ -72,6 +85,7 @@ export class OCIContainerRegistry extends ContainerRegistry {
       /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host);
   }
 
+  /** The registry type of this instance (`oci`, `gcr`, `ecr` or `dockerhub`). */
   get type(): string {
     return (this.constructor as typeof OCIContainerRegistry).type;
   }
@@ -83,15 +97,17 @@ export class OCIContainerRegistry extends ContainerRegistry {
     return ns ? `${ns}/${name}` : name;
   }
 
+  /** `host/<repository>:tag`, the name Docker and Kubernetes pull. */
   override getImageUri(name: string, tag: string): string {
     return `${this.host}/${this.repository(name)}:${tag}`;
   }
 
-  /** Local OCI layout of an image name. */
+  /** Local OCI layout of an image name: `image_store/<name>`. */
   layout(name: string): OciLayout {
     return new OciLayout(join(this.#cfg.image_store, name));
   }
 
+  /** The config without secrets: credentials appear only as `{ env }` / `{ file }` references. */
   override toDict(): Record<string, unknown> {
     const c = this.#cfg;
     const out: Record<string, unknown> = {
@@ -119,6 +135,10 @@ export class OCIContainerRegistry extends ContainerRegistry {
     return out;
   }
 
+  /**
+   * Net access to the registry (plus Docker Hub's token service or the ECR API per auth flavor),
+   * read and write of `image_store`, and the env or files the credentials come from.
+   */
   override permissions(): PermissionNeeds {
     const c = this.#cfg;
     const needs: PermissionNeeds = {
@@ -152,7 +172,7 @@ export class OCIContainerRegistry extends ContainerRegistry {
   }
 
   /** Credentials for the registry per auth flavor (fetched tokens are cached). */
-  async credentials(): Promise<Credentials | undefined> {
+  async #credentials(): Promise<Credentials | undefined> {
     if (this.#cached && this.#cached.until > Date.now()) return this.#cached.creds;
     const c = this.#cfg;
     const w = `${this.type} container registry "${this.name}"`;
@@ -204,12 +224,12 @@ export class OCIContainerRegistry extends ContainerRegistry {
     }
   }
 
-  /** The Distribution API client. */
+  /** The Distribution API client of this registry, created on first use. */
   client(): RegistryClient {
     this.#client ??= new RegistryClient({
       host: this.host,
       insecure: this.insecure,
-      credentials: () => this.credentials(),
+      credentials: () => this.#credentials(),
       maxRetries: this.#cfg.max_retries,
       chunkSize: this.#cfg.chunk_size_mb << 20,
     });
@@ -245,12 +265,12 @@ export class OCIContainerRegistry extends ContainerRegistry {
         hint: "build it first with `flowyml image build`, or pull it",
       });
     }
-    const digest = await this.pushFromLayout(layout, desc, this.repository(name), tag);
+    const digest = await this.#pushFromLayout(layout, desc, this.repository(name), tag);
     return `${this.getImageUri(name, tag)}@${digest}`;
   }
 
   /** Push a manifest and its blobs from a layout to `repo:tag`; returns the manifest digest. */
-  async pushFromLayout(
+  async #pushFromLayout(
     layout: OciLayout,
     desc: Descriptor,
     repo: string,
@@ -282,7 +302,7 @@ export class OCIContainerRegistry extends ContainerRegistry {
   }
 
   /** Fetch an image manifest by reference, resolving an index to one platform. */
-  async resolveManifest(
+  async #resolveManifest(
     repo: string,
     ref: string,
     platform = { os: "linux", architecture: "amd64" },
@@ -318,7 +338,7 @@ export class OCIContainerRegistry extends ContainerRegistry {
     tag: string,
   ): Promise<Descriptor> {
     await layout.init();
-    const { manifest, bytes, mediaType } = await this.resolveManifest(repo, ref);
+    const { manifest, bytes, mediaType } = await this.#resolveManifest(repo, ref);
     for (const blob of [manifest.config, ...manifest.layers]) {
       if (await layout.hasBlob(blob.digest)) continue;
       await layout.writeBlobStream(await this.client().pullBlob(repo, blob.digest), blob.digest);
@@ -357,18 +377,24 @@ async function adcAccessToken(where: string): Promise<string> {
 
 /** Google Container Registry / Artifact Registry: OAuth access token as password. */
 export class GCRContainerRegistry extends OCIContainerRegistry {
+  /** The `type:` of this registry in flowyml.yaml. */
   static override readonly type: string = "gcr";
+  /** `gcr`: an OAuth2 access token as password. */
   static override readonly defaultAuth: AuthFlavor = "gcr";
 }
 
 /** Amazon ECR: registry password from ECR GetAuthorizationToken. */
 export class ECRContainerRegistry extends OCIContainerRegistry {
+  /** The `type:` of this registry in flowyml.yaml. */
   static override readonly type: string = "ecr";
+  /** `ecr`: a password from ECR GetAuthorizationToken, fetched with AWS credentials. */
   static override readonly defaultAuth: AuthFlavor = "ecr";
 }
 
 /** Docker Hub: token auth (anonymous pulls without credentials). */
 export class DockerHubRegistry extends OCIContainerRegistry {
+  /** The `type:` of this registry in flowyml.yaml. */
   static override readonly type: string = "dockerhub";
+  /** `dockerhub`: Bearer token auth; anonymous (pulls only) without credentials. */
   static override readonly defaultAuth: AuthFlavor = "dockerhub";
 }

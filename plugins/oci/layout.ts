@@ -11,10 +11,15 @@ import { FlowymlError, isPermissionError, MissingPermissionError } from "../../k
 
 /** An OCI content descriptor. */
 export interface Descriptor {
+  /** Media type of the content (a manifest, an index, a config or a layer). */
   mediaType: string;
+  /** `sha256:<hex>` of the content. */
   digest: string;
+  /** Size of the content in bytes. */
   size: number;
+  /** Arbitrary metadata; in `index.json`, `org.opencontainers.image.ref.name` holds the tag. */
   annotations?: Record<string, string>;
+  /** In an index: the platform the manifest is for. */
   platform?: { os: string; architecture: string; variant?: string };
 }
 
@@ -22,7 +27,9 @@ const REF = "org.opencontainers.image.ref.name";
 
 /** One OCI image layout folder. */
 export class OciLayout {
+  /** The layout's folder. */
   readonly root: string;
+  /** The layout in folder `root`; nothing is read or created until used (see {@linkcode init}). */
   constructor(root: string) {
     this.root = root;
   }

@@ -10,4 +10,16 @@ export {
   GCRContainerRegistry,
   OCIContainerRegistry,
 } from "./container_registry.ts";
-export { ociRegistrySchema } from "./config.ts";
+export {
+  type AuthFlavor,
+  type OCIRegistryConfig,
+  type OCIRegistryOptions,
+  ociRegistrySchema,
+} from "./config.ts";
+export type { Descriptor, OciLayout } from "./layout.ts";
+export type {
+  Credentials,
+  FetchedManifest,
+  RegistryClient,
+  RegistryClientOptions,
+} from "./client.ts";
