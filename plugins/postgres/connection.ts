@@ -6,14 +6,13 @@
  * @module
  */
 import postgres from "postgres";
-import type { z } from "zod";
 import {
   describeError,
   FlowymlError,
   isPermissionError,
   MissingPermissionError,
 } from "../../kernel/errors.ts";
-import type { postgresMetadataStoreSchema } from "./config.ts";
+import type { PostgresMetadataStoreOptions } from "./config.ts";
 import { migrate } from "./migrations.ts";
 
 type Sql = postgres.Sql;
@@ -87,7 +86,7 @@ export interface PoolOptions {
   schema: string;
   maxConnections: number;
   connectTimeoutS: number;
-  ssl?: z.output<typeof postgresMetadataStoreSchema>["ssl"];
+  ssl?: PostgresMetadataStoreOptions["ssl"];
 }
 
 /**

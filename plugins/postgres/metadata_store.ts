@@ -14,7 +14,6 @@
  * @module
  */
 import type postgres from "postgres";
-import type { z } from "zod";
 import type { PermissionNeeds } from "../../kernel/component.ts";
 import { MetadataStore, type StepCompletion } from "../../kernel/contracts.ts";
 import { FlowymlError } from "../../kernel/errors.ts";
@@ -28,7 +27,12 @@ import type {
   RunRecord,
   StepRunRecord,
 } from "../../kernel/records.ts";
-import { postgresMetadataStoreSchema } from "./config.ts";
+import {
+  type PostgresMetadataStoreConfig,
+  type PostgresMetadataStoreOptions,
+  postgresMetadataStoreSchema,
+} from "./config.ts";
+import type { Schema } from "../../kernel/schema.ts";
 import type { StepLogLine } from "../../kernel/step_logs.ts";
 import { explainPgError, hostPort, openPool, redactUrl } from "./connection.ts";
 import { GroupCommit } from "./group_commit.ts";
@@ -52,13 +56,20 @@ type Sql = postgres.Sql;
 
 /** Tracks runs in PostgreSQL. */
 export class PostgresMetadataStore extends MetadataStore {
+  /** The `type:` of this store in flowyml.yaml. */
   static readonly type = "postgres";
-  static readonly configSchema = postgresMetadataStoreSchema;
+  /** Validates a `type: postgres` config before the store is built. */
+  static readonly configSchema: Schema<PostgresMetadataStoreConfig> = postgresMetadataStoreSchema;
+  /** Connection URL (may hold a password: {@linkcode toDict} redacts it). */
   readonly url: string;
+  /** Schema holding flowyml's tables (default `public`). */
   readonly schema: string;
+  /** Size of the connection pool (default 10). */
   readonly maxConnections: number;
+  /** Seconds before a connection attempt gives up (default 10). */
   readonly connectTimeoutS: number;
-  readonly ssl?: z.output<typeof postgresMetadataStoreSchema>["ssl"];
+  /** TLS mode given in the config; none: as the URL's `sslmode` says. */
+  readonly ssl?: PostgresMetadataStoreOptions["ssl"];
   #sql?: Sql;
   #ready?: Promise<Sql>;
   /** Step completions and staged inline blobs, written together (group_commit.ts). */
@@ -70,7 +81,11 @@ export class PostgresMetadataStore extends MetadataStore {
    */
   override readonly inlineMaxBytes: number;
 
-  constructor(options: z.input<typeof postgresMetadataStoreSchema>) {
+  /**
+   * Take the (already validated) options, defaults filled in; nothing connects until first use.
+   * Throws when `url` is missing.
+   */
+  constructor(options: PostgresMetadataStoreOptions) {
     super(options.name ?? "postgres");
     if (!options?.url) {
       throw new FlowymlError("postgres metadata store: `url` is required", {
@@ -85,7 +100,10 @@ export class PostgresMetadataStore extends MetadataStore {
     this.inlineMaxBytes = options.inlineMaxBytes ?? 64 * 1024;
   }
 
-  /** The connection pool, connected and migrated on first use. */
+  /**
+   * The connection pool (npm:postgres' `Sql`), connected and migrated on first use; a failed
+   * connection is tried again on the next call.
+   */
   sql(): Promise<Sql> {
     this.#ready ??= (async () => {
       try {
@@ -115,15 +133,21 @@ export class PostgresMetadataStore extends MetadataStore {
     return Number(rows[0].v);
   }
 
+  /** Connects (applying pending migrations on first use) and runs `SELECT 1`. */
   override async validate(): Promise<boolean> {
     await this.#q((sql) => sql`SELECT 1`);
     return true;
   }
 
+  /** Type, URL with its password redacted, and schema. */
   override toDict(): Record<string, unknown> {
     return { type: "postgres", url: redactUrl(this.url), schema: this.schema };
   }
 
+  /**
+   * Net access to the URL's host:port, and env for the `PG*` variables npm:postgres reads for
+   * every option the URL does not set.
+   */
   override permissions(): PermissionNeeds {
     // npm:postgres reads PG<OPTION> for every option not set in the URL (PGSSL, PGSSLNEGOTIATION…).
     const opts = ["MAX", "SSL", "SSLNEGOTIATION", "IDLE_TIMEOUT", "CONNECT_TIMEOUT", "MAX_LIFETIME"]
@@ -132,6 +156,7 @@ export class PostgresMetadataStore extends MetadataStore {
     return { net: [hostPort(this.url)], env: opts.map((o) => `PG${o}`) };
   }
 
+  /** Writes waiting completions, then ends the pool (connections get up to 5 s to finish). */
   override async close(): Promise<void> {
     if (this.#completions.waiting) await this.#completions.flush();
     const sql = this.#sql;
@@ -140,6 +165,7 @@ export class PostgresMetadataStore extends MetadataStore {
     await sql?.end({ timeout: 5 });
   }
 
+  /** Inserts the run's row (params and extra as JSON). */
   override async createRun(r: RunRecord): Promise<void> {
     await this.#q((sql) =>
       sql`INSERT INTO runs (run_id, pipeline, status, stack, params, started_at, ended_at, error,
@@ -153,6 +179,7 @@ export class PostgresMetadataStore extends MetadataStore {
     );
   }
 
+  /** One `UPDATE` of the columns `patch` names. */
   override async updateRun(runId: string, patch: Partial<RunRecord>): Promise<void> {
     await this.#updateRun(runId, patch);
   }
@@ -183,11 +210,13 @@ export class PostgresMetadataStore extends MetadataStore {
     });
   }
 
+  /** The run's row, decoded. */
   override async getRun(runId: string): Promise<RunRecord | undefined> {
     const rows = await this.#q((sql) => sql`SELECT * FROM runs WHERE run_id = ${runId}`);
     return rows[0] ? toRun(rows[0], decodeJsonValue) : undefined;
   }
 
+  /** Runs filtered by pipeline and status, newest first (default limit 50). */
   override async listRuns(q: RunQuery = {}): Promise<RunRecord[]> {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM runs
@@ -198,6 +227,10 @@ export class PostgresMetadataStore extends MetadataStore {
     return rows.map((r) => toRun(r, decodeJsonValue));
   }
 
+  /**
+   * Inserts or updates the step run's row; a completed or cached row is only replaced by another
+   * completed or cached one.
+   */
   override async upsertStepRun(s: StepRunRecord): Promise<void> {
     await this.#q((sql) =>
       sql`INSERT INTO step_runs (run_id, step, status, started_at, ended_at, duration_ms, cached, attempts,
@@ -254,6 +287,7 @@ export class PostgresMetadataStore extends MetadataStore {
     if (this.#completions.waiting) await this.#completions.flush();
   }
 
+  /** The run's step runs in the order they were first recorded. */
   override async listStepRuns(runId: string): Promise<StepRunRecord[]> {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM step_runs WHERE run_id = ${runId} ORDER BY seq`
@@ -261,6 +295,7 @@ export class PostgresMetadataStore extends MetadataStore {
     return rows.map((r) => toStepRun(r, decodeJsonValue));
   }
 
+  /** Inserts the artifact's row, replacing the one of the same run, step and name. */
   override async recordArtifact(a: ArtifactRecord): Promise<void> {
     await this.#q((sql) =>
       sql`INSERT INTO artifacts (run_id, step, name, hash, path, uri, size, serializer, serializer_version,
@@ -273,6 +308,7 @@ export class PostgresMetadataStore extends MetadataStore {
     );
   }
 
+  /** The run's artifacts, oldest first (then by name). */
   override async listArtifacts(runId: string): Promise<ArtifactRecord[]> {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM artifacts WHERE run_id = ${runId} ORDER BY created_at, name`
@@ -280,6 +316,7 @@ export class PostgresMetadataStore extends MetadataStore {
     return rows.map((r) => toArtifact(r, decodeJsonValue));
   }
 
+  /** Upserts the edges in one statement; of edges with the same key, the last one wins. */
   override async recordLineage(edges: LineageEdge[]): Promise<void> {
     // One statement; the last edge wins for a repeated key (as INSERT OR REPLACE in SQLite).
     const byKey = new Map<string, LineageEdge>();
@@ -299,6 +336,7 @@ export class PostgresMetadataStore extends MetadataStore {
     );
   }
 
+  /** Edges of a run and/or of an artifact hash, in the order they were recorded. */
   override async getLineage(q: { runId?: string; hash?: string }): Promise<LineageEdge[]> {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM lineage
@@ -309,6 +347,7 @@ export class PostgresMetadataStore extends MetadataStore {
     return rows.map(toLineage);
   }
 
+  /** Inserts the entry, replacing the one of the same run, step and key. */
   override async putCacheEntry(e: CacheEntry): Promise<void> {
     await this.#q((sql) =>
       sql`INSERT INTO cache_entries (key, step, run_id, param_hashes, read_all, outputs, created_at)
@@ -319,6 +358,7 @@ export class PostgresMetadataStore extends MetadataStore {
     );
   }
 
+  /** At most 20 entries under `key`, the most recently inserted first. */
   override async findCacheEntries(key: string): Promise<CacheEntry[]> {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM cache_entries WHERE key = ${key} ORDER BY id DESC LIMIT 20`
@@ -326,6 +366,7 @@ export class PostgresMetadataStore extends MetadataStore {
     return rows.map((r) => toCacheEntry(r, decodeJsonValue));
   }
 
+  /** Inserts the events in one statement. */
   override async recordAudit(events: AuditEvent[]): Promise<void> {
     if (!events.length) return;
     const rows = events.map((e) => ({
@@ -340,6 +381,7 @@ export class PostgresMetadataStore extends MetadataStore {
     await this.#q((sql) => sql`INSERT INTO audit ${sql(rows)}`);
   }
 
+  /** The run's audit events in the order they were recorded. */
   override async listAudit(runId: string): Promise<AuditEvent[]> {
     const rows = await this.#q((sql) =>
       sql`SELECT * FROM audit WHERE run_id = ${runId} ORDER BY id`

@@ -5,4 +5,8 @@
  * @module
  */
 export { PostgresMetadataStore } from "./metadata_store.ts";
-export { postgresMetadataStoreSchema } from "./config.ts";
+export {
+  type PostgresMetadataStoreConfig,
+  type PostgresMetadataStoreOptions,
+  postgresMetadataStoreSchema,
+} from "./config.ts";
