@@ -25,12 +25,9 @@ import { lazyImport } from "../kernel/lazy_import.ts";
 import { runExitHooks } from "../kernel/lifecycle.ts";
 import { parseRunArgs, runAction } from "./run_options.ts";
 
-/** commander's program type, as {@linkcode buildProgram} returns it and command modules receive it. */
-export type { Command } from "commander";
-
 /**
- * Registers one top-level command (with its subcommands) on the program; the command's module is
- * loaded when this is called, not before.
+ * Registers one top-level command (with its subcommands) on the program, a commander `Command`;
+ * the command's module is loaded when this is called, not before.
  */
 export type Register = (program: Command) => Promise<void>;
 
