@@ -291,34 +291,47 @@ Deno.test("audit rule 2: bumping a serializer's version re-runs the steps, cache
   }
 });
 
-Deno.test("audit rule 3: a group commit that fails (database locked) fails the run; its step re-runs", async () => {
+/**
+ * A local stack whose SQLite store gives up waiting for a lock after 20 ms, and a step `hold`
+ * that, while `lock.on`, holds that database locked for 150 ms, as another process would.
+ */
+async function lockedStack(name: string) {
   const t = await tempDir("flowyml-audit-");
   const db = `${t.path}/metadata.db`;
-  const stack = new StackClass("locked", {
+  const stack = new StackClass(name, {
     orchestrator: new LocalOrchestrator(),
     executor: new LocalExecutor(),
     artifactStore: new LocalArtifactStore({ path: `${t.path}/artifacts` }),
     metadataStore: new SQLiteMetadataStore({ path: db, busyTimeoutMs: 20 }),
   });
+  const lock = { on: true };
+  const ran: string[] = [];
+  const hold = step({ name: "hold", outputs: ["h"] }, async () => {
+    ran.push("hold");
+    const other = lock.on ? new DatabaseSync(db) : undefined;
+    other?.exec("BEGIN IMMEDIATE");
+    await sleep(150);
+    other?.exec("COMMIT");
+    other?.close();
+    return 1;
+  });
+  return { db, stack, lock, ran, hold, done: () => stack.close().then(t.cleanup) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+Deno.test("audit rule 3: a group commit that fails (database locked) fails the run; its step re-runs", async () => {
+  const { db, stack, lock, ran, hold, done } = await lockedStack("locked");
   try {
-    let lock = true;
-    const ran: string[] = [];
+    // `a`'s completion and `hold`'s "running" record (after 50 ms) cannot be written meanwhile.
     const p = () =>
       new Pipeline("locked", { stack, concurrency: 2 })
-        // Another writer (another process, in life) holds the database for 150 ms: `a`'s
-        // completion and `hold`'s "running" record (after 50 ms) cannot be written meanwhile.
-        .add(step({ name: "hold", outputs: ["h"] }, async () => {
-          ran.push("hold");
-          const other = lock ? new DatabaseSync(db) : undefined;
-          other?.exec("BEGIN IMMEDIATE");
-          await new Promise((r) => setTimeout(r, 150));
-          other?.exec("COMMIT");
-          other?.close();
-          return 1;
-        }))
+        .add(hold)
         .add(step({ name: "a", outputs: ["x"] }, async () => {
           ran.push("a");
-          await new Promise((r) => setTimeout(r, 20));
+          await sleep(20);
           return { v: 41 };
         }));
     const r1 = await p().run();
@@ -328,45 +341,25 @@ Deno.test("audit rule 3: a group commit that fails (database locked) fails the r
     const rows = ro.prepare("SELECT step FROM cache_entries").all() as { step: string }[];
     ro.close();
     assert.deepEqual(rows.map((r) => r.step), ["hold"], "no entry for the uncommitted step");
-    lock = false;
+    lock.on = false;
     ran.length = 0;
     const r2 = await p().run();
     assert.equal(r2.status, "completed", String(r2.error));
     assert.deepEqual(ran, ["a"], "the uncommitted step runs again, the committed one is a hit");
     assert.deepEqual(r2.outputs.x, { v: 41 });
   } finally {
-    await stack.close();
-    await t.cleanup();
+    await done();
   }
 });
 
 Deno.test("audit rule 3: after a failed group commit, no committed record names the lost step's output", async () => {
-  const t = await tempDir("flowyml-audit-");
-  const db = `${t.path}/metadata.db`;
-  const stack = new StackClass("lost", {
-    orchestrator: new LocalOrchestrator(),
-    executor: new LocalExecutor(),
-    artifactStore: new LocalArtifactStore({ path: `${t.path}/artifacts` }),
-    metadataStore: new SQLiteMetadataStore({ path: db, busyTimeoutMs: 20 }),
-  });
+  const { db, stack, lock, ran, hold, done } = await lockedStack("lost");
   try {
-    let lock = true;
-    const ran: string[] = [];
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // `a`'s completion (and the bytes of its small output) cannot be committed. `b` consumes
+    // `a`'s output and ends after the lock is gone; `free` depends on nothing and ends after it.
     const p = () =>
       new Pipeline("lost", { stack, concurrency: 3 })
-        // Another writer holds the database for 150 ms: `a`'s completion (and the bytes of its
-        // small output) cannot be committed. `b` consumes `a`'s output and ends after the lock is
-        // gone; `free` depends on nothing and also ends after it.
-        .add(step({ name: "hold", outputs: ["h"] }, async () => {
-          ran.push("hold");
-          const other = lock ? new DatabaseSync(db) : undefined;
-          other?.exec("BEGIN IMMEDIATE");
-          await sleep(150);
-          other?.exec("COMMIT");
-          other?.close();
-          return 1;
-        }))
+        .add(hold)
         .add(step({ name: "a", outputs: ["x"] }, async () => {
           ran.push("a");
           await sleep(20);
@@ -400,15 +393,14 @@ Deno.test("audit rule 3: after a failed group commit, no committed record names 
       ["free", "hold"],
       "independent steps stay recorded",
     );
-    lock = false;
+    lock.on = false;
     ran.length = 0;
     const r2 = await p().run();
     assert.equal(r2.status, "completed", String(r2.error));
     assert.deepEqual(ran.sort(), ["a", "b"], "the lost step and its consumer run again");
     assert.equal(r2.outputs.y, 42);
   } finally {
-    await stack.close();
-    await t.cleanup();
+    await done();
   }
 });
 

@@ -73,15 +73,20 @@ const b = step({ name: "b", inputs: ["x"], outputs: ["y"] }, async ({ x }) => {
 export default new Pipeline("changing").add(a).add(b);
 `;
 
+/** A run of `changing(1)` in `dir` whose `b` failed after `a` completed; returns its id. */
+async function failedChangingRun(dir: string): Promise<string> {
+  await Deno.writeTextFile(`${dir}/pipeline.ts`, changing(1));
+  await Deno.writeTextFile(`${dir}/fail`, "");
+  const failed = await flowyml(dir, ["run", "pipeline.ts", "--inherit-permissions"]);
+  assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+  await Deno.remove(`${dir}/fail`);
+  return /run\s+(changing-\S+)/.exec(failed.stdout)![1];
+}
+
 Deno.test("resume (CLI): --allow-changed runs a step whose code changed since the crash again", async () => {
   const t = await tempDir();
   try {
-    await Deno.writeTextFile(`${t.path}/pipeline.ts`, changing(1));
-    await Deno.writeTextFile(`${t.path}/fail`, "");
-    const failed = await flowyml(t.path, ["run", "pipeline.ts", "--inherit-permissions"]);
-    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
-    const id = /run\s+(changing-\S+)/.exec(failed.stdout)![1];
-    await Deno.remove(`${t.path}/fail`);
+    const id = await failedChangingRun(t.path); // `a` completed (x = 1), `b` failed
     // Edit `a` between the crash and the resume: its recorded output is not what it computes now.
     await Deno.writeTextFile(`${t.path}/pipeline.ts`, changing(2));
     const refused = await flowyml(t.path, ["runs", "resume", id, "--quiet"]);
@@ -100,12 +105,7 @@ Deno.test("resume (CLI): --allow-changed runs a step whose code changed since th
 Deno.test("resume (CLI): a completed step whose stored output no longer verifies runs again", async () => {
   const t = await tempDir();
   try {
-    await Deno.writeTextFile(`${t.path}/pipeline.ts`, changing(1));
-    await Deno.writeTextFile(`${t.path}/fail`, "");
-    const failed = await flowyml(t.path, ["run", "pipeline.ts", "--inherit-permissions"]);
-    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
-    const id = /run\s+(changing-\S+)/.exec(failed.stdout)![1];
-    await Deno.remove(`${t.path}/fail`);
+    const id = await failedChangingRun(t.path); // `a` completed (x = 1), `b` failed
     // `a`'s output (1, stored inline in the metadata store) is edited behind flowyml's back.
     const db = new DatabaseSync(`${t.path}/.flowyml/metadata.db`);
     try {
