@@ -45,6 +45,11 @@ export class GroupCommit {
    * is queued again (a re-run).
    */
   #lost = new Map<string, unknown>();
+  /**
+   * Blobs (by hash) whose transaction failed and that no transaction has committed since: a
+   * completion naming one as its own inline output, not staged again, is not committed.
+   */
+  #lostBlobs = new Map<string, unknown>();
   #commit: CommitFn;
   #explain: (err: unknown) => unknown;
 
@@ -71,7 +76,12 @@ export class GroupCommit {
       this.#failed ??= refused;
       return Promise.resolve();
     }
-    if (this.#lost.size) { for (const h of outputHashes(c)) this.#lost.delete(h); }
+    if (this.#lost.size || this.#lostBlobs.size) {
+      for (const h of outputHashes(c)) {
+        this.#lost.delete(h);
+        this.#lostBlobs.delete(h);
+      }
+    }
     if (defer) {
       this.#pending.push({ c });
       if (this.#pending.length >= MAX_BATCH) this.flush();
@@ -134,6 +144,7 @@ export class GroupCommit {
     if (!batch.length && !blobs.size) return;
     try {
       this.#commit(batch.map((p) => p.c), blobs);
+      this.#committed(blobs);
       for (const p of batch) p.resolve?.();
       return;
     } catch (err) {
@@ -141,9 +152,10 @@ export class GroupCommit {
     }
     try {
       if (blobs.size) this.#commit([], blobs);
+      this.#committed(blobs);
     } catch (err) {
       const e = this.#explain(err);
-      for (const h of blobs.keys()) this.#lost.set(h, e);
+      for (const h of blobs.keys()) this.#lostBlobs.set(h, e);
       for (const p of batch) this.#fail(p, err);
       if (!batch.length) this.#failed ??= e;
       return;
@@ -157,6 +169,11 @@ export class GroupCommit {
         this.#fail(p, err);
       }
     }
+  }
+
+  /** Blobs committed: no longer lost (a re-run's bytes may commit before its completion). */
+  #committed(blobs: Map<string, Uint8Array>): void {
+    if (this.#lostBlobs.size) { for (const h of blobs.keys()) this.#lostBlobs.delete(h); }
   }
 
   #fail(p: Pending, err: unknown): void {
@@ -180,14 +197,16 @@ export class GroupCommit {
 
   /** The error of a lost artifact this completion consumed or names as its own stored output. */
   #refusal(c: StepCompletion): unknown {
-    if (!this.#lost.size) return undefined;
-    for (const e of c.lineage ?? []) {
-      if (e.direction === "input" && this.#lost.has(e.hash)) return this.#lost.get(e.hash);
+    if (this.#lost.size) {
+      for (const e of c.lineage ?? []) {
+        if (e.direction === "input" && this.#lost.has(e.hash)) return this.#lost.get(e.hash);
+      }
     }
+    if (!this.#lostBlobs.size) return undefined;
     for (const o of Object.values(c.stepRun.outputs ?? {})) {
-      // Inline bytes staged earlier whose transaction failed.
-      if (o.inline && this.#lost.has(o.hash) && !this.#blobs.has(o.hash)) {
-        return this.#lost.get(o.hash);
+      // Inline bytes staged earlier whose transaction failed, not committed since.
+      if (o.inline && this.#lostBlobs.has(o.hash) && !this.#blobs.has(o.hash)) {
+        return this.#lostBlobs.get(o.hash);
       }
     }
     return undefined;
