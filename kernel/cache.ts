@@ -11,7 +11,7 @@ import type { StackLike } from "./contracts.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
 import type { ArtifactRef, CacheEntry } from "./records.ts";
 import { getSerializers } from "./serializers.ts";
-import { storableFormat } from "./storable.ts";
+import { isJsonData } from "./params.ts";
 import type { Step } from "./step.ts";
 
 function serializerFingerprint(): string {
@@ -40,13 +40,7 @@ export function cacheKey(step: Step, inputs: Record<string, ArtifactRef>): strin
  * matches nothing, so no step is ever served a result computed with another value.
  */
 function paramHash(v: unknown): string {
-  let format;
-  try {
-    format = storableFormat(v);
-  } catch {
-    format = "unstorable";
-  }
-  return format === "json" ? hashValue(v) : `unmatched:${crypto.randomUUID()}`;
+  return isJsonData(v) ? hashValue(v) : `unmatched:${crypto.randomUUID()}`;
 }
 
 function paramHashes(params: Record<string, unknown>, names: string[]): Record<string, string> {

@@ -7,7 +7,6 @@
  * @module
  */
 import { ConfigError } from "./errors.ts";
-import { storableFormat } from "./storable.ts";
 
 /**
  * Check run params before a run is recorded: throws a {@linkcode ConfigError} naming the first
@@ -23,7 +22,7 @@ export function checkParams(params: unknown): void {
     });
   }
   for (const [name, value] of Object.entries(params)) {
-    if (value === undefined || isExactJson(value)) continue;
+    if (value === undefined || isJsonData(value)) continue;
     throw new ConfigError(
       `run param "${name}" is ${kind(value)}, which a run cannot record: params are stored as ` +
         `JSON (runs show, runs resume, queue workers and remote orchestrators read them there)` +
@@ -36,13 +35,25 @@ export function checkParams(params: unknown): void {
   }
 }
 
-/** Whether JSON gives `value` back unchanged. */
-function isExactJson(value: unknown): boolean {
-  try {
-    return storableFormat(value) === "json";
-  } catch {
-    return false; // a function, a symbol, a WeakMap…: not even node:v8 stores it
-  }
+/**
+ * Whether JSON gives `value` back unchanged (deep-equal): finite numbers but `-0`, strings,
+ * booleans, `null`, and arrays (without holes or named keys) and plain objects of those. An object
+ * repeated inside (`new Array(3).fill({ units: 64 })`) counts: JSON writes each copy, equal; a
+ * cycle does not.
+ */
+export function isJsonData(value: unknown, ancestors: object[] = []): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value) && !Object.is(value, -0);
+  if (typeof value !== "object" || ancestors.includes(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== Array.prototype) return false;
+  if (Object.getOwnPropertySymbols(value).length) return false;
+  const keys = Object.keys(value);
+  if (proto === Array.prototype && keys.length !== (value as unknown[]).length) return false;
+  ancestors.push(value);
+  const ok = keys.every((k) => isJsonData((value as Record<string, unknown>)[k], ancestors));
+  ancestors.pop();
+  return ok;
 }
 
 /** `", and JSON turns it into null"`, when JSON turns it into anything. */

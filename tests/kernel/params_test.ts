@@ -77,3 +77,33 @@ Deno.test("pipeline.run: a param JSON cannot record fails the call and records n
     await t.cleanup();
   }
 });
+
+Deno.test("pipeline.run: a param repeating one object (Array(n).fill) runs, and a re-run is a hit", async () => {
+  const t = await tempDir();
+  const stack = new Stack("p", {
+    orchestrator: new LocalOrchestrator(),
+    executor: new LocalExecutor(),
+    artifactStore: new LocalArtifactStore({ path: `${t.path}/a` }),
+    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db` }),
+  });
+  try {
+    // JSON gives this back equal (two copies of the object): nothing a worker would see differs.
+    const layers = new Array(3).fill({ units: 64 });
+    const p = () =>
+      new Pipeline("shared", { stack })
+        .add(step({ name: "sum", outputs: ["n"] }, (_i, ctx) =>
+          (ctx.params.layers as { units: number }[]).reduce((s, l) =>
+            s + l.units, 0)));
+    const r1 = await p().run({ params: { layers } });
+    assert.equal(r1.status, "completed", String(r1.error));
+    assert.equal(r1.outputs.n, 192);
+    const r2 = await p().run({ params: { layers } });
+    assert.equal(r2.steps.sum.cached, true, "the same params: a cache hit");
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    assert.throws(() => checkParams({ c: cyclic }), /"c" is an object .*JSON cannot write it/);
+  } finally {
+    await stack.close();
+    await t.cleanup();
+  }
+});
