@@ -21,6 +21,7 @@ import { lazyImport } from "../kernel/lazy_import.ts";
 import type { MetadataStore } from "../kernel/contracts.ts";
 import { withLiveStatus } from "../kernel/run_liveness.ts";
 import { checkPipelineFile } from "./_pipeline_file.ts";
+import { projectConfigOf } from "./project_imports.ts";
 
 export { checkPipelineFile } from "./_pipeline_file.ts";
 
@@ -64,8 +65,17 @@ export async function importPipeline(file: string): Promise<Pipeline> {
     mod = await import(spec);
   } catch (err) {
     if (isPermissionError(err)) throw explainPermission(err, `importing ${file}`);
-    throw new ConfigError(`could not import pipeline module ${file}: ${describeError(err)}`, {
+    const why = describeError(err);
+    // This process resolves bare imports with flowyml's deno.json, not the project's.
+    const config = /not a dependency|not in import map/.test(why)
+      ? projectConfigOf(file)
+      : undefined;
+    throw new ConfigError(`could not import pipeline module ${file}: ${why}`, {
       cause: err,
+      hint: config &&
+        `${config} maps the project's imports, but a pipeline run in the CLI's own process ` +
+          "resolves them with flowyml's deno.json: run it without --inherit-permissions (the " +
+          "least-privilege child uses the project's import map), or with `deno run` directly",
     });
   }
   const p = mod.default ?? mod.pipeline;

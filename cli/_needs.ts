@@ -28,6 +28,7 @@ import { lockfilePath } from "../kernel/lock.ts";
 import { lockedModuleAccess } from "./lockfile.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import { installRoot } from "./install.ts";
+import { projectImportMap, resolveMapped } from "./project_imports.ts";
 import {
   CLI_ENV,
   type PermissionReason,
@@ -180,9 +181,13 @@ async function pipelineNeeds(
 ): Promise<{ needs: PermissionNeeds; remote: Record<string, string>; packages: string[] }> {
   const root = installRoot();
   const spec = toSpecifier(file);
+  // What the project's deno.json maps is part of the pipeline's graph (cli/project_imports.ts).
+  const map = await projectImportMap(file);
+  const mapped = (s: string, importer: string) => map && resolveMapped(map, s, importer);
   const graph = await walkModuleGraph(spec, {
     // flowyml's own modules are loaded by the CLI before the pipeline.
     skip: (u) => u !== spec && isFlowymlSource(u, root),
+    resolve: mapped,
   });
   const read: string[] = [];
   const imp: string[] = [];
@@ -195,7 +200,9 @@ async function pipelineNeeds(
       remote[url] = sha256Hex(bytes);
     }
     for (const s of importSpecifiers(new TextDecoder().decode(bytes))) {
-      if (!resolveImport(s, url) && !/^(node:|flowyml(\/|$))/.test(s)) packages.add(s);
+      if (resolveImport(s, url) || /^(node:|flowyml(\/|$))/.test(s)) continue;
+      const target = mapped(s, url);
+      if (!target || /^(npm|jsr):/.test(target)) packages.add(target ?? s);
     }
   }
   return { needs: { read, import: imp }, remote, packages: [...packages].sort() };

@@ -13,7 +13,7 @@
  * the parent of a run only plans and spawns, so it stays light.
  * @module
  */
-import { fileURLToPath } from "../kernel/_path.ts";
+import { fileURLToPath, resolve } from "../kernel/_path.ts";
 import type { PermissionNeeds } from "../kernel/component.ts";
 import { configPath, type FlowymlConfig, loadConfig, stackNameOf } from "../kernel/config.ts";
 import { loadPersistedComponents, type Lockfile } from "../kernel/lock.ts";
@@ -23,6 +23,8 @@ import { prepareWasmPlugins, type RunLock, writeRunLock } from "./plan.ts";
 import { newJsonMarker, splitJsonStdout } from "./json_stdout.ts";
 import { clearedEnv, usesQueue } from "./child_env.ts";
 import { type LimitsSupervisor, startLimitsSupervisor } from "./limits_supervisor.ts";
+import { type ProjectImportMap, writeProjectImportMap } from "./project_imports.ts";
+import { pinPipelinePackages } from "./pipeline_packages.ts";
 import { type ComputedPermissions, computePermissions, parseGrants } from "./_needs.ts";
 import type { RunFlags } from "./_run_here.ts";
 
@@ -140,6 +142,7 @@ export async function launchChild(
   // Deno refuses the child /sys and /proc/<pid>: this process puts its plugin processes in
   // their cgroups for it, asked over a private socket (cli/limits_supervisor.ts).
   const limits = await startLimitsSupervisor(projectStateDir(config));
+  let imports: ProjectImportMap | undefined;
   try {
     const perms = await computePermissions(config, options.stack, {
       pipeline: options.pipeline,
@@ -150,11 +153,23 @@ export async function launchChild(
     });
     // A frozen lockfile: Deno checks every remote module and npm tarball the child
     // loads against it, and refuses any module it does not pin (a computed import()).
-    const runLock = await writeRunLock(config, lock, { remote: perms.pipelineRemote });
+    // The pipeline resolves what its own project's deno.json maps (cli/project_imports.ts).
+    if (options.pipeline) imports = await writeProjectImportMap(options.pipeline);
+    let runLock = await writeRunLock(config, lock, { remote: perms.pipelineRemote });
+    if (runLock && options.pipeline) {
+      runLock = await pinPipelinePackages(runLock, {
+        exe,
+        pipeline: options.pipeline,
+        packages: perms.pipelinePackages,
+        importMap: imports?.path,
+        dir: resolve(projectStateDir(config), "locks"),
+      });
+    }
     // The child may only read the plugin cache: prepare the WASM plugins here.
     await prepareWasmPlugins(config, { quiet: options.quiet });
-    return await spawnChild(exe, { options, perms, runLock, limits });
+    return await spawnChild(exe, { options, perms, runLock, limits, imports });
   } finally {
+    await imports?.remove();
     await limits?.close();
   }
 }
@@ -168,7 +183,12 @@ const CHILD_V8_FLAGS = "--v8-flags=--min-semi-space-size=16";
 
 /** The child's `deno run` arguments and environment. */
 async function childCommand(
-  plan: { options: LaunchOptions; perms: ComputedPermissions; runLock?: RunLock },
+  plan: {
+    options: LaunchOptions;
+    perms: ComputedPermissions;
+    runLock?: RunLock;
+    imports?: ProjectImportMap;
+  },
   limits: LimitsSupervisor | undefined,
 ): Promise<{ args: string[]; env?: Record<string, string>; clearEnv: boolean }> {
   const { options, perms, runLock } = plan;
@@ -177,6 +197,7 @@ async function childCommand(
   const args = ["run", ...cleared?.flags ?? perms.flags, CHILD_V8_FLAGS];
   const cfg = await installConfig();
   if (cfg) args.push(`--config=${cfg}`);
+  if (plan.imports) args.push(`--import-map=${plan.imports.path}`);
   if (cfg && childNodeModulesReady(options.lock, perms)) args.push("--node-modules-dir=manual");
   if (runLock) args.push(...runLock.flags);
   args.push(options.main, ...options.args(runLock));
@@ -196,6 +217,7 @@ async function spawnChild(
     perms: ComputedPermissions;
     runLock?: RunLock;
     limits?: LimitsSupervisor;
+    imports?: ProjectImportMap;
   },
 ): Promise<{ code: number; sig?: string }> {
   const { args, env, clearEnv } = await childCommand(plan, plan.limits);

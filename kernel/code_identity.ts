@@ -112,7 +112,8 @@ function resolveSpecifier(spec: string, importer: string): { follow?: string; ex
   if (/^(npm|jsr|node):/.test(spec)) return { external: spec };
   try {
     const r = import.meta.resolve(spec); // the import map of this process
-    return r.startsWith("file:") ? { follow: r } : { external: r };
+    // An npm package installed in node_modules: its path names its exact version.
+    return r.startsWith("file:") && !r.includes("/node_modules/") ? { follow: r } : { external: r };
   } catch {
     return { external: spec };
   }

@@ -79,10 +79,16 @@ export function graphIntegrity(modules: Record<string, string>): string {
   return `sha256-${sha256Hex(new TextEncoder().encode(lines))}`;
 }
 
-/** Every module URL reachable from `root` through relative/absolute imports (file and http). */
+/**
+ * Every module URL reachable from `root` through relative/absolute imports (file and http), and
+ * through bare ones that `options.resolve` maps (an import map).
+ */
 export async function walkModuleGraph(
   root: string,
-  options: { skip?: (url: string) => boolean } = {},
+  options: {
+    skip?: (url: string) => boolean;
+    resolve?: (spec: string, importer: string) => string | undefined;
+  } = {},
 ): Promise<Map<string, Uint8Array>> {
   const seen = new Map<string, Uint8Array>();
   let frontier = [root];
@@ -95,8 +101,8 @@ export async function walkModuleGraph(
       if (!/\.(m?[jt]sx?|[cm]ts)$|^https?:/.test(u)) continue;
       const text = new TextDecoder().decode(bodies[i]);
       for (const s of importSpecifiers(text)) {
-        const r = resolveImport(s, u);
-        if (r && !seen.has(r)) frontier.push(r);
+        const r = resolveImport(s, u) ?? options.resolve?.(s, u);
+        if (r && /^(file|https?):/.test(r) && !seen.has(r)) frontier.push(r);
       }
     }
   }
