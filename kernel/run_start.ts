@@ -64,8 +64,9 @@ export async function recordRunStart(
   const done = (await meta.listStepRuns(runId)).filter((r) =>
     (r.status === "completed" || r.status === "cached") && r.outputs
   );
-  const present = await Promise.all(done.map((r) => outputsPresent(stack, r)));
-  for (const [i, r] of done.entries()) if (present[i]) previous.set(r.step, r);
+  // Each is reused only if its cache key is today's and its outputs verify, checked when the
+  // step's turn comes (kernel/step_attempts.ts): no download of outputs a changed step replaces.
+  for (const r of done) previous.set(r.step, r);
   return { previous, cache, lease };
 }
 
@@ -138,7 +139,7 @@ export async function recordRunEnd(
  * recorded hash, as a cache hit's outputs must (else the step runs again): objects in the artifact
  * store, small outputs stored inline in the metadata store.
  */
-async function outputsPresent(stack: StackLike, r: StepRunRecord): Promise<boolean> {
+export async function outputsIntact(stack: StackLike, r: StepRunRecord): Promise<boolean> {
   const blobs = stack.metadataStore;
   try {
     const checks = await Promise.all(

@@ -11,6 +11,7 @@ import type { Step } from "./step.ts";
 import { type StepTask, type StepTaskResult, visibleParams } from "./step_runner.ts";
 import { cacheKey, lookupCache } from "./cache.ts";
 import { withCodeIdentity } from "./code_identity.ts";
+import { outputsIntact } from "./run_start.ts";
 import { checkDeadline, raceAbort } from "./timeouts.ts";
 import {
   recordCancelled,
@@ -45,12 +46,15 @@ function planStep(env: StepEnv, s: Step): StepPlan {
 
 /**
  * Reuse a resumed run's completed step or a cache hit; false when the step must run. A resumed
- * run's step is reused only under the key it would have today: its code and its inputs are
- * unchanged since it ran (an edit between the crash and `runs resume` runs it again).
+ * run's step is reused only under the key it would have today (its code and its inputs are
+ * unchanged since it ran: an edit between the crash and `runs resume` runs it again) and when its
+ * recorded outputs still verify, as a cache hit's must.
  */
 async function reuse(env: StepEnv, plan: StepPlan): Promise<boolean> {
   const earlier = env.previous.get(plan.step.name);
-  const prev = earlier?.cacheKey === plan.key ? earlier : undefined;
+  const prev = earlier?.cacheKey === plan.key && await outputsIntact(env.run.stack, earlier)
+    ? earlier
+    : undefined;
   const runId = env.run.runId;
   const hit = prev
     ? { outputs: prev.outputs!, runId, prev }
