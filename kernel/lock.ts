@@ -67,7 +67,7 @@ export async function readLockfile(path: string): Promise<Lockfile> {
         hint: "delete it and load components again",
       });
     }
-    throw err;
+    throw explainPermission(err, `reading the lockfile ${path}`);
   }
 }
 

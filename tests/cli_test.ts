@@ -157,3 +157,21 @@ Deno.test("cli: a missing permission names the exact flag", async () => {
     await t.cleanup();
   }
 });
+
+Deno.test("cli: a misspelt runs list --status and a busy ui --port are errors that say what to do", async () => {
+  const t = await tempDir();
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const status = await flowyml(t.path, ["runs", "list", "--status", "complete"]);
+    assert.equal(status.code, 1, status.stdout);
+    assert.match(status.stderr, /argument 'complete' is invalid\. Allowed choices are .*completed/);
+    const port = (busy.addr as Deno.NetAddr).port;
+    const ui = await flowyml(t.path, ["ui", "--port", String(port)]);
+    assert.equal(ui.code, 1, ui.stdout);
+    assert.match(ui.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.match(ui.stderr, /fix: .*--port 0 picks a free one/);
+  } finally {
+    busy.close();
+    await t.cleanup();
+  }
+});

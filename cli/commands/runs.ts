@@ -2,7 +2,7 @@
  * `flowyml runs list | show <runId>`.
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { ConfigError } from "../../kernel/errors.ts";
 import type { RunStatus } from "../../kernel/records.ts";
 import { liveRunsView, ms, openStack, table } from "../_common.ts";
@@ -10,15 +10,24 @@ import { withLiveStatus } from "../../kernel/run_liveness.ts";
 import { renderRunSummary } from "../summary.ts";
 import { formatAudit } from "../../kernel/sandbox/audit.ts";
 
+/** The statuses `runs list --status` accepts (a misspelt one is an error, not an empty list). */
+const RUN_STATUSES: RunStatus[] = [
+  "pending",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "crashed",
+];
+
 /** Register the `runs` commands; returns the `runs` command so others can add subcommands. */
 export function registerRunsCommands(program: Command): Command {
   const runs = program.command("runs").description("inspect recorded runs");
   runs.command("list").description("recent runs, newest first")
     .option("-s, --stack <name>", "stack whose metadata store to read")
     .option("--pipeline <name>", "only this pipeline")
-    .option(
-      "--status <status>",
-      "only runs with this status (running, completed, failed, cancelled, crashed)",
+    .addOption(
+      new Option("--status <status>", "only runs with this status").choices(RUN_STATUSES),
     )
     .option("-n, --limit <n>", "how many", "20")
     .option("--json", "print JSON: an array of run records")

@@ -65,10 +65,21 @@ export async function startUiServer(stack: Stack, options: UiServerOptions): Pro
     allowActions: options.allowActions ?? false,
   };
   const watchers = new RunWatchers(ctx.queries, (id) => runApi(ctx, id));
-  const server = Deno.serve(
-    { hostname: host, port: options.port ?? 8787, onListen: () => {} },
-    (req) => handle(ctx, watchers, token, req),
-  );
+  const wanted = options.port ?? 8787;
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve(
+      { hostname: host, port: wanted, onListen: () => {} },
+      (req) => handle(ctx, watchers, token, req),
+    );
+  } catch (err) {
+    watchers.close();
+    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    throw new FlowymlError(`flowyml ui: port ${wanted} on ${host} is already in use`, {
+      hint: `stop what listens there, or pick another port: flowyml ui --port ${wanted + 1} ` +
+        "(--port 0 picks a free one)",
+    });
+  }
   const port = server.addr.port;
   const shown = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
   const url = `http://${shown}:${port}/${token ? `?token=${encodeURIComponent(token)}` : ""}`;

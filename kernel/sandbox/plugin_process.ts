@@ -11,6 +11,8 @@
  * @module
  */
 import { fileURLToPath } from "../_path.ts";
+import { MissingPermissionError } from "../errors.ts";
+import { isPermissionError } from "../permissions.ts";
 import { FRAME, FRAME_HEADER, frameHead } from "./protocol.ts";
 import { Confinement, limitMode } from "./limits.ts";
 
@@ -179,12 +181,7 @@ export class PluginProcess {
   /** Spawn a host process; it is put under `memoryBytes` before it can be sent anything. */
   constructor(heapMiB: number, memoryBytes: number) {
     this.heapMiB = heapMiB;
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: hostProcessArgs(heapMiB),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.#child = spawnHost(heapMiB);
     this.pid = this.#child.pid;
     // An idle host process (spare, or between calls) must not keep the kernel alive.
     this.#child.unref();
@@ -371,5 +368,27 @@ export class PluginProcess {
       await this.exited.catch(() => {});
       await this.stderrTail();
     });
+  }
+}
+
+/**
+ * Start a plugin host process. Without `--allow-run` of this deno binary that is refused: the
+ * error names the exact flag (Deno's own names the binary's path but not the flag to pass).
+ */
+function spawnHost(heapMiB: number): Deno.ChildProcess {
+  try {
+    return new Deno.Command(Deno.execPath(), {
+      args: hostProcessArgs(heapMiB),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    if (!isPermissionError(err)) throw err;
+    throw new MissingPermissionError(
+      "starting a WASM plugin's host process (each plugin runs in its own deno process)",
+      `--allow-run=${Deno.execPath()}`,
+      err,
+    );
   }
 }

@@ -19,6 +19,8 @@
  */
 import { dirname, join } from "node:path";
 import { sha256Hex } from "../hash.ts";
+import { MissingPermissionError } from "../errors.ts";
+import { isPermissionError } from "../permissions.ts";
 import { PluginViolationError, SandboxError } from "./errors.ts";
 import { INSTRUMENT_VERSION } from "./instrument.ts";
 import { Confinement } from "./limits.ts";
@@ -162,9 +164,14 @@ export async function instrumentInProcess(bytes: Uint8Array): Promise<Uint8Array
       stderr: "piped",
     }).spawn();
   } catch (err) {
-    throw new SandboxError(`could not start the plugin instrumenter: ${err}`, {
-      hint: `the kernel needs --allow-run=${Deno.execPath()}`,
-    });
+    if (isPermissionError(err)) {
+      throw new MissingPermissionError(
+        "starting the WASM plugin instrumenter (a deno process of its own)",
+        `--allow-run=${Deno.execPath()}`,
+        err,
+      );
+    }
+    throw new SandboxError(`could not start the plugin instrumenter: ${err}`);
   }
   let reason: "time" | "memory" | undefined;
   const conf = await Confinement.confine(child.pid, budget.memory, () => {

@@ -57,7 +57,7 @@ Deno.test("in-process fallback: WASM steps run with --allow-run=<deno>, else the
     assert.equal(refused.code, 1, refused.stdout);
     assert.ok(refused.stderr.includes(`note: running in this process`), refused.stderr);
     assert.ok(refused.stderr.includes(`start flowyml with ${flag}`), refused.stderr);
-    assert.ok(refused.stdout.includes(`fix: the kernel needs ${flag}`), refused.stdout);
+    assert.ok(refused.stdout.includes(`fix: run again with ${flag}`), refused.stdout);
     assert.doesNotMatch(refused.stdout + refused.stderr, /Can't escalate parent thread/);
 
     const here = await cli(dir.path, [...base, flag], [
@@ -70,6 +70,48 @@ Deno.test("in-process fallback: WASM steps run with --allow-run=<deno>, else the
     const result = JSON.parse(here.stdout);
     assert.equal(result.status, "completed");
     assert.equal(result.steps.wasm_minmax.status, "completed");
+  } finally {
+    await dir.cleanup();
+  }
+});
+
+Deno.test("a script run directly without --allow-run: its WASM step's error names --allow-run=<deno>", async () => {
+  const dir = await tempDir("flowyml-wasm-direct-");
+  try {
+    await Deno.copyFile(
+      `${ROOT}examples/plugins/normalize/normalize.wasm`,
+      `${dir.path}/normalize.wasm`,
+    );
+    await Deno.writeTextFile(`${dir.path}/flowyml.yaml`, YAML);
+    await Deno.writeTextFile(`${dir.path}/pipeline.ts`, PIPELINE);
+    await Deno.writeTextFile(
+      `${dir.path}/main.ts`,
+      `import p from "./pipeline.ts";
+const r = await p.run();
+console.log(JSON.stringify({ status: r.status, error: String(r.error) }));
+`,
+    );
+    const out = await new Deno.Command(DENO, {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write=./.flowyml",
+        "--allow-env",
+        "--config",
+        `${ROOT}deno.json`,
+        "main.ts",
+      ],
+      cwd: dir.path,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const r = JSON.parse(text);
+    assert.equal(r.status, "failed");
+    assert.match(r.error, /WASM plugin .*refused: Deno permission missing/);
+    assert.ok(r.error.includes(`--allow-run=${DENO}`), r.error);
   } finally {
     await dir.cleanup();
   }
