@@ -134,7 +134,6 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
       hint: "see docs/config.md for the format",
     });
   }
-  // Plugins may hold `${…}` that only matter when used; interpolate stacks eagerly.
   const given = raw as Partial<Omit<FlowymlConfig, "path">>;
   const data = {
     default_stack: given.default_stack,
@@ -142,10 +141,7 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
     resources: given.resources ?? {},
     plugins: given.plugins ?? {},
   };
-  const stacks = interpolate(data.stacks, { ...options, file }, ["stacks"]) as Record<
-    string,
-    StackConfig
-  >;
+  const { stacks, errors } = interpolateStacks(data.stacks, { ...options, file });
   const resources = interpolate(data.resources, { ...options, file }, ["resources"]) as Record<
     string,
     ResourceConfig
@@ -154,7 +150,8 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
     string,
     Record<string, unknown>
   >;
-  if (data.default_stack && !stacks[data.default_stack] && data.default_stack !== "local") {
+  const named = (n: string) => n in stacks || errors.has(n) || n === "local";
+  if (data.default_stack && !named(data.default_stack)) {
     throw new ConfigError(
       `${file}: default_stack "${data.default_stack}" is not defined under stacks`,
       {
@@ -162,7 +159,53 @@ export function parseConfig(text: string, options: InterpolateOptions = {}): Flo
       },
     );
   }
-  return { default_stack: data.default_stack, stacks, resources, plugins, path: options.file };
+  const config = {
+    default_stack: data.default_stack,
+    stacks,
+    resources,
+    plugins,
+    path: options.file,
+  };
+  if (errors.size) unavailable.set(config, errors);
+  return config;
+}
+
+/** Stacks whose `${VAR}`s could not be filled, per config: the error, raised when one is used. */
+const unavailable = new WeakMap<FlowymlConfig, Map<string, ConfigError>>();
+
+/**
+ * Each stack interpolated on its own: one whose variable is unset (a production stack's secret
+ * on a laptop) is left out of `stacks` with its error, so the other stacks still work.
+ */
+function interpolateStacks(
+  raw: Record<string, unknown>,
+  options: InterpolateOptions,
+): { stacks: Record<string, StackConfig>; errors: Map<string, ConfigError> } {
+  const stacks: Record<string, StackConfig> = {};
+  const errors = new Map<string, ConfigError>();
+  for (const [name, value] of Object.entries(raw)) {
+    try {
+      stacks[name] = interpolate(value, options, ["stacks", name]) as StackConfig;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.set(name, err);
+    }
+  }
+  return { stacks, errors };
+}
+
+/**
+ * Why stack `name` of `config` cannot be used (an unset `${VAR}` in it, or no permission to
+ * read one), if so; using it ({@linkcode stackConfig}) throws this error.
+ */
+export function stackConfigError(config: FlowymlConfig, name: string): ConfigError | undefined {
+  return unavailable.get(config)?.get(name);
+}
+
+/** Every stack name of `config`: the embedded `local`, the usable ones and the unavailable ones. */
+export function stackNames(config: FlowymlConfig): string[] {
+  const all = ["local", ...Object.keys(config.stacks), ...unavailable.get(config)?.keys() ?? []];
+  return all.filter((v, i, a) => a.indexOf(v) === i);
 }
 
 /**
@@ -209,10 +252,12 @@ export async function loadConfig(
 
 /** The config of a named stack, with the `local` template filled in. */
 export function stackConfig(config: FlowymlConfig, name: string): StackConfig {
+  const broken = stackConfigError(config, name);
+  if (broken) throw broken;
   const s = config.stacks[name];
   if (!s) {
     if (name === "local") return projectRelative(defaultLocalStack(), config.path);
-    const known = ["local", ...Object.keys(config.stacks)].filter((v, i, a) => a.indexOf(v) === i);
+    const known = stackNames(config);
     throw new ConfigError(`no stack named "${name}"${config.path ? ` in ${config.path}` : ""}`, {
       hint: `use one of: ${known.join(", ")}`,
     });

@@ -76,12 +76,20 @@ stacks:
     artifact_store: { type: local, path: "\${ART_ROOT}" }
 `,
     );
+    // An unset variable makes only its own stack unusable: listed as such, an error when used.
     const list = await flowyml(t.path, ["stack", "list"]);
-    assert.equal(list.code, 1, "an unset variable is an error even for listing");
-    assert.match(
-      list.stderr,
-      /stacks\.broken\.artifact_store\.path: environment variable ART_ROOT is not set/,
-    );
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /broken\s+unavailable: environment variable ART_ROOT is not set/);
+    assert.match(list.stdout, /\*\s+dev\s+local\s+local\s+sqlite/);
+    for (const args of [["stack", "show", "broken"], ["stack", "validate", "broken"]]) {
+      const used = await flowyml(t.path, args);
+      assert.equal(used.code, 1, used.stdout);
+      assert.match(
+        used.stderr,
+        /stacks\.broken\.artifact_store\.path: environment variable ART_ROOT is not set/,
+      );
+      assert.match(used.stderr, /fix: export ART_ROOT=/);
+    }
     const ok = await flowyml(t.path, ["stack", "list"], ["-A"], { ART_ROOT: "./other" });
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /\*\s+dev\s+local\s+local\s+sqlite/);

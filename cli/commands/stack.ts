@@ -6,7 +6,7 @@ import { type Command, Option } from "commander";
 // @ts-types="@types/js-yaml"
 import { dump as stringify } from "js-yaml";
 import { COMPONENT_KINDS } from "../../kernel/component.ts";
-import { stackConfig, stackNameOf } from "../../kernel/config.ts";
+import { stackConfig, stackConfigError, stackNameOf, stackNames } from "../../kernel/config.ts";
 import { buildStack } from "../../kernel/stack.ts";
 import { collect, loadProject, table } from "../_common.ts";
 import { fileURLToPath } from "node:url";
@@ -24,13 +24,13 @@ export function registerStackCommands(program: Command): void {
     .option("--json", "print the stacks as JSON: name, default, config file, components")
     .action(async (flags: { json?: boolean }) => {
       const { config } = await loadProject();
-      const names = ["local", ...Object.keys(config.stacks)].filter((v, i, a) =>
-        a.indexOf(v) === i
-      );
+      const names = stackNames(config);
       const def = stackNameOf(config);
       if (flags.json) {
         // Component types only, as in the table: options may hold interpolated secrets.
         const stacks = names.map((n) => {
+          const broken = stackConfigError(config, n);
+          if (broken) return { name: n, default: n === def, unavailable: broken.message };
           const s = stackConfig(config, n);
           const components = Object.fromEntries(
             COMPONENT_KINDS.filter((k) => s[k]).map((k) => [k, s[k]!.type]),
@@ -43,6 +43,12 @@ export function registerStackCommands(program: Command): void {
       console.log(table(
         ["", "stack", "orchestrator", "artifact_store", "metadata_store", "container_registry"],
         names.map((n) => {
+          const broken = stackConfigError(config, n);
+          if (broken) {
+            // The first line, without the file and key prefix: `stack show <name>` says the rest.
+            const why = broken.message.split("\n")[0].replace(/^.*?: /, "");
+            return [n === def ? "*" : "", n, `unavailable: ${why}`, "", "", ""];
+          }
           const s = stackConfig(config, n);
           return [
             n === def ? "*" : "",

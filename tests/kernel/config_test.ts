@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { buildStack, ConfigError, interpolate, parseConfig, stackConfig } from "../../mod.ts";
+import {
+  buildStack,
+  ConfigError,
+  interpolate,
+  parseConfig,
+  stackConfig,
+  stackConfigError,
+  stackNames,
+} from "../../mod.ts";
 
 const env = (vars: Record<string, string>) => (n: string) => vars[n];
 
@@ -32,13 +40,20 @@ resources:
   assert.equal(interpolate("a$${B}c", { env: env({}) }), "a${B}c", "$${ escapes");
 });
 
-Deno.test("config: an unset variable is an error naming the variable, file and key", () => {
+Deno.test("config: an unset variable is an error naming the variable, file and key, when its stack is used", () => {
+  const config = parseConfig(
+    "default_stack: prod\nstacks:\n  dev: {}\n  prod:\n    artifact_store:\n      type: local\n" +
+      "      path: ${MISSING_DIR}\n",
+    { file: "conf/flowyml.yaml", env: env({}) },
+  );
+  // The other stacks stay usable: a production secret unset on a laptop blocks only production.
+  assert.deepEqual(Object.keys(config.stacks), ["dev"]);
+  assert.equal(stackConfig(config, "dev").artifact_store?.type, "local");
+  assert.deepEqual(stackNames(config), ["local", "dev", "prod"]);
+  assert.ok(stackConfigError(config, "prod") instanceof ConfigError);
+  assert.equal(stackConfigError(config, "dev"), undefined);
   assert.throws(
-    () =>
-      parseConfig(
-        "stacks:\n  prod:\n    artifact_store:\n      type: local\n      path: ${MISSING_DIR}\n",
-        { file: "conf/flowyml.yaml", env: env({}) },
-      ),
+    () => stackConfig(config, "prod"),
     (e: Error) => {
       assert.ok(e instanceof ConfigError);
       assert.match(e.message, /conf\/flowyml\.yaml at stacks\.prod\.artifact_store\.path/);
