@@ -39,8 +39,9 @@ export async function lazyImport<T = Record<string, unknown>>(url: URL): Promise
   } catch (err) {
     // Deno reports a refused dynamic import as a TypeError "Requires read access to …".
     if (!isPermissionError(err) && !/^Requires \w+ access/.test(describeError(err))) throw err;
+    // flowyml's folder, not the module's: its imports reach other folders of flowyml.
     const where = url.protocol === "file:"
-      ? decodeURIComponent(new URL(".", url).pathname).replace(/\/$/, "")
+      ? decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "")
       : url.origin;
     const flag = url.protocol === "file:" ? `--allow-read=${where}` : `--allow-import=${url.host}`;
     throw new FlowymlError(
