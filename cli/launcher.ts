@@ -141,7 +141,10 @@ export async function launchChild(
   const pluginLock = lock.components.length ? await writeRunLock(config, lock) : undefined;
   // Deno refuses the child /sys and /proc/<pid>: this process puts its plugin processes in
   // their cgroups for it, asked over a private socket (cli/limits_supervisor.ts).
-  const limits = await startLimitsSupervisor(projectStateDir(config));
+  // Only WASM plugins (the `plugins:` of flowyml.yaml) start processes to put under limits.
+  const limits = Object.keys(config.plugins).length
+    ? await startLimitsSupervisor(projectStateDir(config))
+    : undefined;
   let imports: ProjectImportMap | undefined;
   try {
     const perms = await computePermissions(config, options.stack, {
