@@ -22,45 +22,7 @@ export function registerStackCommands(program: Command): void {
   );
   stack.command("list").description("list the stacks")
     .option("--json", "print the stacks as JSON: name, default, config file, components")
-    .action(async (flags: { json?: boolean }) => {
-      const { config } = await loadProject();
-      const names = stackNames(config);
-      const def = stackNameOf(config);
-      if (flags.json) {
-        // Component types only, as in the table: options may hold interpolated secrets.
-        const stacks = names.map((n) => {
-          const broken = stackConfigError(config, n);
-          if (broken) return { name: n, default: n === def, unavailable: broken.message };
-          const s = stackConfig(config, n);
-          const components = Object.fromEntries(
-            COMPONENT_KINDS.filter((k) => s[k]).map((k) => [k, s[k]!.type]),
-          );
-          return { name: n, default: n === def, components };
-        });
-        console.log(JSON.stringify({ config: config.path ?? null, stacks }, null, 2));
-        return;
-      }
-      console.log(table(
-        ["", "stack", "orchestrator", "artifact_store", "metadata_store", "container_registry"],
-        names.map((n) => {
-          const broken = stackConfigError(config, n);
-          if (broken) {
-            // The first line, without the file and key prefix: `stack show <name>` says the rest.
-            const why = broken.message.split("\n")[0].replace(/^.*?: /, "");
-            return [n === def ? "*" : "", n, `unavailable: ${why}`, "", "", ""];
-          }
-          const s = stackConfig(config, n);
-          return [
-            n === def ? "*" : "",
-            n,
-            s.orchestrator?.type ?? "",
-            s.artifact_store?.type ?? "",
-            s.metadata_store?.type ?? "",
-            s.container_registry?.type ?? "",
-          ];
-        }),
-      ));
-    });
+    .action(listStacks);
   stack.command("show").description("show a stack's components and config (never secrets)")
     .argument("<name>").action(async (name: string) => {
       const { config } = await loadProject();
@@ -128,4 +90,45 @@ async function validateInChild(exe: string, name: string, grant?: string[]): Pro
     args: () => ["stack", "validate", name, "--inherit-permissions", "--verified-plugins"],
   });
   exitIfStopped(end);
+}
+
+/** `flowyml stack list`: every stack, the unavailable ones with why. */
+async function listStacks(flags: { json?: boolean }): Promise<void> {
+  const { config } = await loadProject();
+  const names = stackNames(config);
+  const def = stackNameOf(config);
+  if (flags.json) {
+    // Component types only, as in the table: options may hold interpolated secrets.
+    const stacks = names.map((n) => {
+      const broken = stackConfigError(config, n);
+      if (broken) return { name: n, default: n === def, unavailable: broken.message };
+      const s = stackConfig(config, n);
+      const components = Object.fromEntries(
+        COMPONENT_KINDS.filter((k) => s[k]).map((k) => [k, s[k]!.type]),
+      );
+      return { name: n, default: n === def, components };
+    });
+    console.log(JSON.stringify({ config: config.path ?? null, stacks }, null, 2));
+    return;
+  }
+  console.log(table(
+    ["", "stack", "orchestrator", "artifact_store", "metadata_store", "container_registry"],
+    names.map((n) => {
+      const broken = stackConfigError(config, n);
+      if (broken) {
+        // The first line, without the file and key prefix: `stack show <name>` says the rest.
+        const why = broken.message.split("\n")[0].replace(/^.*?: /, "");
+        return [n === def ? "*" : "", n, `unavailable: ${why}`, "", "", ""];
+      }
+      const s = stackConfig(config, n);
+      return [
+        n === def ? "*" : "",
+        n,
+        s.orchestrator?.type ?? "",
+        s.artifact_store?.type ?? "",
+        s.metadata_store?.type ?? "",
+        s.container_registry?.type ?? "",
+      ];
+    }),
+  ));
 }
