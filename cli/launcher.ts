@@ -110,6 +110,11 @@ export interface LaunchOptions {
   stack: string;
   /** The pipeline module, whose own imports the child may read (and its remote ones load). */
   pipeline?: string;
+  /**
+   * Without a pipeline: a file of the project whose `deno.json` import map the child uses (a
+   * queue worker imports the project's pipelines as jobs name them).
+   */
+  importsFrom?: string;
   /** Extra grants (`--grant`). */
   grants?: PermissionNeeds;
   /** `--allow-env` over a cleared environment holding only the granted variables. */
@@ -157,7 +162,8 @@ export async function launchChild(
     // A frozen lockfile: Deno checks every remote module and npm tarball the child
     // loads against it, and refuses any module it does not pin (a computed import()).
     // The pipeline resolves what its own project's deno.json maps (cli/project_imports.ts).
-    if (options.pipeline) imports = await writeProjectImportMap(options.pipeline);
+    const mapFrom = options.pipeline ?? options.importsFrom;
+    if (mapFrom) imports = await writeProjectImportMap(mapFrom);
     let runLock = await writeRunLock(config, lock, { remote: perms.pipelineRemote });
     if (runLock && options.pipeline) {
       runLock = await pinPipelinePackages(runLock, {

@@ -40,6 +40,8 @@ async function runInChild(options: ChildCommandOptions): Promise<boolean> {
     stack,
     grants: { ...grants, read: [...grants.read ?? [], project] },
     clearEnv: true,
+    // The project's deno.json import map, for the pipelines the child imports.
+    importsFrom: lockfilePath(config),
     main: CHILD_MAIN,
     args: () => [...options.args, "--stack", stack],
     showFlags: options.showFlags,
