@@ -11,6 +11,7 @@ import { ConfigError } from "../kernel/errors.ts";
 import { sha256Hex } from "../kernel/hash.ts";
 import { dirname, join } from "../kernel/_path.ts";
 import type { RunLock } from "./plan.ts";
+import { isFile } from "../kernel/project.ts";
 import { installConfig } from "./install.ts";
 
 /** `npm:ms@2.1.3/sub` → `npm:ms@2.1.3`: a package's key in a Deno lockfile's `specifiers`. */
@@ -42,7 +43,7 @@ export async function pinPipelinePackages(
   if (!missing.length) return runLock;
   const key = sha256Hex(new TextEncoder().encode(JSON.stringify({ text, missing })));
   const path = join(options.dir, `${key.slice(0, 24)}.pipeline.deno.lock`);
-  if (!(await exists(path))) await resolveInto(path, text, { ...options, missing });
+  if (!isFile(path)) await resolveInto(path, text, { ...options, missing });
   return { path, flags: [`--lock=${path}`, "--frozen"] };
 }
 
@@ -61,13 +62,13 @@ async function resolveInto(
   if (o.importMap) args.push(`--import-map=${o.importMap}`);
   const out = await new Deno.Command(o.exe, {
     args: [...args, o.pipeline],
+    env: { NO_COLOR: "1" }, // its error goes into ours as plain text
     stdout: "null",
     stderr: "piped",
   }).output();
   if (!out.success) {
     await Deno.remove(tmp).catch(() => {});
-    const why = new TextDecoder().decode(out.stderr).replace(/\x1b\[[0-9;]*m/g, "")
-      .split(/\n\s*Stack backtrace:/)[0].trim();
+    const why = new TextDecoder().decode(out.stderr).split(/\n\s*Stack backtrace:/)[0].trim();
     throw new ConfigError(
       `could not resolve the pipeline's packages (${o.missing.join(", ")}): ${why.slice(-800)}`,
       {
@@ -77,13 +78,4 @@ async function resolveInto(
     );
   }
   await Deno.rename(tmp, path);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -10,6 +10,7 @@
  */
 import { ConfigError } from "../kernel/errors.ts";
 import { dirname, join, pathToFileURL, resolve } from "../kernel/_path.ts";
+import { findUp } from "../kernel/project.ts";
 import { installConfig, installRoot } from "./install.ts";
 
 /** An import map written for one child, and how to remove it. */
@@ -32,15 +33,7 @@ export interface ImportMap {
 
 /** The nearest `deno.json` / `deno.jsonc` at or above `file`'s folder, unless it is flowyml's own. */
 export function projectConfigOf(file: string): string | undefined {
-  const own = installRoot();
-  for (let dir = dirname(resolve(file));; dir = dirname(dir)) {
-    if (own && dir === own) return undefined;
-    for (const name of ["deno.json", "deno.jsonc"]) {
-      const p = join(dir, name);
-      if (isFile(p)) return p;
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
+  return findUp(dirname(resolve(file)), ["deno.json", "deno.jsonc"], { stop: installRoot() });
 }
 
 /**
@@ -110,14 +103,6 @@ function withSubpaths(m: Record<string, string>): Record<string, string> {
     out[`${k}/`] = `${pkg[1]}:/${pkg[2].replace(/\/$/, "")}/`;
   }
   return out;
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }
 
 /**

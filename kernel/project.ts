@@ -19,7 +19,8 @@ export function absolutePath(...parts: string[]): string {
   return parts.some(isAbsolute) ? resolve(...parts) : resolve(Deno.cwd(), ...parts);
 }
 
-function isFile(path: string): boolean {
+/** Whether `path` is a file this process can see (missing or not readable: `false`). */
+export function isFile(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
   } catch {
@@ -41,12 +42,27 @@ export function findConfigFile(from?: string): string | undefined {
   } catch {
     return undefined; // no read permission on the current folder: only ./flowyml.yaml is tried
   }
-  const start = resolve(cwd, from ?? ".");
-  for (let dir = start;; dir = dirname(dir)) {
-    const p = join(dir, CONFIG_FILE);
-    if (isFile(p)) return dir === cwd ? CONFIG_FILE : p;
+  const found = findUp(resolve(cwd, from ?? "."), [CONFIG_FILE]);
+  return found && dirname(found) === cwd ? CONFIG_FILE : found;
+}
+
+/**
+ * The nearest file named one of `names` (in that order of preference) in the folder `start` or
+ * one of its parents, as an absolute path; the search stops before the folder `options.stop`.
+ */
+export function findUp(
+  start: string,
+  names: string[],
+  options: { stop?: string } = {},
+): string | undefined {
+  for (let dir = start; dir !== options.stop; dir = dirname(dir)) {
+    for (const name of names) {
+      const p = join(dir, name);
+      if (isFile(p)) return p;
+    }
     if (dirname(dir) === dir) return undefined;
   }
+  return undefined;
 }
 
 /** Option names holding file-system paths: `path`, `dir`, `*_path`, `*Dir`, `dag_folder`, … */
