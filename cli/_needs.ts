@@ -28,7 +28,12 @@ import { lockfilePath } from "../kernel/lock.ts";
 import { lockedModuleAccess } from "./lockfile.ts";
 import { lazyImport } from "../kernel/lazy_import.ts";
 import { installRoot } from "./install.ts";
-import { projectImportMap, resolveMapped } from "./project_imports.ts";
+import {
+  type ImportMap,
+  type ProjectImports,
+  projectImports,
+  resolveMapped,
+} from "./project_imports.ts";
 import {
   CLI_ENV,
   type PermissionReason,
@@ -85,6 +90,11 @@ export interface ComputeOptions {
    * (cli/limits_supervisor.ts), which enforces its plugin processes' limits.
    */
   limits?: PermissionNeeds;
+  /**
+   * The pipeline project's import map, when the caller has read it already (`null`: it has
+   * none); read here otherwise.
+   */
+  projectImports?: ProjectImports | null;
 }
 
 /**
@@ -106,7 +116,10 @@ export async function computePermissions(
   let pipelineRemote: Record<string, string> = {};
   let pipelinePackages: string[] = [];
   if (options.pipeline) {
-    const p = await pipelineNeeds(options.pipeline);
+    const project = options.projectImports === undefined
+      ? await projectImports(options.pipeline)
+      : options.projectImports ?? undefined;
+    const p = await pipelineNeeds(options.pipeline, project?.map);
     pipelineRemote = p.remote;
     pipelinePackages = p.packages;
     reasons.push({ by: `pipeline ${options.pipeline}`, needs: p.needs });
@@ -178,11 +191,11 @@ function isFlowymlSource(url: string, root: string | undefined): boolean {
  */
 async function pipelineNeeds(
   file: string,
+  map: ImportMap | undefined,
 ): Promise<{ needs: PermissionNeeds; remote: Record<string, string>; packages: string[] }> {
   const root = installRoot();
   const spec = toSpecifier(file);
   // What the project's deno.json maps is part of the pipeline's graph (cli/project_imports.ts).
-  const map = await projectImportMap(file);
   const mapped = (s: string, importer: string) => map && resolveMapped(map, s, importer);
   const graph = await walkModuleGraph(spec, {
     // flowyml's own modules are loaded by the CLI before the pipeline.

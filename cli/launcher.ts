@@ -23,7 +23,7 @@ import { prepareWasmPlugins, type RunLock, writeRunLock } from "./plan.ts";
 import { newJsonMarker, splitJsonStdout } from "./json_stdout.ts";
 import { clearedEnv, usesQueue } from "./child_env.ts";
 import { type LimitsSupervisor, startLimitsSupervisor } from "./limits_supervisor.ts";
-import { type ProjectImportMap, writeProjectImportMap } from "./project_imports.ts";
+import { type ProjectImportMap, projectImports, writeProjectImportMap } from "./project_imports.ts";
 import { pinPipelinePackages } from "./pipeline_packages.ts";
 import { type ComputedPermissions, computePermissions, parseGrants } from "./_needs.ts";
 import type { RunFlags } from "./_run_here.ts";
@@ -152,18 +152,21 @@ export async function launchChild(
     : undefined;
   let imports: ProjectImportMap | undefined;
   try {
+    // The pipeline resolves what its own project's deno.json maps (cli/project_imports.ts): read
+    // once, for the permissions (the modules it maps) and for the child's import map.
+    const mapFrom = options.pipeline ?? options.importsFrom;
+    const project = mapFrom ? await projectImports(mapFrom) : undefined;
     const perms = await computePermissions(config, options.stack, {
       pipeline: options.pipeline,
       lock,
       extra: options.grants,
       runLock: pluginLock,
       limits: limits?.needs,
+      projectImports: project ?? null,
     });
+    if (project) imports = await writeProjectImportMap(project);
     // A frozen lockfile: Deno checks every remote module and npm tarball the child
     // loads against it, and refuses any module it does not pin (a computed import()).
-    // The pipeline resolves what its own project's deno.json maps (cli/project_imports.ts).
-    const mapFrom = options.pipeline ?? options.importsFrom;
-    if (mapFrom) imports = await writeProjectImportMap(mapFrom);
     let runLock = await writeRunLock(config, lock, { remote: perms.pipelineRemote });
     if (runLock && options.pipeline) {
       runLock = await pinPipelinePackages(runLock, {

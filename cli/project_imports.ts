@@ -36,18 +36,36 @@ export function projectConfigOf(file: string): string | undefined {
   return findUp(dirname(resolve(file)), ["deno.json", "deno.jsonc"], { stop: installRoot() });
 }
 
+/** A project's own import map, and the config file it was read from. */
+export interface ProjectImports {
+  /** The project's `deno.json` (or `deno.jsonc`). */
+  source: string;
+  /** Its `imports` and `scopes`, resolved against its folder. */
+  map: ImportMap;
+}
+
 /**
- * Write the import map of a child running the pipeline `file`: `undefined` when its project has
- * no config of its own, or one that maps nothing.
+ * The import map of the project of `file` (a pipeline module, or any file of the project):
+ * `undefined` when it has no config of its own, or one that maps nothing.
  */
-export async function writeProjectImportMap(file: string): Promise<ProjectImportMap | undefined> {
+export async function projectImports(file: string): Promise<ProjectImports | undefined> {
   const source = projectConfigOf(file);
+  if (!source) return undefined;
+  const map = await readImportMap(source);
+  const empty = !Object.keys(map.imports ?? {}).length && !Object.keys(map.scopes ?? {}).length;
+  return empty ? undefined : { source, map };
+}
+
+/**
+ * Write the import map of a child: `project`'s for the project's modules, flowyml's own under
+ * flowyml's folder. `undefined` when flowyml does not run from files.
+ */
+export async function writeProjectImportMap(
+  project: ProjectImports,
+): Promise<ProjectImportMap | undefined> {
   const own = await installConfig();
-  if (!source || !own) return undefined;
-  const project = await readImportMap(source);
-  if (!Object.keys(project.imports ?? {}).length && !Object.keys(project.scopes ?? {}).length) {
-    return undefined;
-  }
+  if (!own) return undefined;
+  const { source, map: projectMap } = project;
   const flowyml = await readImportMap(own);
   const ownImports = flowyml.imports ?? {};
   // flowyml's entry points stay available under their names unless the project maps them.
@@ -55,8 +73,8 @@ export async function writeProjectImportMap(file: string): Promise<ProjectImport
     Object.entries(ownImports).filter(([k]) => k === "flowyml" || k.startsWith("flowyml/")),
   );
   const map: ImportMap = {
-    imports: { ...entries, ...project.imports },
-    scopes: { ...project.scopes, [pathToFileURL(`${installRoot()}/`).href]: ownImports },
+    imports: { ...entries, ...projectMap.imports },
+    scopes: { ...projectMap.scopes, [pathToFileURL(`${installRoot()}/`).href]: ownImports },
   };
   const dir = await Deno.makeTempDir({ prefix: "flowyml-imports-" });
   const path = join(dir, "import_map.json");
@@ -120,10 +138,4 @@ export function resolveMapped(map: ImportMap, spec: string, importer: string): s
     if (prefix) return m[prefix] + spec.slice(prefix.length);
   }
   return undefined;
-}
-
-/** The project's import map for the pipeline `file` (its `imports` and `scopes`), if it has one. */
-export async function projectImportMap(file: string): Promise<ImportMap | undefined> {
-  const source = projectConfigOf(file);
-  return source ? await readImportMap(source) : undefined;
 }
