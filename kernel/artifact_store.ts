@@ -105,8 +105,7 @@ export abstract class ArtifactStore extends StackComponent {
    */
   async save(artifact: unknown, path: string): Promise<string> {
     if (!implementsOwn(this, "writeBytes", ArtifactStore)) throw this.#neither("save");
-    const ser = getSerializers().forValue(artifact);
-    if (ser.load) await ser.load();
+    const ser = await getSerializers().loadedFor(artifact);
     const { bytes, meta } = ser.serialize(artifact);
     await this.writeBytes(path, bytes);
     const side = { serializer: ser.name, version: ser.version, meta: meta ?? {} };
@@ -122,9 +121,7 @@ export abstract class ArtifactStore extends StackComponent {
     if (await this.exists(`${path}.flowyml.json`)) {
       side = JSON.parse(new TextDecoder().decode(await this.readBytes(`${path}.flowyml.json`)));
     }
-    const ser = getSerializers().get(side.serializer);
-    if (ser.load) await ser.load();
-    return ser.deserialize(bytes, side.meta);
+    return (await getSerializers().loaded(side.serializer)).deserialize(bytes, side.meta);
   }
 
   #neither(method: string): ComponentError {

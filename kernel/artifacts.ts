@@ -206,8 +206,7 @@ export async function putValue(
 ): Promise<ArtifactRef> {
   let ser, bytes, meta;
   try {
-    ser = (options.serializers ?? getSerializers()).forValue(value);
-    if (ser.load) await ser.load();
+    ser = await (options.serializers ?? getSerializers()).loadedFor(value);
     ({ bytes, meta } = ser.serialize(value));
   } catch (err) {
     if (err instanceof UnstorableValueError && options.label) throw err.withLabel(options.label);
@@ -288,8 +287,7 @@ export async function loadValue(
       label: options.label,
     });
   }
-  const ser = (options.serializers ?? getSerializers()).get(ref.serializer);
-  if (ser.load) await ser.load();
+  const ser = await (options.serializers ?? getSerializers()).loaded(ref.serializer);
   return ser.deserialize(bytes, ref.meta);
 }
 

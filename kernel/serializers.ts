@@ -204,6 +204,16 @@ export class SerializerRegistry {
     return s;
   }
 
+  /** {@linkcode get}, with its `load()` done: ready to serialize and deserialize. */
+  async loaded(name: string): Promise<Serializer> {
+    return await ready(this.get(name));
+  }
+
+  /** {@linkcode forValue}, with its `load()` done: ready to serialize `value`. */
+  async loadedFor(value: unknown): Promise<Serializer> {
+    return await ready(this.forValue(value));
+  }
+
   /** Names in priority order. */
   names(): string[] {
     return this.#list.map((s) => s.name);
@@ -220,4 +230,10 @@ export function getSerializers(): SerializerRegistry {
 /** Register a custom serializer (materializer) with priority over the built-ins. */
 export function registerSerializer(s: Serializer): void {
   globalSerializers.register(s);
+}
+
+/** `s` after its `load()`, if it has one. */
+async function ready(s: Serializer): Promise<Serializer> {
+  if (s.load) await s.load();
+  return s;
 }

@@ -52,8 +52,7 @@ export async function previewArtifact(
     // A small artifact stored in the metadata store: read (and verified) from there.
     const stream = await loadStream(store, a, { blobs: options.blobs });
     const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
-    const ser = getSerializers().get(a.serializer);
-    if (ser.load) await ser.load();
+    const ser = await getSerializers().loaded(a.serializer);
     return previewValue(ser.deserialize(bytes, a.meta), a.size);
   }
   if (a.size > PREVIEW_MAX_BYTES) {
@@ -63,9 +62,7 @@ export async function previewArtifact(
   const bytes = await store.readBytes(a.path);
   let value: unknown;
   try {
-    const ser = getSerializers().get(a.serializer);
-    if (ser.load) await ser.load();
-    value = ser.deserialize(bytes, a.meta);
+    value = (await getSerializers().loaded(a.serializer)).deserialize(bytes, a.meta);
   } catch (err) {
     return bytesPreview(bytes.subarray(0, 256), a.size, `not decoded: ${describeError(err)}`);
   }

@@ -41,8 +41,7 @@ async function lendInputs(values: Record<string, unknown>, inputs: string[]) {
   const buffers: ArrayBuffer[] = [];
   const described: Record<string, unknown> = {};
   for (const input of inputs) {
-    const s = ser.forValue(values[input]);
-    if (s.load) await s.load();
+    const s = await ser.loadedFor(values[input]);
     const { bytes, meta } = s.serialize(values[input]);
     // Lent, not copied: the value may still be used by other steps, so it is not detached;
     // the host writes it to the plugin process and keeps no reference.
@@ -85,8 +84,7 @@ async function readOutputs(
           `output "${o}" names unknown handle ${spec.handle}`,
         );
       }
-      const s = ser.get(spec.serializer ?? "bytes");
-      if (s.load) await s.load();
+      const s = await ser.loaded(spec.serializer ?? "bytes");
       result[o] = s.deserialize(new Uint8Array(buf), spec.meta);
     }
   }

@@ -33,8 +33,7 @@ async function unpack(
   const names = Object.keys(packed ?? {});
   if (!names.length) return value;
   const load = async (n: string) => {
-    const ser = getSerializers().get(packed[n].serializer);
-    if (ser.load) await ser.load();
+    const ser = await getSerializers().loaded(packed[n].serializer);
     return ser.deserialize(packed[n].bytes, packed[n].meta);
   };
   // A single-output step's value was sent as bytes alone (a multi-output step sends an object).
