@@ -5,18 +5,9 @@
  * what to pass instead; JSON data runs as before.
  */
 import assert from "node:assert/strict";
-import {
-  ConfigError,
-  LocalArtifactStore,
-  LocalExecutor,
-  LocalOrchestrator,
-  Pipeline,
-  SQLiteMetadataStore,
-  Stack,
-  step,
-} from "../../mod.ts";
+import { ConfigError, Pipeline, step } from "../../mod.ts";
 import { checkParams } from "../../kernel/params.ts";
-import { tempDir } from "../_helpers.ts";
+import { tempStack } from "./_stack.ts";
 
 class Model {
   constructor(readonly w: number) {}
@@ -55,13 +46,7 @@ Deno.test("checkParams: refuses each value JSON cannot give back, naming it; hin
 });
 
 Deno.test("pipeline.run: a param JSON cannot record fails the call and records no run", async () => {
-  const t = await tempDir();
-  const stack = new Stack("p", {
-    orchestrator: new LocalOrchestrator(),
-    executor: new LocalExecutor(),
-    artifactStore: new LocalArtifactStore({ path: `${t.path}/a` }),
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db` }),
-  });
+  const { stack, cleanup } = await tempStack();
   try {
     const p = new Pipeline("params", { stack })
       .add(step({ name: "echo", outputs: ["v"] }, (_i, ctx) => ctx.params.v));
@@ -73,19 +58,12 @@ Deno.test("pipeline.run: a param JSON cannot record fails the call and records n
     const [run] = await stack.metadataStore.listRuns({ pipeline: "params" });
     assert.deepEqual(run.params, { v: { deep: [1, "two", null] } }, "recorded exactly");
   } finally {
-    await stack.close();
-    await t.cleanup();
+    await cleanup();
   }
 });
 
 Deno.test("pipeline.run: a param repeating one object (Array(n).fill) runs, and a re-run is a hit", async () => {
-  const t = await tempDir();
-  const stack = new Stack("p", {
-    orchestrator: new LocalOrchestrator(),
-    executor: new LocalExecutor(),
-    artifactStore: new LocalArtifactStore({ path: `${t.path}/a` }),
-    metadataStore: new SQLiteMetadataStore({ path: `${t.path}/m.db` }),
-  });
+  const { stack, cleanup } = await tempStack();
   try {
     // JSON gives this back equal (two copies of the object): nothing a worker would see differs.
     const layers = new Array(3).fill({ units: 64 });
@@ -103,7 +81,6 @@ Deno.test("pipeline.run: a param repeating one object (Array(n).fill) runs, and 
     cyclic.self = cyclic;
     assert.throws(() => checkParams({ c: cyclic }), /"c" is an object .*JSON cannot write it/);
   } finally {
-    await stack.close();
-    await t.cleanup();
+    await cleanup();
   }
 });

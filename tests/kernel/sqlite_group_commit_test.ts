@@ -3,17 +3,8 @@
  * completions a failed commit takes down with it, and that a later successful one recovers.
  */
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
-import { tempDir } from "../_helpers.ts";
-import {
-  LocalArtifactStore,
-  LocalExecutor,
-  LocalOrchestrator,
-  Pipeline,
-  SQLiteMetadataStore,
-  Stack,
-  step,
-} from "../../mod.ts";
+import { Pipeline, step } from "../../mod.ts";
+import { lockedStack } from "./_stack.ts";
 import type { StepCompletion } from "../../kernel/contracts.ts";
 import { GroupCommit } from "../../plugins/sqlite/group_commit.ts";
 
@@ -95,25 +86,8 @@ Deno.test("group commit: a consumer of a lost output is still refused; a re-run 
 });
 
 Deno.test("group commit: a step whose inline output's bytes were lost to a lock runs again and completes", async () => {
-  const t = await tempDir("flowyml-group-");
-  const db = `${t.path}/metadata.db`;
-  const stack = new Stack("lost-blob", {
-    orchestrator: new LocalOrchestrator(),
-    executor: new LocalExecutor(),
-    artifactStore: new LocalArtifactStore({ path: `${t.path}/artifacts` }),
-    metadataStore: new SQLiteMetadataStore({ path: db, busyTimeoutMs: 20 }),
-  });
-  const lock = { on: true };
+  const { stack, lock, hold, cleanup } = await lockedStack();
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  // While `lock.on`, `hold` keeps the database locked for 150 ms, as another process would.
-  const hold = step({ name: "hold", outputs: ["h"] }, async () => {
-    const other = lock.on ? new DatabaseSync(db) : undefined;
-    other?.exec("BEGIN IMMEDIATE");
-    await sleep(150);
-    other?.exec("COMMIT");
-    other?.close();
-    return 1;
-  });
   // `x` is staged inline at once; writing `big` to the folder store outlasts the 1 ms group
   // commit timer, so `x`'s bytes are committed on their own before the completion arrives.
   const make = step({ name: "make", outputs: ["x", "big"] }, async () => {
@@ -130,7 +104,6 @@ Deno.test("group commit: a step whose inline output's bytes were lost to a lock 
     assert.equal(r2.status, "completed", String(r2.error));
     assert.deepEqual(r2.outputs.x, { v: 41 });
   } finally {
-    await stack.close();
-    await t.cleanup();
+    await cleanup();
   }
 });
