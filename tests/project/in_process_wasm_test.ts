@@ -41,15 +41,21 @@ async function cli(cwd: string, flags: string[], args: string[]) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** A project outside the repo: the normalize plugin, its flowyml.yaml and the pipeline. */
+async function wasmProject(prefix: string) {
+  const dir = await tempDir(prefix);
+  await Deno.copyFile(
+    `${ROOT}examples/plugins/normalize/normalize.wasm`,
+    `${dir.path}/normalize.wasm`,
+  );
+  await Deno.writeTextFile(`${dir.path}/flowyml.yaml`, YAML);
+  await Deno.writeTextFile(`${dir.path}/pipeline.ts`, PIPELINE);
+  return dir;
+}
+
 Deno.test("in-process fallback: WASM steps run with --allow-run=<deno>, else the flag is named", async () => {
-  const dir = await tempDir("flowyml-wasm-here-");
+  const dir = await wasmProject("flowyml-wasm-here-");
   try {
-    await Deno.copyFile(
-      `${ROOT}examples/plugins/normalize/normalize.wasm`,
-      `${dir.path}/normalize.wasm`,
-    );
-    await Deno.writeTextFile(`${dir.path}/flowyml.yaml`, YAML);
-    await Deno.writeTextFile(`${dir.path}/pipeline.ts`, PIPELINE);
     const base = ["--allow-read", "--allow-write=./.flowyml", "--allow-env"];
     const flag = `--allow-run=${DENO}`;
 
@@ -76,14 +82,8 @@ Deno.test("in-process fallback: WASM steps run with --allow-run=<deno>, else the
 });
 
 Deno.test("a script run directly without --allow-run: its WASM step's error names --allow-run=<deno>", async () => {
-  const dir = await tempDir("flowyml-wasm-direct-");
+  const dir = await wasmProject("flowyml-wasm-direct-");
   try {
-    await Deno.copyFile(
-      `${ROOT}examples/plugins/normalize/normalize.wasm`,
-      `${dir.path}/normalize.wasm`,
-    );
-    await Deno.writeTextFile(`${dir.path}/flowyml.yaml`, YAML);
-    await Deno.writeTextFile(`${dir.path}/pipeline.ts`, PIPELINE);
     await Deno.writeTextFile(
       `${dir.path}/main.ts`,
       `import p from "./pipeline.ts";
