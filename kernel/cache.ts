@@ -50,16 +50,18 @@ function paramHashes(params: Record<string, unknown>, names: string[]): Record<s
 }
 
 /**
- * The entry's outputs as stored in `stack`'s artifact store (URIs of this
- * store), or `undefined` when one is missing there or does not verify. An
- * output stored inline in the metadata store counts only when `inline` (every
- * reader of the run reaches that store).
+ * The outputs of step `e.step` (a cache entry's, or a resumed run's step record's) as stored in
+ * `stack`'s artifact store (URIs of this store), or `undefined` when one is missing there or does
+ * not verify. An output stored inline in the metadata store counts only when `options.inline`
+ * (every reader of the run reaches that store). `options.what` names them in the warning for a
+ * corrupt one (default "cached output").
  */
-async function verifiedOutputs(
+export async function verifiedOutputs(
   stack: StackLike,
-  e: CacheEntry,
-  inline: boolean,
+  e: Pick<CacheEntry, "step" | "outputs">,
+  options: { inline: boolean; what?: string },
 ): Promise<Record<string, ArtifactRef> | undefined> {
+  const { inline, what = "cached output" } = options;
   const store = stack.artifactStore;
   const blobs = stack.metadataStore;
   const names = Object.keys(e.outputs);
@@ -72,7 +74,7 @@ async function verifiedOutputs(
     const uri = artifactUri(store, r, blobs);
     if (c.status === "corrupt") {
       console.warn(
-        `flowyml: cached output "${n}" of step "${e.step}" at ${uri} is ` +
+        `flowyml: ${what} "${n}" of step "${e.step}" at ${uri} is ` +
           `corrupt (sha256 ${c.actual}, recorded ${r.hash}); not using it, the step re-runs`,
       );
     }
@@ -102,7 +104,7 @@ export async function lookupCache(
       ? e.paramHashes["*"] === allHash
       : Object.entries(e.paramHashes).every(([k, h]) => paramHash(params[k] ?? null) === h);
     if (!paramsMatch) continue;
-    const outputs = await verifiedOutputs(stack, e, !!options.inline);
+    const outputs = await verifiedOutputs(stack, e, { inline: !!options.inline });
     if (outputs) return { ...e, outputs };
   }
   return undefined;

@@ -5,12 +5,11 @@
  * and its end; and the message a cancelled run is recorded with.
  * @module
  */
-import { checkObject } from "./artifacts.ts";
-import { ConfigError, describeError, MissingPermissionError } from "./errors.ts";
+import { ConfigError, describeError } from "./errors.ts";
 import { pipelineHash, type PipelineSpec } from "./graph.ts";
 import type { RunRecord, RunStatus, StepRunRecord } from "./records.ts";
 import { assertNotLive, driverFields, RunCancelled } from "./run_liveness.ts";
-import type { RunPipelineOptions, StackLike } from "./contracts.ts";
+import type { RunPipelineOptions } from "./contracts.ts";
 import type { MetadataStore } from "./metadata_store.ts";
 import { pipelineShape } from "./pipeline_shape.ts";
 import { checkParams } from "./params.ts";
@@ -132,24 +131,6 @@ export async function recordRunEnd(
 ): Promise<void> {
   const error = end.error === undefined ? {} : { error: end.error };
   await meta.updateRun(runId, { status: end.status, endedAt: Date.now(), ...error });
-}
-
-/**
- * Whether every recorded output of a step still exists in the stack's stores and hashes to its
- * recorded hash, as a cache hit's outputs must (else the step runs again): objects in the artifact
- * store, small outputs stored inline in the metadata store.
- */
-export async function outputsIntact(stack: StackLike, r: StepRunRecord): Promise<boolean> {
-  const blobs = stack.metadataStore;
-  try {
-    const checks = await Promise.all(
-      Object.values(r.outputs ?? {}).map((o) => checkObject(stack.artifactStore, o, { blobs })),
-    );
-    return checks.every((c) => c.status === "ok");
-  } catch (err) {
-    if (err instanceof MissingPermissionError) throw err;
-    return false;
-  }
 }
 
 /** The run's error message when it was cancelled, naming the steps it interrupted. */

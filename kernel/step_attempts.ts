@@ -9,9 +9,8 @@ import { describeError } from "./errors.ts";
 import { isUnretryable } from "./permissions.ts";
 import type { Step } from "./step.ts";
 import { type StepTask, type StepTaskResult, visibleParams } from "./step_runner.ts";
-import { cacheKey, lookupCache } from "./cache.ts";
+import { cacheKey, lookupCache, verifiedOutputs } from "./cache.ts";
 import { withCodeIdentity } from "./code_identity.ts";
-import { outputsIntact } from "./run_start.ts";
 import { checkDeadline, raceAbort } from "./timeouts.ts";
 import {
   recordCancelled,
@@ -52,12 +51,16 @@ function planStep(env: StepEnv, s: Step): StepPlan {
  */
 async function reuse(env: StepEnv, plan: StepPlan): Promise<boolean> {
   const earlier = env.previous.get(plan.step.name);
-  const prev = earlier?.cacheKey === plan.key && await outputsIntact(env.run.stack, earlier)
-    ? earlier
+  const kept = earlier?.cacheKey === plan.key
+    ? await verifiedOutputs(
+      env.run.stack,
+      { step: plan.step.name, outputs: earlier.outputs! },
+      { inline: true, what: "output of the resumed run" },
+    )
     : undefined;
   const runId = env.run.runId;
-  const hit = prev
-    ? { outputs: prev.outputs!, runId, prev }
+  const hit = kept
+    ? { outputs: kept, runId, prev: earlier }
     : plan.useCache
     ? await lookupCache(env.run.stack, plan.key, { params: plan.visible, inline: env.inline })
     : undefined;
