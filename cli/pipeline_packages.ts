@@ -15,7 +15,7 @@ import { isFile } from "../kernel/project.ts";
 import { installConfig } from "./install.ts";
 
 /** `npm:ms@2.1.3/sub` → `npm:ms@2.1.3`: a package's key in a Deno lockfile's `specifiers`. */
-export function lockKey(spec: string): string | undefined {
+function lockKey(spec: string): string | undefined {
   const m = /^(npm|jsr):\/?(@[^@/]+\/[^@/]+|[^@/]+)(@[^/]+)?/.exec(spec);
   return m ? `${m[1]}:${m[2]}${m[3] ?? ""}` : undefined;
 }
