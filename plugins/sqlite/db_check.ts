@@ -9,6 +9,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { dirname } from "../../kernel/_path.ts";
 import { FlowymlError, MissingPermissionError } from "../../kernel/errors.ts";
+import { isFile } from "../../kernel/project.ts";
 
 const MAGIC = "SQLite format 3\0";
 const HEADER_BYTES = 100;
@@ -70,20 +71,11 @@ export function checkHeader(path: string): void {
   const countValid = view.getUint32(24) === view.getUint32(92);
   // With a WAL file beside it, another connection may be checkpointing: it writes page 1 (the
   // new page count) before the pages that grow the file, so a short file is not damage then.
-  if (countValid && pages > 0 && size < pages * pageSize && !exists(`${path}-wal`)) {
+  if (countValid && pages > 0 && size < pages * pageSize && !isFile(`${path}-wal`)) {
     throw damagedDatabase(
       path,
       `truncated: ${size} bytes, its header says ${pages} pages of ${pageSize} bytes`,
     );
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
