@@ -6,11 +6,11 @@
  * makes the entry a miss (the step re-runs and rewrites it), never a hit.
  * @module
  */
-import { artifactUri, checkObject } from "./artifacts.ts";
 import type { StackLike } from "./contracts.ts";
 import { hashValue, sha256Hex } from "./hash.ts";
 import type { ArtifactRef, CacheEntry } from "./records.ts";
 import { getSerializers } from "./serializers.ts";
+import { verifiedOutputs } from "./_stored_outputs.ts";
 import { isJsonData } from "./params.ts";
 import type { Step } from "./step.ts";
 
@@ -46,41 +46,6 @@ function paramHash(v: unknown): string {
 function paramHashes(params: Record<string, unknown>, names: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const n of names) out[n] = paramHash(params[n] ?? null);
-  return out;
-}
-
-/**
- * The outputs of step `e.step` (a cache entry's, or a resumed run's step record's) as stored in
- * `stack`'s artifact store (URIs of this store), or `undefined` when one is missing there or does
- * not verify. An output stored inline in the metadata store counts only when `options.inline`
- * (every reader of the run reaches that store). `options.what` names them in the warning for a
- * corrupt one (default "cached output").
- */
-export async function verifiedOutputs(
-  stack: StackLike,
-  e: Pick<CacheEntry, "step" | "outputs">,
-  options: { inline: boolean; what?: string },
-): Promise<Record<string, ArtifactRef> | undefined> {
-  const { inline, what = "cached output" } = options;
-  const store = stack.artifactStore;
-  const blobs = stack.metadataStore;
-  const names = Object.keys(e.outputs);
-  if (!inline && names.some((n) => e.outputs[n].inline)) return undefined;
-  const checks = await Promise.all(names.map((n) => checkObject(store, e.outputs[n], { blobs })));
-  const out: Record<string, ArtifactRef> = {};
-  for (const [i, n] of names.entries()) {
-    const c = checks[i];
-    const r = e.outputs[n];
-    const uri = artifactUri(store, r, blobs);
-    if (c.status === "corrupt") {
-      console.warn(
-        `flowyml: ${what} "${n}" of step "${e.step}" at ${uri} is ` +
-          `corrupt (sha256 ${c.actual}, recorded ${r.hash}); not using it, the step re-runs`,
-      );
-    }
-    if (c.status !== "ok") return undefined;
-    out[n] = { ...r, uri };
-  }
   return out;
 }
 

@@ -9,7 +9,8 @@ import { describeError } from "./errors.ts";
 import { isUnretryable } from "./permissions.ts";
 import type { Step } from "./step.ts";
 import { type StepTask, type StepTaskResult, visibleParams } from "./step_runner.ts";
-import { cacheKey, lookupCache, verifiedOutputs } from "./cache.ts";
+import { cacheKey, lookupCache } from "./cache.ts";
+import { verifiedOutputs } from "./_stored_outputs.ts";
 import { withCodeIdentity } from "./code_identity.ts";
 import { checkDeadline, raceAbort } from "./timeouts.ts";
 import {
